@@ -1,0 +1,50 @@
+"""``python -m plugin``: the headless command line.
+
+Each command lives in its own module under :mod:`plugin.commands` and exposes
+``add_parser(subparsers)``, which registers the sub-command and sets ``func`` on it;
+``func(args)`` returns the process exit code.
+"""
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .engine.errors import CopGenError
+
+# Modules under plugin.commands, in the order --help lists them.
+COMMAND_MODULES = ("convert", "models", "prepare", "generate", "bench")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m plugin",
+        description="COP-GEN-Beta for QGIS: headless commands (no QGIS needed).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__package__}.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except CopGenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
