@@ -1,0 +1,1 @@
+"""The QGIS shell over the engine: the only package that imports ``qgis``."""
