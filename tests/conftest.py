@@ -26,3 +26,30 @@ def expected():
 @pytest.fixture(scope="session")
 def shared_dir():
     return SHARED
+
+
+# The tiny reference checkpoints converted into model folders (2 heads, like the fixtures).
+TINY_HEADS = 2
+
+
+def _convert_tiny(tmp_path_factory, precision):
+    from plugin.engine.convert import convert
+
+    out = tmp_path_factory.mktemp(f"tiny_model_{precision}") / "model"
+    return convert(
+        FIXTURES / "denoiser_tiny.pth",
+        FIXTURES / "vae_tiny.pth",
+        out,
+        heads=TINY_HEADS,
+        precision=precision,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    return _convert_tiny(tmp_path_factory, "fp32")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir_fp16(tmp_path_factory):
+    return _convert_tiny(tmp_path_factory, "fp16")

@@ -1,0 +1,122 @@
+"""``python -m plugin models``: list, install, verify and remove converted models."""
+
+import sys
+import time
+
+DEFAULT_MODEL = "cop-gen-beta"
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "models",
+        help="list, install, verify or remove models",
+        description=(
+            "Manage converted models: download the official checkpoints (or use local files), "
+            "convert them to ONNX and install them under the model folder."
+        ),
+    )
+    actions = parser.add_subparsers(dest="action", metavar="<action>")
+    actions.required = True
+
+    def action(name, help_text, func, with_name=True):
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        if with_name:
+            sub.add_argument("name", nargs="?", default=DEFAULT_MODEL, help=f"model name (default: {DEFAULT_MODEL})")
+        sub.add_argument("--model-dir", metavar="DIR", help="model folder (default: $COPGEN_MODEL_DIR or per-user data folder)")
+        sub.add_argument("--registry", metavar="FILE", help="model registry JSON (default: models/registry.json)")
+        sub.set_defaults(func=func)
+        return sub
+
+    action("list", "list the registry's models and what is installed", _list, with_name=False)
+    install = action("install", "download, check, convert and install a model", _install)
+    install.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp32 (CPU) or fp16 (GPU) (default: fp32)")
+    install.add_argument("--denoiser", metavar="FILE", help="use this denoiser checkpoint instead of downloading it")
+    install.add_argument("--vae", metavar="FILE", help="use this autoencoder checkpoint instead of downloading it")
+    verify = action("verify", "re-hash an installed model's files", _verify)
+    verify.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    remove = action("remove", "delete an installed model", _remove)
+    remove.add_argument("--precision", choices=("fp32", "fp16"), help="only this precision (default: all, and partial downloads)")
+
+
+def _manager(args):
+    from ..engine.manager import ModelManager
+
+    return ModelManager(model_root=args.model_dir, registry=args.registry)
+
+
+def _list(args):
+    manager = _manager(args)
+    print(f"model folder: {manager.model_root}")
+    for model in manager.list():
+        print(f"{model['name']}: {model['title']}")
+        for precision, state in model["precisions"].items():
+            status = "installed" if state["installed"] else "not installed"
+            print(f"  {precision}: {status}  {state['path']}")
+    return 0
+
+
+def _install(args):
+    manager = _manager(args)
+    local = {role: path for role, path in (("denoiser", args.denoiser), ("vae", args.vae)) if path}
+    bar = ProgressBar(sys.stderr)
+    try:
+        folder = manager.install(args.name, precision=args.precision, progress=bar, local_files=local)
+    finally:
+        bar.close()
+    print(folder)
+    return 0
+
+
+def _verify(args):
+    summary = _manager(args).verify(args.name, precision=args.precision)
+    print(f"{summary['model_dir']}: {len(summary['files'])} files match model.json")
+    return 0
+
+
+def _remove(args):
+    for path in _manager(args).remove(args.name, precision=args.precision):
+        print(f"removed {path}")
+    return 0
+
+
+class ProgressBar:
+    """``progress(done, total, message)`` drawn as one updating line per message on a
+    terminal, or one line per message and finish elsewhere (logs stay short)."""
+
+    WIDTH = 30
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._message = None
+        self._last_draw = 0.0
+
+    def __call__(self, done, total, message):
+        from ..engine.manager import DOWNLOADING
+
+        new = message != self._message
+        if new and self._tty and self._message is not None:
+            self._stream.write("\n")  # keep the finished line, start the next one
+        self._message = message
+        finished = total is not None and done >= total
+        if not (self._tty or new or finished):
+            return
+        now = time.monotonic()
+        if self._tty and not (new or finished) and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        as_bytes = message.startswith(DOWNLOADING)
+        count = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if as_bytes and total else (
+            f"{done / 1e6:.1f} MB" if as_bytes else f"{done}/{total}")
+        bar = ""
+        if total:
+            filled = int(self.WIDTH * min(done, total) / total)
+            bar = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {100 * min(done, total) // total:3d}% "
+        line = f"{message} {bar}{count}"
+        self._stream.write(("\r" + line) if self._tty else (line + "\n"))
+        self._stream.flush()
+
+    def close(self):
+        if self._tty and self._message is not None:
+            self._stream.write("\n")
+            self._stream.flush()

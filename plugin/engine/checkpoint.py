@@ -1,0 +1,356 @@
+"""Read model weights without PyTorch and without running code from the file.
+
+``load_state_dict(path)`` understands PyTorch zip checkpoints (``torch.save`` since 1.6) and
+``.safetensors`` files; the format is recognised from the file's first bytes, not its name.
+Tensors are numpy views into a read-only memory map of the file, so a 1.15 GB checkpoint costs
+little more than the pages actually touched (bfloat16 and big-endian data are the exceptions:
+they are converted, which copies).
+"""
+
+import collections
+import io
+import json
+import mmap
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError
+
+# torch.<Name>Storage -> numpy dtype of one element. bfloat16 is read as raw uint16 bits.
+_TORCH_STORAGES = {
+    "FloatStorage": np.dtype("float32"),
+    "HalfStorage": np.dtype("float16"),
+    "BFloat16Storage": np.dtype("uint16"),
+    "DoubleStorage": np.dtype("float64"),
+    "LongStorage": np.dtype("int64"),
+    "IntStorage": np.dtype("int32"),
+    "ShortStorage": np.dtype("int16"),
+    "CharStorage": np.dtype("int8"),
+    "ByteStorage": np.dtype("uint8"),
+    "BoolStorage": np.dtype("bool"),
+}
+
+_SAFETENSORS_DTYPES = {
+    "F64": np.dtype("float64"),
+    "F32": np.dtype("float32"),
+    "F16": np.dtype("float16"),
+    "BF16": np.dtype("uint16"),
+    "I64": np.dtype("int64"),
+    "I32": np.dtype("int32"),
+    "I16": np.dtype("int16"),
+    "I8": np.dtype("int8"),
+    "U64": np.dtype("uint64"),
+    "U32": np.dtype("uint32"),
+    "U16": np.dtype("uint16"),
+    "U8": np.dtype("uint8"),
+    "BOOL": np.dtype("bool"),
+}
+
+# Wrapper keys under which training scripts commonly nest the weights.
+_NESTING_KEYS = ("state_dict", "model")
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., name length, extra length
+_MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+
+
+def load_state_dict(path):
+    """Return ``{name: numpy array}`` from a PyTorch zip checkpoint or a safetensors file.
+
+    Raises :class:`CheckpointError` naming the file (and tensor where known) when the file is
+    missing, truncated, corrupt, in an unsupported format, or asks for anything besides tensors.
+    """
+    path = Path(path)
+    buffer = _map_file(path)
+    head = bytes(buffer[:16])
+    if head.startswith(_ZIP_MAGIC):
+        state = _load_torch_zip(path, buffer)
+    elif _looks_like_safetensors(head):
+        state = _load_safetensors(path, buffer)
+    elif head[:1] == b"\x80":
+        raise CheckpointError(
+            f"{path}: legacy (pre-zip) PyTorch pickle checkpoint; only the zip format written by "
+            "torch.save since PyTorch 1.6, or .safetensors, can be read safely"
+        )
+    else:
+        raise CheckpointError(f"{path}: neither a PyTorch zip checkpoint nor a safetensors file")
+    return _unwrap(path, state)
+
+
+def _map_file(path):
+    try:
+        with open(path, "rb") as handle:
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint file not found") from None
+    except (OSError, ValueError) as exc:  # ValueError: empty file cannot be mapped
+        raise CheckpointError(f"{path}: cannot read checkpoint ({exc})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch zip checkpoints
+
+
+def _load_torch_zip(path, buffer):
+    try:
+        archive = zipfile.ZipFile(_MappedFile(buffer))
+        members = {info.filename: info for info in archive.infolist()}
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint archive ({exc})") from None
+    pickles = [name for name in members if name.endswith("data.pkl") and name.count("/") == 1]
+    if not pickles:
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (no <name>/data.pkl inside)")
+    prefix = pickles[0][: -len("data.pkl")]
+    byteorder = "little"
+    if prefix + "byteorder" in members:
+        byteorder = _member_bytes(path, buffer, members[prefix + "byteorder"]).decode("ascii", "replace")
+        if byteorder not in ("little", "big"):
+            raise CheckpointError(f"{path}: unknown byte order {byteorder!r}")
+
+    def storage_bytes(key):
+        info = members.get(f"{prefix}data/{key}")
+        if info is None:
+            raise CheckpointError(f"{path}: storage data/{key} is missing from the archive")
+        return _member_view(path, buffer, info)
+
+    pickled = _member_bytes(path, buffer, members[pickles[0]])
+    unpickler = _SafeUnpickler(pickled, path, storage_bytes, "<" if byteorder == "little" else ">")
+    try:
+        return unpickler.load()
+    except CheckpointError:
+        raise
+    except Exception as exc:  # any malformed pickle: report, never crash with internals
+        raise CheckpointError(f"{path}: corrupt checkpoint pickle ({type(exc).__name__}: {exc})") from None
+    finally:
+        # The unpickler's memo and its bound-method table form a cycle that pins every storage
+        # view (and so the whole file mapping) after the caller has dropped the state dict.
+        unpickler.release()
+
+
+class _MappedFile:
+    """Minimal seekable read-only file over a memory map, so zipfile copies nothing big."""
+
+    def __init__(self, buffer):
+        self._buffer = buffer
+        self._pos = 0
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=0):
+        base = (0, self._pos, len(self._buffer))[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size=-1):
+        end = len(self._buffer) if size is None or size < 0 else self._pos + size
+        data = self._buffer[self._pos : end]
+        self._pos += len(data)
+        return data
+
+
+def _member_view(path, buffer, info):
+    """Zero-copy memoryview of a stored (uncompressed) archive member."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise CheckpointError(f"{path}: archive member {info.filename} is compressed; torch.save never does that")
+    start = info.header_offset
+    if start + _LOCAL_HEADER.size > len(buffer):
+        raise CheckpointError(f"{path}: truncated checkpoint, {info.filename} lies past the end")
+    signature, name_len, extra_len = _LOCAL_HEADER.unpack_from(buffer, start)
+    if signature != _ZIP_MAGIC:
+        raise CheckpointError(f"{path}: corrupt archive header for {info.filename}")
+    data_start = start + _LOCAL_HEADER.size + name_len + extra_len
+    if data_start + info.file_size > len(buffer):
+        raise CheckpointError(f"{path}: truncated checkpoint, {info.filename} lies past the end")
+    return memoryview(buffer)[data_start : data_start + info.file_size]
+
+
+def _member_bytes(path, buffer, info):
+    return bytes(_member_view(path, buffer, info))
+
+
+class _Storage:
+    """A typed torch storage: its element type and the raw bytes of its archive member."""
+
+    def __init__(self, dtype, raw, numel, key, bfloat16):
+        self.dtype = dtype
+        self.raw = raw
+        self.numel = numel
+        self.key = key
+        self.bfloat16 = bfloat16
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Unpickler that can only build ordered dicts and tensors; any other global is refused
+    in ``find_class``, i.e. before the pickle can call it."""
+
+    def __init__(self, data, path, storage_bytes, byte_prefix):
+        super().__init__(io.BytesIO(data))
+        self._path = path
+        self._storage_bytes = storage_bytes
+        self._byte_prefix = byte_prefix
+        self._storages = {}
+        self._globals = {
+            ("collections", "OrderedDict"): collections.OrderedDict,
+            ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor,
+            ("torch._utils", "_rebuild_parameter"): self._rebuild_parameter,
+        }
+        for name, dtype in _TORCH_STORAGES.items():
+            self._globals[("torch", name)] = _StorageType(name, dtype)
+
+    def release(self):
+        self.memo.clear()
+        self._globals.clear()
+        self._storages.clear()
+
+    def find_class(self, module, name):
+        allowed = self._globals.get((module, name))
+        if allowed is None:
+            raise CheckpointError(
+                f"{self._path}: refused to load, the checkpoint asks for the global "
+                f"{module}.{name}, which is not needed for model weights (possibly malicious)"
+            )
+        return allowed
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise CheckpointError(f"{self._path}: unsupported persistent reference {pid!r:.80}")
+        _, storage_type, key, _location, numel = pid
+        if not isinstance(storage_type, _StorageType) or not isinstance(numel, int):
+            raise CheckpointError(f"{self._path}: malformed storage reference {pid!r:.80}")
+        key = str(key)
+        if key not in self._storages:
+            dtype = storage_type.dtype.newbyteorder(self._byte_prefix)
+            raw = self._storage_bytes(key)
+            if numel < 0 or len(raw) < numel * dtype.itemsize:
+                raise CheckpointError(
+                    f"{self._path}: storage data/{key} holds {len(raw)} bytes, "
+                    f"{numel} x {storage_type.name} needs {numel * dtype.itemsize}"
+                )
+            bfloat16 = storage_type.name == "BFloat16Storage"
+            self._storages[key] = _Storage(dtype, raw, numel, key, bfloat16)
+        return self._storages[key]
+
+    def _rebuild_tensor(self, storage, storage_offset, size, stride, *_ignored):
+        if not isinstance(storage, _Storage):
+            raise CheckpointError(f"{self._path}: tensor without a storage")
+        size, stride = tuple(int(n) for n in size), tuple(int(n) for n in stride)
+        if len(size) != len(stride) or min(size + stride + (storage_offset,), default=0) < 0:
+            raise CheckpointError(f"{self._path}: tensor in data/{storage.key} has an invalid shape {size}")
+        if 0 not in size:
+            last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
+            if last >= storage.numel:
+                raise CheckpointError(
+                    f"{self._path}: tensor of shape {size} reads past the end of storage data/{storage.key}"
+                )
+        itemsize = storage.dtype.itemsize
+        array = np.ndarray(
+            size,
+            dtype=storage.dtype,
+            buffer=storage.raw,
+            offset=storage_offset * itemsize if 0 not in size else 0,
+            strides=tuple(s * itemsize for s in stride),
+        )
+        return _to_native(array, bfloat16=storage.bfloat16)
+
+    @staticmethod
+    def _rebuild_parameter(data, _requires_grad, _backward_hooks):
+        return data
+
+
+class _StorageType:
+    """Stand-in for ``torch.<Name>Storage``: only ever used as a tag in storage references."""
+
+    def __init__(self, name, dtype):
+        self.name = name
+        self.dtype = dtype
+
+
+def _to_native(array, bfloat16=False):
+    """bfloat16 bits -> float32, big-endian -> native; everything else stays a zero-copy view."""
+    if bfloat16:
+        return (array.astype(np.uint32) << 16).view(np.float32)
+    if not array.dtype.isnative and array.dtype.itemsize > 1:
+        return array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
+# ---------------------------------------------------------------------------------------------
+# safetensors
+
+
+def _looks_like_safetensors(head):
+    if len(head) < 9:
+        return False
+    return head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= _MAX_SAFETENSORS_HEADER
+
+
+def _load_safetensors(path, buffer):
+    (header_len,) = struct.unpack_from("<Q", buffer, 0)
+    data_start = 8 + header_len
+    if data_start > len(buffer):
+        raise CheckpointError(f"{path}: truncated safetensors file (header runs past the end)")
+    try:
+        header = json.loads(bytes(buffer[8:data_start]).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: corrupt safetensors header ({exc})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
+    data = memoryview(buffer)[data_start:]
+    state = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        state[name] = _safetensors_tensor(path, name, entry, data)
+    return state
+
+
+def _safetensors_tensor(path, name, entry, data):
+    try:
+        dtype_name, shape, (begin, end) = entry["dtype"], [int(n) for n in entry["shape"]], entry["data_offsets"]
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: malformed safetensors entry for tensor {name}") from None
+    dtype = _SAFETENSORS_DTYPES.get(dtype_name)
+    if dtype is None:
+        raise CheckpointError(f"{path}: tensor {name} has unsupported dtype {dtype_name}")
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if not (isinstance(begin, int) and isinstance(end, int)) or begin < 0 or end - begin != expected:
+        raise CheckpointError(f"{path}: tensor {name} has inconsistent data offsets for shape {shape}")
+    if end > len(data):
+        raise CheckpointError(f"{path}: truncated safetensors file, tensor {name} lies past the end")
+    array = np.frombuffer(data[begin:end], dtype=dtype.newbyteorder("<")).reshape(shape)
+    return _to_native(array, bfloat16=dtype_name == "BF16")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _unwrap(path, obj):
+    """Return the flat ``{name: array}`` mapping, looking one level into a wrapper dict."""
+    if _is_state_dict(obj):
+        return dict(obj)
+    if isinstance(obj, dict):
+        for key in _NESTING_KEYS:
+            if _is_state_dict(obj.get(key)):
+                return dict(obj[key])
+        nested = [value for value in obj.values() if _is_state_dict(value)]
+        if len(nested) == 1:
+            return dict(nested[0])
+        keys = ", ".join(map(str, list(obj)[:8]))
+        raise CheckpointError(f"{path}: no state dict of tensors found (top-level keys: {keys})")
+    raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state dict of tensors")
+
+
+def _is_state_dict(obj):
+    return (
+        isinstance(obj, dict)
+        and bool(obj)
+        and all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items())
+    )

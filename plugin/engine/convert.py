@@ -1,0 +1,236 @@
+"""Converts the official PyTorch checkpoints into a model folder of ONNX graphs.
+
+The folder (see docs/ARCHITECTURE.md) is built in a temporary sibling and renamed into place,
+so a failure or an interrupt leaves no partial folder behind. Running the conversion again on
+the same checkpoints with the same options finds the existing folder up to date and returns
+without rewriting it.
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import onnx
+
+from .. import __version__
+from .checkpoint import load_state_dict
+from .denoiser_layout import infer_denoiser_config
+from .denoiser_onnx import build_denoiser
+from .errors import CheckpointError, InputError
+from .modalities import MODALITIES, VAE_SCALE
+from .onnx_graph import OPSET, PRECISIONS, set_metadata
+from .schedule import BETA_END, BETA_START, NUM_TRAIN_STEPS
+from .vae_layout import infer_vae_config, to_ldm_layout, validate_vae
+from .vae_onnx import build_vae_decoder, build_vae_encoder
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "COP-GEN-Beta"
+FORMAT_VERSION = 1  # of the converted folder; bump when graphs or model.json change meaning
+INFO_FILE = "model.json"
+DENOISER_FILE = "denoiser.onnx"
+DENOISER_DATA_FILE = "denoiser.onnx.data"  # weights beside the graph: protobuf stops at 2 GB
+ENCODER_FILE = "vae_encoder.onnx"
+DECODER_FILE = "vae_decoder.onnx"
+SCHEDULE = {
+    "type": "discrete",
+    "beta_schedule": "scaled_linear",
+    "beta_start": BETA_START,
+    "beta_end": BETA_END,
+    "num_train_timesteps": NUM_TRAIN_STEPS,
+    "network_time_scale": NUM_TRAIN_STEPS,
+}
+STEPS = 5  # progress steps of a full conversion
+
+
+def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progress=None):
+    """Writes the model folder `out_dir` from the two checkpoints and returns its Path.
+
+    heads: attention heads of the denoiser (not stored in the weights; official: 16).
+    precision: "fp32", or "fp16" (half weights and arithmetic, float32 inputs and outputs).
+    progress: optional callable(done, total, message).
+    Raises CheckpointError naming the file and the first offending key when a checkpoint does
+    not fit the architecture, InputError for bad options or an `out_dir` that is not a model
+    folder.
+    """
+    denoiser_path, vae_path, out_dir = Path(denoiser_path), Path(vae_path), Path(out_dir)
+    if precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise InputError(f"heads={heads!r}; expected a positive whole number")
+    step = _Progress(progress)
+
+    step("hashing the checkpoints")
+    sources = {
+        "denoiser": {"file": denoiser_path.name, "sha256": _sha256_of_checkpoint(denoiser_path)},
+        "vae": {"file": vae_path.name, "sha256": _sha256_of_checkpoint(vae_path)},
+    }
+    options = {"num_heads": heads, "precision": precision}
+    if _up_to_date(out_dir, sources, options):
+        step.finish(f"{out_dir} is already converted from these checkpoints with these options")
+        return out_dir
+    _check_replaceable(out_dir)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        info = _build_folder(work, denoiser_path, vae_path, sources, options, step)
+        _write_json(work / INFO_FILE, info)
+        _move_into_place(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    step.finish(f"wrote {out_dir}")
+    return out_dir
+
+
+class _Progress:
+    def __init__(self, callback):
+        self._callback = callback
+        self._done = 0
+
+    def __call__(self, message):
+        log.info(message)
+        if self._callback:
+            self._callback(self._done, STEPS, message)
+        self._done += 1
+
+    def finish(self, message):
+        log.info(message)
+        if self._callback:
+            self._callback(STEPS, STEPS, message)
+
+
+def _build_folder(work, denoiser_path, vae_path, sources, options, step):
+    precision, heads = options["precision"], options["num_heads"]
+
+    # both checkpoints are checked before anything is built, so a wrong file fails fast
+    step("reading the checkpoints")
+    state = load_state_dict(denoiser_path)
+    config = infer_denoiser_config(state, denoiser_path, num_heads=heads)
+    vae_state = to_ldm_layout(load_state_dict(vae_path), vae_path)
+    vae_config = infer_vae_config(vae_state, vae_path)
+    validate_vae(vae_state, vae_config, vae_path)
+    metadata = _metadata(config, options)
+
+    step(f"building and writing {ENCODER_FILE} and {DECODER_FILE}")
+    for name, build in ((ENCODER_FILE, build_vae_encoder), (DECODER_FILE, build_vae_decoder)):
+        model = build(vae_state, vae_config, precision)
+        set_metadata(model, metadata)
+        onnx.save_model(model, os.fspath(work / name))
+    del model, vae_state
+
+    step(f"building and writing {DENOISER_FILE}")
+    # the weights stream into the data file as the graph is built
+    model = build_denoiser(state, config, precision, external_data=work / DENOISER_DATA_FILE)
+    del state
+    set_metadata(model, metadata)
+    onnx.save_model(model, os.fspath(work / DENOISER_FILE))
+
+    step("hashing the ONNX files")
+    files = {
+        path.name: {"sha256": _sha256(path), "bytes": path.stat().st_size}
+        for path in sorted(work.iterdir())
+    }
+    return {
+        **_essentials(config, options),
+        "schedule": SCHEDULE,
+        "denoiser": dataclasses.asdict(config),
+        "vae": dataclasses.asdict(vae_config),
+        "sources": sources,
+        "files": files,
+        "software": {"name": "copgen_beta", "version": __version__, "onnx_opset": OPSET},
+    }
+
+
+def _essentials(config, options):
+    return {
+        "name": MODEL_NAME,
+        "version": FORMAT_VERSION,
+        "modalities": list(MODALITIES),
+        "latent_shape": [config.in_chans, config.img_size, config.img_size],
+        "scale_factor": VAE_SCALE,
+        "num_heads": options["num_heads"],
+        "precision": options["precision"],
+    }
+
+
+def _metadata(config, options):
+    """model.json's essentials as ONNX metadata_props (values JSON-encoded)."""
+    essentials = {**_essentials(config, options), "software_version": __version__}
+    return {key: json.dumps(value) for key, value in essentials.items()}
+
+
+def _up_to_date(out_dir, sources, options):
+    try:
+        info = json.loads((out_dir / INFO_FILE).read_text(encoding="utf-8"))
+        return (
+            info["sources"] == sources
+            and info["num_heads"] == options["num_heads"]
+            and info["precision"] == options["precision"]
+            and info["software"]["version"] == __version__
+            and all(
+                (out_dir / name).stat().st_size == entry["bytes"]
+                for name, entry in info["files"].items()
+            )
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _check_replaceable(out_dir):
+    """Only a model folder (or an empty one) may be replaced; never a user's other files."""
+    if out_dir.exists() and not (out_dir / INFO_FILE).is_file():
+        if not out_dir.is_dir() or any(out_dir.iterdir()):
+            raise InputError(
+                f"{out_dir} exists and is not a converted model folder; choose another output"
+            )
+
+
+def _apply_default_permissions(folder):
+    """mkdtemp/mkstemp create private (0700/0600) entries; a model folder should be as readable
+    as any file the user creates (other users of a shared workstation, backups)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for entry in folder.iterdir():
+        entry.chmod((0o777 if entry.is_dir() else 0o666) & ~umask)
+
+
+def _move_into_place(work, out_dir):
+    _apply_default_permissions(work)
+    if not out_dir.exists():
+        work.rename(out_dir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+    old.rmdir()
+    out_dir.rename(old)
+    try:
+        work.rename(out_dir)
+    except BaseException:
+        old.rename(out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_json(path, data):
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _sha256_of_checkpoint(path):
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    return _sha256(path)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,469 @@
+"""Installed models: official sources (models/registry.json), downloads, conversion, checks.
+
+A model is installed as ``<model root>/<name>`` (fp32) or ``<model root>/<name>-fp16``: the
+folder :func:`plugin.engine.convert.convert` writes. Downloads go to
+``<model root>/downloads/<file>.part`` first, resume with HTTP Range requests after a dropped
+connection or a cancel, and are renamed to ``<file>`` only once their sha256 checks out. Where
+the registry knows no sha256, the first download's hash is recorded
+(``downloads/known_hashes.json``) and later downloads of the same URL must match it.
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .. import __version__
+from .errors import Cancelled, DownloadError, InputError, ModelError
+
+MODEL_DIR_ENV = "COPGEN_MODEL_DIR"
+REGISTRY_FILE = Path(__file__).resolve().parents[2] / "models" / "registry.json"
+ROLES = ("denoiser", "vae")
+PRECISIONS = ("fp32", "fp16")
+INFO_FILE = "model.json"
+DOWNLOADS = "downloads"
+KNOWN_HASHES = "known_hashes.json"
+DOWNLOADING = "downloading"  # prefix of progress messages whose counts are bytes
+_CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_RETRY_STATUS = (408, 429, 500, 502, 503, 504)
+_REINSTALL = "reinstall the model (remove it, then install it)"
+
+
+def default_model_root():
+    """$COPGEN_MODEL_DIR, else the per-user data folder of this platform (never the plugin's)."""
+    configured = os.environ.get(MODEL_DIR_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "copgen-beta" / "models"
+
+
+def load_registry(source=None):
+    """The registry as a dict, from a file path (default: models/registry.json) or a dict,
+    checked so that later code can rely on its shape. Raises InputError naming file and key."""
+    if isinstance(source, dict):
+        origin, registry = "registry", source
+    else:
+        origin = Path(source) if source else REGISTRY_FILE
+        try:
+            registry = json.loads(Path(origin).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"{origin}: cannot read the model registry ({exc.strerror or exc})") from None
+        except ValueError as exc:
+            raise InputError(f"{origin}: the model registry is not valid JSON ({exc})") from None
+    models = registry.get("models") if isinstance(registry, dict) else None
+    if not isinstance(models, dict) or not models:
+        raise InputError(f"{origin}: the model registry lists no models (key 'models')")
+    for name, entry in models.items():
+        _check_entry(origin, name, entry)
+    return registry
+
+
+def _check_entry(origin, name, entry):
+    where = f"{origin}: models.{name}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise InputError(f"{where}: a model name may only use letters, digits, '.', '_' and '-'")
+    heads = entry.get("num_heads", 16) if isinstance(entry, dict) else None
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise InputError(f"{where}.num_heads must be a positive whole number")
+    sources = entry.get("sources")
+    for role in ROLES:
+        source = sources.get(role) if isinstance(sources, dict) else None
+        if not isinstance(source, dict):
+            raise InputError(f"{where}.sources.{role} is missing")
+        file_name, url = source.get("file_name"), source.get("url")
+        if not isinstance(file_name, str) or not file_name or Path(file_name).name != file_name or file_name[0] == ".":
+            raise InputError(f"{where}.sources.{role}.file_name must be a plain file name")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise InputError(f"{where}.sources.{role}.url must be an http(s) URL")
+        sha256 = source.get("sha256")
+        if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
+            raise InputError(f"{where}.sources.{role}.sha256 must be 64 lower-case hex digits or null")
+        size = source.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+            raise InputError(f"{where}.sources.{role}.size must be a positive number of bytes or null")
+
+
+class ModelManager:
+    """Lists, installs, checks and removes models under one model root."""
+
+    timeout_s = 60  # per network operation
+    max_attempts = 5  # per file, counting resumed attempts
+    retry_delay_s = 2.0  # times the attempt number
+
+    def __init__(self, model_root=None, registry=None):
+        self.model_root = Path(model_root) if model_root else default_model_root()
+        self.registry = load_registry(registry)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def names(self):
+        return list(self.registry["models"])
+
+    def list(self):
+        """One dict per registry model: name, title, and per precision its folder and
+        whether it is installed."""
+        return [
+            {
+                "name": name,
+                "title": entry.get("title", name),
+                "precisions": {
+                    precision: {
+                        "installed": self._installed(self.model_dir(name, precision)),
+                        "path": self.model_dir(name, precision),
+                    }
+                    for precision in PRECISIONS
+                },
+            }
+            for name, entry in self.registry["models"].items()
+        ]
+
+    def model_dir(self, name, precision="fp32"):
+        self._entry(name)
+        _check_precision(precision)
+        return self.model_root / (name if precision == "fp32" else f"{name}-{precision}")
+
+    # -- install ----------------------------------------------------------------------------
+
+    def install(self, name, precision="fp32", progress=None, cancel=None, local_files=None):
+        """Download (or take ``local_files={"denoiser": path, "vae": path}``), check, convert
+        and install a model; returns its folder.
+
+        ``progress(done, total, message)``: bytes while the message starts with "downloading",
+        conversion steps after; ``total`` may be None. ``cancel()`` returning True stops the
+        install with :class:`Cancelled` (a partial download is kept to resume).
+        Downloaded checkpoints are deleted once the model is installed. An installed model
+        is left as it is (remove it first to install it again)."""
+        from .convert import convert
+
+        entry = self._entry(name)
+        folder = self.model_dir(name, precision)
+        if self._installed(folder):
+            if progress:
+                progress(1, 1, f"{name} ({precision}) is already installed in {folder}")
+            return folder
+        local_files = dict(local_files or {})
+        for role in local_files:
+            if role not in ROLES:
+                raise InputError(f"local_files: unknown checkpoint {role!r}; expected {' or '.join(ROLES)}")
+        checkpoints, downloaded = {}, []
+        for role in ROLES:
+            if local_files.get(role):
+                path = Path(local_files[role])
+                if not path.is_file():
+                    raise InputError(f"--{role}: {path} is not a file")
+                checkpoints[role] = path
+            else:
+                checkpoints[role] = self._download(entry["sources"][role], progress, cancel)
+                downloaded.append(checkpoints[role])
+
+        def convert_progress(done, total, message):
+            _check_cancel(cancel, f"installation of {name}")
+            if progress:
+                progress(done, total, message)
+
+        out_dir = convert(
+            checkpoints["denoiser"],
+            checkpoints["vae"],
+            folder,
+            heads=entry.get("num_heads", 16),
+            precision=precision,
+            progress=convert_progress,
+        )
+        for path in downloaded:
+            try:
+                path.unlink()
+            except OSError:  # e.g. still mapped on Windows: harmless, reused or removed later
+                pass
+        return out_dir
+
+    def _download(self, source, progress, cancel):
+        """Return the path of the verified downloaded file of a registry source."""
+        downloads = self.model_root / DOWNLOADS
+        downloads.mkdir(parents=True, exist_ok=True)
+        final = downloads / source["file_name"]
+        expected = source.get("sha256") or self._known_hashes().get(source["url"])
+        if final.is_file():  # left by an install whose conversion failed
+            if expected is None or _sha256(final) == expected:
+                return final
+            final.unlink()
+        part = _PartialFile(downloads / (source["file_name"] + ".part"))
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                self._fetch(source, part, progress, cancel)
+                break
+            except _Interrupted as exc:
+                if attempt == self.max_attempts:
+                    raise DownloadError(
+                        f"{source['url']}: download of {source['file_name']} failed after "
+                        f"{attempt} attempts ({exc}); run the install again to resume"
+                    ) from None
+                time.sleep(self.retry_delay_s * attempt)
+        self._check_download(source, part, expected)
+        if source.get("sha256") is None:
+            self._record_hash(source["url"], part.sha256())
+        os.replace(part.path, final)
+        return final
+
+    def _fetch(self, source, part, progress, cancel):
+        """One HTTP request: append to ``part`` from its current size to the end of the file."""
+        url, file_name = source["url"], source["file_name"]
+        message = f"{DOWNLOADING} {file_name}"
+        headers = {"User-Agent": f"copgen-beta-qgis/{__version__}"}
+        if part.size:
+            headers["Range"] = f"bytes={part.size}-"
+        try:
+            response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout_s)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and part.size:
+                return  # nothing left past what we have; the checks that follow decide
+            if exc.code in _RETRY_STATUS:
+                raise _Interrupted(f"HTTP {exc.code} {exc.reason}") from None
+            raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
+            raise _Interrupted(str(getattr(exc, "reason", exc))) from None
+        with response:
+            total = _total_size(response, part)
+            if source.get("size") and total and total != source["size"]:
+                raise DownloadError(
+                    f"{url}: the server offers {total} bytes for {file_name}, the registry expects {source['size']}"
+                )
+            with part.open() as handle:
+                while True:
+                    _check_cancel(cancel, f"download of {file_name} (the partial file is kept to resume)")
+                    try:
+                        data = response.read(_CHUNK)
+                    except (OSError, http.client.HTTPException) as exc:
+                        raise _Interrupted(f"connection lost at byte {part.size}: {exc}") from None
+                    if not data:
+                        break
+                    handle.write(data)
+                    if progress:
+                        progress(part.size, total, message)
+            if total and part.size < total:
+                raise _Interrupted(f"connection closed at byte {part.size} of {total}")
+
+    def _check_download(self, source, part, expected):
+        size, name = source.get("size"), source["file_name"]
+        if size and part.size != size:
+            part.discard()
+            raise DownloadError(f"{source['url']}: {name} has {part.size} bytes, expected {size}; the bad download was deleted")
+        actual = part.sha256()
+        if expected and actual != expected:
+            part.discard()
+            raise DownloadError(
+                f"{source['url']}: checksum mismatch for {name}: expected sha256 {expected}, "
+                f"got {actual}; the bad download was deleted"
+            )
+
+    def _known_hashes(self):
+        try:
+            known = json.loads((self.model_root / DOWNLOADS / KNOWN_HASHES).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return known if isinstance(known, dict) else {}
+
+    def _record_hash(self, url, sha256):
+        known = self._known_hashes()
+        known[url] = sha256
+        _write_json_atomic(self.model_root / DOWNLOADS / KNOWN_HASHES, known)
+
+    # -- remove / verify --------------------------------------------------------------------
+
+    def remove(self, name, precision=None):
+        """Delete the installed folder of one precision, or of all precisions and any partial
+        downloads of the model when ``precision`` is None; returns the removed paths."""
+        entry = self._entry(name)
+        precisions = PRECISIONS if precision is None else (_check_precision(precision),)
+        removed = []
+        for each in precisions:
+            folder = self.model_dir(name, each)
+            if folder.exists():
+                _remove_tree(folder)
+                removed.append(folder)
+        if precision is None:
+            for source in entry["sources"].values():
+                for file_name in (source["file_name"], source["file_name"] + ".part"):
+                    path = self.model_root / DOWNLOADS / file_name
+                    if path.is_file():
+                        path.unlink()
+                        removed.append(path)
+        if not removed:
+            raise ModelError(f"{name} is not installed in {self.model_root}")
+        return removed
+
+    def verify(self, name, precision="fp32"):
+        """Re-hash an installed model's files against its model.json and its sources against
+        the registry (or the hash recorded at the first download). Returns a summary dict;
+        raises ModelError naming the first file that does not match."""
+        entry = self._entry(name)
+        folder = self.model_dir(name, precision)
+        info = _read_info(folder)
+        files = info.get("files")
+        if not isinstance(files, dict) or not files:
+            raise ModelError(f"{folder / INFO_FILE}: lists no files to check (key 'files')")
+        for file_name, record in files.items():
+            path = folder / file_name
+            if not path.is_file():
+                raise ModelError(f"{path}: missing; {_REINSTALL}")
+            actual = _sha256(path)
+            if actual != record.get("sha256"):
+                raise ModelError(
+                    f"{path}: sha256 {actual} does not match {record.get('sha256')} recorded at "
+                    f"install; the file was changed or damaged: {_REINSTALL}"
+                )
+        known = self._known_hashes()
+        sources = info.get("sources", {})
+        for role in ROLES:
+            official = entry["sources"][role]
+            expected = official.get("sha256") or known.get(official["url"])
+            used = sources.get(role, {})
+            if expected and used.get("file") == official["file_name"] and used.get("sha256") != expected:
+                raise ModelError(
+                    f"{folder}: converted from a {role} checkpoint {used.get('file')} with sha256 "
+                    f"{used.get('sha256')}, not the official {expected}"
+                )
+        return {"model_dir": folder, "files": sorted(files), "sources": {r: sources.get(r, {}) for r in ROLES}}
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _entry(self, name):
+        entry = self.registry["models"].get(name)
+        if entry is None:
+            raise InputError(f"unknown model {name!r}; the registry lists: {', '.join(self.names())}")
+        return entry
+
+    @staticmethod
+    def _installed(folder):
+        return (folder / INFO_FILE).is_file()
+
+
+class _Interrupted(Exception):
+    """A transient network failure: the download may resume where it stopped."""
+
+
+class _PartialFile:
+    """A ``.part`` download with a running sha256 of its contents."""
+
+    def __init__(self, path):
+        self.path = path
+        self._digest = hashlib.sha256()
+        self.size = 0
+        if path.is_file():
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(_CHUNK), b""):
+                    self._digest.update(block)
+                    self.size += len(block)
+
+    def discard(self):
+        self.path.unlink(missing_ok=True)
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def open(self):
+        return _Appender(self)
+
+    def sha256(self):
+        return self._digest.hexdigest()
+
+
+class _Appender:
+    def __init__(self, part):
+        self._part = part
+        self._handle = open(part.path, "ab")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+    def write(self, data):
+        self._handle.write(data)
+        self._part._digest.update(data)
+        self._part.size += len(data)
+
+
+def _total_size(response, part):
+    """The file's full size from a response, restarting ``part`` when the server ignored the
+    Range request or answered a different range."""
+    if response.status == 206:
+        match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", response.headers.get("Content-Range", "").strip())
+        if match and int(match.group(1)) == part.size:
+            return None if match.group(3) == "*" else int(match.group(3))
+        part.discard()
+        raise _Interrupted("the server answered a different byte range; starting again")
+    if part.size:
+        part.discard()  # a plain 200: the whole file comes again
+    length = response.headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
+
+
+def _check_precision(precision):
+    if precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r}; expected one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def _check_cancel(cancel, what):
+    if cancel is not None and cancel():
+        raise Cancelled(f"{what} cancelled")
+
+
+def _read_info(folder):
+    path = folder / INFO_FILE
+    if not path.is_file():
+        raise ModelError(f"{folder}: no installed model here (missing {INFO_FILE}); install it first")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(info, dict):
+        raise ModelError(f"{path}: not a model description")
+    return info
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _remove_tree(folder):
+    """Rename first, so a folder never looks half-installed while it is being deleted."""
+    doomed = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".removing", dir=folder.parent))
+    doomed.rmdir()
+    try:
+        folder.rename(doomed)
+    except OSError as exc:
+        raise ModelError(f"{folder}: cannot remove it ({exc.strerror or exc}); close what uses the model") from None
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _write_json_atomic(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+

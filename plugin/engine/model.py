@@ -1,0 +1,251 @@
+"""CopGenModel: a converted model folder opened with ONNX Runtime, with the reference sampling.
+
+Sampling follows the official ``sample_n_triffuser.py``: at every network call the generated
+modalities carry the solver state at time t x 1000, the conditioning modalities their fixed
+latents at time 0, and the modalities neither generated nor given fresh N(0, 1) noise at time 0.
+
+Random streams (numpy Generators; one seed makes a run bit-for-bit reproducible):
+``sample(seed=s)`` spawns two independent streams from ``SeedSequence(s)``: the first draws the
+initial noise x_T ([n_generated, B, 4, 32, 32] float32, once), the second the noise of the
+ignored modalities (one [B, 4, 32, 32] float32 draw per ignored modality, in modality order, at
+every network call). ``encode(seed=s)`` draws its posterior noise from ``default_rng(s)``.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, ModelError
+from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
+from .runtime import open_session
+from .solvers import check_solver_args, solve
+
+DENOISER_FILE = "denoiser.onnx"
+ENCODER_FILE = "vae_encoder.onnx"
+DECODER_FILE = "vae_decoder.onnx"
+INSTALL_HINT = "install it with `python -m plugin models install`"
+# Items per ONNX call: bounds memory (a full-size VAE needs a few hundred MiB per 256 px image).
+DEFAULT_MAX_BATCH = 4
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+NETWORK_TIME_SCALE = 1000.0  # the reference feeds t_continuous * N to the network
+LATENT_TILE = (LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE)
+IMAGE_RANGE_SLACK = 1e-3  # images must lie in [-1, 1]; allow rounding
+
+
+def assemble_network_input(x_generated, generated_idx, cond_latents, cond_idx, t_continuous, rng):
+    """The denoiser input for one network call, with the reference's per-modality semantics.
+
+    x_generated: [n_generated, N, 4, h, w] solver state of the generated modalities;
+    cond_latents: [n_cond, N, 4, h, w] (or a sequence of [N, 4, h, w]) fixed conditioning
+    latents; generated_idx / cond_idx: their modality indices. Every other modality gets fresh
+    N(0, 1) noise from ``rng``, drawn in modality order. Returns (latents [N, 4, 4, h, w],
+    timesteps [N, 4]), float32: generated at t_continuous x 1000, all others at 0.
+    """
+    x_generated = np.asarray(x_generated)
+    count, shape = x_generated.shape[1], x_generated.shape[2:]
+    latents = np.empty((count, len(MODALITIES)) + shape, dtype=np.float32)
+    timesteps = np.zeros((count, len(MODALITIES)), dtype=np.float32)
+    for state, index in zip(x_generated, generated_idx):
+        latents[:, index] = state
+        timesteps[:, index] = t_continuous * NETWORK_TIME_SCALE
+    for latent, index in zip(cond_latents, cond_idx):
+        latents[:, index] = latent
+    for index in range(len(MODALITIES)):
+        if index not in generated_idx and index not in cond_idx:
+            latents[:, index] = rng.standard_normal((count,) + shape, dtype=np.float32)
+    return latents, timesteps
+
+
+def split_generated(noise, generated_idx):
+    """The generated modalities of a network output [N, 4, ...] as [n_generated, N, ...]."""
+    return np.stack([noise[:, index] for index in generated_idx])
+
+
+class CopGenModel:
+    """The three ONNX networks of a converted COP-GEN-Beta folder; see the module docstring."""
+
+    def __init__(self, info, denoiser, encoder, decoder, max_batch=None):
+        self.info = info
+        self.max_batch = _count("max_batch", DEFAULT_MAX_BATCH if max_batch is None else max_batch)
+        self._denoiser = denoiser
+        self._encoder = encoder
+        self._decoder = decoder
+
+    @classmethod
+    def open(cls, model_dir, device="auto", threads=None, max_batch=None):
+        """Open a folder written by ``plugin.engine.convert.convert`` (or ``models install``)."""
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise ModelError(f"model folder {model_dir} does not exist; {INSTALL_HINT}")
+        info = _read_info(model_dir / "model.json")
+        paths = [model_dir / name for name in (DENOISER_FILE, ENCODER_FILE, DECODER_FILE)]
+        for path in paths:
+            if not path.is_file():
+                raise ModelError(
+                    f"{path} is missing, the model folder is incomplete; {INSTALL_HINT}"
+                )
+        sessions = [open_session(path, device=device, threads=threads) for path in paths]
+        return cls(info, *sessions, max_batch=max_batch)
+
+    @property
+    def provider(self):
+        """The ONNX Runtime execution provider the denoiser runs on."""
+        return self._denoiser.provider
+
+    # -- networks -------------------------------------------------------------------------
+
+    def denoise(self, latents, timesteps):
+        """Noise prediction [N, 4, 4, 32, 32] for latents [N, 4, 4, 32, 32] at timesteps [N, 4]."""
+        latents = _float_array("latents", latents, (None, len(MODALITIES)) + LATENT_TILE)
+        timesteps = _float_array("timesteps", timesteps, (len(latents), len(MODALITIES)))
+        return self._run_batched(self._denoiser, latents=latents, timesteps=timesteps)
+
+    def encode_moments(self, images):
+        """Posterior moments [B, 8, H/8, W/8] (mean, logvar) of images [B, 3, H, W] in [-1, 1]."""
+        images = _float_array("images", images, (None, 3, None, None))
+        height, width = images.shape[2:]
+        if height % 8 or width % 8:
+            raise InputError(
+                f"images: height and width must be multiples of 8, not {height} x {width}"
+            )
+        if np.abs(images).max() > 1 + IMAGE_RANGE_SLACK:
+            raise InputError("images must be scaled to [-1, 1] (RGB / 127.5 - 1)")
+        return self._run_batched(self._encoder, image=images)
+
+    def encode(self, images, seed=None):
+        """Sampled latents x 0.18215 [B, 4, H/8, W/8] of images [B, 3, H, W] in [-1, 1]."""
+        mean, logvar = np.split(self.encode_moments(images), 2, axis=1)
+        std = np.exp(0.5 * np.clip(logvar, LOGVAR_MIN, LOGVAR_MAX))
+        noise = np.random.default_rng(seed).standard_normal(mean.shape, dtype=np.float32)
+        return ((mean + std * noise) * VAE_SCALE).astype(np.float32)
+
+    def decode(self, latents):
+        """Images [B, 3, 8h, 8w] in [0, 1] from latents [B, 4, h, w] (already x 0.18215)."""
+        latents = _float_array("latents", latents, (None, LATENT_CHANNELS, None, None))
+        images = self._run_batched(self._decoder, latents=latents)
+        return np.clip((images + 1.0) / 2.0, 0.0, 1.0)
+
+    def _run_batched(self, session, **inputs):
+        """The session's first output over all items, max_batch items per call."""
+        count = len(next(iter(inputs.values())))
+        outputs = [
+            session.run({name: value[i:i + self.max_batch] for name, value in inputs.items()})[0]
+            for i in range(0, count, self.max_batch)
+        ]
+        return np.concatenate(outputs)
+
+    # -- sampling -------------------------------------------------------------------------
+
+    def sample(self, generate, conditions=None, steps=50, solver="dpm-solver-fast", seed=None,
+               x_T=None, batch=None, progress=None, cancel=None):
+        """Generate modalities, optionally conditioned on others, exactly as the reference does.
+
+        generate: modality keys (any order; outputs follow modality order). conditions:
+        {key: latents [B, 4, 32, 32]} (VAE latents x 0.18215). x_T: initial noise
+        [n_generated, B, 4, 32, 32] of the generated modalities in modality order (drawn from
+        ``seed`` when None). batch: B when neither conditions nor x_T fix it (default 1).
+        progress(done, steps) follows the network calls; cancel() returning True stops with
+        Cancelled. Returns {key: latents [B, 4, 32, 32] float32} for the generated keys only;
+        the conditions are left untouched. All inputs are checked before any work.
+        """
+        generated_idx = _modality_indices("generate", generate)
+        if not generated_idx:
+            raise InputError("generate: nothing to generate; name at least one modality")
+        conditions = {} if conditions is None else conditions
+        if not isinstance(conditions, dict):
+            raise InputError("conditions must be a dict {modality: latents [B, 4, 32, 32]}")
+        cond_idx = _modality_indices("conditions", list(conditions))
+        both = sorted(set(generated_idx) & set(cond_idx))
+        if both:
+            names = ", ".join(MODALITIES[i] for i in both)
+            raise InputError(f"{names}: both generated and given as condition")
+        cond_latents = [
+            _float_array(f"conditions[{key!r}]", conditions[key], (None,) + LATENT_TILE)
+            for key in (MODALITIES[i] for i in cond_idx)
+        ]
+        if x_T is not None:
+            x_T = _float_array("x_T", x_T, (len(generated_idx), None) + LATENT_TILE)
+        batch = _batch_size(cond_latents, cond_idx, x_T, batch)
+        check_solver_args(steps, solver)
+
+        init_stream, ignored_stream = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
+        )
+        if x_T is None:
+            shape = (len(generated_idx), batch) + LATENT_TILE
+            x_T = init_stream.standard_normal(shape, dtype=np.float32)
+
+        def model_fn(x, t_continuous):
+            latents, timesteps = assemble_network_input(
+                x, generated_idx, cond_latents, cond_idx, t_continuous, ignored_stream
+            )
+            return split_generated(self.denoise(latents, timesteps), generated_idx)
+
+        result = solve(model_fn, x_T, steps, solver, progress=progress, cancel=cancel)
+        return {MODALITIES[index]: result[k] for k, index in enumerate(generated_idx)}
+
+
+def _read_info(path):
+    if not path.is_file():
+        raise ModelError(f"{path} is missing, this is not a converted model folder; {INSTALL_HINT}")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{path} is unreadable ({exc}); {INSTALL_HINT} again") from None
+    if not isinstance(info, dict) or list(info.get("modalities", [])) != list(MODALITIES):
+        raise ModelError(f"{path}: 'modalities' must be {list(MODALITIES)}; {INSTALL_HINT} again")
+    return info
+
+
+def _modality_indices(parameter, names):
+    """Sorted modality indices of a list of keys (a single key string is accepted too)."""
+    names = [names] if isinstance(names, str) else list(names)
+    indices = []
+    for name in names:
+        if name not in MODALITIES:
+            raise InputError(
+                f"{parameter}: unknown modality {name!r}; expected one of {', '.join(MODALITIES)}"
+            )
+        if MODALITIES.index(name) in indices:
+            raise InputError(f"{parameter}: modality {name!r} named twice")
+        indices.append(MODALITIES.index(name))
+    return sorted(indices)
+
+
+def _float_array(name, value, shape):
+    """value as a float32 array of ``shape`` (None matches any length), or InputError."""
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InputError(f"{name} must hold floating-point values, got dtype {array.dtype}")
+    mismatch = any(want is not None and got != want for got, want in zip(array.shape, shape))
+    if array.ndim != len(shape) or mismatch:
+        expected = ", ".join("N" if want is None else str(want) for want in shape)
+        raise InputError(f"{name} must have shape [{expected}], got {list(array.shape)}")
+    if not array.size:
+        raise InputError(f"{name} is empty (shape {list(array.shape)})")
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{name} contains NaN or infinite values")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _batch_size(cond_latents, cond_idx, x_T, batch):
+    """The one batch size B that conditions, x_T and ``batch`` agree on (1 if none says)."""
+    sizes = {
+        f"conditions[{MODALITIES[i]!r}]": len(latent) for latent, i in zip(cond_latents, cond_idx)
+    }
+    if x_T is not None:
+        sizes["x_T"] = x_T.shape[1]
+    if batch is not None:
+        sizes["batch"] = _count("batch", batch)
+    if len(set(sizes.values())) > 1:
+        found = ", ".join(f"{name}: {size}" for name, size in sizes.items())
+        raise InputError(f"inconsistent batch sizes ({found})")
+    return next(iter(sizes.values()), 1)
+
+
+def _count(name, value):
+    """value as an int >= 1, or InputError naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)

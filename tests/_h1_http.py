@@ -1,0 +1,75 @@
+"""Test helper: a local HTTP file server on 127.0.0.1 with Range support and fault injection."""
+
+import http.server
+import re
+import socket
+import threading
+
+
+class FileServer:
+    """Serves ``files`` ({"/name": bytes}); ``drop_after[name] = n`` makes the first request
+    for that file send the full Content-Length but only ``n`` bytes, then cut the connection.
+    ``requests`` records (path, Range header or None) in arrival order."""
+
+    def __init__(self, files):
+        self.files = dict(files)
+        self.drop_after = {}
+        self.requests = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server._serve(self)
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def _serve(self, handler):
+        range_header = handler.headers.get("Range")
+        self.requests.append((handler.path, range_header))
+        data = self.files.get(handler.path)
+        if data is None:
+            handler.send_error(404)
+            return
+        start = 0
+        if range_header:
+            match = re.fullmatch(r"bytes=(\d+)-", range_header)
+            start = int(match.group(1))
+            if start >= len(data):
+                handler.send_response(416)
+                handler.send_header("Content-Range", f"bytes */{len(data)}")
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+                return
+            handler.send_response(206)
+            handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            handler.send_response(200)
+        body = data[start:]
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        cut = self.drop_after.pop(handler.path, None)
+        if cut is not None:
+            handler.wfile.write(body[:cut])
+            handler.wfile.flush()
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            handler.close_connection = True
+            return
+        handler.wfile.write(body)

@@ -1,0 +1,246 @@
+import hashlib
+import json
+import sys
+
+import pytest
+
+from plugin.cli import main
+from plugin.engine.errors import Cancelled, DownloadError, InputError, ModelError
+from plugin.engine.manager import DOWNLOADS, KNOWN_HASHES, ModelManager, default_model_root, load_registry
+
+from _h1_http import FileServer
+
+NAME = "tiny"
+
+
+@pytest.fixture(scope="module")
+def fixture_bytes(fixtures_dir):
+    return {
+        "denoiser": (fixtures_dir / "denoiser_tiny.pth").read_bytes(),
+        "vae": (fixtures_dir / "vae_tiny.pth").read_bytes(),
+    }
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _registry(base_url, fixture_bytes, vae_sha256=None):
+    """A one-model registry for the tiny fixtures; the VAE's hash is unknown by default."""
+    denoiser = fixture_bytes["denoiser"]
+    return {
+        "models": {
+            NAME: {
+                "title": "tiny test model",
+                "num_heads": 2,
+                "sources": {
+                    "denoiser": {
+                        "file_name": "denoiser_tiny.pth",
+                        "url": f"{base_url}/denoiser_tiny.pth",
+                        "sha256": _sha256(denoiser),
+                        "size": len(denoiser),
+                    },
+                    "vae": {"file_name": "vae_tiny.pth", "url": f"{base_url}/vae_tiny.pth", "sha256": vae_sha256},
+                },
+            }
+        }
+    }
+
+
+@pytest.fixture
+def server(fixture_bytes):
+    files = {"/denoiser_tiny.pth": fixture_bytes["denoiser"], "/vae_tiny.pth": fixture_bytes["vae"]}
+    with FileServer(files) as running:
+        yield running
+
+
+def _manager(root, registry):
+    manager = ModelManager(model_root=root, registry=registry)
+    manager.timeout_s, manager.max_attempts, manager.retry_delay_s = 10, 3, 0
+    return manager
+
+
+def _downloads(root):
+    folder = root / DOWNLOADS
+    return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_install_downloads_converts_and_lists(tmp_path, server, fixture_bytes):
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    calls = []
+
+    folder = manager.install(NAME, progress=lambda done, total, message: calls.append((done, total, message)))
+
+    assert folder == tmp_path / NAME
+    info = json.loads((folder / "model.json").read_text())
+    assert info["num_heads"] == 2 and info["precision"] == "fp32"
+    assert info["sources"]["denoiser"]["sha256"] == _sha256(fixture_bytes["denoiser"])
+    assert info["sources"]["vae"]["sha256"] == _sha256(fixture_bytes["vae"])
+    for file_name in info["files"]:
+        assert (folder / file_name).is_file()
+    # Byte progress per file reaches its size; conversion steps follow.
+    for role, file_name in (("denoiser", "denoiser_tiny.pth"), ("vae", "vae_tiny.pth")):
+        done = [d for d, _, message in calls if message == f"downloading {file_name}"]
+        assert done == sorted(done) and done[-1] == len(fixture_bytes[role])
+    assert any(not message.startswith("downloading") for _, _, message in calls)
+    # The checkpoints are gone; the hash of the VAE (unknown to the registry) is recorded.
+    assert _downloads(tmp_path) == [KNOWN_HASHES]
+    known = json.loads((tmp_path / DOWNLOADS / KNOWN_HASHES).read_text())
+    assert known == {f"{server.url}/vae_tiny.pth": _sha256(fixture_bytes["vae"])}
+    [listed] = manager.list()
+    assert listed["precisions"]["fp32"] == {"installed": True, "path": folder}
+    assert listed["precisions"]["fp16"]["installed"] is False
+    assert manager.verify(NAME)["model_dir"] == folder
+    requests = len(server.requests)
+    assert manager.install(NAME) == folder and len(server.requests) == requests  # already installed
+
+
+def test_interrupted_download_resumes_with_range(tmp_path, server, fixture_bytes):
+    half = len(fixture_bytes["denoiser"]) // 2
+    server.drop_after["/denoiser_tiny.pth"] = half
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+
+    folder = manager.install(NAME)
+
+    denoiser_requests = [r for path, r in server.requests if path == "/denoiser_tiny.pth"]
+    assert denoiser_requests == [None, f"bytes={half}-"]
+    info = json.loads((folder / "model.json").read_text())
+    assert info["sources"]["denoiser"]["sha256"] == _sha256(fixture_bytes["denoiser"])
+
+
+def test_cancelled_download_keeps_part_and_resumes(tmp_path, server, fixture_bytes):
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    seen = []
+
+    def cancel():  # after the first chunk of the VAE (a few MB, so several chunks)
+        return any(message == "downloading vae_tiny.pth" for _, _, message in seen)
+
+    with pytest.raises(Cancelled, match="vae_tiny.pth"):
+        manager.install(NAME, progress=lambda *call: seen.append(call), cancel=cancel)
+    assert "vae_tiny.pth.part" in _downloads(tmp_path)
+    assert not (tmp_path / NAME).exists()
+    kept = (tmp_path / DOWNLOADS / "vae_tiny.pth.part").stat().st_size
+    assert 0 < kept < len(fixture_bytes["vae"])
+
+    manager.install(NAME)
+
+    assert server.requests[-1] == ("/vae_tiny.pth", f"bytes={kept}-")
+    assert json.loads((tmp_path / NAME / "model.json").read_text())["sources"]["vae"]["sha256"] == _sha256(
+        fixture_bytes["vae"]
+    )
+
+
+def test_corrupted_download_is_rejected_and_nothing_installed(tmp_path, server, fixture_bytes):
+    good = fixture_bytes["denoiser"]
+    bad = bytearray(good)
+    bad[len(bad) // 3] ^= 0xFF
+    server.files["/denoiser_tiny.pth"] = bytes(bad)
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+
+    with pytest.raises(DownloadError) as caught:
+        manager.install(NAME)
+
+    message = str(caught.value)
+    assert "denoiser_tiny.pth" in message and _sha256(good) in message and _sha256(bytes(bad)) in message
+    assert not (tmp_path / NAME).exists()
+    assert _downloads(tmp_path) == []
+
+
+def test_recorded_hash_rejects_a_changed_file_later(tmp_path, server, fixture_bytes):
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    manager.install(NAME)
+    manager.remove(NAME)
+    server.files["/vae_tiny.pth"] = fixture_bytes["vae"][:-10] + b"0123456789"
+
+    with pytest.raises(DownloadError, match="checksum mismatch for vae_tiny.pth: expected sha256"):
+        manager.install(NAME)
+    assert not (tmp_path / NAME).exists()
+
+
+def test_http_error_names_the_url(tmp_path, server, fixture_bytes):
+    del server.files["/vae_tiny.pth"]
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    with pytest.raises(DownloadError, match=r"/vae_tiny.pth: HTTP 404"):
+        manager.install(NAME)
+    assert not (tmp_path / NAME).exists()
+
+
+def test_remove_deletes_the_model(tmp_path, server, fixture_bytes):
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    folder = manager.install(NAME)
+
+    assert manager.remove(NAME) == [folder]
+
+    assert not folder.exists()
+    assert manager.list()[0]["precisions"]["fp32"]["installed"] is False
+    with pytest.raises(ModelError, match="tiny is not installed"):
+        manager.remove(NAME)
+
+
+def test_verify_detects_a_tampered_onnx_file(tmp_path, server, fixture_bytes):
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    folder = manager.install(NAME)
+    decoder = folder / "vae_decoder.onnx"
+    data = bytearray(decoder.read_bytes())
+    data[-100] ^= 0x01
+    decoder.write_bytes(bytes(data))
+
+    with pytest.raises(ModelError, match=r"vae_decoder\.onnx: sha256 .* does not match"):
+        manager.verify(NAME)
+
+
+def test_local_files_install_fp16_without_network(tmp_path, fixtures_dir, fixture_bytes):
+    registry = _registry("http://127.0.0.1:9", fixture_bytes)  # nothing listens there
+    manager = _manager(tmp_path, registry)
+
+    folder = manager.install(
+        NAME,
+        precision="fp16",
+        local_files={"denoiser": fixtures_dir / "denoiser_tiny.pth", "vae": fixtures_dir / "vae_tiny.pth"},
+    )
+
+    assert folder == tmp_path / f"{NAME}-fp16"
+    assert json.loads((folder / "model.json").read_text())["precision"] == "fp16"
+    assert manager.verify(NAME, precision="fp16")["model_dir"] == folder
+    assert (fixtures_dir / "vae_tiny.pth").is_file()  # local files are never deleted
+
+
+def test_cli_install_verify_list_remove(tmp_path, fixtures_dir, fixture_bytes, capsys):
+    registry_file = tmp_path / "registry.json"
+    registry_file.write_text(json.dumps(_registry("http://127.0.0.1:9", fixture_bytes)))
+    common = ["--model-dir", str(tmp_path / "models"), "--registry", str(registry_file)]
+    local = ["--denoiser", str(fixtures_dir / "denoiser_tiny.pth"), "--vae", str(fixtures_dir / "vae_tiny.pth")]
+
+    assert main(["models", "install", NAME, *common, *local]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(tmp_path / "models" / NAME) and "hashing the ONNX files" in err
+    assert main(["models", "verify", NAME, *common]) == 0
+    assert main(["models", "list", *common]) == 0
+    assert "fp32: installed" in capsys.readouterr().out
+    assert main(["models", "remove", NAME, *common]) == 0
+    assert main(["models", "verify", NAME, *common]) == 1
+    assert "missing model.json" in capsys.readouterr().err
+
+
+def test_default_model_root_is_per_user(monkeypatch, tmp_path):
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "forced"))
+    assert default_model_root() == tmp_path / "forced"
+    monkeypatch.delenv("COPGEN_MODEL_DIR")
+    if sys.platform.startswith("linux"):
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+        assert default_model_root() == tmp_path / "data" / "copgen-beta" / "models"
+    from plugin.engine import manager
+
+    assert manager.REGISTRY_FILE.parent.parent not in default_model_root().parents
+
+
+def test_shipped_registry_is_valid_and_bad_entries_are_named(fixture_bytes):
+    shipped = load_registry()
+    source = shipped["models"]["cop-gen-beta"]["sources"]["denoiser"]
+    assert source["url"].endswith("/" + source["file_name"])
+    broken = _registry("http://127.0.0.1:9", fixture_bytes)
+    broken["models"][NAME]["sources"]["vae"]["sha256"] = "not-a-hash"
+    with pytest.raises(InputError, match=r"models\.tiny\.sources\.vae\.sha256"):
+        load_registry(broken)
+    with pytest.raises(InputError, match="unknown model 'nope'"):
+        ModelManager(model_root="unused", registry=_registry("http://x", fixture_bytes)).install("nope")

@@ -1,0 +1,70 @@
+"""open_session: provider choice, CPU fallback, errors naming the file or parameter."""
+
+import logging
+import os
+
+import pytest
+
+from plugin.engine.errors import InputError, ModelError
+from plugin.engine.runtime import cuda_available, open_session, physical_cores, preferred_precision
+
+
+def test_cpu_session_runs_the_graph(tiny_model_dir, expected):
+    session = open_session(tiny_model_dir / "vae_decoder.onnx", device="cpu", threads=1)
+    assert session.provider == "CPUExecutionProvider"
+    assert session.input_names == ["latents"]
+    (images,) = session.run({"latents": expected["vae_latents"]})
+    assert images.shape == expected["vae_decoded"].shape
+
+
+def test_auto_device_picks_an_available_provider(tiny_model_dir):
+    session = open_session(tiny_model_dir / "denoiser.onnx")
+    assert session.input_names == ["latents", "timesteps"]
+    wanted = "CUDAExecutionProvider" if cuda_available() else "CPUExecutionProvider"
+    assert session.provider == wanted
+
+
+@pytest.mark.skipif(cuda_available(), reason="this onnxruntime has a CUDA provider")
+def test_cuda_request_falls_back_to_cpu_with_a_warning(tiny_model_dir, caplog):
+    with caplog.at_level(logging.WARNING, logger="plugin.engine.runtime"):
+        session = open_session(tiny_model_dir / "vae_encoder.onnx", device="cuda")
+    assert session.provider == "CPUExecutionProvider"
+    assert "CUDA" in caplog.text and "vae_encoder.onnx" in caplog.text
+
+
+def test_unknown_device_is_named(tiny_model_dir):
+    with pytest.raises(InputError, match="device='tpu'"):
+        open_session(tiny_model_dir / "denoiser.onnx", device="tpu")
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ModelError, match="absent.onnx"):
+        open_session(tmp_path / "absent.onnx", device="cpu")
+
+
+def test_corrupt_file_is_named(tmp_path, tiny_model_dir):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes((tiny_model_dir / "vae_decoder.onnx").read_bytes()[:5000])
+    with pytest.raises(ModelError, match="broken.onnx"):
+        open_session(broken, device="cpu")
+
+
+def test_missing_external_data_is_named(tmp_path, tiny_model_dir):
+    lonely = tmp_path / "denoiser.onnx"
+    lonely.write_bytes((tiny_model_dir / "denoiser.onnx").read_bytes())
+    with pytest.raises(ModelError, match="denoiser.onnx"):
+        open_session(lonely, device="cpu")
+
+
+def test_preferred_precision():
+    assert preferred_precision("cpu") == "fp32"
+    assert preferred_precision("cuda") == "fp16"
+    assert preferred_precision("auto") == ("fp16" if cuda_available() else "fp32")
+    with pytest.raises(InputError, match="device"):
+        preferred_precision("gpu")
+
+
+def test_physical_cores_within_usable_cpus():
+    cores = physical_cores()
+    if cores is not None:
+        assert 1 <= cores <= len(os.sched_getaffinity(0))
