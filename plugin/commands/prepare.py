@@ -1,0 +1,81 @@
+"""prepare: write the rendering the model will see for one condition raster.
+
+The raster is warped onto the 10 m grid (its own footprint, or --extent), rendered as
+Major TOM thumbnails are, and written as a georeferenced RGB Cloud Optimized GeoTIFF, so
+a condition can be checked in a GIS before generating from it.
+"""
+
+from .. import __version__
+from ..engine.modalities import MODALITIES
+from ..geo.conditions import SOURCES, ConditionSpec, prepare_condition
+from ..geo.grid import TargetGrid, open_raster, parse_extent
+from ..geo.output import OutputWriter
+
+WINDOW = 1024  # pixels a side of the windows rendered and written at a time
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "prepare",
+        help="render a condition raster on the 10 m grid as the model sees it (RGB COG)",
+        description=__doc__,
+    )
+    parser.add_argument("--modality", required=True, choices=MODALITIES)
+    parser.add_argument("--input", required=True, metavar="FILE", help="condition raster (any CRS / resolution)")
+    parser.add_argument(
+        "--bands", help="band names or 1-based indexes in rendering order, e.g. B04,B03,B02 or 4,3,2"
+    )
+    parser.add_argument(
+        "--source", choices=SOURCES, default="physical",
+        help="physical values (default) or a ready 8-bit thumbnail used as it is",
+    )
+    parser.add_argument("--s1-db", action="store_true", help="S1 values are in dB (default: linear)")
+    parser.add_argument(
+        "--s2-offset", type=float, default=0, metavar="N",
+        help="DN offset to subtract from S2 bands: 1000 for processing baseline 04.00+ (default 0)",
+    )
+    parser.add_argument(
+        "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
+        help="area to render (default: the input's footprint); without EPSG, in the input's CRS; "
+        "write --extent=... when it starts with a minus sign",
+    )
+    parser.add_argument("--out", required=True, metavar="FILE.tif")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    spec = ConditionSpec(
+        modality=args.modality,
+        path=args.input,
+        bands=args.bands,
+        source=args.source,
+        s1_in_db=args.s1_db,
+        s2_offset=args.s2_offset,
+    )
+    grid = _grid(args)
+    prepared = prepare_condition(spec, grid)
+    tags = {
+        "software": f"COP-GEN-Beta for QGIS {__version__}",
+        "command": "prepare",
+        "condition": {
+            "input": spec.path,
+            "bands": prepared.indexes,
+            "source": spec.source,
+            "s1_in_db": spec.s1_in_db,
+            "s2_offset": spec.s2_offset,
+        },
+    }
+    with OutputWriter(args.out, grid, spec.modality, tags) as writer:
+        for row_off, col_off, height, width in grid.blocks(WINDOW):
+            rgb, valid = prepared.read_window(row_off, col_off, height, width)
+            writer.write_window(row_off, col_off, rgb, valid)
+    print(f"wrote {args.out}: {grid.width} x {grid.height} px at {grid.pixel_size:g} m, {grid.crs}")
+    return 0
+
+
+def _grid(args):
+    if not args.extent:
+        return TargetGrid.from_raster(args.input)
+    with open_raster(args.input) as ds:
+        input_crs = ds.crs
+    return parse_extent(args.extent, default_crs=input_crs)

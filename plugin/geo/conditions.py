@@ -1,0 +1,416 @@
+"""Condition rasters: validate, compute area-wide statistics, warp and render windows.
+
+A condition is a user raster for one modality, either *physical* (S2 DNs, S1 linear or dB
+backscatter, DEM elevations) rendered here exactly as Major TOM renders its thumbnails,
+or a ready *thumbnail* (8-bit RGB, or grey for the DEM) used as it is. Whatever its CRS
+and resolution, GDAL warps it onto windows of the 10 m :class:`~.grid.TargetGrid`.
+"""
+
+import math
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from affine import Affine
+from osgeo import gdal
+from rasterio.enums import ColorInterp
+from rasterio.warp import transform_bounds
+
+from ..engine.errors import Cancelled, InputError
+from ..engine.modalities import MODALITIES, modality_index
+from . import render
+from .grid import open_raster
+
+SOURCES = ("physical", "thumbnail")
+
+# Bands each modality is rendered from, by their usual description.
+PHYSICAL_BANDS = {
+    "dem": ("DEM",),
+    "s1_rtc": ("VV", "VH"),
+    "s2_l1c": ("B04", "B03", "B02"),
+    "s2_l2a": ("B04", "B03", "B02"),
+}
+# ESA order B01, B02, B03, B04, ... (12 bands as Major TOM, 13 with B10): B04, B03, B02 = 4, 3, 2
+S2_STANDARD_INDEXES = (4, 3, 2)
+S2_NODATA = 0  # ESA's NO_DATA DN, assumed when the file declares none
+DEM_FACTOR = 3  # Major TOM renders the DEM at 30 m, then resizes it to 10 m
+BLOCK = 1024  # pixels a side of the blocks of the statistics pass (bounded memory)
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """One conditioning raster for ``modality`` (a key of MODALITIES).
+
+    ``bands``: band names (matched against band descriptions, B4 == B04) or 1-based
+    indexes, in the order the rendering needs (B04, B03, B02 / VV, VH / elevation / R, G, B);
+    None picks them from descriptions or the usual layouts. ``source``: "physical" or
+    "thumbnail". ``s1_in_db``: S1 values are dB, not linear. ``s2_offset``: DN offset to
+    subtract (1000 for processing baseline 04.00+). ``layer_name`` names the QGIS layer
+    in messages.
+    """
+
+    modality: str
+    path: str
+    bands: Optional[tuple] = None
+    source: str = "physical"
+    s1_in_db: bool = False
+    s2_offset: float = 0
+    layer_name: Optional[str] = None
+
+    def __post_init__(self):
+        modality_index(self.modality)
+        if self.source not in SOURCES:
+            raise InputError(f"{self.label}: source {self.source!r} must be one of {', '.join(SOURCES)}")
+        if not (math.isfinite(self.s2_offset) and self.s2_offset >= 0):
+            raise InputError(
+                f"{self.label}: s2_offset {self.s2_offset} must be >= 0 (the DN offset to subtract, "
+                "1000 for BOA_ADD_OFFSET = -1000)"
+            )
+        object.__setattr__(self, "path", str(self.path))
+        if self.bands is not None:
+            object.__setattr__(self, "bands", _band_tokens(self.bands))
+
+    @property
+    def label(self):
+        """How messages name this condition: the layer (and file), or the file."""
+        return f"layer {self.layer_name!r} ({self.path})" if self.layer_name else str(self.path)
+
+
+def parse_condition_arg(text, **options):
+    """``"s2_l2a=FILE[:B04,B03,B02]"`` -> ConditionSpec; ``options`` are further fields
+    (source, s1_in_db, s2_offset). A trailing ``:list`` counts as bands only if its items
+    are plain names or numbers, so Windows drive letters and /vsi URLs stay in the path."""
+    modality, sep, rest = text.partition("=")
+    modality = modality.strip()
+    if not sep or not rest or modality not in MODALITIES:
+        raise InputError(
+            f"condition {text!r}: expected MODALITY=FILE[:BANDS] with MODALITY one of {', '.join(MODALITIES)}"
+        )
+    path, bands = rest, None
+    head, _, tail = rest.rpartition(":")
+    if head and re.fullmatch(r"[A-Za-z0-9]+(,[A-Za-z0-9]+)*", tail):
+        path, bands = head, tail
+    return ConditionSpec(modality=modality, path=path, bands=bands, **options)
+
+
+class PreparedCondition(ABC):
+    """A validated condition with its area-wide statistics; renders windows of the grid."""
+
+    def __init__(self, spec, grid, indexes, src_nodata):
+        self.spec = spec
+        self.grid = grid
+        self.indexes = indexes
+        self.src_nodata = src_nodata
+
+    @property
+    def modality(self):
+        return self.spec.modality
+
+    @abstractmethod
+    def read_window(self, row_off, col_off, height, width):
+        """(rgb uint8 [3, h, w], valid bool [h, w]) of that window of the grid: the
+        rendering the model sees there, and where the source has data."""
+
+    def measure(self, cancel=None):
+        """Pass over the area gathering what the rendering normalises with; returns
+        whether any pixel of the area has data. Here: nothing to gather, so it stops at
+        the first block with data."""
+        for window in self.grid.blocks(BLOCK):
+            _check_cancel(cancel, self.spec.label)
+            if self.read_window(*window)[1].any():
+                return True
+        return False
+
+    def _warp(self, indexes, transform, height, width, resampling):
+        """Bands warped onto a window: float32 [n, h, w], NaN where the source has no data.
+
+        GDAL's exact transformer (no 1/8-pixel approximation) makes every pixel independent
+        of the window it is read in, so overlapping windows agree exactly.
+        """
+        left, top = transform.c, transform.f
+        bounds = (left, top - height * transform.a, left + width * transform.a, top)
+        try:
+            source = gdal.OpenEx(self.spec.path, gdal.OF_RASTER | gdal.OF_READONLY)
+            selected = source and gdal.Translate("", source, format="VRT", bandList=list(indexes))
+            warped = selected and gdal.Warp(
+                "", selected, format="MEM", outputBounds=bounds, width=width, height=height,
+                dstSRS=self.grid.crs.to_wkt(), resampleAlg=resampling, srcNodata=self.src_nodata,
+                dstNodata="nan", outputType=gdal.GDT_Float32, errorThreshold=0,
+                warpOptions=["UNIFIED_SRC_NODATA=NO"],  # each band masks its own nodata
+            )
+        except RuntimeError:  # GDAL raises instead of returning None when its exceptions are on
+            warped = None
+        if not warped:
+            raise InputError(f"{self.spec.label}: cannot warp the raster: {gdal.GetLastErrorMsg()}")
+        return warped.ReadAsArray().reshape(len(indexes), height, width)
+
+    def _warp_window(self, row_off, col_off, height, width, resampling):
+        transform = self.grid.window_transform(row_off, col_off)
+        return self._warp(self.indexes, transform, height, width, resampling)
+
+
+class _S2Condition(PreparedCondition):
+    def read_window(self, row_off, col_off, height, width):
+        bands = self._warp_window(row_off, col_off, height, width, "bilinear")
+        valid = np.isfinite(bands).all(axis=0)
+        return render.render_s2(*bands, offset=self.spec.s2_offset), valid
+
+
+class _S1Condition(PreparedCondition):
+    def __init__(self, spec, grid, indexes, src_nodata):
+        super().__init__(spec, grid, indexes, src_nodata)
+        self.stats = render.S1Stats()
+
+    def read_window(self, row_off, col_off, height, width):
+        vv, vh = self._warp_window(row_off, col_off, height, width, "bilinear")
+        valid = np.isfinite(vv) & np.isfinite(vh)
+        return render.render_s1(vv, vh, self.stats, nodata=None, db_input=self.spec.s1_in_db), valid
+
+    def measure(self, cancel=None):
+        """Area-wide dB ranges and max(VV + VH), merged block by block."""
+        stats = render.S1Stats()
+        for window in self.grid.blocks(BLOCK):
+            _check_cancel(cancel, self.spec.label)
+            vv, vh = self._warp_window(*window, "bilinear")
+            stats = stats.merge(render.s1_stats(vv, vh, nodata=None, db_input=self.spec.s1_in_db))
+        self.stats = stats
+        return not stats.empty
+
+
+class _DemCondition(PreparedCondition):
+    """Elevation warped onto the grid coarsened x3 (30 m), hillshaded there with the
+    area-wide stretch and quantised as Major TOM does, then resized to 10 m bilinearly
+    (pixel centres aligned, as PIL's resize of the 356 px thumbnail to 1068 px)."""
+
+    def __init__(self, spec, grid, indexes, src_nodata):
+        super().__init__(spec, grid, indexes, src_nodata)
+        self.intensity_range = (np.inf, -np.inf)
+
+    def coarse_intensity(self, row30, col30, height30, width30):
+        """Raw hillshade illumination of a window of the 30 m grid (NaN where no data),
+        from elevations read with a one-pixel margin so gradients ignore window edges."""
+        transform = self.grid.transform * Affine.scale(DEM_FACTOR) * Affine.translation(col30 - 1, row30 - 1)
+        (dem,) = self._warp(self.indexes, transform, height30 + 2, width30 + 2, "bilinear")
+        return render.hillshade_intensity(dem)[1:-1, 1:-1]
+
+    def read_window(self, row_off, col_off, height, width):
+        rows, cols = _coarse_positions(row_off, height), _coarse_positions(col_off, width)
+        row30, col30 = int(np.floor(rows.min())), int(np.floor(cols.min()))
+        height30 = int(np.floor(rows.max())) + 2 - row30
+        width30 = int(np.floor(cols.max())) + 2 - col30
+        intensity = self.coarse_intensity(row30, col30, height30, width30)
+        coarse_valid = np.isfinite(intensity)
+        shade = render.stretch_intensity(intensity, self.intensity_range)
+        grey = render.hillshade_to_uint8(shade).astype(np.float64)
+        fine, weight = _bilinear_upsample(grey, coarse_valid, rows - row30, cols - col30)
+        value = np.floor(np.divide(fine, weight, out=np.zeros_like(fine), where=weight > 0) + 0.5)
+        centre_rows = (np.arange(row_off, row_off + height) // DEM_FACTOR) - row30
+        centre_cols = (np.arange(col_off, col_off + width) // DEM_FACTOR) - col30
+        valid = coarse_valid[np.ix_(centre_rows, centre_cols)] & (weight > 0)
+        rgb = np.repeat(np.where(valid, value, 0).astype(np.uint8)[None], 3, axis=0)
+        return rgb, valid
+
+    def measure(self, cancel=None):
+        """Area-wide min and max of the illumination (matplotlib's stretch), at 30 m."""
+        low, high = np.inf, -np.inf
+        for window30 in _coarse_blocks(self.grid):
+            _check_cancel(cancel, self.spec.label)
+            intensity = self.coarse_intensity(*window30)
+            finite = intensity[np.isfinite(intensity)]
+            if finite.size:
+                low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+        self.intensity_range = (low, high)
+        return low <= high
+
+
+class _ThumbnailCondition(PreparedCondition):
+    def __init__(self, spec, grid, indexes, src_nodata, alpha_index):
+        super().__init__(spec, grid, indexes, src_nodata)
+        self.alpha_index = alpha_index
+
+    def read_window(self, row_off, col_off, height, width):
+        indexes = self.indexes + ((self.alpha_index,) if self.alpha_index else ())
+        transform = self.grid.window_transform(row_off, col_off)
+        bands = self._warp(indexes, transform, height, width, "near")
+        valid = np.isfinite(bands).all(axis=0)
+        if self.alpha_index:
+            valid &= bands[-1] > 0
+            bands = bands[:-1]
+        rgb = np.where(valid, np.nan_to_num(bands, nan=0.0), 0).astype(np.uint8)
+        if len(rgb) == 1:
+            rgb = np.repeat(rgb, 3, axis=0)
+        return rgb, valid
+
+
+def prepare_condition(spec, grid, cancel=None):
+    """Validate ``spec`` against ``grid`` and compute its area-wide statistics.
+
+    Raises InputError naming the file / layer / band when the file is unreadable or not
+    georeferenced, a band is unknown or missing, the raster misses the area, or it has no
+    valid pixel there. ``cancel()`` returning True stops the statistics pass (Cancelled).
+    """
+    with open_raster(spec.path, spec.label) as ds:
+        indexes = resolve_bands(spec, ds)
+        alpha = _alpha_index(ds) if spec.source == "thumbnail" else None
+        src_nodata = _source_nodata(spec, ds)
+        _check_overlap(spec, ds, grid)
+    if spec.source == "thumbnail":
+        prepared = _ThumbnailCondition(spec, grid, indexes, src_nodata, alpha)
+    elif spec.modality == "dem":
+        prepared = _DemCondition(spec, grid, indexes, src_nodata)
+    elif spec.modality == "s1_rtc":
+        prepared = _S1Condition(spec, grid, indexes, src_nodata)
+    else:
+        prepared = _S2Condition(spec, grid, indexes, src_nodata)
+    if not prepared.measure(cancel):
+        raise InputError(f"{spec.label}: no valid pixel inside the area (all nodata there)")
+    return prepared
+
+
+def resolve_bands(spec, ds):
+    """1-based band indexes of ``ds`` for ``spec``, in rendering order; InputError if a
+    band is unknown, out of range, or the file has too few bands."""
+    if spec.source == "thumbnail" and ds.dtypes[0] != "uint8":
+        raise InputError(
+            f"{spec.label}: a thumbnail must be 8-bit, this raster is {ds.dtypes[0]} "
+            "(use source 'physical' for measured values)"
+        )
+    if spec.bands is not None:
+        indexes = tuple(_band_index(spec, ds, token) for token in spec.bands)
+        wanted = _wanted_counts(spec)
+        if len(indexes) not in wanted:
+            raise InputError(
+                f"{spec.label}: {len(indexes)} band(s) given ({', '.join(spec.bands)}); "
+                f"{_band_need(spec)}"
+            )
+        return indexes
+    if spec.source == "thumbnail":
+        if ds.count in (3, 4):
+            return (1, 2, 3)
+        if ds.count == 1:
+            return (1,)
+        raise InputError(f"{spec.label}: a thumbnail must have 1 (grey) or 3 (RGB) bands, it has {ds.count}")
+    names = PHYSICAL_BANDS[spec.modality]
+    described = {_normalise_band_name(d): i for i, d in enumerate(ds.descriptions, 1) if d}
+    if all(_normalise_band_name(n) in described for n in names):
+        return tuple(described[_normalise_band_name(n)] for n in names)
+    if ds.count == len(names):
+        return tuple(range(1, len(names) + 1))
+    if spec.modality.startswith("s2") and ds.count >= 12:
+        return S2_STANDARD_INDEXES
+    if ds.count < len(names):
+        raise InputError(f"{spec.label}: has {ds.count} band(s); {_band_need(spec)}")
+    raise InputError(
+        f"{spec.label}: cannot tell which of its {ds.count} bands are {', '.join(names)} "
+        f"(no such band descriptions); give them, e.g. {spec.modality}=FILE:{','.join(map(str, range(1, len(names) + 1)))}"
+    )
+
+
+def _check_cancel(cancel, label):
+    if cancel is not None and cancel():
+        raise Cancelled(f"cancelled while preparing {label}")
+
+
+def _coarse_positions(offset, size):
+    """Where the centres of 10 m pixels offset .. offset + size - 1 fall on the 30 m grid,
+    in 30 m pixel indexes (the centre of 30 m pixel i is at i)."""
+    return (np.arange(offset, offset + size) + 0.5) / DEM_FACTOR - 0.5
+
+
+def _coarse_blocks(grid):
+    """Windows of the 30 m grid covering every 30 m pixel any 10 m window interpolates from."""
+    first = int(np.floor(_coarse_positions(0, 1)[0]))
+    last_row = int(np.floor(_coarse_positions(grid.height - 1, 1)[0])) + 1
+    last_col = int(np.floor(_coarse_positions(grid.width - 1, 1)[0])) + 1
+    for row30 in range(first, last_row + 1, BLOCK):
+        for col30 in range(first, last_col + 1, BLOCK):
+            yield row30, col30, min(BLOCK, last_row + 1 - row30), min(BLOCK, last_col + 1 - col30)
+
+
+def _bilinear_upsample(values, valid, rows, cols):
+    """Weighted sum and total weight of the bilinear interpolation of ``values`` at
+    fractional (rows, cols), counting valid neighbours only."""
+    r0 = np.floor(rows).astype(int)
+    c0 = np.floor(cols).astype(int)
+    fr = (rows - r0)[:, None]
+    fc = (cols - c0)[None, :]
+    total = np.zeros((len(rows), len(cols)))
+    weight = np.zeros_like(total)
+    for dr, wr in ((0, 1 - fr), (1, fr)):
+        for dc, wc in ((0, 1 - fc), (1, fc)):
+            idx = np.ix_(r0 + dr, c0 + dc)
+            w = wr * wc * valid[idx]
+            total += w * np.where(valid[idx], values[idx], 0.0)
+            weight += w
+    return total, weight
+
+
+def _band_tokens(bands):
+    items = bands.split(",") if isinstance(bands, str) else list(bands)
+    tokens = tuple(str(b).strip() for b in items)
+    if not tokens or not all(tokens):
+        raise InputError(f"bands {bands!r}: expected names or 1-based indexes separated by commas")
+    return tokens
+
+
+def _normalise_band_name(name):
+    name = name.strip().upper()
+    match = re.fullmatch(r"B0*(\d+A?)", name)
+    return f"B{match.group(1)}" if match else name
+
+
+def _band_index(spec, ds, token):
+    if token.isdigit():
+        index = int(token)
+        if not 1 <= index <= ds.count:
+            raise InputError(f"{spec.label}: band {index} does not exist (the raster has {ds.count} band(s))")
+        return index
+    wanted = _normalise_band_name(token)
+    for index, description in enumerate(ds.descriptions, 1):
+        if description and _normalise_band_name(description) == wanted:
+            return index
+    known = ", ".join(d for d in ds.descriptions if d) or "none"
+    raise InputError(
+        f"{spec.label}: no band named {token!r} (band descriptions: {known}); use a 1-based index instead"
+    )
+
+
+def _wanted_counts(spec):
+    return (1, 3) if spec.source == "thumbnail" else (len(PHYSICAL_BANDS[spec.modality]),)
+
+
+def _band_need(spec):
+    if spec.source == "thumbnail":
+        return "a thumbnail needs 1 (grey) or 3 (R, G, B) bands"
+    names = PHYSICAL_BANDS[spec.modality]
+    return f"{spec.modality} needs {len(names)} ({', '.join(names)})"
+
+
+def _alpha_index(ds):
+    for index, interp in enumerate(ds.colorinterp, 1):
+        if interp == ColorInterp.alpha:
+            return index
+    return None
+
+
+def _source_nodata(spec, ds):
+    if ds.nodata is not None or spec.source == "thumbnail":
+        return ds.nodata
+    if spec.modality == "s1_rtc":
+        return render.S1_NODATA
+    if spec.modality.startswith("s2"):
+        return S2_NODATA
+    return None
+
+
+def _check_overlap(spec, ds, grid):
+    if ds.crs is None:
+        raise InputError(f"{spec.label}: the raster has no CRS (not georeferenced)")
+    # the area goes to the raster's CRS, not the other way: a world-wide raster in degrees
+    # has no sensible bounds in a UTM zone
+    left, bottom, right, top = transform_bounds(grid.crs, ds.crs, *grid.bounds, densify_pts=21)
+    s_left, s_bottom, s_right, s_top = ds.bounds
+    if left >= s_right or right <= s_left or bottom >= s_top or top <= s_bottom:
+        raise InputError(f"{spec.label}: the raster does not overlap the area")
