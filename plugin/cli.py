@@ -13,7 +13,7 @@ from . import __version__
 from .engine.errors import CopGenError
 
 # Modules under plugin.commands, in the order --help lists them.
-COMMAND_MODULES = ("convert", "models", "prepare", "generate", "bench")
+COMMAND_MODULES = ("demo", "models", "convert", "prepare", "generate", "bench")
 
 
 def build_parser():

@@ -1,7 +1,8 @@
 """``python -m plugin models``: list, install, verify and remove converted models."""
 
 import sys
-import time
+
+from .progress import ProgressBar
 
 DEFAULT_MODEL = "cop-gen-beta"
 
@@ -77,46 +78,3 @@ def _remove(args):
     for path in _manager(args).remove(args.name, precision=args.precision):
         print(f"removed {path}")
     return 0
-
-
-class ProgressBar:
-    """``progress(done, total, message)`` drawn as one updating line per message on a
-    terminal, or one line per message and finish elsewhere (logs stay short)."""
-
-    WIDTH = 30
-
-    def __init__(self, stream):
-        self._stream = stream
-        self._tty = stream.isatty()
-        self._message = None
-        self._last_draw = 0.0
-
-    def __call__(self, done, total, message):
-        from ..engine.manager import DOWNLOADING
-
-        new = message != self._message
-        if new and self._tty and self._message is not None:
-            self._stream.write("\n")  # keep the finished line, start the next one
-        self._message = message
-        finished = total is not None and done >= total
-        if not (self._tty or new or finished):
-            return
-        now = time.monotonic()
-        if self._tty and not (new or finished) and now - self._last_draw < 0.1:
-            return
-        self._last_draw = now
-        as_bytes = message.startswith(DOWNLOADING)
-        count = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if as_bytes and total else (
-            f"{done / 1e6:.1f} MB" if as_bytes else f"{done}/{total}")
-        bar = ""
-        if total:
-            filled = int(self.WIDTH * min(done, total) / total)
-            bar = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {100 * min(done, total) // total:3d}% "
-        line = f"{message} {bar}{count}"
-        self._stream.write(("\r" + line) if self._tty else (line + "\n"))
-        self._stream.flush()
-
-    def close(self):
-        if self._tty and self._message is not None:
-            self._stream.write("\n")
-            self._stream.flush()

@@ -103,22 +103,15 @@ def _block(builder, state, x, prefix, config, skip=None):
 
 
 def _attention(builder, state, x, prefix, config):
-    """Multi-head self-attention; qkv's output features are ordered (q|k|v, head, dim)."""
+    """Multi-head self-attention: one MatMul for q, k and v, then the fused attention kernel.
+
+    qkv's output features are ordered (q|k|v, head, dim), the layout the kernel expects of
+    each of q, k and v.
+    """
     d, heads = config.embed_dim, config.num_heads
-    head_dim = d // heads
-    qkv = state[f"{prefix}.qkv.weight"]
-    factors = (head_dim**-0.5, 1.0, 1.0)  # the 1/sqrt(Dh) score scale is folded into q
-
-    def project(index):
-        weight = qkv[index * d : (index + 1) * d] * np.float32(factors[index])
-        y = builder.linear(x, weight, None, f"{prefix}.qkv.{'qkv'[index]}")
-        return builder.op("Reshape", y, builder.shape_const(0, 0, heads, head_dim))
-
-    q = builder.op("Transpose", project(0), perm=[0, 2, 1, 3])  # [B, H, L, Dh]
-    k_t = builder.op("Transpose", project(1), perm=[0, 2, 3, 1])  # [B, H, Dh, L]
-    v = builder.op("Transpose", project(2), perm=[0, 2, 1, 3])
-    out = builder.op("Transpose", builder.attention_core(q, k_t, v), perm=[0, 2, 1, 3])
-    out = builder.op("Reshape", out, builder.shape_const(0, 0, d))
+    qkv = builder.linear(x, state[f"{prefix}.qkv.weight"], None, f"{prefix}.qkv")
+    q, k, v = builder.op("Split", qkv, builder.shape_const(d, d, d), axis=-1, outputs=3)
+    out = builder.multi_head_attention(q, k, v, heads, scale=(d // heads) ** -0.5)
     return _linear(builder, state, out, f"{prefix}.proj")
 
 

@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from .. import __version__
 
 OPSET = 17  # first opset with LayerNormalization
+MS_DOMAIN = "com.microsoft"  # onnxruntime's contrib operators (fused kernels on CPU and CUDA)
 IR_VERSION = 8  # the IR of opset 17; readable by every onnxruntime since 1.14
 PRECISIONS = {"fp32": np.float32, "fp16": np.float16}
 EXTERNAL_MIN_BYTES = 1024  # smaller tensors stay inside the graph
@@ -37,6 +38,7 @@ class GraphBuilder:
         self._inputs = []
         self._outputs = []
         self._names = set()
+        self._domains = {"": OPSET}
         self._external = None if external_data is None else open(Path(external_data), "xb")
 
     # --- names, inputs, outputs, initializers ---------------------------------------------
@@ -114,11 +116,13 @@ class GraphBuilder:
     def scalar(self, value, hint="scalar"):
         return self.constant(np.array(value, dtype=self.dtype), hint)
 
-    def op(self, op_type, *inputs, outputs=1, **attrs):
+    def op(self, op_type, *inputs, outputs=1, domain="", **attrs):
         """Adds one node and returns its output name (a list of names if outputs > 1)."""
         names = [self._fresh(op_type.lower()) for _ in range(outputs)]
+        if domain:
+            self._domains[domain] = 1
         self._nodes.append(
-            helper.make_node(op_type, list(inputs), names, name=names[0], **attrs)
+            helper.make_node(op_type, list(inputs), names, name=names[0], domain=domain, **attrs)
         )
         return names[0] if outputs == 1 else names
 
@@ -136,7 +140,7 @@ class GraphBuilder:
         )
         return helper.make_model(
             graph,
-            opset_imports=[helper.make_opsetid("", OPSET)],
+            opset_imports=[helper.make_opsetid(d, v) for d, v in self._domains.items()],
             ir_version=IR_VERSION,
             producer_name="copgen_beta",
             producer_version=__version__,
@@ -213,6 +217,16 @@ class GraphBuilder:
         )
         shift = self.weight(f"{name}.bias", np.reshape(bias, (channels, 1, 1)))
         return self.op("Add", scaled, shift)
+
+    def multi_head_attention(self, q, k, v, heads, scale):
+        """softmax(scale q k^T) v per head of [B, L, heads * Dh] inputs -> [B, L, heads * Dh].
+
+        onnxruntime's fused kernel (CPU and CUDA): no head transposes, and in float32 on the
+        CPU a tiled (flash) attention that never holds the [B, heads, L, L] scores.
+        """
+        return self.op(
+            "MultiHeadAttention", q, k, v, domain=MS_DOMAIN, num_heads=heads, scale=float(scale)
+        )
 
     def attention_core(self, q, k_t, v):
         """softmax(q @ k_t) @ v with the scale already folded into q.

@@ -1,14 +1,32 @@
-"""The plugin object QGIS creates through ``classFactory``."""
+"""The plugin object QGIS creates through ``classFactory``.
 
-from qgis.core import QgsApplication
+Loading never stops half-way: the provider registers even when Python packages are missing
+(its algorithms then say which), and the desktop offers to install them.
+"""
 
+from qgis.core import Qgis, QgsApplication
+from qgis.PyQt.QtWidgets import QAction, QPushButton
+
+from .. import dependencies
+from .dependencies_dialog import DependenciesDialog, deps_folder, missing_summary
+from .layer_actions import LayerActions
 from .provider import CopGenProvider
+from .resources import plugin_icon
+from .settings_dialog import OptionsFactory, show_settings
+
+MENU = "&COP-GEN-Beta"
 
 
 class CopGenPlugin:
     def __init__(self, iface):
         self.iface = iface
         self.provider = None
+        self.layer_actions = None
+        self.options_factory = None
+        self.menu_actions = []
+        self.dependencies_dialog = None
+        # Before anything imports them: packages the plugin installed win over older copies.
+        dependencies.activate(deps_folder())
 
     def initProcessing(self):  # noqa: N802 (QGIS's name)
         # qgis_process calls this alone (no GUI); the desktop calls it through initGui.
@@ -18,8 +36,61 @@ class CopGenPlugin:
 
     def initGui(self):  # noqa: N802
         self.initProcessing()
+        self.layer_actions = LayerActions(self.iface)
+        self.layer_actions.install()
+        self.options_factory = OptionsFactory(self.show_dependencies)
+        self.iface.registerOptionsWidgetFactory(self.options_factory)
+        self._add_menu_action("Settings…", lambda: show_settings(self.iface))
+        self._add_menu_action("Python packages…", self.show_dependencies)
+        self.report_missing_packages()
 
     def unload(self):
+        for action in self.menu_actions:
+            self.iface.removePluginRasterMenu(MENU, action)
+            action.deleteLater()
+        self.menu_actions = []
+        if self.options_factory is not None:
+            self.iface.unregisterOptionsWidgetFactory(self.options_factory)
+            self.options_factory = None
+        if self.layer_actions is not None:
+            self.layer_actions.unload()
+            self.layer_actions = None
+        if self.dependencies_dialog is not None:
+            self.dependencies_dialog.reject()
+            self.dependencies_dialog.deleteLater()
+            self.dependencies_dialog = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+
+    def _add_menu_action(self, text, slot):
+        action = QAction(plugin_icon(), text)
+        action.triggered.connect(slot)
+        self.iface.addPluginToRasterMenu(MENU, action)
+        self.menu_actions.append(action)
+
+    def report_missing_packages(self):
+        """A message-bar warning with an Install button when packages are missing."""
+        statuses = dependencies.check()
+        if all(status.ok for status in statuses):
+            return
+        bar = self.iface.messageBar()
+        message = bar.createMessage("COP-GEN-Beta", missing_summary(statuses) + ".")
+        button = QPushButton("Install…")
+        button.clicked.connect(self.show_dependencies)
+        message.layout().addWidget(button)
+        bar.pushWidget(message, Qgis.Warning)
+
+    def show_dependencies(self):
+        if self.dependencies_dialog is None:
+            self.dependencies_dialog = DependenciesDialog(parent=self.iface.mainWindow())
+            self.dependencies_dialog.installed.connect(self._packages_installed)
+        self.dependencies_dialog.refresh()
+        self.dependencies_dialog.show()
+        self.dependencies_dialog.raise_()
+
+    def _packages_installed(self):
+        # Algorithms import the engine lazily, so reloading them picks up the new packages.
+        if self.provider is not None:
+            self.provider.refreshAlgorithms()
+        self.iface.messageBar().pushSuccess("COP-GEN-Beta", "Python packages installed.")

@@ -1,25 +1,130 @@
-"""The plugin's user settings, stored with QgsSettings under ``copgen_beta/``."""
+"""The plugin's user settings, stored with QgsSettings under ``copgen_beta/``.
 
+Readers never fail: a missing or hand-edited invalid value reads as its default. Writers check
+and raise InputError naming the setting, so the options page can say what is wrong.
+"""
+
+import os
 from pathlib import Path
 
 from qgis.core import QgsSettings
 
+from ..engine.errors import InputError
+from ..engine.solvers import SOLVERS
+
 PREFIX = "copgen_beta/"
+MODEL_DIR_ENV = "COPGEN_MODEL_DIR"  # overrides the setting (tests, shared installations)
+DEFAULT_MODEL = "cop-gen-beta"
+
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_DEVICE = "auto"
+DEFAULT_STEPS = 50
+STEPS_RANGE = (1, 1000)
+DEFAULT_SOLVER = "dpm-solver-fast"
+# A guard against accidental runs of many hours on a CPU; 0 removes it.
+DEFAULT_MAX_AREA_KM2 = 100.0
 
 
 def _value(key, default, type_=str):
-    return QgsSettings().value(PREFIX + key, default, type=type_)
+    try:
+        return QgsSettings().value(PREFIX + key, default, type=type_)
+    except (TypeError, ValueError):  # a hand-edited value of the wrong type
+        return default
 
 
 def set_value(key, value):
     QgsSettings().setValue(PREFIX + key, value)
 
 
+def model_root_from_environment():
+    """The model root forced by $COPGEN_MODEL_DIR, or None."""
+    configured = os.environ.get(MODEL_DIR_ENV, "").strip()
+    return Path(configured).expanduser() if configured else None
+
+
 def model_root():
-    """Where models are installed: the setting, else the engine's per-user default."""
-    configured = _value("model_dir", "")
+    """Where models are installed: $COPGEN_MODEL_DIR, else the setting, else the engine's
+    per-user default."""
+    forced = model_root_from_environment()
+    if forced is not None:
+        return forced
+    configured = configured_model_root()
     if configured:
         return Path(configured)
     from ..engine.manager import default_model_root
 
     return default_model_root()
+
+
+def configured_model_root():
+    """The model folder setting as stored ("" = the per-user default)."""
+    return _value("model_dir", "")
+
+
+def model_dir(name=DEFAULT_MODEL, precision="fp32"):
+    """The converted model folder to load. The root may itself be one converted model folder
+    (it holds model.json), as when tests or users point the setting straight at it; otherwise
+    the model manager's layout applies (<root>/<name>[-fp16])."""
+    root = model_root()
+    if (root / "model.json").is_file():
+        return root
+    from ..engine.manager import ModelManager
+
+    return ModelManager(root).model_dir(name, precision)
+
+
+def set_model_root(path):
+    """Set the model folder; "" restores the per-user default."""
+    path = str(path or "").strip()
+    if path and Path(path).exists() and not Path(path).is_dir():
+        raise InputError(f"model folder setting: {path} is a file, not a folder")
+    set_value("model_dir", path)
+
+
+def device():
+    value = _value("device", DEFAULT_DEVICE)
+    return value if value in DEVICES else DEFAULT_DEVICE
+
+
+def set_device(value):
+    if value not in DEVICES:
+        raise InputError(f"device setting: {value!r} is not one of {', '.join(DEVICES)}")
+    set_value("device", value)
+
+
+def default_steps():
+    value = _value("steps", DEFAULT_STEPS, int)
+    return value if STEPS_RANGE[0] <= value <= STEPS_RANGE[1] else DEFAULT_STEPS
+
+
+def set_default_steps(value):
+    if not isinstance(value, int) or not STEPS_RANGE[0] <= value <= STEPS_RANGE[1]:
+        raise InputError(f"default steps setting: {value!r} is not a whole number from {STEPS_RANGE[0]} to {STEPS_RANGE[1]}")
+    set_value("steps", value)
+
+
+def default_solver():
+    value = _value("solver", DEFAULT_SOLVER)
+    return value if value in SOLVERS else DEFAULT_SOLVER
+
+
+def set_default_solver(value):
+    if value not in SOLVERS:
+        raise InputError(f"default solver setting: {value!r} is not one of {', '.join(SOLVERS)}")
+    set_value("solver", value)
+
+
+def max_area_km2():
+    """The largest area one generation may cover, in km2; None means no limit (setting 0)."""
+    value = _value("max_area_km2", DEFAULT_MAX_AREA_KM2, float)
+    if value < 0:
+        return DEFAULT_MAX_AREA_KM2
+    return value or None
+
+
+def set_max_area_km2(value):
+    """Set the area limit in km2; 0 or None removes the limit."""
+    value = 0.0 if value is None else value
+    if not isinstance(value, (int, float)) or value < 0:
+        raise InputError(f"maximum area setting: {value!r} is not a positive number of km2 (0 = no limit)")
+    set_value("max_area_km2", float(value))

@@ -1,7 +1,26 @@
 """Processing algorithms of the ``copgen`` provider."""
 
+from ... import dependencies
+
 
 def algorithm_classes():
     from .environment import CheckInstallationAlgorithm
 
-    return [CheckInstallationAlgorithm]
+    if not all(status.ok for status in dependencies.check()):
+        # The others import the engine's packages; Check installation says which are missing.
+        return [CheckInstallationAlgorithm]
+
+    from .chain import ChainAlgorithm
+    from .combinations import CombinationsAlgorithm
+    from .generate import GenerateAlgorithm
+    from .install_model import InstallModelAlgorithm
+    from .prepare import PrepareAlgorithm
+
+    return [
+        GenerateAlgorithm,
+        PrepareAlgorithm,
+        InstallModelAlgorithm,
+        ChainAlgorithm,
+        CombinationsAlgorithm,
+        CheckInstallationAlgorithm,
+    ]

@@ -1,0 +1,1 @@
+"""Comparing generated renderings with real ones: metrics and comparison sheets (no QGIS)."""

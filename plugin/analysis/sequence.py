@@ -1,0 +1,84 @@
+"""Several generate_area runs on one grid, as one job: shared settings, one progress bar, and
+no files left behind unless every run succeeded."""
+
+from ..engine.modalities import MODALITIES
+from ..geo.pipeline import generate_area
+
+PROGRESS_SCALE = 1000  # progress units per run
+
+
+class GenerationSequence:
+    """Use as a context manager; :meth:`generate` runs one generation. An exception inside the
+    block (a failure or a cancel) deletes every file the sequence wrote.
+
+    ``progress(done, total, stage)`` spans all ``runs``; ``stage`` says which run is at work.
+    """
+
+    def __init__(
+        self,
+        model,
+        grid,
+        out_dir,
+        runs,
+        seed=0,
+        steps=50,
+        solver="dpm-solver-fast",
+        max_area_km2=None,
+        progress=None,
+        cancel=None,
+    ):
+        self.model = model
+        self.grid = grid
+        self.out_dir = out_dir
+        self.runs = runs
+        self.options = {"seed": seed, "steps": steps, "solver": solver, "max_area_km2": max_area_km2, "cancel": cancel}
+        self.progress = progress
+        self.written = []
+        self.started = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            for path in self.written:
+                path.unlink(missing_ok=True)
+
+    def generate(self, conditions, generate, run_name):
+        """Run one generation; returns {modality: output path}."""
+        index = self.started
+        self.started += 1
+        paths = generate_area(
+            self.model,
+            conditions,
+            generate,
+            self.out_dir,
+            grid=self.grid,
+            run_name=run_name,
+            progress=self._run_progress(index, run_name),
+            **self.options,
+        )
+        self.written.extend(paths)
+        return {_modality_of(path, run_name): path for path in paths}
+
+    def _run_progress(self, index, run_name):
+        if self.progress is None:
+            return None
+
+        def progress(done, total, stage):
+            fraction = done / total if total else 0.0
+            self.progress(
+                round((index + fraction) * PROGRESS_SCALE),
+                self.runs * PROGRESS_SCALE,
+                f"{run_name} ({index + 1}/{self.runs}): {stage}",
+            )
+
+        return progress
+
+
+def _modality_of(path, run_name):
+    """The modality of a file generate_area named ``{run_name}_{modality}.tif``."""
+    modality = path.stem[len(run_name) + 1 :]
+    if modality not in MODALITIES:
+        raise ValueError(f"unexpected output name {path.name} for run {run_name}")
+    return modality

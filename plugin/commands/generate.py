@@ -1,0 +1,112 @@
+"""generate: seamless generation over an area, conditioned on rasters or unconditional.
+
+The area is --extent, an --aoi polygon file (outside it the outputs are nodata), or else the
+first condition's footprint. One Cloud Optimized GeoTIFF is written per generated modality
+(and per sample) into --out; nothing is left there if the run fails or is interrupted.
+"""
+
+import sys
+
+from ..engine.errors import InputError
+from ..engine.solvers import SOLVERS
+from ..geo.conditions import SOURCES, parse_condition_arg
+from ..geo.tiling import DEFAULT_OVERLAP
+from .progress import ProgressBar
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "generate",
+        help="generate modalities over an area (GeoTIFF outputs)",
+        description=__doc__,
+    )
+    parser.add_argument("--model", required=True, metavar="DIR", help="converted model folder")
+    parser.add_argument(
+        "--condition", action="append", default=[], metavar="MODALITY=FILE[:BANDS]",
+        help="a conditioning raster, e.g. s2_l2a=scene.tif:B04,B03,B02 (repeatable)",
+    )
+    parser.add_argument(
+        "--generate", required=True, metavar="MODALITIES",
+        help="comma-separated modalities to generate, e.g. s1_rtc,dem",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the GeoTIFFs")
+    parser.add_argument(
+        "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
+        help="area to generate; without EPSG, in the first condition's CRS",
+    )
+    parser.add_argument("--aoi", metavar="FILE", help="polygon vector file; outside it outputs are nodata")
+    parser.add_argument("--samples", type=int, default=1, metavar="N", help="samples per modality (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--steps", type=int, default=50, metavar="N", help="solver steps (default 50)")
+    parser.add_argument("--solver", choices=SOLVERS, default=SOLVERS[0], help=f"default {SOLVERS[0]}")
+    parser.add_argument(
+        "--overlap", type=int, default=DEFAULT_OVERLAP, metavar="LATENTS",
+        help=f"latents shared by neighbouring 32-latent windows, 0..31 (default {DEFAULT_OVERLAP})",
+    )
+    parser.add_argument(
+        "--reflectance", action="store_true",
+        help="write S2 outputs as UInt16 reflectance x 10000 (B04, B03, B02) instead of RGB",
+    )
+    parser.add_argument(
+        "--source", choices=SOURCES, default="physical",
+        help="conditions are physical values (default) or ready 8-bit thumbnails",
+    )
+    parser.add_argument("--s1-db", action="store_true", help="S1 condition values are in dB (default: linear)")
+    parser.add_argument(
+        "--s2-offset", type=float, default=0, metavar="N",
+        help="DN offset to subtract from S2 conditions: 1000 for processing baseline 04.00+",
+    )
+    parser.add_argument("--max-area-km2", type=float, metavar="KM2", help="refuse larger areas")
+    parser.add_argument("--run-name", metavar="NAME", help="output file name prefix (default copgen_seed<SEED>)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from ..engine import load
+    from ..geo.pipeline import generate_area
+
+    options = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
+    conditions = [parse_condition_arg(text, **options) for text in args.condition]
+    aoi = read_aoi(args.aoi) if args.aoi else None
+    model = load(args.model, device=args.device)
+    bar = ProgressBar(sys.stderr)
+    try:
+        paths = generate_area(
+            model, conditions, args.generate, args.out, extent=args.extent, aoi=aoi,
+            samples=args.samples, seed=args.seed, steps=args.steps, solver=args.solver,
+            reflectance=args.reflectance, max_area_km2=args.max_area_km2, overlap=args.overlap,
+            progress=bar, run_name=args.run_name,
+        )
+    finally:
+        bar.close()
+    for path in paths:
+        print(path)
+    return 0
+
+
+def read_aoi(path):
+    """(polygon, crs WKT) of all features of a vector file's first layer, read with OGR."""
+    from osgeo import ogr
+    from shapely import wkb
+    from shapely.ops import unary_union
+
+    try:
+        source = ogr.Open(str(path))
+    except RuntimeError:  # when GDAL exceptions are enabled (QGIS does)
+        source = None
+    if source is None or source.GetLayerCount() == 0:
+        raise InputError(f"aoi {path}: cannot read it as a vector file with layers")
+    layer = source.GetLayer(0)
+    reference = layer.GetSpatialRef()
+    if reference is None:
+        raise InputError(f"aoi {path}: layer {layer.GetName()!r} has no CRS")
+    shapes = []
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        if geometry is not None and not geometry.IsEmpty():
+            shapes.append(wkb.loads(bytes(geometry.ExportToIsoWkb())))
+    polygons = [shape for shape in shapes if shape.area > 0]
+    if not polygons:
+        raise InputError(f"aoi {path}: layer {layer.GetName()!r} has no polygon")
+    return unary_union(polygons), reference.ExportToWkt()

@@ -1,0 +1,179 @@
+"""The int8 denoiser for the CPU: dynamic quantisation of its MatMul weights.
+
+`quantize_model(model_dir)` adds ``denoiser.int8.onnx`` (+ its ``.data`` file) to an fp32
+model folder and records it in model.json under ``"int8"``; ``convert(..., precision="int8")``
+writes the same files while converting. Every MatMul with a constant 2-D weight (the q/k/v,
+proj, MLP and skip projections: nearly all of the arithmetic) gets int8 weights, symmetric
+per output channel, and uint8 activations quantised per tensor at run time; onnxruntime runs
+them as fused DynamicQuantizeMatMul kernels. Attention scores, softmax, norms and GELU stay in
+float32. The fp32 graph remains the faithful default; `denoiser_for` picks the int8 graph
+only when it is asked for.
+"""
+
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import onnx
+
+from .errors import InputError, ModelError
+
+log = logging.getLogger(__name__)
+
+FP32_FILE = "denoiser.onnx"
+INT8_FILE = "denoiser.int8.onnx"
+INT8_DATA_FILE = INT8_FILE + ".data"  # the name onnxruntime's quantizer gives the weights
+INFO_FILE = "model.json"
+INT8_KEY = "int8"
+PRECISIONS = ("fp32", "fp16", "int8")
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
+    """Writes the int8 version of the fp32 denoiser graph `source` as `target` (+ .data).
+
+    reduce_range: 7-bit weights, which avoid the int16 saturation of x86 CPUs without VNNI;
+    None decides from this CPU (`needs_reduced_range`). Returns the dict model.json records.
+    """
+    from onnxruntime import __version__ as ort_version
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source, target = Path(source), Path(target)
+    if reduce_range is None:
+        reduce_range = needs_reduced_range()
+    graph = onnx.load(os.fspath(source), load_external_data=False).graph
+    weights = {t.name for t in graph.initializer if len(t.dims) == 2}
+    nodes = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    del graph
+    try:
+        quantize_dynamic(
+            source,
+            target,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_quantize=nodes,
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            weight_type=QuantType.QInt8,
+            use_external_data_format=True,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:  # the quantiser's shape-inferred copy of the graph, left behind if it failed
+        source.with_name(f"{source.stem}-inferred{source.suffix}").unlink(missing_ok=True)
+    return {
+        "file": target.name,
+        "quantized_matmuls": len(nodes),
+        "weights": "int8, symmetric, per output channel" if per_channel else "int8, symmetric",
+        "activations": "uint8 per tensor, at run time",
+        "reduce_range": reduce_range,
+        "onnxruntime": ort_version,
+    }
+
+
+def quantize_model(model_dir, per_channel=True, reduce_range=None):
+    """Adds the int8 denoiser to the fp32 model folder `model_dir`; returns the graph's Path.
+
+    The new files are complete before they get their names, and model.json is replaced in
+    one rename, so an interrupted run leaves the folder as it was (at most without the
+    old int8 entry, when one is being replaced).
+    """
+    model_dir = Path(model_dir)
+    info_path = model_dir / INFO_FILE
+    info = _read_info(info_path)
+    if info.get("precision") != "fp32":
+        raise ModelError(
+            f"{info_path}: precision is {info.get('precision')!r}; int8 is made from an fp32 "
+            "folder (convert with --precision fp32 or int8)"
+        )
+    work = Path(tempfile.mkdtemp(prefix=".int8.", suffix=".partial", dir=model_dir))
+    try:
+        entry = quantize_denoiser(
+            model_dir / FP32_FILE, work / INT8_FILE, per_channel, reduce_range
+        )
+        files = dict(info.get("files", {}))
+        for name in (INT8_FILE, INT8_DATA_FILE):
+            files[name] = _file_entry(work / name)
+        info.pop(INT8_KEY, None)
+        _write_json_atomic(info_path, info)  # no entry points at files being replaced
+        for name in (INT8_DATA_FILE, INT8_FILE):
+            os.replace(work / name, model_dir / name)
+        _write_json_atomic(info_path, {**info, INT8_KEY: entry, "files": files})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return model_dir / INT8_FILE
+
+
+def denoiser_for(model_dir, info, device="auto", precision=None):
+    """(path, device) of the denoiser graph to open for `precision`.
+
+    None: the folder's own graph (its model.json precision). "int8": the quantised graph,
+    which runs on the CPU only. "fp32" / "fp16": the folder's graph, which must be that
+    precision. Raises InputError for an unknown or impossible request, ModelError when the
+    folder lacks the graph asked for.
+    """
+    model_dir = Path(model_dir)
+    if precision is not None and precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision != INT8_KEY:
+        if precision not in (None, info.get("precision")):
+            raise ModelError(
+                f"{model_dir}: the folder holds {info.get('precision')} graphs, not {precision}; "
+                f"convert again with --precision {precision}"
+            )
+        return model_dir / FP32_FILE, device
+    if device == "cuda":
+        raise InputError("precision='int8' runs on the CPU only; use device='cpu' or fp16 on CUDA")
+    entry = info.get(INT8_KEY)
+    if not isinstance(entry, dict) or not (model_dir / entry.get("file", INT8_FILE)).is_file():
+        raise ModelError(
+            f"{model_dir} has no int8 denoiser; add it with `python -m plugin convert ... "
+            "--precision int8` or plugin.engine.quantize.quantize_model(folder)"
+        )
+    return model_dir / entry.get("file", INT8_FILE), "cpu"
+
+
+def needs_reduced_range():
+    """True on x86 CPUs without VNNI, whose u8 x s8 kernels saturate 16-bit sums.
+
+    Read from /proc/cpuinfo; where it cannot be read an x86 CPU is assumed to lack VNNI
+    (7-bit weights cost a little accuracy, saturation costs much more). ARM has no such issue.
+    """
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return True
+    return not any(flag in flags for flag in VNNI_FLAGS)
+
+
+def _read_info(path):
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path} is missing; this is not a converted model folder") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{path} is unreadable ({exc})") from None
+    if not isinstance(info, dict):
+        raise ModelError(f"{path} is not a model.json object")
+    return info
+
+
+def _file_entry(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+
+
+def _write_json_atomic(path, data):
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)

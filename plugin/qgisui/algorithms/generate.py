@@ -1,0 +1,186 @@
+"""Generate modalities: the Processing face of plugin.geo.pipeline.generate_area."""
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingOutputMultipleLayers,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+)
+
+from ...engine.modalities import LABELS, MODALITIES
+from ...geo.pipeline import REFLECTANCE_MODALITIES, generate_area
+from .. import settings
+from ..output_layers import default_layer_name, register_output_layer
+from .base import CopGenAlgorithm
+from .parameters import (
+    add_area,
+    add_condition,
+    add_sampling,
+    area_arguments,
+    check_overlap,
+    destination_path,
+    engine_errors,
+    file_safe,
+    load_model,
+    modality_options,
+    model_problem,
+    parameter_name,
+    pipeline_callbacks,
+    raster_layer,
+    read_area,
+    read_condition,
+    read_sampling,
+    unique_run_name,
+)
+
+MAX_SAMPLES = 64
+
+
+class GenerateAlgorithm(CopGenAlgorithm):
+    NAME = "generate"
+    DISPLAY_NAME = "Generate modalities"
+    GROUP = "generation"
+    HELP = (
+        "Generates the chosen modalities (GENERATE) from any of the others given as condition layers: "
+        "DEM elevation, Sentinel-1 RTC (VV, VH backscatter), Sentinel-2 L1C and L2A (bands B04, B03, "
+        "B02). A condition is read in physical units (rendered here as the model's training thumbnails) "
+        "or as a ready rendered thumbnail (8-bit RGB). Without conditions the generation is "
+        "unconditional and needs an EXTENT or AOI.\n\n"
+        "The area is the EXTENT, the AOI polygons (outside them: nodata), or else the first condition "
+        "layer; any size is generated seamlessly on a 10 m grid. Outputs are Cloud Optimized GeoTIFFs "
+        "in OUTPUT_FOLDER, one per generated modality and sample: synthetic imagery, not measurements. "
+        "REFLECTANCE writes Sentinel-2 outputs as UInt16 reflectance x 10000 (B04, B03, B02).\n\n"
+        "SEED makes a run reproducible; STEPS is the number of network calls (50 = the reference)."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        for modality in MODALITIES:
+            add_condition(self, parameter_name(modality), f"{LABELS[modality]} condition", modality)
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                "GENERATE", self.tr("Modalities to generate"), options=modality_options(), allowMultiple=True
+            )
+        )
+        add_area(self)
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "SAMPLES", self.tr("Samples"), QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=MAX_SAMPLES
+            )
+        )
+        add_sampling(self)
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                "REFLECTANCE", self.tr("Sentinel-2 outputs as reflectance (UInt16 DN, B04 B03 B02)"), False
+            )
+        )
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
+        for modality in MODALITIES:
+            self.addOutput(
+                QgsProcessingOutputRasterLayer(
+                    f"OUTPUT_{parameter_name(modality)}", self.tr(default_layer_name(modality))
+                )
+            )
+        self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        try:
+            self._check(parameters, context)
+        except QgsProcessingException as exc:
+            return False, str(exc)
+        return super().checkParameterValues(parameters, context)
+
+    def _check(self, parameters, context):
+        generate = self._generate(parameters, context)
+        if not generate:
+            raise QgsProcessingException("GENERATE: choose at least one modality to generate")
+        layers = {}
+        for modality in MODALITIES:
+            name = parameter_name(modality)
+            layer = raster_layer(self, parameters, context, name)
+            if layer is None:
+                continue
+            if modality in generate:
+                raise QgsProcessingException(
+                    f"{name}: {LABELS[modality]} is both a condition (layer {layer.name()!r}) and in GENERATE; "
+                    "a modality cannot be generated from itself"
+                )
+            layers[name] = layer
+        area = read_area(self, parameters, context)
+        if area is None and not layers:
+            raise QgsProcessingException(
+                "EXTENT: without condition layers the generation is unconditional and needs an EXTENT or an AOI"
+            )
+        if area is not None:
+            check_overlap(area, layers, context)
+        if self.parameterAsBoolean(parameters, "REFLECTANCE", context) and not set(generate) & set(
+            REFLECTANCE_MODALITIES
+        ):
+            raise QgsProcessingException("REFLECTANCE: only Sentinel-2 outputs can be reflectance; none is in GENERATE")
+        problem = model_problem()
+        if problem:
+            raise QgsProcessingException(problem)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        generate = self._generate(parameters, context)
+        conditions = [
+            spec
+            for spec in (read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES)
+            if spec is not None
+        ]
+        area = read_area(self, parameters, context)
+        sampling = read_sampling(self, parameters, context)
+        samples = self.parameterAsInt(parameters, "SAMPLES", context)
+        out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
+        run_name = unique_run_name(out_dir, run_name_base(conditions, sampling["seed"]))
+        model = load_model(feedback)
+        progress, cancel = pipeline_callbacks(feedback)
+        with engine_errors():
+            paths = generate_area(
+                model,
+                conditions,
+                generate,
+                out_dir,
+                samples=samples,
+                reflectance=self.parameterAsBoolean(parameters, "REFLECTANCE", context),
+                max_area_km2=settings.max_area_km2(),
+                progress=progress,
+                cancel=cancel,
+                run_name=run_name,
+                **sampling,
+                **(area_arguments(area) if area else {}),
+            )
+        run_parameters = {
+            **sampling,
+            "samples": samples,
+            "conditions": "; ".join(f"{spec.modality}: {spec.label}" for spec in conditions) or "none",
+        }
+        results = {"OUTPUT_FOLDER": str(out_dir), "OUTPUT_FILES": [str(path) for path in paths]}
+        for modality in generate:
+            files = output_paths(out_dir, run_name, modality, samples)
+            for sample, path in enumerate(files, start=1):
+                name = default_layer_name(modality) + (f" sample {sample}" if samples > 1 else "")
+                register_output_layer(context, str(path), modality, run_name, run_parameters, layer_name=name)
+                feedback.pushInfo(f"Wrote {path}")
+            results[f"OUTPUT_{parameter_name(modality)}"] = str(files[0])
+        return results
+
+    def _generate(self, parameters, context):
+        return [MODALITIES[index] for index in sorted(set(self.parameterAsEnums(parameters, "GENERATE", context)))]
+
+
+def run_name_base(conditions, seed):
+    """The run's name from its first condition layer (or "unconditional") and seed, file-safe."""
+    source = (conditions[0].layer_name or Path(conditions[0].path).stem) if conditions else "unconditional"
+    return f"{file_safe(source)}_seed{seed}"
+
+
+def output_paths(out_dir, run_name, modality, samples):
+    """The files generate_area writes for one modality, sample 1 first."""
+    if samples == 1:
+        return [out_dir / f"{run_name}_{modality}.tif"]
+    return [out_dir / f"{run_name}_{modality}_sample{k}.tif" for k in range(1, samples + 1)]

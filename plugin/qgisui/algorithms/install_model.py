@@ -1,0 +1,89 @@
+"""Install model: download (or take local checkpoint files), verify, convert to ONNX, install."""
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingOutputFolder,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+)
+
+from ...engine.manager import ModelManager
+from ...engine.runtime import preferred_precision
+from .. import settings
+from .base import CopGenAlgorithm, engine_callbacks
+from .parameters import engine_errors
+
+PRECISIONS = ("auto", "fp32", "fp16")
+CHECKPOINT_FILTER = "Checkpoints (*.pth *.safetensors *.ckpt);;All files (*.*)"
+LOCAL_FILES = {"DENOISER_FILE": "denoiser", "VAE_FILE": "vae"}
+
+
+class InstallModelAlgorithm(CopGenAlgorithm):
+    NAME = "installmodel"
+    DISPLAY_NAME = "Install model"
+    GROUP = "models"
+    HELP = (
+        "Downloads the official COP-GEN-Beta checkpoints (the denoiser, about 1.1 GB, and the Stable "
+        "Diffusion autoencoder), checks their sha256, converts them to ONNX and installs the model in "
+        "the model folder of the plugin settings. Interrupted downloads resume.\n\n"
+        "DENOISER_FILE / VAE_FILE: checkpoint files already on disk, converted instead of downloaded. "
+        "PRECISION auto: fp16 where the model runs on a CUDA GPU, fp32 on the CPU."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        with engine_errors():
+            names = ModelManager(settings.model_root()).names()
+        self.addParameter(QgsProcessingParameterEnum("MODEL", self.tr("Model"), options=names, defaultValue=0))
+        self.addParameter(
+            QgsProcessingParameterEnum("PRECISION", self.tr("Precision"), options=list(PRECISIONS), defaultValue=0)
+        )
+        for name, role in LOCAL_FILES.items():
+            self.addParameter(
+                QgsProcessingParameterFile(
+                    name,
+                    self.tr(f"Local {role} checkpoint (instead of downloading it)"),
+                    fileFilter=CHECKPOINT_FILTER,
+                    optional=True,
+                )
+            )
+        self.addOutput(QgsProcessingOutputFolder("MODEL_DIR", self.tr("Installed model folder")))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        for name in LOCAL_FILES:
+            path = self.parameterAsFile(parameters, name, context)
+            if path and not Path(path).is_file():
+                return False, f"{name}: {path} is not a file"
+        return super().checkParameterValues(parameters, context)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        with engine_errors():
+            manager = ModelManager(settings.model_root())
+        name = manager.names()[self.parameterAsEnum(parameters, "MODEL", context)]
+        precision = PRECISIONS[self.parameterAsEnum(parameters, "PRECISION", context)]
+        if precision == "auto":
+            precision = preferred_precision(settings.device())
+        local_files = {
+            role: path
+            for parameter, role in LOCAL_FILES.items()
+            if (path := self.parameterAsFile(parameters, parameter, context))
+        }
+        feedback.pushInfo(f"Installing {name} ({precision}) into {manager.model_root}")
+        progress, cancel = engine_callbacks(feedback)
+        shown = {"message": None}
+
+        def report(done, total, message):
+            if message != shown["message"]:
+                shown["message"] = message
+                feedback.setProgressText(message)
+                feedback.pushInfo(message)
+            progress(done, total)
+
+        with engine_errors():
+            folder = manager.install(name, precision, progress=report, cancel=cancel, local_files=local_files)
+        feedback.pushInfo(f"Installed {name} in {folder}")
+        if folder != settings.model_dir(name):
+            feedback.pushWarning(
+                f"The algorithms load {settings.model_dir(name)}, not this model; choose it in the plugin settings"
+            )
+        return {"MODEL_DIR": str(folder)}

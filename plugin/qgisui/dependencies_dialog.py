@@ -1,0 +1,155 @@
+"""Missing Python packages: what is missing, the exact pip command, and a button that runs it.
+
+Packages go into the plugin's per-ABI folder of the QGIS profile (see plugin.dependencies), never
+into QGIS's own Python; pip runs in a QProcess so QGIS stays responsive, and can be cancelled.
+"""
+
+import html
+from pathlib import Path
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import QProcess, pyqtSignal
+from qgis.PyQt.QtGui import QGuiApplication
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from .. import dependencies
+
+
+def deps_folder():
+    """This profile's package folder for the running Python, e.g.
+    <profile>/python/copgen_deps/cp311-linux_x86_64."""
+    return dependencies.deps_folder(Path(QgsApplication.qgisSettingsDirPath()))
+
+
+def missing_summary(statuses):
+    """One line naming the missing packages, for message bars and algorithm errors."""
+    names = [status.requirement.distribution for status in statuses if not status.ok]
+    return f"COP-GEN-Beta needs the Python package{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+class DependenciesDialog(QDialog):
+    """Shows every requirement's state; installs the missing ones into ``folder``.
+
+    ``installed`` is emitted after a successful install (QGIS's sys.path already includes the folder).
+    """
+
+    installed = pyqtSignal()
+
+    def __init__(self, folder=None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("COP-GEN-Beta: Python packages")
+        self.folder = Path(folder) if folder is not None else deps_folder()
+        self.job = None
+        self.process = None
+
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.gpu = QCheckBox("Install the CUDA build of ONNX Runtime (onnxruntime-gpu, needs an NVIDIA GPU and CUDA)")
+        self.gpu.toggled.connect(self.refresh)
+        self.command = QPlainTextEdit()
+        self.command.setReadOnly(True)
+        self.command.setMaximumHeight(80)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setPlaceholderText("pip's output appears here.")
+        copy = QPushButton("Copy command")
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.command.toPlainText()))
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        self.install_button = self.buttons.addButton("Install", QDialogButtonBox.ActionRole)
+        self.install_button.clicked.connect(self.install)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.status)
+        layout.addWidget(self.gpu)
+        layout.addWidget(QLabel("To install them yourself, run this in a terminal, then restart QGIS:"))
+        layout.addWidget(self.command)
+        layout.addWidget(copy)
+        layout.addWidget(self.log)
+        layout.addWidget(self.buttons)
+        self.resize(720, 520)
+        self.refresh()
+
+    def requirements(self):
+        return dependencies.installable(self.statuses)
+
+    def refresh(self):
+        self.statuses = dependencies.check()
+        rows = "".join(
+            f"<tr><td>{html.escape(s.requirement.distribution)}</td>"
+            f"<td>{html.escape(s.version) if s.ok else ('<b>too old: ' + html.escape(s.version) + '</b>' if s.version else '<b>missing</b>')}</td>"
+            f"<td>≥ {html.escape(s.requirement.minimum)}</td><td>{html.escape(s.requirement.why)}</td></tr>"
+            for s in self.statuses
+        )
+        todo = self.requirements()
+        unfixable = [s.requirement.distribution for s in self.statuses if not s.ok and s.requirement.distribution in dependencies.PINNED]
+        if todo:
+            intro = f"Missing: <b>{html.escape(', '.join(r.distribution for r in todo))}</b>. Install puts them into<br><code>{html.escape(str(self.folder))}</code><br>(used by this plugin only; QGIS's own packages are not touched)."
+        elif unfixable:
+            intro = f"<b>{html.escape(', '.join(unfixable))}</b> must come with QGIS itself: reinstall or update QGIS."
+        else:
+            intro = "All the packages COP-GEN-Beta needs are available."
+        self.status.setText(f"<p>{intro}</p><table cellspacing='6'>{rows}</table>")
+        self.command.setPlainText(dependencies.manual_command(self.folder, todo, self.gpu.isChecked()) if todo else "")
+        self.install_button.setEnabled(bool(todo) and self.process is None)
+        self.gpu.setEnabled(self.process is None)
+
+    def install(self):
+        self.job = dependencies.PipInstall(self.folder, self.requirements(), gpu=self.gpu.isChecked())
+        command = self.job.prepare()
+        self.log.setPlainText("$ " + " ".join(command) + "\n")
+        self.process = QProcess(self)
+        self.process.setProcessChannelMode(QProcess.MergedChannels)
+        self.process.readyReadStandardOutput.connect(self._show_output)
+        self.process.finished.connect(self._finished)
+        self.process.errorOccurred.connect(self._failed_to_start)
+        self.install_button.setEnabled(False)
+        self.process.start(command[0], command[1:])
+
+    def _show_output(self):
+        self.log.appendPlainText(bytes(self.process.readAllStandardOutput()).decode(errors="replace").rstrip())
+
+    def _failed_to_start(self, error):
+        if error == QProcess.FailedToStart:
+            self.log.appendPlainText(f"Could not start {self.job.command[0]}: run the command above in a terminal instead.")
+            self._done(False)
+
+    def _finished(self, exit_code, exit_status):
+        self._done(exit_status == QProcess.NormalExit and exit_code == 0)
+
+    def _done(self, ok):
+        if self.job is None:
+            return
+        if ok:
+            self.job.finish()
+            dependencies.activate(self.folder)
+        else:
+            self.job.discard()
+        self.job = None
+        self.process = None
+        self.refresh()
+        if ok and not self.requirements():
+            self.log.appendPlainText("Installed. If an algorithm still reports a missing package, restart QGIS.")
+            self.installed.emit()
+        elif ok:
+            self.log.appendPlainText("pip finished, but some packages still cannot be imported: see the table above.")
+        else:
+            self.log.appendPlainText("Installation failed; nothing was changed. See pip's output above.")
+
+    def reject(self):
+        """Close; a running pip is stopped and its partial install discarded."""
+        if self.process is not None:
+            process = self.process
+            process.finished.disconnect(self._finished)
+            process.kill()
+            process.waitForFinished(5000)
+            self._done(False)
+        super().reject()

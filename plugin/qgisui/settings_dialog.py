@@ -1,0 +1,116 @@
+"""The COP-GEN-Beta page of Settings > Options (also opened from the plugin menu)."""
+
+from qgis.gui import QgsFileWidget, QgsOptionsPageWidget, QgsOptionsWidgetFactory
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import dependencies
+from ..engine.solvers import SOLVERS
+from . import settings
+from .resources import plugin_icon
+
+PAGE_TITLE = "COP-GEN-Beta"
+PAGE_NAME = "copgenBetaOptions"  # objectName: lets showOptionsDialog open this page
+
+
+class SettingsWidget(QWidget):
+    """The settings form: ``load()`` fills it from the settings, ``apply()`` stores it."""
+
+    def __init__(self, parent=None, show_dependencies=None):
+        super().__init__(parent)
+        self.model_dir = QgsFileWidget()
+        self.model_dir.setStorageMode(QgsFileWidget.GetDirectory)
+        self.model_dir.setDialogTitle("Folder of the installed COP-GEN-Beta models")
+        self.device = QComboBox()
+        self.device.addItems(settings.DEVICES)
+        self.steps = QSpinBox()
+        self.steps.setRange(*settings.STEPS_RANGE)
+        self.solver = QComboBox()
+        self.solver.addItems(SOLVERS)
+        self.max_area = QDoubleSpinBox()
+        self.max_area.setRange(0, 1e6)
+        self.max_area.setDecimals(1)
+        self.max_area.setSuffix(" km²")
+        self.max_area.setSpecialValueText("no limit")
+        self.model_note = QLabel()
+        self.model_note.setWordWrap(True)
+        providers = dependencies.execution_providers()
+        self.providers_note = QLabel(
+            "ONNX Runtime can use: " + (", ".join(providers) if providers else "nothing (onnxruntime is missing)")
+        )
+        self.providers_note.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Model folder", self.model_dir)
+        form.addRow("", self.model_note)
+        form.addRow("Device", self.device)
+        form.addRow("", self.providers_note)
+        form.addRow("Default steps", self.steps)
+        form.addRow("Default solver", self.solver)
+        form.addRow("Largest area per run", self.max_area)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        if show_dependencies is not None:
+            packages = QPushButton("Python packages…")
+            packages.clicked.connect(show_dependencies)
+            layout.addWidget(packages)
+        layout.addStretch(1)
+        self.load()
+
+    def load(self):
+        forced = settings.model_root_from_environment()
+        self.model_dir.setFilePath(str(settings.model_root()) if forced else settings.configured_model_root())
+        self.model_dir.setEnabled(forced is None)
+        if forced is not None:
+            self.model_note.setText(f"Set by the environment variable {settings.MODEL_DIR_ENV}.")
+        else:
+            self.model_note.setText("Empty: the per-user default folder. Install models with Processing > COP-GEN-Beta > Install model.")
+        self.device.setCurrentText(settings.device())
+        self.steps.setValue(settings.default_steps())
+        self.solver.setCurrentText(settings.default_solver())
+        self.max_area.setValue(settings.max_area_km2() or 0.0)
+
+    def apply(self):
+        if settings.model_root_from_environment() is None:
+            settings.set_model_root(self.model_dir.filePath())
+        settings.set_device(self.device.currentText())
+        settings.set_default_steps(self.steps.value())
+        settings.set_default_solver(self.solver.currentText())
+        settings.set_max_area_km2(self.max_area.value())
+
+
+class OptionsPage(QgsOptionsPageWidget):
+    def __init__(self, parent=None, show_dependencies=None):
+        super().__init__(parent)
+        self.setObjectName(PAGE_NAME)
+        self.form = SettingsWidget(self, show_dependencies)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.form)
+
+    def apply(self):
+        self.form.apply()
+
+
+class OptionsFactory(QgsOptionsWidgetFactory):
+    """Registered with iface.registerOptionsWidgetFactory for the plugin's lifetime."""
+
+    def __init__(self, show_dependencies=None):
+        super().__init__(PAGE_TITLE, plugin_icon())
+        self.show_dependencies = show_dependencies
+
+    def createWidget(self, parent):  # noqa: N802 (QGIS's name)
+        return OptionsPage(parent, self.show_dependencies)
+
+
+def show_settings(iface):
+    """Open QGIS's Options dialog on this plugin's page."""
+    iface.showOptionsDialog(iface.mainWindow(), currentPage=PAGE_NAME)

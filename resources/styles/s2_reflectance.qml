@@ -1,0 +1,39 @@
+<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<!-- Generated Sentinel-2 as reflectance DN (B04, B03, B02 x 10000): linear stretch 0..3000, the usual true-colour range. -->
+<qgis version="3.22.16" styleCategories="Symbology">
+  <pipe>
+    <provider>
+      <resampling enabled="true" zoomedInResamplingMethod="nearestNeighbour" zoomedOutResamplingMethod="bilinear" maxOversampling="2"/>
+    </provider>
+    <rasterrenderer type="multibandcolor" redBand="1" greenBand="2" blueBand="3" alphaBand="-1" opacity="1" nodataColor="">
+      <minMaxOrigin>
+        <limits>None</limits>
+        <extent>WholeRaster</extent>
+        <statAccuracy>Estimated</statAccuracy>
+        <cumulativeCutLower>0.02</cumulativeCutLower>
+        <cumulativeCutUpper>0.98</cumulativeCutUpper>
+        <stdDevFactor>2</stdDevFactor>
+      </minMaxOrigin>
+      <redContrastEnhancement>
+        <minValue>0</minValue>
+        <maxValue>3000</maxValue>
+        <algorithm>StretchToMinimumMaximum</algorithm>
+      </redContrastEnhancement>
+      <greenContrastEnhancement>
+        <minValue>0</minValue>
+        <maxValue>3000</maxValue>
+        <algorithm>StretchToMinimumMaximum</algorithm>
+      </greenContrastEnhancement>
+      <blueContrastEnhancement>
+        <minValue>0</minValue>
+        <maxValue>3000</maxValue>
+        <algorithm>StretchToMinimumMaximum</algorithm>
+      </blueContrastEnhancement>
+    </rasterrenderer>
+    <brightnesscontrast gamma="1" brightness="0" contrast="0"/>
+    <huesaturation grayscaleMode="0" saturation="0" invertColors="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128" colorizeBlue="128" colorizeStrength="100"/>
+    <rasterresampler maxOversampling="2"/>
+    <resamplingStage>resamplingFilter</resamplingStage>
+  </pipe>
+  <blendMode>0</blendMode>
+</qgis>

@@ -1,0 +1,66 @@
+"""`python -m plugin demo`, the README's main job, end to end: download from a local server
+(standing in for Hugging Face), convert, generate from the bundled sample, write a preview."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from osgeo import gdal
+
+from _h1_http import FileServer
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "resources" / "sample" / "majortom_s2l2a_282D_485L.tif"
+
+
+def test_demo_installs_the_model_and_generates_from_the_sample(tmp_path, fixtures_dir):
+    files = {f"/{name}": (fixtures_dir / name).read_bytes() for name in ("denoiser_tiny.pth", "vae_tiny.pth")}
+    with FileServer(files) as server:
+        registry = {
+            "models": {
+                "cop-gen-beta": {
+                    "title": "tiny random-weight stand-in",
+                    "num_heads": 2,
+                    "sources": {
+                        role: {
+                            "file_name": name,
+                            "url": f"{server.url}/{name}",
+                            "sha256": hashlib.sha256(files[f"/{name}"]).hexdigest(),
+                        }
+                        for role, name in (("denoiser", "denoiser_tiny.pth"), ("vae", "vae_tiny.pth"))
+                    },
+                }
+            }
+        }
+        registry_file = tmp_path / "registry.json"
+        registry_file.write_text(json.dumps(registry))
+        out = tmp_path / "demo"
+        result = subprocess.run(
+            [sys.executable, "-m", "plugin", "demo", "--registry", str(registry_file), "--model-dir",
+             str(tmp_path / "models"), "--out", str(out), "--steps", "2", "--device", "cpu"],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+        )
+    assert result.returncode == 0, result.stderr
+    assert [path for path, _ in server.requests] == ["/denoiser_tiny.pth", "/vae_tiny.pth"]
+    assert (tmp_path / "models" / "cop-gen-beta" / "model.json").is_file()
+
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["demo_seed0_dem.tif", "demo_seed0_s1_rtc.tif", "demo_seed0_s2_l1c.tif", "preview.png"]
+    with rasterio.open(SAMPLE) as sample:
+        sample_bounds, sample_crs = sample.bounds, sample.crs
+    for name in names[:3]:
+        with rasterio.open(out / name) as ds:
+            assert ds.crs == sample_crs
+            assert (ds.width, ds.height, ds.res) == (256, 256, (10.0, 10.0))
+            # the 224 px tile, padded to one 256 px model tile around its centre; padding is nodata
+            assert abs((ds.bounds.left + ds.bounds.right) / 2 - (sample_bounds.left + sample_bounds.right) / 2) < 1e-6
+            mask = ds.dataset_mask()
+            assert mask[16:240, 16:240].all() and not mask[:16].any()
+            assert ds.tags()["steps"] == "2"
+    preview = gdal.Open(str(out / "preview.png"))
+    assert preview.GetDriver().ShortName == "PNG" and preview.RasterCount == 3 and preview.RasterXSize > 256
+    assert np.ptp(preview.ReadAsArray()) > 0

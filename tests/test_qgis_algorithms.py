@@ -1,0 +1,636 @@
+"""The copgen Processing algorithms in a real QgsApplication, run through processing.run on real
+rasters with the tiny converted model (random weights: geometry, files and plumbing are checked,
+not image quality)."""
+
+import importlib
+import json
+import math
+import sys
+from unittest import mock
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from qgis_support import PLUGIN_NAME, install_plugin, qgis_application
+
+pytest.importorskip("qgis.core")
+
+TILES = ("282D_485L_3_3.tif", "38D_378R_2_3.tif")
+THUMBNAILS = {"dem": "dem", "s1_rtc": "s1rtc", "s2_l1c": "s2l1c", "s2_l2a": "s2l2a"}
+STEPS = 2
+S2_BANDS = [4, 3, 2]  # B04, B03, B02 of the 12-band Major TOM tiles (no band descriptions)
+ENUM = {"dem": 0, "s1_rtc": 1, "s2_l1c": 2, "s2_l2a": 3}
+# The made-up georeferencing of the thumbnails: 256 px at 10 m in UTM 33N.
+THUMBNAIL_CRS = "EPSG:32633"
+THUMBNAIL_BOUNDS = (500000.0, 5000000.0, 502560.0, 5002560.0)
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory, tiny_model_dir):
+    """The installed plugin's provider, with the tiny model as the model folder."""
+    qgis_application()
+    plugin_dir = install_plugin(tmp_path_factory.mktemp("home"))
+    sys.path.insert(0, str(plugin_dir.parent))
+    patch = mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(tiny_model_dir)})
+    patch.start()
+    plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
+    plugin.initProcessing()
+    try:
+        yield plugin.provider
+    finally:
+        plugin.unload()
+        patch.stop()
+        sys.path.remove(str(plugin_dir.parent))
+
+
+@pytest.fixture(scope="module")
+def tiles(shared_dir):
+    return [shared_dir / "data" / "majortom_s2l2a" / name for name in TILES]
+
+
+@pytest.fixture(scope="module")
+def thumbnails(shared_dir, tmp_path_factory):
+    """The real thumbnail quadruple as GeoTIFFs on a made-up UTM grid."""
+    folder = tmp_path_factory.mktemp("thumbnails")
+    xmin, ymin, xmax, ymax = THUMBNAIL_BOUNDS
+    paths = {}
+    for modality, name in THUMBNAILS.items():
+        paths[modality] = folder / f"{name}.tif"
+        source = gdal.Open(str(shared_dir / "data" / "copgen_beta_thumbnails" / f"{name}.webp"))
+        gdal.Translate(str(paths[modality]), source, outputSRS=THUMBNAIL_CRS, outputBounds=[xmin, ymax, xmax, ymin])
+    return paths
+
+
+def run(algorithm, parameters, feedback=None):
+    import processing
+
+    return processing.run(f"copgen:{algorithm}", parameters, feedback=feedback)
+
+
+def check(provider, algorithm, parameters):
+    """checkParameterValues of the registered algorithm: (ok, message)."""
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    registered = QgsApplication.processingRegistry().algorithmById(f"copgen:{algorithm}")
+    instance = registered.create()
+    return instance.checkParameterValues(parameters, QgsProcessingContext())
+
+
+class Grid:
+    """CRS, bounds, size and mask of a raster file, read with GDAL."""
+
+    def __init__(self, path):
+        ds = gdal.Open(str(path))
+        self.srs = ds.GetSpatialRef()
+        x0, dx, _, y0, _, dy = ds.GetGeoTransform()
+        self.pixel = (dx, dy)
+        self.width, self.height = ds.RasterXSize, ds.RasterYSize
+        self.bounds = (x0, y0 + dy * ds.RasterYSize, x0 + dx * ds.RasterXSize, y0)
+        self.epsg = int(self.srs.GetAuthorityCode(None))
+        self.bands = ds.RasterCount
+        self.dtype = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)
+        self.mask = ds.GetRasterBand(1).GetMaskBand().ReadAsArray() > 0
+        self.metadata = ds.GetMetadata()
+
+
+# -- Generate -------------------------------------------------------------------------------------
+
+
+def test_generate_from_a_real_tile_keeps_its_grid(provider, tiles, tmp_path):
+    tile = Grid(tiles[0])
+    result = run(
+        "generate",
+        {
+            "S2_L2A": str(tiles[0]),
+            "S2_L2A_BANDS": S2_BANDS,
+            "GENERATE": [ENUM["dem"], ENUM["s1_rtc"]],
+            "STEPS": STEPS,
+            "SEED": 3,
+            "OUTPUT_FOLDER": str(tmp_path),
+        },
+    )
+    assert set(result) >= {"OUTPUT_DEM", "OUTPUT_S1_RTC", "OUTPUT_FILES", "OUTPUT_FOLDER"}
+    assert "OUTPUT_S2_L2A" not in result
+    assert sorted(result["OUTPUT_FILES"]) == sorted([result["OUTPUT_DEM"], result["OUTPUT_S1_RTC"]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.split("/")[-1] for p in result["OUTPUT_FILES"])
+    pad = (256 - tile.width) // 2 * 10.0  # 224 px tiles are padded, centred, to one 256 px model tile
+    left, bottom, right, top = tile.bounds
+    for key, modality in (("OUTPUT_DEM", "dem"), ("OUTPUT_S1_RTC", "s1_rtc")):
+        out = Grid(result[key])
+        assert out.epsg == tile.epsg == 32722
+        assert out.pixel == (10.0, -10.0)
+        assert (out.width, out.height) == (256, 256)
+        assert out.bounds == pytest.approx((left - pad, bottom - pad, right + pad, top + pad), abs=1e-6)
+        assert out.bands == 3 and out.dtype == "Byte"
+        assert out.metadata["modality"] == modality
+        assert out.metadata["seed"] == "3" and out.metadata["steps"] == str(STEPS)
+        assert json.loads(out.metadata["conditions"])[0]["modality"] == "s2_l2a"
+
+
+def test_generate_from_a_georeferenced_thumbnail_with_samples_and_reflectance(provider, thumbnails, tmp_path):
+    result = run(
+        "generate",
+        {
+            "S1_RTC": str(thumbnails["s1_rtc"]),
+            "S1_RTC_SOURCE": 1,
+            "GENERATE": [ENUM["s2_l2a"]],
+            "SAMPLES": 2,
+            "REFLECTANCE": True,
+            "STEPS": STEPS,
+            "OUTPUT_FOLDER": str(tmp_path),
+        },
+    )
+    assert len(result["OUTPUT_FILES"]) == 2
+    assert result["OUTPUT_S2_L2A"].endswith("_s2_l2a_sample1.tif")
+    for path in result["OUTPUT_FILES"]:
+        out = Grid(path)
+        assert out.epsg == 32633
+        assert out.bounds == pytest.approx(THUMBNAIL_BOUNDS, abs=1e-6)
+        assert out.dtype == "UInt16"
+    first, second = (gdal.Open(p).ReadAsArray() for p in sorted(result["OUTPUT_FILES"]))
+    assert not np.array_equal(first, second)  # two samples, two different draws
+
+
+def test_generate_over_an_extent_in_another_crs(provider, tiles, tmp_path):
+    # A 1 km box inside the tile, in lon/lat: the output is on the UTM zone's 10 m grid around it.
+    from pyproj import Transformer
+
+    left, bottom, right, top = Grid(tiles[0]).bounds
+    to_lonlat = Transformer.from_crs("EPSG:32722", "EPSG:4326", always_xy=True)
+    lon0, lat0 = to_lonlat.transform(left + 500, bottom + 500)
+    lon1, lat1 = to_lonlat.transform(left + 1500, bottom + 1500)
+    result = run(
+        "generate",
+        {
+            "S2_L2A": str(tiles[0]),
+            "S2_L2A_BANDS": S2_BANDS,
+            "GENERATE": [ENUM["dem"]],
+            "EXTENT": f"{lon0},{lon1},{lat0},{lat1} [EPSG:4326]",
+            "STEPS": STEPS,
+            "OUTPUT_FOLDER": str(tmp_path),
+        },
+    )
+    out = Grid(result["OUTPUT_DEM"])
+    assert out.epsg == 32722
+    assert (out.width, out.height) == (256, 256)
+    o_left, o_bottom, o_right, o_top = out.bounds
+    assert o_left <= left + 500 and o_right >= left + 1500 and o_bottom <= bottom + 500 and o_top >= bottom + 1500
+    assert (round(o_left, -1), round(o_top, -1)) == pytest.approx((o_left, o_top))  # the UTM zone's 10 m lattice
+    assert out.mask.mean() < 0.5  # outside the 1 km extent: nodata
+
+
+def test_generate_inside_an_aoi_polygon_masks_the_rest(provider, tiles, tmp_path):
+    left, bottom, right, top = Grid(tiles[0]).bounds
+    aoi = tmp_path / "aoi.geojson"
+    mid = (left + right) / 2
+    aoi.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32722"}},
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[left, bottom], [mid, bottom], [mid, top], [left, top], [left, bottom]]],
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    result = run(
+        "generate",
+        {
+            "S2_L2A": str(tiles[0]),
+            "S2_L2A_BANDS": S2_BANDS,
+            "GENERATE": [ENUM["s1_rtc"]],
+            "AOI": str(aoi),
+            "STEPS": STEPS,
+            "OUTPUT_FOLDER": str(tmp_path / "out"),
+        },
+    )
+    out = Grid(result["OUTPUT_S1_RTC"])
+    o_left, _, _, o_top = out.bounds
+    columns = (np.arange(out.width) + 0.5) * 10 + o_left
+    rows = o_top - (np.arange(out.height) + 0.5) * 10
+    inside = (columns[None, :] > left) & (columns[None, :] < mid) & (rows[:, None] > bottom) & (rows[:, None] < top)
+    np.testing.assert_array_equal(out.mask, inside)
+
+
+def test_generate_batch_over_two_tiles_into_one_folder(provider, tiles, tmp_path):
+    # QgsProcessingBatch is GUI-only: a batch is the algorithm run once per row.
+    results = [
+        run(
+            "generate",
+            {
+                "S2_L2A": str(tile),
+                "S2_L2A_BANDS": S2_BANDS,
+                "GENERATE": [ENUM["dem"]],
+                "STEPS": STEPS,
+                "OUTPUT_FOLDER": str(tmp_path),
+            },
+        )
+        for tile in (*tiles, tiles[0])
+    ]
+    paths = [result["OUTPUT_DEM"] for result in results]
+    assert len(set(paths)) == 3  # the same tile again does not overwrite the first run
+    assert [Grid(p).epsg for p in paths] == [Grid(t).epsg for t in (*tiles, tiles[0])] == [32722, 32736, 32722]
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_graphical_model_prepare_then_generate(provider, tiles, tmp_path):
+    from qgis.core import (
+        QgsProcessingContext,
+        QgsProcessingFeedback,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterRasterLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("prepare then generate", "tests")
+    model.addModelParameter(
+        QgsProcessingParameterRasterLayer("tile", "S2 L2A tile"), QgsProcessingModelParameter("tile")
+    )
+    static = QgsProcessingModelChildParameterSource.fromStaticValue
+
+    prepare = QgsProcessingModelChildAlgorithm("copgen:prepare")
+    prepare.setChildId("prepare")
+    prepare.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("tile")])
+    prepare.addParameterSources("MODALITY", [static(ENUM["s2_l2a"])])
+    prepare.addParameterSources("BANDS", [static(S2_BANDS)])
+    prepare.addParameterSources("OUTPUT", [static(str(tmp_path / "prepared.tif"))])
+    model.addChildAlgorithm(prepare)
+
+    generate = QgsProcessingModelChildAlgorithm("copgen:generate")
+    generate.setChildId("generate")
+    generate.addParameterSources(
+        "S2_L2A", [QgsProcessingModelChildParameterSource.fromChildOutput("prepare", "OUTPUT")]
+    )
+    generate.addParameterSources("S2_L2A_SOURCE", [static(1)])  # the prepared rendering is a thumbnail
+    generate.addParameterSources("GENERATE", [static([ENUM["dem"], ENUM["s2_l1c"]])])
+    generate.addParameterSources("STEPS", [static(STEPS)])
+    generate.addParameterSources("OUTPUT_FOLDER", [static(str(tmp_path / "generated"))])
+    model.addChildAlgorithm(generate)
+
+    context = QgsProcessingContext()
+    results, ok = model.run({"tile": str(tiles[0])}, context, QgsProcessingFeedback())
+    assert ok, results
+    prepared = Grid(tmp_path / "prepared.tif")
+    written = sorted((tmp_path / "generated").iterdir())
+    assert [p.name.rsplit("_seed0_", 1)[1] for p in written] == ["dem.tif", "s2_l1c.tif"]
+    for path in written:
+        out = Grid(path)
+        assert (out.epsg, out.bounds, out.width) == (prepared.epsg, prepared.bounds, prepared.width)
+
+
+# -- Prepare --------------------------------------------------------------------------------------
+
+
+def test_prepare_renders_the_tile_on_its_own_grid(provider, tiles, tmp_path):
+    from plugin.geo.render import render_s2
+
+    output = tmp_path / "rendering.tif"
+    result = run(
+        "prepare", {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], "BANDS": S2_BANDS, "OUTPUT": str(output)}
+    )
+    assert result["OUTPUT"] == str(output)
+    tile, out = Grid(tiles[0]), Grid(output)
+    pad = (256 - tile.width) // 2
+    left, bottom, right, top = tile.bounds
+    assert out.epsg == tile.epsg
+    assert out.bounds == pytest.approx((left - 10 * pad, bottom - 10 * pad, right + 10 * pad, top + 10 * pad), abs=1e-6)
+    bands = gdal.Open(str(tiles[0])).ReadAsArray()
+    expected = render_s2(*bands[[3, 2, 1]].astype(np.float64))
+    rendered = gdal.Open(str(output)).ReadAsArray()[:, pad : pad + tile.height, pad : pad + tile.width]
+    assert np.abs(rendered.astype(int) - expected).max() <= 1
+    assert out.mask[pad : pad + tile.height, pad : pad + tile.width].all()
+    assert not out.mask[:pad].any()  # padding outside the tile: nodata
+
+
+def test_prepare_over_an_extent(provider, tiles, tmp_path):
+    left, bottom, _, _ = Grid(tiles[1]).bounds
+    extent = f"{left + 300},{left + 800},{bottom + 300},{bottom + 800} [EPSG:{Grid(tiles[1]).epsg}]"
+    result = run(
+        "prepare",
+        {
+            "INPUT": str(tiles[1]),
+            "MODALITY": ENUM["s2_l2a"],
+            "BANDS": S2_BANDS,
+            "EXTENT": extent,
+            "OUTPUT": str(tmp_path / "part.tif"),
+        },
+    )
+    out = Grid(result["OUTPUT"])
+    assert out.epsg == 32736 and (out.width, out.height) == (256, 256)
+    o_left, o_bottom, o_right, o_top = out.bounds
+    assert o_left <= left + 300 < left + 800 <= o_right and o_bottom <= bottom + 300 < bottom + 800 <= o_top
+
+
+# -- Install model --------------------------------------------------------------------------------
+
+
+class RecordingFeedback:
+    """A QgsProcessingFeedback that records progress and log lines; cancels at a given progress."""
+
+    def __new__(cls, cancel_at=None):
+        from qgis.core import QgsProcessingFeedback
+
+        class Recording(QgsProcessingFeedback):
+            def __init__(self):
+                super().__init__()
+                self.progress_values = []
+                self.lines = []
+
+            def setProgress(self, value):  # noqa: N802
+                self.progress_values.append(value)
+                super().setProgress(value)
+                if cancel_at is not None and value >= cancel_at:
+                    self.cancel()
+
+            def pushInfo(self, info):  # noqa: N802
+                self.lines.append(info)
+                super().pushInfo(info)
+
+        return Recording()
+
+
+def test_install_model_from_local_files(provider, fixtures_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "models"))
+    feedback = RecordingFeedback()
+    result = run(
+        "installmodel",
+        {
+            "MODEL": 0,
+            "PRECISION": 1,
+            "DENOISER_FILE": str(fixtures_dir / "denoiser_tiny.pth"),
+            "VAE_FILE": str(fixtures_dir / "vae_tiny.pth"),
+        },
+        feedback,
+    )
+    folder = tmp_path / "models" / "cop-gen-beta"
+    assert result["MODEL_DIR"] == str(folder)
+    info = json.loads((folder / "model.json").read_text())
+    assert info["precision"] == "fp32"
+    assert all((folder / name).is_file() for name in ("denoiser.onnx", "vae_encoder.onnx", "vae_decoder.onnx"))
+    assert feedback.progress_values and max(feedback.progress_values) == pytest.approx(100)
+
+
+def test_install_model_cancel_leaves_no_model(provider, fixtures_dir, tmp_path, monkeypatch):
+    from qgis.core import QgsProcessingException
+
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "models"))
+    with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
+        run(
+            "installmodel",
+            {
+                "MODEL": 0,
+                "PRECISION": 1,
+                "DENOISER_FILE": str(fixtures_dir / "denoiser_tiny.pth"),
+                "VAE_FILE": str(fixtures_dir / "vae_tiny.pth"),
+            },
+            RecordingFeedback(cancel_at=0),
+        )
+    assert not (tmp_path / "models" / "cop-gen-beta").exists()
+
+
+# -- Analysis -------------------------------------------------------------------------------------
+
+
+def read_table(path):
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(str(path), "table", "ogr")
+    assert layer.isValid()
+    return [feature.attributes() for feature in layer.getFeatures()], [f.name() for f in layer.fields()]
+
+
+def test_chain_writes_every_iteration_and_its_metrics(provider, tiles, tmp_path):
+    from plugin.analysis.metrics import compare
+
+    feedback = RecordingFeedback()
+    table = tmp_path / "chain.gpkg"
+    result = run(
+        "chain",
+        {
+            "INPUT": str(tiles[0]),
+            "BANDS": S2_BANDS,
+            "INPUT_MODALITY": ENUM["s2_l2a"],
+            "VIA_MODALITY": ENUM["s1_rtc"],
+            "ITERATIONS": 2,
+            "STEPS": STEPS,
+            "OUTPUT_FOLDER": str(tmp_path / "chain"),
+            "OUTPUT_TABLE": str(table),
+        },
+        feedback,
+    )
+    layers = sorted(p.name for p in (tmp_path / "chain").iterdir())
+    assert len(layers) == 4 and all(name.startswith("chain_282D_485L_3_3_seed0_iter0") for name in layers)
+    tile_bounds = Grid(tiles[0]).bounds
+    for name in layers:  # all on the tile's grid, padded (centred) to 256 px
+        out = Grid(tmp_path / "chain" / name)
+        assert (out.epsg, out.width, out.height) == (32722, 256, 256)
+        assert out.bounds == pytest.approx(np.add(tile_bounds, [-160, -160, 160, 160]), abs=1e-6)
+    rows, fields = read_table(result["OUTPUT_TABLE"])
+    assert fields[-7:] == ["iteration", "modality", "psnr", "ssim", "mae", "histogram_distance", "file"]
+    assert [row[-7:-5] for row in rows] == [[1, "s2_l2a"], [2, "s2_l2a"]]
+    # The table compares each regenerated S2 L2A with the real tile's rendering (from Prepare).
+    reference = tmp_path / "reference.tif"
+    run("prepare", {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], "BANDS": S2_BANDS, "OUTPUT": str(reference)})
+    real, real_valid = gdal.Open(str(reference)).ReadAsArray(), Grid(reference).mask
+    for row in rows:
+        generated = gdal.Open(row[-1]).ReadAsArray()
+        expected = compare(real, generated, real_valid & Grid(row[-1]).mask)
+        assert row[-5:-1] == pytest.approx([expected.psnr, expected.ssim, expected.mae, expected.histogram_distance])
+    assert sum("PSNR" in line for line in feedback.lines) == 2
+
+
+def test_cancelled_chain_leaves_no_file(provider, tiles, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    # Two iterations are four generations: cancelling past 30 % stops the second, after the first wrote its file.
+    feedback = RecordingFeedback(cancel_at=30)
+    with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
+        run(
+            "chain",
+            {
+                "INPUT": str(tiles[0]),
+                "BANDS": S2_BANDS,
+                "INPUT_MODALITY": ENUM["s2_l2a"],
+                "VIA_MODALITY": ENUM["dem"],
+                "ITERATIONS": 2,
+                "STEPS": STEPS,
+                "OUTPUT_FOLDER": str(tmp_path / "chain"),
+                "OUTPUT_TABLE": str(tmp_path / "chain.gpkg"),
+            },
+            feedback,
+        )
+    assert max(feedback.progress_values) >= 30
+    assert list((tmp_path / "chain").iterdir()) == []
+
+
+def test_cancelled_generate_leaves_no_file(provider, tiles, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
+        run(
+            "generate",
+            {
+                "S2_L2A": str(tiles[0]),
+                "S2_L2A_BANDS": S2_BANDS,
+                "GENERATE": [ENUM["dem"]],
+                "STEPS": STEPS,
+                "OUTPUT_FOLDER": str(tmp_path),
+            },
+            RecordingFeedback(cancel_at=50),
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
+    parameters = {key.upper(): str(path) for key, path in thumbnails.items()}
+    parameters.update({f"{key.upper()}_SOURCE": 1 for key in thumbnails})
+    sheet, table = tmp_path / "sheet.png", tmp_path / "combinations.gpkg"
+    parameters.update(
+        {
+            "STEPS": STEPS,
+            "OUTPUT_FOLDER": str(tmp_path / "runs"),
+            "OUTPUT_SHEET": str(sheet),
+            "OUTPUT_TABLE": str(table),
+        }
+    )
+    result = run("combinations", parameters)
+    rows, _ = read_table(result["OUTPUT_TABLE"])
+    # 15 combinations (none to three given), each generating the rest: 4 + 4*3 + 6*2 + 4*1 layers.
+    assert len(rows) == 32 == len(list((tmp_path / "runs").iterdir()))
+    for path in (tmp_path / "runs").iterdir():
+        out = Grid(path)
+        assert (out.epsg, out.width, out.height) == (32633, 256, 256)
+        assert out.bounds == pytest.approx(THUMBNAIL_BOUNDS, abs=1e-6)
+    by_combination = {}
+    for row in rows:
+        by_combination.setdefault(row[-7], []).append(row[-6])
+    assert by_combination["UNCONDITIONAL"] == ["dem", "s1_rtc", "s2_l1c", "s2_l2a"]
+    assert by_combination["GIVEN S1 RTC + S2 L2A"] == ["dem", "s2_l1c"]
+    assert all(math.isfinite(row[-5]) and -1 <= row[-4] <= 1 for row in rows)
+    png = gdal.Open(result["OUTPUT_SHEET"])
+    assert png.GetDriver().ShortName == "PNG" and png.RasterCount == 3
+    assert png.RasterYSize > 15 * 128  # one row per combination
+
+
+# -- Bad input, refused before any work -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vector_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vector") / "far.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[10, 50], [10.1, 50], [10.1, 50.1], [10, 50]]],
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "case, named",
+    [
+        ("nothing to generate", "GENERATE"),
+        ("condition generated", "S2_L2A"),
+        ("vector as condition", "S1_RTC"),
+        ("extent outside", "EXTENT"),
+        ("aoi outside", "AOI"),
+        ("unconditional without area", "EXTENT"),
+        ("reflectance without S2", "REFLECTANCE"),
+    ],
+)
+def test_generate_refuses_bad_input_naming_the_parameter(provider, tiles, vector_file, tmp_path, case, named):
+    parameters = {
+        "S2_L2A": str(tiles[0]),
+        "S2_L2A_BANDS": S2_BANDS,
+        "GENERATE": [ENUM["dem"]],
+        "STEPS": STEPS,
+        "OUTPUT_FOLDER": str(tmp_path / "out"),
+    }
+    if case == "nothing to generate":
+        parameters["GENERATE"] = []
+    elif case == "condition generated":
+        parameters["GENERATE"] = [ENUM["dem"], ENUM["s2_l2a"]]
+    elif case == "vector as condition":
+        parameters["S1_RTC"] = str(vector_file)
+    elif case == "extent outside":
+        parameters["EXTENT"] = "10,10.1,50,50.1 [EPSG:4326]"
+    elif case == "aoi outside":
+        parameters["AOI"] = str(vector_file)
+    elif case == "unconditional without area":
+        del parameters["S2_L2A"], parameters["S2_L2A_BANDS"]
+    elif case == "reflectance without S2":
+        parameters["REFLECTANCE"] = True
+    ok, message = check(provider, "generate", parameters)
+    assert not ok
+    assert message.startswith(f"{named}:"), message
+
+
+def test_generate_refused_without_a_model_says_how_to_install(provider, tiles, tmp_path, monkeypatch):
+    from qgis.core import QgsProcessingException
+
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "empty"))
+    parameters = {"S2_L2A": str(tiles[0]), "GENERATE": [ENUM["dem"]], "OUTPUT_FOLDER": str(tmp_path / "out")}
+    ok, message = check(provider, "generate", parameters)
+    assert not ok
+    assert "Install model" in message and "python -m plugin models install" in message
+    with pytest.raises(QgsProcessingException, match="Install model"):
+        run("generate", parameters)
+    assert not (tmp_path / "out").exists()
+
+
+def test_chain_refuses_the_same_modality_twice(provider, tiles):
+    ok, message = check(provider, "chain", {"INPUT": str(tiles[0]), "INPUT_MODALITY": 3, "VIA_MODALITY": 3})
+    assert not ok and message.startswith("VIA_MODALITY:")
+
+
+def test_prepare_refuses_an_extent_outside_the_input(provider, tiles):
+    ok, message = check(
+        provider,
+        "prepare",
+        {"INPUT": str(tiles[0]), "MODALITY": 3, "EXTENT": "10,10.1,50,50.1 [EPSG:4326]", "OUTPUT": "/tmp/x.tif"},
+    )
+    assert not ok and message.startswith("EXTENT:")
+
+
+def test_missing_packages_leave_only_check_installation(provider, monkeypatch):
+    from plugin import dependencies
+    from plugin.qgisui.algorithms import algorithm_classes
+
+    assert {cls.NAME for cls in algorithm_classes()} == {
+        "generate",
+        "prepare",
+        "installmodel",
+        "chain",
+        "combinations",
+        "checkinstallation",
+    }
+    statuses = dependencies.check()
+    missing_rasterio = [
+        dependencies.PackageStatus(s.requirement, "" if s.requirement.module == "rasterio" else s.version)
+        for s in statuses
+    ]
+    monkeypatch.setattr(dependencies, "check", lambda: missing_rasterio)
+    assert [cls.NAME for cls in algorithm_classes()] == ["checkinstallation"]
