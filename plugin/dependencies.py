@@ -174,7 +174,8 @@ def pip_command(target, specs, constraints_file, python=None, pip_options=()):
 
 
 def manual_command(folder, requirements, gpu=False):
-    """What a user can paste into a terminal instead (constraints inlined as a pin)."""
+    """What a user can paste into a terminal instead. The pins become plain requirements, so pip
+    puts a copy of the very numpy QGIS has into the folder: redundant, but compatible."""
     command = [python_executable(), "-m", "pip", "install", "--upgrade", "--target", str(folder)]
     command += requirement_specs(requirements, gpu) + pinned_constraints()
     return " ".join(shlex.quote(part) for part in command)
@@ -209,7 +210,7 @@ class PipInstall:
         return self.command
 
     def finish(self):
-        """Move what pip installed into ``folder``; returns the distributions now there."""
+        """Drop pinned packages from the staging folder, then move its entries into ``folder``."""
         for pin in self.pins:
             _uninstall_from(self.staging, pin.split("==")[0])
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -222,7 +223,6 @@ class PipInstall:
         finally:
             shutil.rmtree(trash, ignore_errors=True)
             self.discard()
-        return sorted(_distribution_name(p) for p in self.folder.glob("*.dist-info"))
 
     def discard(self):
         """Remove the staging folder and constraints file (after failure, cancel or finish)."""

@@ -6,8 +6,9 @@
 Installs the plugin with build.py into a throwaway profile, then runs QGIS under Xvfb with this
 same file as its startup script (``qgis --code``). Inside QGIS it loads the real Sentinel-2 L2A
 tile and a vector layer, checks the "COP-GEN-Beta > Generate from this layer…" context action
-(present for the raster, absent for the vector, still single after a plugin reload), opens the
-Generate dialog through it, runs a generation, and writes:
+(present for the raster, absent for the vector, still single after plugin reloads), opens the
+Generate dialog through it, presses Run (a background task; a UI timer counts event-loop turns
+meanwhile), checks the loaded layers, opens the options page, unloads the plugin, and writes:
 
     generate_dialog.png  the Generate dialog as the context action opens it
     map_generated.png    the real input tile on the map; the generated layers in their run's group
@@ -15,8 +16,8 @@ Generate dialog through it, runs a generation, and writes:
 
 The generation uses the tiny random-weight test model (``--model-dir``, default: the test
 fixtures converted on the fly), so its layers are a layout demo, not model output: they stay
-unticked, and their group says so. The checks go to ``--report`` (JSON); the exit code is 0
-only when every check passed.
+unticked, and their group says so. The observations go to ``--report`` (JSON), which
+tests/test_qgis_gui.py checks; the exit code is 0 when every step ran without an error.
 """
 
 import argparse
@@ -46,8 +47,13 @@ def repository():
 # --- outside QGIS: set up a profile and run QGIS under Xvfb ----------------------------------------
 
 
+def deps_folder(profile):
+    from plugin.dependencies import deps_folder
+
+    return deps_folder(profile)
+
+
 def convert_tiny_model(folder):
-    sys.path.insert(0, str(repository()))
     from plugin.engine.convert import convert
 
     fixtures = repository().parent / "shared" / "fixtures" / "copgen_beta_reference"
@@ -110,6 +116,8 @@ def run_qgis(out_dir, model_dir, report_file, timeout):
         if model_dir is None:
             model_dir = convert_tiny_model(scratch)
         use_model_folder(profile, model_dir)
+        # As after an install from the Python packages dialog: the plugin must put it on sys.path.
+        deps_folder(profile).mkdir(parents=True)
         # A copy: QGIS may write statistics (.aux.xml) beside the files it opens.
         input_tile = Path(scratch) / "282D_485L_3_3.tif"
         shutil.copyfile(repository().parent / "shared" / "data" / "majortom_s2l2a" / input_tile.name, input_tile)
@@ -140,6 +148,7 @@ def main(argv=None):
     parser.add_argument("--report", default=None, help="also keep the JSON report of the checks in this file")
     parser.add_argument("--timeout", type=int, default=300, help="seconds QGIS may run")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(repository()))  # the plugin package, for its helpers
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="copgen-report-") as scratch:
@@ -224,6 +233,8 @@ class DesktopTour:
         from qgis.utils import iface, plugins
 
         self.check("plugin_loaded", PLUGIN_NAME in plugins)
+        deps = sys.modules[f"{PLUGIN_NAME}.plugin.qgisui.dependencies_dialog"].deps_folder()
+        self.check("deps_folder_on_sys_path", deps.is_dir() and str(deps) in sys.path)
         self.raster = QgsRasterLayer(self.job["input_tile"], "S2 L2A input 282D_485L_3_3")
         self.vector = QgsVectorLayer("Polygon?crs=EPSG:32722", "area of interest", "memory")
         QgsProject.instance().addMapLayers([self.raster, self.vector])

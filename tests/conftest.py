@@ -1,5 +1,10 @@
+import os
 import sys
 from pathlib import Path
+
+# ../shared is read-only input: GDAL (in this process, QGIS and qgis_process children) must not
+# write .aux.xml statistics beside the rasters it opens there.
+os.environ["GDAL_PAM_ENABLED"] = "NO"
 
 import pytest
 

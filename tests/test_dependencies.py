@@ -146,9 +146,12 @@ def test_failed_install_names_the_package_and_changes_nothing(tmp_path, wheels):
 
 @pytest.fixture
 def onnxruntime_missing(monkeypatch):
-    """Imports of onnxruntime fail, as in a QGIS without it (modules already loaded stay loaded)."""
+    """Imports of onnxruntime fail, as in a QGIS without it (modules already loaded stay loaded).
+    Yields the real module, for tests that bring it back."""
+    module = importlib.import_module("onnxruntime")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     importlib.invalidate_caches()
+    yield module
 
 
 def test_check_reports_a_missing_package(onnxruntime_missing):
@@ -182,6 +185,74 @@ def test_plugin_loads_whole_and_offers_install_when_a_package_is_missing(onnxrun
         assert "onnxruntime" in text
         assert iface.messageBar().pushWidget.called
         assert processing.run("copgen:checkinstallation", {})["MISSING"] == "onnxruntime"
+        assert registry.algorithmById("copgen:generate") is None
+        # The dialog installed what was missing: the algorithms appear without a restart.
+        sys.modules["onnxruntime"] = onnxruntime_missing
+        plugin.packages_installed()
+        assert registry.algorithmById("copgen:generate") is not None
     finally:
         plugin.unload()
     assert QgsApplication.processingRegistry().providerById("copgen") is None
+
+
+@pytest.fixture
+def probe_required(monkeypatch, wheels, app_for_dialogs):
+    """The probe package becomes a requirement, and pip (run by the dialog) finds it in the
+    local wheels folder through pip's own environment variables."""
+    monkeypatch.setattr(dependencies, "REQUIREMENTS", dependencies.REQUIREMENTS + (PROBE,))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield
+    sys.modules.pop("copgen_probe", None)
+
+
+@pytest.fixture
+def app_for_dialogs():
+    pytest.importorskip("qgis.core")
+    from qgis_support import qgis_application
+
+    return qgis_application()
+
+
+def wait_until(condition, seconds=120):
+    from qgis.PyQt.QtCore import QCoreApplication, QElapsedTimer
+
+    clock = QElapsedTimer()
+    clock.start()
+    while not condition() and clock.elapsed() < seconds * 1000:
+        QCoreApplication.processEvents()
+    return condition()
+
+
+def test_dialog_shows_the_command_and_installs_with_pip(probe_required, tmp_path):
+    from plugin.qgisui.dependencies_dialog import DependenciesDialog
+
+    folder = tmp_path / "copgen_deps" / dependencies.abi_tag()
+    dialog = DependenciesDialog(folder)
+    assert "copgen-probe" in dialog.status.text()
+    command = dialog.command.toPlainText()
+    assert "copgen-probe>=1.0" in command and str(folder) in command and f"numpy=={numpy.__version__}" in command
+    assert dialog.install_button.isEnabled()
+    installed = []
+    dialog.installed.connect(lambda: installed.append(True))
+    dialog.install()
+    assert not dialog.install_button.isEnabled()
+    assert wait_until(lambda: dialog.process is None)
+    assert installed == [True], dialog.log.toPlainText()
+    assert (folder / "copgen_probe").is_dir() and not list(folder.glob("numpy*"))
+    assert sys.path[0] == str(folder)  # usable in this QGIS session without a restart
+    assert importlib.import_module("copgen_probe").VERSION == "1.0"
+    assert not dialog.install_button.isEnabled() and dialog.command.toPlainText() == ""
+
+
+def test_closing_the_dialog_stops_pip_and_installs_nothing(probe_required, tmp_path):
+    from plugin.qgisui.dependencies_dialog import DependenciesDialog
+
+    folder = tmp_path / "copgen_deps" / dependencies.abi_tag()
+    dialog = DependenciesDialog(folder)
+    dialog.install()
+    dialog.reject()
+    assert dialog.process is None
+    assert sorted(p.name for p in folder.parent.iterdir()) == []  # staging and constraints removed
+    assert "stopped; nothing was changed" in dialog.log.toPlainText()

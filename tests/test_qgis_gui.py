@@ -253,6 +253,21 @@ def test_generated_layers_go_into_their_run_group_styled_with_metadata(project, 
     assert [name for name, _ in tree_groups(project)] == ["run B", "run A"]
 
 
+def test_a_layer_already_set_to_load_is_renamed_and_post_processed(project, tmp_path):
+    from qgis.core import QgsProcessingContext
+
+    from plugin.qgisui.output_layers import register_output_layer
+
+    context = QgsProcessingContext()
+    context.setProject(project)
+    path = str(write_output(tmp_path / "s1.tif", "s1_rtc"))
+    context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails("OUTPUT_S1_RTC", project))
+    register_output_layer(context, path, "s1_rtc", "run C", {}, layer_name="S1 RTC sample 1")
+    assert list(context.layersToLoadOnCompletion()) == [path]
+    assert load_like_processing(context)
+    assert tree_groups(project) == [("run C", ["S1 RTC sample 1"])]
+
+
 def test_nothing_is_loaded_without_a_project(tmp_path):
     from qgis.core import QgsProcessingContext
 
@@ -384,6 +399,7 @@ def test_real_qgis_window_context_action_dialog_and_screenshots(tmp_path, tiny_m
     assert report["errors"] == [] and report["ok"], report
     checks = report["checks"]
     assert checks["plugin_loaded"]
+    assert checks["deps_folder_on_sys_path"]
     assert checks["raster_menu_entries"] == ["Generate from this layer…"]
     assert checks["vector_menu_entries"] == []
     assert checks["raster_menu_entries_after_reload"] == ["Generate from this layer…"]

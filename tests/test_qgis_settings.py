@@ -126,6 +126,7 @@ def test_options_page_shows_and_applies_settings(settings, tmp_path):
     form = page.form
     assert form.device.currentText() == "cpu" and form.steps.value() == 30
     assert form.model_dir.isEnabled() and form.model_dir.filePath() == ""
+    assert str(settings.model_root()) in form.model_note.text()  # the default an empty field means
 
     form.model_dir.setFilePath(str(tmp_path))
     form.device.setCurrentText("cuda")

@@ -59,7 +59,8 @@ def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
             reduce_range=reduce_range,
             weight_type=QuantType.QInt8,
             use_external_data_format=True,
-            extra_options={"MatMulConstBOnly": True},
+            # shape inference stops at contrib ops (MultiHeadAttention): their outputs are float
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:  # the quantiser's shape-inferred copy of the graph, left behind if it failed
         source.with_name(f"{source.stem}-inferred{source.suffix}").unlink(missing_ok=True)

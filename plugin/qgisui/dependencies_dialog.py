@@ -30,7 +30,7 @@ def deps_folder():
 
 
 def missing_summary(statuses):
-    """One line naming the missing packages, for message bars and algorithm errors."""
+    """One line naming the missing packages, for the message bar."""
     names = [status.requirement.distribution for status in statuses if not status.ok]
     return f"COP-GEN-Beta needs the Python package{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
@@ -49,6 +49,7 @@ class DependenciesDialog(QDialog):
         self.folder = Path(folder) if folder is not None else deps_folder()
         self.job = None
         self.process = None
+        self.statuses = []
 
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -79,43 +80,47 @@ class DependenciesDialog(QDialog):
         self.refresh()
 
     def requirements(self):
+        """What Install would install: the missing packages pip may provide."""
         return dependencies.installable(self.statuses)
 
     def refresh(self):
         self.statuses = dependencies.check()
-        rows = "".join(
-            f"<tr><td>{html.escape(s.requirement.distribution)}</td>"
-            f"<td>{html.escape(s.version) if s.ok else ('<b>too old: ' + html.escape(s.version) + '</b>' if s.version else '<b>missing</b>')}</td>"
-            f"<td>≥ {html.escape(s.requirement.minimum)}</td><td>{html.escape(s.requirement.why)}</td></tr>"
-            for s in self.statuses
-        )
         todo = self.requirements()
         unfixable = [s.requirement.distribution for s in self.statuses if not s.ok and s.requirement.distribution in dependencies.PINNED]
         if todo:
-            intro = f"Missing: <b>{html.escape(', '.join(r.distribution for r in todo))}</b>. Install puts them into<br><code>{html.escape(str(self.folder))}</code><br>(used by this plugin only; QGIS's own packages are not touched)."
+            intro = (
+                f"Missing: <b>{html.escape(', '.join(r.distribution for r in todo))}</b>. Install puts them into<br>"
+                f"<code>{html.escape(str(self.folder))}</code><br>(for this plugin only; QGIS's own packages are not touched)."
+            )
         elif unfixable:
             intro = f"<b>{html.escape(', '.join(unfixable))}</b> must come with QGIS itself: reinstall or update QGIS."
         else:
             intro = "All the packages COP-GEN-Beta needs are available."
+        rows = "".join(_status_row(status) for status in self.statuses)
         self.status.setText(f"<p>{intro}</p><table cellspacing='6'>{rows}</table>")
         self.command.setPlainText(dependencies.manual_command(self.folder, todo, self.gpu.isChecked()) if todo else "")
         self.install_button.setEnabled(bool(todo) and self.process is None)
         self.gpu.setEnabled(self.process is None)
 
     def install(self):
+        """Start pip in the background; the dialog stays usable and Close stops it."""
         self.job = dependencies.PipInstall(self.folder, self.requirements(), gpu=self.gpu.isChecked())
         command = self.job.prepare()
-        self.log.setPlainText("$ " + " ".join(command) + "\n")
-        self.process = QProcess(self)
-        self.process.setProcessChannelMode(QProcess.MergedChannels)
-        self.process.readyReadStandardOutput.connect(self._show_output)
-        self.process.finished.connect(self._finished)
-        self.process.errorOccurred.connect(self._failed_to_start)
+        self.log.setPlainText("$ " + " ".join(command))
+        process = QProcess(self)
+        process.setProcessChannelMode(QProcess.MergedChannels)
+        process.readyReadStandardOutput.connect(lambda: self._show_output(process))
+        process.finished.connect(self._finished)
+        process.errorOccurred.connect(self._failed_to_start)
+        self.process = process
         self.install_button.setEnabled(False)
-        self.process.start(command[0], command[1:])
+        self.gpu.setEnabled(False)
+        process.start(command[0], command[1:])
 
-    def _show_output(self):
-        self.log.appendPlainText(bytes(self.process.readAllStandardOutput()).decode(errors="replace").rstrip())
+    def _show_output(self, process):
+        text = bytes(process.readAllStandardOutput()).decode(errors="replace").rstrip()
+        if text:
+            self.log.appendPlainText(text)
 
     def _failed_to_start(self, error):
         if error == QProcess.FailedToStart:
@@ -123,26 +128,33 @@ class DependenciesDialog(QDialog):
             self._done(False)
 
     def _finished(self, exit_code, exit_status):
+        self._show_output(self.process)
         self._done(exit_status == QProcess.NormalExit and exit_code == 0)
 
-    def _done(self, ok):
+    def _done(self, ok, stopped=False):
         if self.job is None:
             return
+        job, self.job = self.job, None
+        self.process.deleteLater()
+        self.process = None
         if ok:
-            self.job.finish()
+            try:
+                job.finish()
+                message = "Installed."
+            except OSError as exc:
+                message = f"pip succeeded, but moving its packages into {self.folder} failed: {exc}"
             dependencies.activate(self.folder)
         else:
-            self.job.discard()
-        self.job = None
-        self.process = None
+            job.discard()
+            message = "Installation stopped" if stopped else "Installation failed (see pip's output above)"
+            message += "; nothing was changed."
         self.refresh()
         if ok and not self.requirements():
-            self.log.appendPlainText("Installed. If an algorithm still reports a missing package, restart QGIS.")
+            message += " If an algorithm still reports a missing package, restart QGIS."
             self.installed.emit()
         elif ok:
-            self.log.appendPlainText("pip finished, but some packages still cannot be imported: see the table above.")
-        else:
-            self.log.appendPlainText("Installation failed; nothing was changed. See pip's output above.")
+            message += " Some packages still cannot be imported: see the table above."
+        self.log.appendPlainText(message)
 
     def reject(self):
         """Close; a running pip is stopped and its partial install discarded."""
@@ -151,5 +163,19 @@ class DependenciesDialog(QDialog):
             process.finished.disconnect(self._finished)
             process.kill()
             process.waitForFinished(5000)
-            self._done(False)
+            self._done(False, stopped=True)
         super().reject()
+
+
+def _status_row(status):
+    requirement = status.requirement
+    if status.ok:
+        state = html.escape(status.version)
+    elif status.version:
+        state = f"<b>too old: {html.escape(status.version)}</b>"
+    else:
+        state = "<b>missing</b>"
+    return (
+        f"<tr><td>{html.escape(requirement.distribution)}</td><td>{state}</td>"
+        f"<td>≥ {html.escape(requirement.minimum)}</td><td>{html.escape(requirement.why)}</td></tr>"
+    )

@@ -13,14 +13,15 @@ from qgis.core import Qgis, QgsMapLayerType, QgsProject
 from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QAction
 
-from ..engine.modalities import LABELS, MODALITIES
+from ..engine.modalities import MODALITIES
 from .output_layers import SHORT_NAMES
 from .resources import plugin_icon
 
 GENERATE_ALGORITHM = "copgen:generate"
 MENU = "COP-GEN-Beta"
 ACTION_TEXT = "Generate from this layer…"
-# Indexes of the Generate algorithm's <KEY>_SOURCE enum.
+# The Generate algorithm's <KEY>_SOURCE enum, as plugin.geo.conditions.SOURCES (not imported
+# here: it needs rasterio, which may be missing while the plugin loads).
 SOURCE_OPTIONS = ("physical", "thumbnail")
 
 _S2_BAND = re.compile(r"(?<![a-z0-9])b0?(\d{1,2}a?)(?![0-9])", re.IGNORECASE)

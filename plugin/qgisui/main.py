@@ -1,7 +1,7 @@
 """The plugin object QGIS creates through ``classFactory``.
 
 Loading never stops half-way: the provider registers even when Python packages are missing
-(its algorithms then say which), and the desktop offers to install them.
+(listing only "Check installation", which names them), and the desktop offers to install them.
 """
 
 from qgis.core import Qgis, QgsApplication
@@ -84,13 +84,14 @@ class CopGenPlugin:
     def show_dependencies(self):
         if self.dependencies_dialog is None:
             self.dependencies_dialog = DependenciesDialog(parent=self.iface.mainWindow())
-            self.dependencies_dialog.installed.connect(self._packages_installed)
+            self.dependencies_dialog.installed.connect(self.packages_installed)
         self.dependencies_dialog.refresh()
         self.dependencies_dialog.show()
         self.dependencies_dialog.raise_()
 
-    def _packages_installed(self):
-        # Algorithms import the engine lazily, so reloading them picks up the new packages.
+    def packages_installed(self):
+        # While packages are missing the provider lists only "Check installation"; reloading its
+        # algorithms now lists them all.
         if self.provider is not None:
             self.provider.refreshAlgorithms()
         self.iface.messageBar().pushSuccess("COP-GEN-Beta", "Python packages installed.")

@@ -34,6 +34,8 @@ PROPERTY_MODALITY = "copgen_beta/modality"
 PROPERTY_RUN = "copgen_beta/run"
 
 # Processing holds post-processors by plain pointer: Python must keep them alive until they ran.
+# Those of runs whose layers are never loaded (processing.run, failures) stay here: a few small
+# objects, where dropping one too early would crash QGIS.
 _PENDING = set()
 
 
@@ -48,9 +50,12 @@ def register_output_layer(context, layer, modality, run_name, run_parameters, la
             layer_name or default_layer_name(modality), context.project(), "", QgsProcessingUtils.LayerHint.Raster
         )
         context.addLayerToLoadOnCompletion(layer, details)
+    details = context.layerToLoadOnCompletionDetails(layer)  # the context's own, changed in place
+    if layer_name:
+        details.name = layer_name
     processor = GeneratedLayerPostProcessor(modality, run_name, run_parameters)
     _PENDING.add(processor)
-    context.layerToLoadOnCompletionDetails(layer).setPostProcessor(processor)
+    details.setPostProcessor(processor)
 
 
 SHORT_NAMES = {"dem": "DEM hillshade", "s1_rtc": "S1 RTC", "s2_l1c": "S2 L1C", "s2_l2a": "S2 L2A"}

@@ -6,6 +6,7 @@ from qgis.PyQt.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -13,6 +14,8 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import dependencies
+from ..engine.errors import CopGenError
+from ..engine.manager import default_model_root
 from ..engine.solvers import SOLVERS
 from . import settings
 from .resources import plugin_icon
@@ -72,7 +75,10 @@ class SettingsWidget(QWidget):
         if forced is not None:
             self.model_note.setText(f"Set by the environment variable {settings.MODEL_DIR_ENV}.")
         else:
-            self.model_note.setText("Empty: the per-user default folder. Install models with Processing > COP-GEN-Beta > Install model.")
+            self.model_note.setText(
+                f"Empty: the per-user default, {default_model_root()}. "
+                "Processing > COP-GEN-Beta > Install model installs models there."
+            )
         self.device.setCurrentText(settings.device())
         self.steps.setValue(settings.default_steps())
         self.solver.setCurrentText(settings.default_solver())
@@ -97,7 +103,10 @@ class OptionsPage(QgsOptionsPageWidget):
         layout.addWidget(self.form)
 
     def apply(self):
-        self.form.apply()
+        try:
+            self.form.apply()
+        except CopGenError as exc:  # e.g. a typed model folder that is a file
+            QMessageBox.warning(self, PAGE_TITLE, str(exc))
 
 
 class OptionsFactory(QgsOptionsWidgetFactory):
