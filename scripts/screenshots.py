@@ -242,7 +242,7 @@ class DesktopTour:
         window.resize(1500, 950)
         docks = {dock.objectName(): dock for dock in window.findChildren(QDockWidget)}
         docks["Browser"].hide()
-        window.resizeDocks([docks["Layers"]], [470], Qt.Horizontal)
+        window.resizeDocks([docks["Layers"]], [470], Qt.Orientation.Horizontal)
 
     def check_context_menus(self):
         from qgis.core import QgsProject
@@ -277,7 +277,7 @@ class DesktopTour:
             "dialog_parameters",
             {
                 "S2_L2A": layer.id() if hasattr(layer, "id") else layer,
-                "S2_L2A_BANDS": values.get("S2_L2A_BANDS"),
+                **{name: values.get(name) for name in ("S2_L2A_RED", "S2_L2A_GREEN", "S2_L2A_BLUE")},
                 "S2_L2A_SOURCE": values.get("S2_L2A_SOURCE"),
                 "GENERATE": values.get("GENERATE"),
                 "raster_id": self.raster.id(),
@@ -342,11 +342,12 @@ class DesktopTour:
 
         # The real input tile in true colour (B04, B03, B02), as a user would style it.
         renderer = QgsMultiBandColorRenderer(self.raster.dataProvider(), 4, 3, 2)
+        min_max = QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum
         for setter in (renderer.setRedContrastEnhancement, renderer.setGreenContrastEnhancement, renderer.setBlueContrastEnhancement):
-            stretch = QgsContrastEnhancement(Qgis.Int16)
+            stretch = QgsContrastEnhancement(Qgis.DataType.Int16)
             stretch.setMinimumValue(0)
             stretch.setMaximumValue(2500)
-            stretch.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+            stretch.setContrastEnhancementAlgorithm(min_max)
             setter(stretch)
         self.raster.setRenderer(renderer)
         QgsProject.instance().layerTreeRoot().findLayer(self.raster.id()).setExpanded(False)

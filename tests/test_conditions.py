@@ -112,6 +112,40 @@ def test_windows_of_a_reprojected_input_agree_exactly(tmp_path, s2_grid):
     assert np.array_equal(part_valid, whole_valid[100:190, 37:157])
 
 
+def test_s2_bands_found_by_gdal_sentinel2_descriptions(tmp_path, s2_grid, s2_reference):
+    b04, b03, b02 = read_bands(S2_TILE, [4, 3, 2])
+    descriptions = [f"B{n}, central wavelength {w} nm" for n, w in ((8, 842), (4, 665), (3, 560), (2, 490))]
+    path = write_raster(
+        tmp_path / "safe.tif", np.stack([b04, b04, b03, b02]), s2_grid.crs, s2_grid.window_transform(16, 16),
+        descriptions=descriptions,
+    )
+    assert prepare_condition(ConditionSpec("s2_l2a", path), s2_grid).indexes == (2, 3, 4)
+    prepared = prepare_condition(ConditionSpec("s2_l2a", path, bands="B04,B3,B02"), s2_grid)
+    assert prepared.indexes == (2, 3, 4)
+    assert np.array_equal(prepared.read_window(16, 16, 224, 224)[0], s2_reference)
+    with pytest.raises(InputError) as error:
+        prepare_condition(ConditionSpec("s2_l2a", path, bands="B04,B03,B8A"), s2_grid)
+    # every description quoted whole, though they contain commas
+    assert "'B8A'" in str(error.value)
+    assert all(repr(d) in str(error.value) for d in descriptions)
+
+
+def test_undescribed_bands_hint_names_both_commands(tmp_path):
+    path = write_raster(tmp_path / "five.tif", np.ones((5, 30, 30), np.uint16))
+    with pytest.raises(InputError, match=r"five\.tif.*--bands 1,2,3.*--condition s2_l2a=FILE:1,2,3"):
+        prepare_condition(ConditionSpec("s2_l2a", path), square_grid())
+
+
+def test_s2_float_reflectance_is_refused(tmp_path, s2_grid):
+    reflectance = read_bands(S2_TILE, [4, 3, 2]).astype(np.float32) / 10000
+    path = write_raster(tmp_path / "refl.tif", reflectance, s2_grid.crs, s2_grid.window_transform(16, 16))
+    with pytest.raises(InputError, match=r"refl\.tif.*reflectance 0\.\.1.*digital numbers"):
+        prepare_condition(ConditionSpec("s2_l2a", path), s2_grid)
+    # the same values as digital numbers are fine
+    dn = write_raster(tmp_path / "dn.tif", reflectance * 10000, s2_grid.crs, s2_grid.window_transform(16, 16))
+    assert prepare_condition(ConditionSpec("s2_l2a", dn), s2_grid).indexes == (1, 2, 3)
+
+
 # --- S1 ----------------------------------------------------------------------------------
 
 
@@ -145,6 +179,14 @@ def test_s1_in_db(tmp_path):
     rgb, _ = read_all(prepare_condition(ConditionSpec("s1_rtc", db, s1_in_db=True), square_grid()))
     expected = render.render_s1(vv, vh, render.s1_stats(vv, vh))
     assert np.abs(rgb.astype(int) - expected).max() <= 1
+
+
+def test_s1_db_values_read_as_linear_are_refused(tmp_path):
+    db = np.random.default_rng(2).uniform(-30.0, -1.0, (2, 256, 256)).astype(np.float32)
+    path = write_raster(tmp_path / "s1db.tif", db)
+    with pytest.raises(InputError, match=r"s1db\.tif.*VV values look like dB \(all <= 0\).*--s1-db"):
+        prepare_condition(ConditionSpec("s1_rtc", path), square_grid())
+    assert prepare_condition(ConditionSpec("s1_rtc", path, s1_in_db=True), square_grid()).stats.vv_max < 0
 
 
 # --- DEM ---------------------------------------------------------------------------------

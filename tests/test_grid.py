@@ -4,10 +4,10 @@ import pytest
 from _geo_helpers import S2_TILE, UTM33, write_raster
 from affine import Affine
 from rasterio.crs import CRS
-from shapely.geometry import Polygon, box
+from shapely.geometry import Point, Polygon, box
 
 from plugin.engine.errors import InputError
-from plugin.geo.grid import TargetGrid, parse_extent, utm_crs_for
+from plugin.geo.grid import Lattice, TargetGrid, parse_extent, raster_lattice, utm_crs_for
 
 
 def assert_model_ready(grid):
@@ -128,13 +128,49 @@ def test_from_raster_with_other_resolution_snaps_to_10m(tmp_path):
     assert grid.aoi.bounds == pytest.approx((400003.0, 4998801.0, 401503.0, 5000001.0))
 
 
-def test_from_raster_in_degrees_needs_an_extent(tmp_path):
+def test_from_raster_in_degrees_covers_its_footprint_in_utm(tmp_path):
     path = write_raster(
-        tmp_path / "dem4326.tif", np.zeros((10, 10), np.float32), crs="EPSG:4326",
+        tmp_path / "dem4326.tif", np.zeros((30, 40), np.float32), crs="EPSG:4326",
         transform=Affine(0.001, 0, 12.4, 0, -0.001, 41.9),
     )
-    with pytest.raises(InputError, match="dem4326.tif.*extent"):
-        TargetGrid.from_raster(path)
+    grid = TargetGrid.from_raster(path)
+    assert grid.crs == CRS.from_epsg(32633)
+    assert_model_ready(grid)
+    assert grid.transform.c % 10 == 0 and grid.transform.f % 10 == 0
+    # every corner and edge midpoint of the footprint lies inside the AOI
+    to_utm = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32633", always_xy=True)
+    for lon, lat in [(12.4, 41.9), (12.44, 41.9), (12.44, 41.87), (12.4, 41.87), (12.42, 41.87)]:
+        x, y = to_utm.transform(lon, lat)
+        assert grid.aoi.buffer(1e-6).contains(Point(x, y))
+    assert grid.aoi.area == pytest.approx(TargetGrid.from_extent(12.4, 41.87, 12.44, 41.9, 4326).aoi.area, rel=1e-9)
+
+
+def test_extent_in_the_crs_of_a_10m_raster_snaps_to_its_lattice():
+    lattice = raster_lattice(S2_TILE)
+    x0, y0 = lattice.origin
+    assert x0 % 10 != 0  # the real tile is off the 10 m lattice
+    grid = TargetGrid.from_extent(x0 + 503, y0 - 1997, x0 + 1497, y0 - 1003, lattice.crs, lattices=[lattice])
+    col, row = ~Affine(10.0, 0.0, x0, 0.0, -10.0, y0) * (grid.transform.c, grid.transform.f)
+    assert col == pytest.approx(round(col), abs=1e-6) and row == pytest.approx(round(row), abs=1e-6)
+    # a lattice in another CRS is not used
+    other = TargetGrid.from_extent(400003, 5000007, 401003, 5000507, UTM33, lattices=[lattice])
+    assert other.transform.c % 10 == 0 and other.transform.f % 10 == 0
+
+
+def test_polygon_snaps_to_the_first_lattice_in_its_crs():
+    triangle = Polygon([(400000, 5000000), (403000, 5000000), (400000, 5003000)])
+    lattices = [Lattice(CRS.from_epsg(32632), (1.5, 2.5)), Lattice(UTM33, (3.25, 7.75)), Lattice(UTM33, (4.0, 4.0))]
+    grid = TargetGrid.from_polygon(triangle, UTM33, lattices=lattices)
+    assert grid.transform.c % 10 == pytest.approx(3.25) and grid.transform.f % 10 == pytest.approx(7.75)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: TargetGrid.from_extent(400006, 5000000, 400009, 5003000, UTM33),  # 3 m wide, between centres
+    lambda: TargetGrid.from_polygon(box(400001, 5000001, 400004, 5000004), UTM33),
+])
+def test_area_without_a_pixel_centre_is_an_input_error(make):
+    with pytest.raises(InputError, match="no 10 m pixel centre"):
+        make()
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")

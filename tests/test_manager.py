@@ -244,3 +244,140 @@ def test_shipped_registry_is_valid_and_bad_entries_are_named(fixture_bytes):
         load_registry(broken)
     with pytest.raises(InputError, match="unknown model 'nope'"):
         ModelManager(model_root="unused", registry=_registry("http://x", fixture_bytes)).install("nope")
+
+
+# -- official checkpoints only, unless allowed --------------------------------------------------
+
+OTHER_SHA256 = _sha256(b"stands for the official checkpoint, which the tiny fixture is not")
+
+
+def _local_files(fixtures_dir):
+    return {"denoiser": fixtures_dir / "denoiser_tiny.pth", "vae": fixtures_dir / "vae_tiny.pth"}
+
+
+def _registry_with_denoiser(fixture_bytes, sha256, file_name="denoiser_tiny.pth"):
+    registry = _registry("http://127.0.0.1:9", fixture_bytes)  # nothing listens there
+    registry["models"][NAME]["sources"]["denoiser"].update(sha256=sha256, file_name=file_name)
+    return registry
+
+
+def test_local_file_that_is_not_the_official_checkpoint_is_refused(tmp_path, fixtures_dir, fixture_bytes):
+    manager = _manager(tmp_path, _registry_with_denoiser(fixture_bytes, OTHER_SHA256))
+
+    with pytest.raises(InputError) as caught:
+        manager.install(NAME, local_files=_local_files(fixtures_dir))
+
+    message = str(caught.value)
+    assert str(fixtures_dir / "denoiser_tiny.pth") in message
+    assert OTHER_SHA256 in message and _sha256(fixture_bytes["denoiser"]) in message
+    assert "--allow-unofficial" in message
+    assert list(tmp_path.iterdir()) == []  # nothing converted, downloaded or left behind
+
+
+def test_allowed_unofficial_model_is_installed_and_verify_says_so(tmp_path, fixtures_dir, fixture_bytes):
+    manager = _manager(tmp_path, _registry_with_denoiser(fixture_bytes, OTHER_SHA256))
+
+    folder = manager.install(NAME, local_files=_local_files(fixtures_dir), allow_unofficial=True)
+
+    record = json.loads((folder / "install.json").read_text())
+    assert record["unofficial"] is True
+    assert record["sources"]["denoiser"] == {
+        "file": "denoiser_tiny.pth",
+        "sha256": _sha256(fixture_bytes["denoiser"]),
+        "origin": "local",
+        "official": False,
+    }
+    assert record["sources"]["vae"]["official"] is None  # the registry lists no sha256 for it
+    summary = manager.verify(NAME)
+    assert summary["unofficial"] is True
+    assert summary["sources"]["denoiser"]["status"] == "unofficial"
+    assert summary["sources"]["vae"]["status"] == "unverified"
+
+
+def test_verify_checks_sources_whatever_their_file_name(tmp_path, fixtures_dir, fixture_bytes):
+    official = _sha256(fixture_bytes["denoiser"])
+    manager = _manager(tmp_path, _registry_with_denoiser(fixture_bytes, official, file_name="nnet_ema.pth"))
+    manager.install(NAME, local_files=_local_files(fixtures_dir))
+    summary = manager.verify(NAME)
+    assert summary["unofficial"] is False and summary["sources"]["denoiser"]["status"] == "official"
+
+    # the registry now lists another official denoiser: the installed model no longer matches it
+    changed = _manager(tmp_path, _registry_with_denoiser(fixture_bytes, OTHER_SHA256, file_name="nnet_ema.pth"))
+    with pytest.raises(ModelError) as caught:
+        changed.verify(NAME)
+    message = str(caught.value)
+    assert "denoiser_tiny.pth" in message and official in message and OTHER_SHA256 in message
+
+
+def test_cli_refuses_then_allows_an_unofficial_checkpoint(tmp_path, fixtures_dir, fixture_bytes, capsys):
+    registry_file = tmp_path / "registry.json"
+    registry_file.write_text(json.dumps(_registry_with_denoiser(fixture_bytes, OTHER_SHA256)))
+    common = ["--model-dir", str(tmp_path / "models"), "--registry", str(registry_file)]
+    local = ["--denoiser", str(fixtures_dir / "denoiser_tiny.pth"), "--vae", str(fixtures_dir / "vae_tiny.pth")]
+
+    assert main(["models", "install", NAME, *common, *local]) == 1
+    assert OTHER_SHA256 in capsys.readouterr().err
+    assert not (tmp_path / "models" / NAME).exists()
+    assert main(["models", "install", NAME, *common, *local, "--allow-unofficial"]) == 0
+    capsys.readouterr()
+    assert main(["models", "verify", NAME, *common]) == 0
+    out = capsys.readouterr().out
+    assert "denoiser: converted from denoiser_tiny.pth" in out and "unofficial model" in out
+
+
+# -- servers that cannot be reached --------------------------------------------------------------
+
+
+@pytest.fixture
+def count_requests(monkeypatch):
+    """Counts urlopen calls (connection attempts, each one a request)."""
+    import urllib.request
+
+    calls = []
+    real = urllib.request.urlopen
+
+    def counting(request, *args, **kwargs):
+        calls.append(request.full_url)
+        return real(request, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", counting)
+    return calls
+
+
+def _assert_suggests_local_files(message, url):
+    assert url in message
+    assert "--denoiser FILE --vae FILE" in message and "DENOISER_FILE" in message and "VAE_FILE" in message
+
+
+def test_unresolvable_host_fails_at_once_and_suggests_local_files(tmp_path, fixture_bytes, count_requests, monkeypatch):
+    import socket
+
+    host = "models.copgen-test.invalid"
+    real = socket.getaddrinfo
+
+    def offline(name, *args, **kwargs):  # what an offline machine answers
+        if name == host:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    manager = _manager(tmp_path, _registry(f"http://{host}", fixture_bytes))
+    manager.max_attempts = 5
+
+    with pytest.raises(DownloadError) as caught:
+        manager.install(NAME)
+
+    assert count_requests == [f"http://{host}/denoiser_tiny.pth"]
+    _assert_suggests_local_files(str(caught.value), f"http://{host}/denoiser_tiny.pth")
+    assert not (tmp_path / NAME).exists()
+
+
+def test_refused_connection_is_retried_once_and_suggests_local_files(tmp_path, fixture_bytes, count_requests):
+    manager = _manager(tmp_path, _registry("http://127.0.0.1:9", fixture_bytes))  # nothing listens there
+    manager.max_attempts = 5
+
+    with pytest.raises(DownloadError) as caught:
+        manager.install(NAME)
+
+    assert count_requests == ["http://127.0.0.1:9/denoiser_tiny.pth"] * 2
+    _assert_suggests_local_files(str(caught.value), "http://127.0.0.1:9/denoiser_tiny.pth")

@@ -1,9 +1,11 @@
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
 import rasterio
-from _geo_helpers import S2_TILE, UTM33, best_shift, read_bands
+from _geo_helpers import S2_TILE, UTM33, read_bands
 from osgeo import gdal
 from shapely.geometry import Polygon
 
@@ -49,7 +51,7 @@ def test_prepare_writes_the_rendering_as_cog_on_the_tile_grid(tmp_path, capsys):
     assert mask[16:240, 16:240].all() and mask.sum() == 224 * 224 * 255
 
 
-def test_prepare_with_extent_in_degrees(tmp_path):
+def test_prepare_with_extent_in_degrees_lands_on_the_input_lattice(tmp_path):
     out = tmp_path / "s2_geo.tif"
     # a box inside the tile (48.1W..48.09W, 25.32S..25.31S), given in EPSG:4326
     args = ["prepare", "--modality", "s2_l2a", "--input", str(S2_TILE), "--extent=-48.110,-25.320,-48.100,-25.310,4326"]
@@ -57,19 +59,19 @@ def test_prepare_with_extent_in_degrees(tmp_path):
     assert_valid_cog(out)
     reference = render.render_s2(*read_bands(S2_TILE, [4, 3, 2]))
     with rasterio.open(out) as ds, rasterio.open(S2_TILE) as tile:
-        assert ds.crs == tile.crs  # the UTM zone of the extent's centre
-        assert ds.transform.c % 10 == 0 and ds.transform.f % 10 == 0
-        # where the snapped grid sits on the tile: offsets are whole pixels plus a sub-pixel shift
+        assert ds.crs == tile.crs  # the UTM zone of the extent's centre, the tile's CRS
+        # the grid lies on the tile's own (off-10 m) pixel lattice: whole-pixel offsets
         col, row = ~tile.transform * (ds.transform.c, ds.transform.f)
-        rgb = ds.read()
-    # compare where the grid overlaps the tile (grid pixel i sits near tile pixel i + offset)
-    r0, c0 = int(round(row)), int(round(col))
+        assert col == pytest.approx(round(col), abs=1e-6) and row == pytest.approx(round(row), abs=1e-6)
+        rgb, inside = ds.read(), ds.dataset_mask() > 0
+    r0, c0 = round(row), round(col)
     rows = slice(max(0, -r0), min(rgb.shape[1], 224 - r0))
     cols = slice(max(0, -c0), min(rgb.shape[2], 224 - c0))
     tile_part = reference[:, rows.start + r0:rows.stop + r0, cols.start + c0:cols.stop + c0]
-    assert tile_part.shape[1] > 150 and tile_part.shape[2] > 150
-    shift, _ = best_shift(rgb[:, rows, cols], tile_part, margin=8)
-    assert shift == (0, 0)
+    inside = inside[rows, cols]
+    assert inside.sum() > 100 * 100  # the ~1 x 1.1 km box
+    # copied, not resampled
+    assert np.array_equal(rgb[:, rows, cols][:, inside], tile_part[:, inside])
 
 
 def test_writer_builds_overviews_masks_outside_aoi_and_writes_tags(tmp_path):
@@ -139,9 +141,41 @@ def test_prepare_errors_name_the_culprit_and_write_nothing(tmp_path, capsys, arg
     assert listing(tmp_path) == []
 
 
-def test_prepare_geographic_input_needs_an_extent(tmp_path, capsys):
+def test_prepare_geographic_input_covers_its_footprint_in_utm(tmp_path):
     geo = tmp_path / "geo.tif"
     gdal.Warp(str(geo), str(S2_TILE), dstSRS="EPSG:4326")
-    assert main(["prepare", "--modality", "s2_l2a", "--input", str(geo), "--out", str(tmp_path / "o.tif")]) == 1
-    assert "extent" in capsys.readouterr().err
-    assert listing(tmp_path) == ["geo.tif"]
+    out = tmp_path / "o.tif"
+    assert main(["prepare", "--modality", "s2_l2a", "--input", str(geo), "--out", str(out)]) == 0
+    with rasterio.open(out) as ds, rasterio.open(S2_TILE) as tile:
+        assert ds.crs == tile.crs
+        assert (ds.width, ds.height) == (256, 256)
+        # the warped tile's footprint (a little larger than the tile) is the AOI, centred
+        left, bottom, right, top = ds.bounds
+        assert left < tile.bounds.left < tile.bounds.right < right
+        assert bottom < tile.bounds.bottom < tile.bounds.top < top
+        assert (ds.dataset_mask() > 0).sum() >= 224 * 224
+
+
+@pytest.mark.parametrize("name", ["out.png", "out"])
+def test_prepare_out_must_be_a_geotiff_name(tmp_path, capsys, name):
+    argv = ["prepare", "--modality", "s2_l2a", "--input", str(S2_TILE), "--out", str(tmp_path / name)]
+    assert main(argv) == 1
+    assert "--out" in capsys.readouterr().err
+    assert listing(tmp_path) == []
+
+
+def test_sigterm_during_prepare_removes_everything_it_created(tmp_path, monkeypatch):
+    """SIGTERM while writing unwinds like Ctrl-C: no partial file, no folder made for it."""
+    (tmp_path / "existing").mkdir()
+    out = tmp_path / "existing" / "new" / "deeper" / "s2.tif"
+    real_write = OutputWriter.write_window
+
+    def write_then_terminate(self, *args, **kwargs):
+        real_write(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(OutputWriter, "write_window", write_then_terminate)
+    handler = signal.getsignal(signal.SIGTERM)
+    assert main(["prepare", "--modality", "s2_l2a", "--input", str(S2_TILE), "--out", str(out)]) == 130
+    assert listing(tmp_path) == ["existing"] and listing(tmp_path / "existing") == []
+    assert signal.getsignal(signal.SIGTERM) == handler  # the command's handler is gone again

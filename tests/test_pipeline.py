@@ -2,10 +2,14 @@
 these tests check geometry, files and semantics, not image quality)."""
 
 import json
+import os
+import signal
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
 import rasterio
+import rasterio.warp
 from affine import Affine
 from osgeo import ogr, osr
 from pyproj import Transformer
@@ -18,6 +22,7 @@ from plugin.engine.errors import Cancelled, InputError
 from plugin.geo.conditions import ConditionSpec
 from plugin.geo.grid import TargetGrid
 from plugin.geo.pipeline import generate_area
+from plugin.commands.progress import ProgressBar
 from plugin.geo.tiling import seam_score
 
 STEPS = 3
@@ -36,7 +41,18 @@ def tile(shared_dir):
 
 @pytest.fixture(scope="module")
 def area(tile):
-    """A 768 x 768 px extent on the 10 m lattice of the tile's UTM zone, centred on the tile."""
+    """A 768 x 768 px extent on the tile's own pixel lattice, centred on the 224 px tile."""
+    with rasterio.open(tile) as ds:
+        crs, bounds = ds.crs, ds.bounds
+    margin = (AREA_PX - 224) // 2 * 10
+    left, top = bounds.left - margin, bounds.top + margin
+    return (left, top - AREA_PX * 10, left + AREA_PX * 10, top, crs)
+
+
+@pytest.fixture(scope="module")
+def area_10m(tile):
+    """A 768 x 768 px extent on the 10 m lattice of the tile's UTM zone, near the tile (the
+    lattice of runs without a 10 m condition)."""
     with rasterio.open(tile) as ds:
         crs, bounds = ds.crs, ds.bounds
     left = round((bounds.left + bounds.right) / 2 / 10) * 10 - AREA_PX * 5
@@ -90,8 +106,15 @@ def test_area_output_has_the_exact_grid_and_tags(area_runs, area, model, tile):
     assert tags["vae_sha256"] == model.info["sources"]["vae"]["sha256"]
     assert (tags["seed"], tags["steps"], tags["solver"]) == ("7", str(STEPS), "dpm-solver-fast")
     assert tags["modality"] == "s1_rtc"
-    assert json.loads(tags["conditions"]) == [{"modality": "s2_l2a", "layer": "scene", "file": str(tile)}]
-    assert __version__ in tags["software"]
+    assert json.loads(tags["conditions"]) == [{
+        "modality": "s2_l2a", "layer": "scene", "file": str(tile), "bands": [4, 3, 2], "source": "physical",
+        "s1_in_db": False, "s2_offset": 0,
+    }]
+    # the tile covers 224 x 224 px of the 768 x 768 px area
+    assert json.loads(tags["condition_coverage"]) == {"s2_l2a": pytest.approx(224 * 224 / AREA_PX ** 2, abs=1e-4)}
+    assert tags["software"] == f"COP-GEN-Beta for QGIS {__version__}"
+    run_date = datetime.strptime(tags["run_date_utc"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert abs(datetime.now(timezone.utc) - run_date) < timedelta(hours=1)
 
 
 def test_canvas_is_seamless_where_independent_tiles_show_seams(area_runs):
@@ -115,8 +138,8 @@ def test_progress_counts_every_window_of_every_stage(area_runs):
 
 
 @pytest.mark.parametrize("stage", ["denoising", "decoding"])
-def test_cancel_mid_run_leaves_no_files(model, area, tmp_path, stage):
-    left, bottom, _, _, crs = area
+def test_cancel_mid_run_leaves_no_files(model, area_10m, tmp_path, stage):
+    left, bottom, _, _, crs = area_10m
     seen = []
 
     def progress(done, total, name):
@@ -134,9 +157,9 @@ def test_cancel_mid_run_leaves_no_files(model, area, tmp_path, stage):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_area_limit_names_time_and_memory(model, area, tmp_path):
+def test_area_limit_names_time_and_memory(model, area_10m, tmp_path):
     with pytest.raises(InputError, match=r"max_area_km2.*59\.0 km2.*limit of 10 km2.*GiB") as error:
-        generate_area(model, [], ["dem"], tmp_path / "out", extent=area, steps=50, max_area_km2=10)
+        generate_area(model, [], ["dem"], tmp_path / "out", extent=area_10m, steps=50, max_area_km2=10)
     assert "1250 denoiser" in str(error.value)  # 25 windows x 50 steps
     assert not (tmp_path / "out").exists()
 
@@ -152,7 +175,8 @@ def test_area_limit_names_time_and_memory(model, area, tmp_path):
         ({"steps": 0}, "steps must be"),
         ({"solver": "euler"}, "unknown solver 'euler'"),
         ({"reflectance": True}, "reflectance"),
-        ({"extent": None}, "needs an extent or an AOI"),
+        ({"extent": None}, "needs an extent"),
+        ({"generate": ""}, "nothing to generate"),
         ({"extent": (0, 0, 2560, 2560)}, "give its CRS"),
         ({"aoi": (Polygon([(0, 0), (1, 0), (1, 1)]), "EPSG:4326")}, "only one of grid, extent and aoi"),
         ({"run_name": "../escape"}, "run_name"),
@@ -160,7 +184,8 @@ def test_area_limit_names_time_and_memory(model, area, tmp_path):
         ({"max_area_km2": -1}, "max_area_km2 must be a positive"),
     ],
 )
-def test_bad_arguments_fail_before_any_work(model, area, tile, tmp_path, kwargs, message):
+def test_bad_arguments_fail_before_any_work(model, area_10m, tile, tmp_path, kwargs, message):
+    area = area_10m
     args = {"conditions": [], "generate": ["dem"], "extent": area, "steps": 2}
     args.update(kwargs)
     if args["conditions"] == "tile":
@@ -206,8 +231,8 @@ def write_polygon_file(path, polygon_lonlat):
     source = None  # closes and writes the file
 
 
-def test_cli_polygon_aoi_masks_the_outside(tiny_model_dir, area, tmp_path, capsys):
-    left, bottom, _, _, crs = area
+def test_cli_polygon_aoi_masks_the_outside(tiny_model_dir, area_10m, tmp_path, capsys):
+    left, bottom, _, _, crs = area_10m
     # a triangle of about 2 x 2 km in lon/lat; the grid is its UTM zone's (the tile's)
     corners_utm = [(left + 300, bottom + 300), (left + 2300, bottom + 300), (left + 1300, bottom + 2300)]
     to_lonlat = Transformer.from_crs(crs.to_wkt(), "EPSG:4326", always_xy=True)
@@ -243,3 +268,107 @@ def test_cli_reports_input_errors_without_traceback(tiny_model_dir, tmp_path, ca
     assert code == 1
     assert "unknown modality 'radar'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# --- which condition defines the area --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dem_lonlat(tile, tmp_path_factory):
+    """A DEM in EPSG:4326 reaching about 1 km beyond the tile on every side."""
+    with rasterio.open(tile) as ds:
+        west, south, east, north = rasterio.warp.transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+    step = 0.0003
+    width, height = int((east - west + 0.02) / step), int((north - south + 0.02) / step)
+    rows, cols = np.mgrid[0:height, 0:width]
+    dem = (300 + 20 * np.sin(rows / 9.0) + 0.5 * cols).astype(np.float32)
+    path = tmp_path_factory.mktemp("dem") / "dem4326.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=width, height=height, count=1, dtype="float32", crs="EPSG:4326",
+        transform=Affine(step, 0, west - 0.01, 0, -step, north + 0.01),
+    ) as ds:
+        ds.write(dem, 1)
+    return path
+
+
+def test_the_first_projected_condition_defines_the_area(model, tile, dem_lonlat, tmp_path):
+    """The DEM comes first in modality order and in the user's, but is in degrees: the S2
+    tile (projected) defines the area and its lattice."""
+    conditions = [ConditionSpec("dem", dem_lonlat), ConditionSpec("s2_l2a", tile)]
+    (path,) = generate_area(model, conditions, ["s1_rtc"], tmp_path / "a", steps=1)
+    out = read(path)
+    assert out["transform"] == TargetGrid.from_raster(tile).transform and out["shape"] == (3, 256, 256)
+    coverage = json.loads(out["tags"]["condition_coverage"])
+    assert coverage == {"dem": 1.0, "s2_l2a": 1.0}  # the AOI is the tile's footprint
+    # a bare extent takes the tile's CRS (metres), not the DEM's (degrees)
+    with rasterio.open(tile) as ds:
+        left, bottom, right, top = ds.bounds
+    extent = f"{left + 500},{bottom + 500},{right - 500},{top - 500}"
+    (path,) = generate_area(model, conditions, ["s1_rtc"], tmp_path / "b", extent=extent, steps=1)
+    assert read(path)["crs"] == TargetGrid.from_raster(tile).crs
+
+
+def test_conditions_in_degrees_only_define_the_area_in_utm(model, tile, dem_lonlat, tmp_path):
+    (path,) = generate_area(model, [ConditionSpec("dem", dem_lonlat)], ["s2_l2a"], tmp_path / "out", steps=1)
+    out = read(path)
+    assert out["crs"] == TargetGrid.from_raster(tile).crs  # the UTM zone of the DEM's centre
+    # about 2 km wider and taller than the 2.24 km tile: the DEM's footprint
+    assert out["shape"][1] >= 400 and out["shape"][2] >= 400
+    # all but the footprint's edge pixels, whose 30 m hillshade lacks neighbours
+    assert json.loads(out["tags"]["condition_coverage"]) == {"dem": pytest.approx(1.0, abs=0.01)}
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def generate_cli(tiny_model_dir, tmp_path, *args):
+    return main(["generate", "--model", str(tiny_model_dir), "--out", str(tmp_path / "out"),
+                 "--device", "cpu", "--steps", "1", *args])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--generate", ""], "--generate: nothing to generate"),
+    (["--generate", "dem", "--extent=-48.11,-25.32,-48.0,-25.2,4326", "--max-area-km2", "1"],
+     "--max-area-km2: the area is"),
+    (["--generate", "dem", "--extent=-48.11,-25.32,-48.1,-25.31,4326", "--samples", "0"], "--samples must be"),
+    (["--generate", "dem", "--extent=-48.11,-25.32,-48.1,-25.31,4326", "--run-name", "a/b"], "--run-name 'a/b'"),
+    (["--generate", "dem"], "needs an extent (--extent) or an AOI polygon (--aoi)"),
+])
+def test_cli_messages_name_the_flags(tiny_model_dir, tmp_path, capsys, args, message):
+    assert generate_cli(tiny_model_dir, tmp_path, *args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_model_root_suggests_the_model_folder(tiny_model_dir, tmp_path, capsys):
+    root = tiny_model_dir.parent
+    code = main(["generate", "--model", str(root), "--generate", "dem", "--out", str(tmp_path / "out"),
+                 "--extent=-48.11,-25.32,-48.1,-25.31,4326"])
+    assert code == 1
+    assert f"use --model {tiny_model_dir}" in capsys.readouterr().err
+
+
+def test_cli_help_documents_the_extent_order(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "xmin,ymin,xmax,ymax (QGIS writes extents as xmin,xmax,ymin,ymax)" in text
+    assert "--extent=..." in text
+
+
+def test_cli_sigterm_removes_the_output_folder_it_created(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    real_progress = ProgressBar.__call__
+
+    def progress_then_terminate(self, done, total, stage):
+        real_progress(self, done, total, stage)
+        if stage == "denoising":
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(ProgressBar, "__call__", progress_then_terminate)
+    handler = signal.getsignal(signal.SIGTERM)
+    extent = "--extent=-48.11,-25.32,-48.1,-25.31,4326"
+    code = generate_cli(tiny_model_dir, tmp_path / "new", "--generate", "dem", extent)
+    assert code == 130 and "cancelled" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    assert signal.getsignal(signal.SIGTERM) == handler

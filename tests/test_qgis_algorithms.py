@@ -19,7 +19,9 @@ pytest.importorskip("qgis.core")
 TILES = ("282D_485L_3_3.tif", "38D_378R_2_3.tif")
 THUMBNAILS = {"dem": "dem", "s1_rtc": "s1rtc", "s2_l1c": "s2l1c", "s2_l2a": "s2l2a"}
 STEPS = 2
-S2_BANDS = [4, 3, 2]  # B04, B03, B02 of the 12-band Major TOM tiles (no band descriptions)
+# B04, B03, B02 of the 12-band Major TOM tiles (no band descriptions), as Generate and Prepare take them.
+S2_L2A_BANDS = {"S2_L2A_RED": 4, "S2_L2A_GREEN": 3, "S2_L2A_BLUE": 2}
+INPUT_BANDS = {"RED": 4, "GREEN": 3, "BLUE": 2}
 ENUM = {"dem": 0, "s1_rtc": 1, "s2_l1c": 2, "s2_l2a": 3}
 # The made-up georeferencing of the thumbnails: 256 px at 10 m in UTM 33N.
 THUMBNAIL_CRS = "EPSG:32633"
@@ -103,7 +105,7 @@ def test_generate_from_a_real_tile_keeps_its_grid(provider, tiles, tmp_path):
         "generate",
         {
             "S2_L2A": str(tiles[0]),
-            "S2_L2A_BANDS": S2_BANDS,
+            **S2_L2A_BANDS,
             "GENERATE": [ENUM["dem"], ENUM["s1_rtc"]],
             "STEPS": STEPS,
             "SEED": 3,
@@ -164,7 +166,7 @@ def test_generate_over_an_extent_in_another_crs(provider, tiles, tmp_path):
         "generate",
         {
             "S2_L2A": str(tiles[0]),
-            "S2_L2A_BANDS": S2_BANDS,
+            **S2_L2A_BANDS,
             "GENERATE": [ENUM["dem"]],
             "EXTENT": f"{lon0},{lon1},{lat0},{lat1} [EPSG:4326]",
             "STEPS": STEPS,
@@ -176,7 +178,9 @@ def test_generate_over_an_extent_in_another_crs(provider, tiles, tmp_path):
     assert (out.width, out.height) == (256, 256)
     o_left, o_bottom, o_right, o_top = out.bounds
     assert o_left <= left + 500 and o_right >= left + 1500 and o_bottom <= bottom + 500 and o_top >= bottom + 1500
-    assert (round(o_left, -1), round(o_top, -1)) == pytest.approx((o_left, o_top))  # the UTM zone's 10 m lattice
+    # On the condition tile's own 10 m pixel lattice, so the tile is copied, not resampled.
+    columns, rows = (o_left - left) / 10, (o_top - top) / 10
+    assert (columns, rows) == pytest.approx((round(columns), round(rows)))
     assert out.mask.mean() < 0.5  # outside the 1 km extent: nodata
 
 
@@ -206,7 +210,7 @@ def test_generate_inside_an_aoi_polygon_masks_the_rest(provider, tiles, tmp_path
         "generate",
         {
             "S2_L2A": str(tiles[0]),
-            "S2_L2A_BANDS": S2_BANDS,
+            **S2_L2A_BANDS,
             "GENERATE": [ENUM["s1_rtc"]],
             "AOI": str(aoi),
             "STEPS": STEPS,
@@ -228,7 +232,7 @@ def test_generate_batch_over_two_tiles_into_one_folder(provider, tiles, tmp_path
             "generate",
             {
                 "S2_L2A": str(tile),
-                "S2_L2A_BANDS": S2_BANDS,
+                **S2_L2A_BANDS,
                 "GENERATE": [ENUM["dem"]],
                 "STEPS": STEPS,
                 "OUTPUT_FOLDER": str(tmp_path),
@@ -263,7 +267,8 @@ def test_graphical_model_prepare_then_generate(provider, tiles, tmp_path):
     prepare.setChildId("prepare")
     prepare.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("tile")])
     prepare.addParameterSources("MODALITY", [static(ENUM["s2_l2a"])])
-    prepare.addParameterSources("BANDS", [static(S2_BANDS)])
+    for name, band in INPUT_BANDS.items():
+        prepare.addParameterSources(name, [static(band)])
     prepare.addParameterSources("OUTPUT", [static(str(tmp_path / "prepared.tif"))])
     model.addChildAlgorithm(prepare)
 
@@ -297,7 +302,7 @@ def test_prepare_renders_the_tile_on_its_own_grid(provider, tiles, tmp_path):
 
     output = tmp_path / "rendering.tif"
     result = run(
-        "prepare", {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], "BANDS": S2_BANDS, "OUTPUT": str(output)}
+        "prepare", {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], **INPUT_BANDS, "OUTPUT": str(output)}
     )
     assert result["OUTPUT"] == str(output)
     tile, out = Grid(tiles[0]), Grid(output)
@@ -321,7 +326,7 @@ def test_prepare_over_an_extent(provider, tiles, tmp_path):
         {
             "INPUT": str(tiles[1]),
             "MODALITY": ENUM["s2_l2a"],
-            "BANDS": S2_BANDS,
+            **INPUT_BANDS,
             "EXTENT": extent,
             "OUTPUT": str(tmp_path / "part.tif"),
         },
@@ -330,6 +335,109 @@ def test_prepare_over_an_extent(provider, tiles, tmp_path):
     assert out.epsg == 32736 and (out.width, out.height) == (256, 256)
     o_left, o_bottom, o_right, o_top = out.bounds
     assert o_left <= left + 300 < left + 800 <= o_right and o_bottom <= bottom + 300 < bottom + 800 <= o_top
+
+
+def tile_rendering(path, tile):
+    """The rendering inside the tile's footprint (Prepare pads 224 px tiles, centred, to 256)."""
+    pad = (256 - tile.width) // 2
+    return gdal.Open(str(path)).ReadAsArray()[:, pad : pad + tile.height, pad : pad + tile.width].astype(int)
+
+
+def test_prepare_renders_the_bands_in_the_order_given(provider, tiles, tmp_path):
+    from plugin.geo.render import render_s2
+
+    # A false-colour choice (B02 as red, B04 as blue) proves the order reaches the rendering.
+    parameters = {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], "OUTPUT": str(tmp_path / "o.tif")}
+    result = run("prepare", {**parameters, "RED": 2, "GREEN": 3, "BLUE": 4})
+    bands = gdal.Open(str(tiles[0])).ReadAsArray().astype(np.float64)
+    rendered = tile_rendering(result["OUTPUT"], Grid(tiles[0]))
+    assert np.abs(rendered - render_s2(bands[1], bands[2], bands[3])).max() <= 1
+    assert np.abs(rendered - render_s2(bands[3], bands[2], bands[1])).max() > 1
+
+
+def test_prepare_subtracts_the_s2_dn_offset(provider, tiles, tmp_path):
+    from plugin.geo.render import render_s2
+
+    result = run(
+        "prepare",
+        {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], "DN_OFFSET": 1000, "OUTPUT": str(tmp_path / "o.tif")},
+    )
+    bands = gdal.Open(str(tiles[0])).ReadAsArray().astype(np.float64)
+    rendered = tile_rendering(result["OUTPUT"], Grid(tiles[0]))
+    assert np.abs(rendered - render_s2(bands[3], bands[2], bands[1], offset=1000)).max() <= 1
+    assert np.abs(rendered - render_s2(bands[3], bands[2], bands[1])).max() > 1
+
+
+def write_s1(path, values):
+    """A 64 x 64 px two-band (VV, VH) float32 GeoTIFF at 10 m in UTM 33N."""
+    driver = gdal.GetDriverByName("GTiff")
+    dataset = driver.Create(str(path), 64, 64, 2, gdal.GDT_Float32)
+    dataset.SetGeoTransform((500000, 10, 0, 5000640, 0, -10))
+    dataset.SetProjection("EPSG:32633")
+    for band, name in enumerate(("VV", "VH"), start=1):
+        dataset.GetRasterBand(band).WriteArray(values[band - 1])
+        dataset.GetRasterBand(band).SetDescription(name)
+    dataset = None
+    return path
+
+
+@pytest.fixture(scope="module")
+def s1_pair(tmp_path_factory):
+    """The same backscatter as linear power and in dB."""
+    folder = tmp_path_factory.mktemp("s1")
+    linear = np.random.default_rng(5).uniform(1e-3, 0.5, (2, 64, 64)).astype(np.float32)
+    return write_s1(folder / "linear.tif", linear), write_s1(folder / "db.tif", 10 * np.log10(linear))
+
+
+def test_prepare_reads_s1_in_db_when_told(provider, s1_pair, tmp_path):
+    linear, decibels = s1_pair
+    prepared = [
+        run("prepare", {"INPUT": str(path), "MODALITY": ENUM["s1_rtc"], **options, "OUTPUT": str(tmp_path / name)})
+        for path, options, name in ((linear, {}, "linear.tif"), (decibels, {"IN_DB": True}, "db.tif"))
+    ]
+    first, second = (gdal.Open(result["OUTPUT"]).ReadAsArray().astype(int) for result in prepared)
+    assert first.max() > 200  # a real rendering, not an empty one
+    assert np.abs(first - second).max() <= 1
+
+
+def test_generate_reads_s1_in_db_when_told(provider, s1_pair, tmp_path):
+    # The same backscatter, linear or in dB with S1_RTC_IN_DB, is the same condition.
+    linear, decibels = s1_pair
+    common = {"GENERATE": [ENUM["dem"]], "STEPS": STEPS}
+    outputs = [
+        run("generate", {"S1_RTC": str(path), **options, **common, "OUTPUT_FOLDER": str(tmp_path / name)})["OUTPUT_DEM"]
+        for path, options, name in ((linear, {}, "linear"), (decibels, {"S1_RTC_IN_DB": True}, "db"))
+    ]
+    first, second = (gdal.Open(path).ReadAsArray() for path in outputs)
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize(
+    "algorithm, parameters, named",
+    [
+        ("generate", {"S2_L2A_RED": 4}, "S2_L2A_GREEN, S2_L2A_BLUE:"),  # some channels only
+        (
+            "generate",
+            {"S1_RTC": "thumbnail", "S1_RTC_SOURCE": 1, "S1_RTC_VV": 1, "S1_RTC_VH": 2},
+            "S1_RTC_VV, S1_RTC_VH:",
+        ),
+        ("prepare", {"VV": 1, "VH": 2}, "VV, VH:"),  # bands of another modality than MODALITY's
+        ("prepare", {"IN_DB": True}, "IN_DB:"),
+        ("chain", {"ELEVATION": 1}, "ELEVATION:"),
+    ],
+)
+def test_band_and_option_parameters_are_checked(provider, tiles, thumbnails, algorithm, parameters, named):
+    base = {
+        "generate": {"S2_L2A": str(tiles[0]), "GENERATE": [ENUM["dem"]], "OUTPUT_FOLDER": "/tmp/unused"},
+        "prepare": {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], "OUTPUT": "/tmp/unused.tif"},
+        "chain": {"INPUT": str(tiles[0]), "INPUT_MODALITY": ENUM["s2_l2a"], "VIA_MODALITY": ENUM["s1_rtc"]},
+    }[algorithm]
+    parameters = dict(parameters)
+    if parameters.get("S1_RTC") == "thumbnail":
+        parameters["S1_RTC"] = str(thumbnails["s1_rtc"])
+    ok, message = check(provider, algorithm, {**base, **parameters})
+    assert not ok
+    assert message.startswith(named), message
 
 
 # -- Install model --------------------------------------------------------------------------------
@@ -370,6 +478,7 @@ def test_install_model_from_local_files(provider, fixtures_dir, tmp_path, monkey
             "PRECISION": 1,
             "DENOISER_FILE": str(fixtures_dir / "denoiser_tiny.pth"),
             "VAE_FILE": str(fixtures_dir / "vae_tiny.pth"),
+            "ALLOW_UNOFFICIAL": True,  # the tiny test checkpoints are not the official ones
         },
         feedback,
     )
@@ -393,10 +502,65 @@ def test_install_model_cancel_leaves_no_model(provider, fixtures_dir, tmp_path, 
                 "PRECISION": 1,
                 "DENOISER_FILE": str(fixtures_dir / "denoiser_tiny.pth"),
                 "VAE_FILE": str(fixtures_dir / "vae_tiny.pth"),
+            "ALLOW_UNOFFICIAL": True,  # the tiny test checkpoints are not the official ones
             },
             RecordingFeedback(cancel_at=0),
         )
     assert not (tmp_path / "models" / "cop-gen-beta").exists()
+
+
+@pytest.fixture
+def cuda_device_setting():
+    """The plugin's device setting at "cuda" for one test (restored after)."""
+    from qgis.core import QgsSettings
+
+    key = "copgen_beta/device"
+    saved = QgsSettings().value(key)
+    QgsSettings().setValue(key, "cuda")
+    yield
+    if saved is None:
+        QgsSettings().remove(key)
+    else:
+        QgsSettings().setValue(key, saved)
+
+
+def test_install_model_auto_precision_is_the_model_generate_loads(
+    provider, fixtures_dir, tiles, tmp_path, monkeypatch, cuda_device_setting
+):
+    # On CUDA, "auto" installs fp16: Generate must then find that model, not ask for another.
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "models"))
+    result = run(
+        "installmodel",
+        {
+            "MODEL": 0,
+            "PRECISION": 0,
+            "DENOISER_FILE": str(fixtures_dir / "denoiser_tiny.pth"),
+            "VAE_FILE": str(fixtures_dir / "vae_tiny.pth"),
+            "ALLOW_UNOFFICIAL": True,  # the tiny test checkpoints are not the official ones
+        },
+    )
+    assert result["MODEL_DIR"] == str(tmp_path / "models" / "cop-gen-beta-fp16")
+    assert json.loads((tmp_path / "models" / "cop-gen-beta-fp16" / "model.json").read_text())["precision"] == "fp16"
+    parameters = {"S2_L2A": str(tiles[0]), "GENERATE": [ENUM["dem"]], "OUTPUT_FOLDER": str(tmp_path / "out")}
+    ok, message = check(provider, "generate", parameters)
+    assert ok, message
+    installed = run("checkinstallation", {})
+    assert installed["MODELS"].splitlines() == [f"cop-gen-beta\tfp16\t{tmp_path / 'models' / 'cop-gen-beta-fp16'}"]
+    assert f"The algorithms load: {tmp_path / 'models' / 'cop-gen-beta-fp16'}" in installed["REPORT"]
+
+
+def test_check_installation_lists_the_installed_models(provider, tiny_model_dir, tmp_path, monkeypatch):
+    # The test setup points the model folder straight at one converted model.
+    result = run("checkinstallation", {})
+    assert result["MODELS"] == f"COP-GEN-Beta\tfp32\t{tiny_model_dir}"  # the name in its model.json
+    assert [line.split() for line in result["REPORT"].splitlines() if str(tiny_model_dir) in line] == [
+        ["Model", "directory:", str(tiny_model_dir)],
+        ["COP-GEN-Beta", "fp32", str(tiny_model_dir)],
+        ["The", "algorithms", "load:", str(tiny_model_dir)],
+    ]
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "empty"))
+    result = run("checkinstallation", {})
+    assert result["MODELS"] == "" and "no model installed" in result["REPORT"]
 
 
 # -- Analysis -------------------------------------------------------------------------------------
@@ -419,7 +583,7 @@ def test_chain_writes_every_iteration_and_its_metrics(provider, tiles, tmp_path)
         "chain",
         {
             "INPUT": str(tiles[0]),
-            "BANDS": S2_BANDS,
+            **INPUT_BANDS,
             "INPUT_MODALITY": ENUM["s2_l2a"],
             "VIA_MODALITY": ENUM["s1_rtc"],
             "ITERATIONS": 2,
@@ -441,7 +605,7 @@ def test_chain_writes_every_iteration_and_its_metrics(provider, tiles, tmp_path)
     assert [row[-7:-5] for row in rows] == [[1, "s2_l2a"], [2, "s2_l2a"]]
     # The table compares each regenerated S2 L2A with the real tile's rendering (from Prepare).
     reference = tmp_path / "reference.tif"
-    run("prepare", {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], "BANDS": S2_BANDS, "OUTPUT": str(reference)})
+    run("prepare", {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], **INPUT_BANDS, "OUTPUT": str(reference)})
     real, real_valid = gdal.Open(str(reference)).ReadAsArray(), Grid(reference).mask
     for row in rows:
         generated = gdal.Open(row[-1]).ReadAsArray()
@@ -460,7 +624,7 @@ def test_cancelled_chain_leaves_no_file(provider, tiles, tmp_path):
             "chain",
             {
                 "INPUT": str(tiles[0]),
-                "BANDS": S2_BANDS,
+                **INPUT_BANDS,
                 "INPUT_MODALITY": ENUM["s2_l2a"],
                 "VIA_MODALITY": ENUM["dem"],
                 "ITERATIONS": 2,
@@ -482,7 +646,7 @@ def test_cancelled_generate_leaves_no_file(provider, tiles, tmp_path):
             "generate",
             {
                 "S2_L2A": str(tiles[0]),
-                "S2_L2A_BANDS": S2_BANDS,
+                **S2_L2A_BANDS,
                 "GENERATE": [ENUM["dem"]],
                 "STEPS": STEPS,
                 "OUTPUT_FOLDER": str(tmp_path),
@@ -564,7 +728,7 @@ def vector_file(tmp_path_factory):
 def test_generate_refuses_bad_input_naming_the_parameter(provider, tiles, vector_file, tmp_path, case, named):
     parameters = {
         "S2_L2A": str(tiles[0]),
-        "S2_L2A_BANDS": S2_BANDS,
+        **S2_L2A_BANDS,
         "GENERATE": [ENUM["dem"]],
         "STEPS": STEPS,
         "OUTPUT_FOLDER": str(tmp_path / "out"),
@@ -580,12 +744,25 @@ def test_generate_refuses_bad_input_naming_the_parameter(provider, tiles, vector
     elif case == "aoi outside":
         parameters["AOI"] = str(vector_file)
     elif case == "unconditional without area":
-        del parameters["S2_L2A"], parameters["S2_L2A_BANDS"]
+        del parameters["S2_L2A"]
     elif case == "reflectance without S2":
         parameters["REFLECTANCE"] = True
     ok, message = check(provider, "generate", parameters)
     assert not ok
     assert message.startswith(f"{named}:"), message
+
+
+def test_generate_accepts_a_geographic_condition_as_the_area(provider, tmp_path):
+    # The engine puts a lon/lat raster's footprint on its UTM zone's grid: no EXTENT needed.
+    path = tmp_path / "dem_lonlat.tif"
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), 30, 30, 1, gdal.GDT_Float32)
+    dataset.SetGeoTransform((10.0, 0.0001, 0, 50.0, 0, -0.0001))
+    dataset.SetProjection("EPSG:4326")
+    dataset.GetRasterBand(1).WriteArray(np.random.default_rng(0).uniform(100, 200, (30, 30)))
+    dataset = None
+    parameters = {"DEM": str(path), "GENERATE": [ENUM["s1_rtc"]], "OUTPUT_FOLDER": str(tmp_path / "out")}
+    ok, message = check(provider, "generate", parameters)
+    assert ok, message
 
 
 def test_generate_refused_without_a_model_says_how_to_install(provider, tiles, tmp_path, monkeypatch):

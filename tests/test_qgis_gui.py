@@ -109,6 +109,9 @@ def test_guess_on_real_data(app, data_copy, file_name, expected):
         (["R (VV)", "G (VV+VH)", "B (VH)"], "uint8", "run_s1_rtc.tif", {"modality": "s1_rtc"}, ("s1_rtc", (1, 2, 3), "thumbnail")),
         (["B04", "B03", "B02"], "uint16", "run_s2_l1c.tif", {"modality": "s2_l1c"}, ("s2_l1c", (1, 2, 3), "physical")),
         ([""] * 5, "float32", "unknown.tif", None, ("s2_l2a", (), "physical")),
+        # One 8-bit band: a hillshade thumbnail, not 256 levels of elevation.
+        ([""], "uint8", "dem_thumbnail.tif", None, ("dem", (1,), "thumbnail")),
+        (["Gray"], "uint8", "x.tif", None, ("dem", (1,), "thumbnail")),
     ],
 )
 def test_guess_from_band_names_count_and_type(app, tmp_path, descriptions, dtype, file_name, metadata, expected):
@@ -121,7 +124,7 @@ def test_guess_from_band_names_count_and_type(app, tmp_path, descriptions, dtype
 
 def test_source_options_follow_the_engine():
     from plugin.geo.conditions import SOURCES
-    from plugin.qgisui.layer_actions import SOURCE_OPTIONS
+    from plugin.qgisui.condition_names import SOURCE_OPTIONS
 
     assert SOURCE_OPTIONS == SOURCES
 
@@ -131,12 +134,70 @@ def test_generate_parameters_set_the_guess_and_generate_the_rest(app, data_copy)
 
     layer = raster_layer(data_copy / "s1rtc.webp")
     parameters = generate_parameters(layer, guess_modality(layer))
+    # An S1 thumbnail's R, G, B fill no VV, VH channels: the engine reads them by itself.
+    assert parameters == {"S1_RTC": layer.id(), "S1_RTC_SOURCE": 1, "GENERATE": [0, 2, 3]}
+    tile = raster_layer(data_copy / TILE_NAME)
+    parameters = generate_parameters(tile, guess_modality(tile))
     assert parameters == {
-        "S1_RTC": layer.id(),
-        "S1_RTC_SOURCE": 1,
-        "S1_RTC_BANDS": [1, 2, 3],
-        "GENERATE": [0, 2, 3],
+        "S2_L2A": tile.id(),
+        "S2_L2A_SOURCE": 0,
+        "S2_L2A_RED": 4,
+        "S2_L2A_GREEN": 3,
+        "S2_L2A_BLUE": 2,
+        "GENERATE": [0, 1, 2],
     }
+
+
+def test_band_widgets_give_the_bands_back_in_rendering_order(app, project, data_copy):
+    """What the Generate dialog's band widgets hand over when the user picks B04, B03, B02 as
+    red, green and blue reaches the engine in that order (a multiple band widget sorts them)."""
+    from qgis.core import QgsProcessingContext
+    from qgis.gui import (
+        QgsGui,
+        QgsProcessingContextGenerator,
+        QgsProcessingGui,
+        QgsProcessingParameterWidgetContext,
+    )
+
+    from plugin.qgisui.algorithms.generate import GenerateAlgorithm
+    from plugin.qgisui.algorithms.parameters import read_condition
+
+    algorithm = GenerateAlgorithm()
+    algorithm.initAlgorithm()
+    tile = raster_layer(data_copy / TILE_NAME)
+    project.addMapLayer(tile)
+    context = QgsProcessingContext()
+    context.setProject(project)
+
+    class ContextGenerator(QgsProcessingContextGenerator):
+        def processingContext(self):  # noqa: N802
+            return context
+
+    generator = ContextGenerator()
+    widget_context = QgsProcessingParameterWidgetContext()
+    widget_context.setProject(project)
+    wrappers, widgets = {}, []  # the widgets have no parent: Python keeps them alive
+
+    def wrapper_for(name):
+        wrapper = QgsGui.processingGuiRegistry().createParameterWidgetWrapper(
+            algorithm.parameterDefinition(name), QgsProcessingGui.WidgetType.Standard
+        )
+        wrapper.setWidgetContext(widget_context)
+        widgets.append(wrapper.createWrappedWidget(context))
+        wrapper.registerProcessingContextGenerator(generator)
+        wrappers[name] = wrapper
+        return wrapper
+
+    wrapper_for("S2_L2A").setParameterValue(tile.id(), context)
+    for name, band in (("S2_L2A_RED", 4), ("S2_L2A_GREEN", 3), ("S2_L2A_BLUE", 2)):  # as the user picks them
+        wrapper = wrapper_for(name)
+        wrapper.setParentLayerWrapperValue(wrappers["S2_L2A"])
+        combo = wrapper.wrappedWidget()
+        assert combo.count() == 1 + 12  # "Not set" and the tile's bands
+        combo.setCurrentIndex(combo.findData(band))
+    parameters = {name: wrapper.parameterValue() for name, wrapper in wrappers.items()}
+    spec = read_condition(algorithm, parameters, context, "S2_L2A", "s2_l2a")
+    assert spec.bands == ("4", "3", "2")
 
 
 # --- the context action ---------------------------------------------------------------------------
@@ -301,9 +362,9 @@ def test_algorithms_run_in_background_and_can_be_cancelled(copgen_provider):
     ids = {algorithm.id(): algorithm for algorithm in copgen_provider.algorithms()}
     assert {"copgen:generate", "copgen:prepare", "copgen:installmodel", "copgen:chain", "copgen:combinations"} <= set(ids)
     for algorithm in ids.values():
-        assert not algorithm.flags() & QgsProcessingAlgorithm.FlagNoThreading, algorithm.id()
+        assert not algorithm.flags() & QgsProcessingAlgorithm.Flag.FlagNoThreading, algorithm.id()
     for name in ("copgen:generate", "copgen:installmodel", "copgen:chain", "copgen:combinations"):
-        assert ids[name].flags() & QgsProcessingAlgorithm.FlagCanCancel, name
+        assert ids[name].flags() & QgsProcessingAlgorithm.Flag.FlagCanCancel, name
 
 
 def run_as_task(algorithm_id, parameters, on_tick=None):
@@ -344,7 +405,7 @@ def run_as_task(algorithm_id, parameters, on_tick=None):
     timer.start(5)
     QTimer.singleShot(300_000, loop.quit)  # bound: a hung run fails below instead of hanging
     QgsApplication.taskManager().addTask(task)
-    loop.exec_()
+    loop.exec()
     timer.stop()
     return outcome, ticks, algorithm, context
 
@@ -406,7 +467,8 @@ def test_real_qgis_window_context_action_dialog_and_screenshots(tmp_path, tiny_m
     assert checks["dialog_algorithm"] == "copgen:generate"
     dialog = checks["dialog_parameters"]
     assert dialog["S2_L2A"] == dialog["raster_id"]
-    assert (dialog["S2_L2A_BANDS"], dialog["S2_L2A_SOURCE"], dialog["GENERATE"]) == ([4, 3, 2], 0, [0, 1, 2])
+    bands = [dialog[f"S2_L2A_{channel}"] for channel in ("RED", "GREEN", "BLUE")]
+    assert (bands, dialog["S2_L2A_SOURCE"], dialog["GENERATE"]) == ([4, 3, 2], 0, [0, 1, 2])
     # Run from that dialog: a background task, then Processing loads the outputs (our post-processor).
     assert checks["dialog_run_successful"] is True
     print(f"\nUI timer (10 ms) ticks while the dialog ran the algorithm: {checks['ui_ticks_during_dialog_run']}")

@@ -1,11 +1,13 @@
 """The plugin in a real QgsApplication: load, register the provider, unload, reload."""
 
+import ast
+import enum
 import importlib
 import sys
 
 import pytest
 
-from qgis_support import PLUGIN_NAME, install_plugin, qgis_application
+from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
 
 pytest.importorskip("qgis.core")
 
@@ -76,3 +78,62 @@ def test_check_installation_runs_through_processing(plugin_package, iface):
     assert "onnxruntime" in result["REPORT"]
     assert "CPUExecutionProvider" in result["PROVIDERS"].split(",")
     assert result["MISSING"] == ""
+
+
+def test_unload_withdraws_the_missing_packages_warning(plugin_package, iface, monkeypatch):
+    from qgis.gui import QgsMessageBar
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    dependencies = sys.modules[f"{PLUGIN_NAME}.plugin.dependencies"]
+    without_onnx = [
+        dependencies.PackageStatus(status.requirement, "" if status.requirement.module == "onnx" else status.version)
+        for status in dependencies.check()
+    ]
+    monkeypatch.setattr(dependencies, "check", lambda: without_onnx)
+    bar = QgsMessageBar()
+    iface.messageBar.return_value = bar
+    plugin = plugin_package.classFactory(iface)
+    plugin.initGui()
+    (message,) = bar.items()
+    assert "onnx" in message.text()
+    button = message.findChild(QPushButton)
+    assert button.receivers(button.clicked) == 1  # the Install button opens the plugin's dialog
+    plugin.unload()
+    assert bar.items() == []
+    assert button.receivers(button.clicked) == 0  # nothing left pointing into the unloaded plugin
+
+
+def unscoped_enum_values(path):
+    """Each ``Class.Member`` in ``path`` whose Member is an enum value of a Qt or QGIS class
+    reached through the class instead of through its enum: Qt6 (and QGIS built on it) knows
+    only the scoped form, ``Class.Enum.Member``, which QGIS 3.22 on Qt5 takes too."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("qgis."):
+            module = importlib.import_module(node.module)
+            imported.update({alias.asname or alias.name: getattr(module, alias.name) for alias in node.names})
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imported:
+            owner = imported[node.value.id]
+            value = getattr(owner, node.attr, None)
+            is_enum = isinstance(value, enum.Enum) or type(type(value)).__name__ == "enumtype"  # Python or sip enum
+            if is_enum and type(value) is not owner:
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_qt_and_qgis_enums_are_fully_scoped(plugin_package):
+    sources = sorted((REPO / "plugin" / "qgisui").rglob("*.py")) + [REPO / "scripts" / "screenshots.py"]
+    assert [use for path in sources for use in unscoped_enum_values(path)] == []
+
+
+def test_table_fields_are_made_from_qmetatype():
+    qgis_application()
+    from qgis.PyQt.QtCore import QMetaType
+
+    from plugin.qgisui.compat import field
+
+    for kind in (QMetaType.Type.Int, QMetaType.Type.Double, QMetaType.Type.QString):
+        assert int(field("name", kind).type()) == int(kind)

@@ -51,9 +51,9 @@ def test_generate_one_run_per_tile(home, shared_dir, tmp_path, tile):
         home,
         "generate",
         f"--S2_L2A={path}",
-        "--S2_L2A_BANDS=4",
-        "--S2_L2A_BANDS=3",
-        "--S2_L2A_BANDS=2",
+        "--S2_L2A_RED=4",
+        "--S2_L2A_GREEN=3",
+        "--S2_L2A_BLUE=2",
         "--GENERATE=0",
         "--GENERATE=1",
         "--STEPS=2",
@@ -72,7 +72,7 @@ def test_prepare(home, shared_dir, tmp_path):
     path = shared_dir / "data" / "majortom_s2l2a" / TILES[1]
     out = tmp_path / "rendering.tif"
     results = run_json(
-        home, "prepare", f"--INPUT={path}", "--MODALITY=3", "--BANDS=4", "--BANDS=3", "--BANDS=2", f"--OUTPUT={out}"
+        home, "prepare", f"--INPUT={path}", "--MODALITY=3", "--RED=4", "--GREEN=3", "--BLUE=2", f"--OUTPUT={out}"
     )["results"]
     assert results["OUTPUT"] == str(out)
     rendering = gdal.Open(str(out))

@@ -74,6 +74,26 @@ def test_model_dir_is_the_root_when_it_holds_a_converted_model(settings, tmp_pat
     assert settings.model_dir() == tmp_path
 
 
+def install_fake(folder):
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text("{}")
+
+
+def test_model_dir_prefers_the_devices_precision_and_falls_back_to_the_installed_one(settings, tmp_path):
+    settings.set_model_root(tmp_path)
+    fp32, fp16 = tmp_path / "cop-gen-beta", tmp_path / "cop-gen-beta-fp16"
+    settings.set_device("cuda")
+    assert settings.model_dir() == fp16  # nothing installed: where "Install model" (auto) puts it
+    install_fake(fp32)
+    assert settings.model_dir() == fp32  # the preferred fp16 is missing: the installed one
+    install_fake(fp16)
+    assert settings.model_dir() == fp16
+    settings.set_device("cpu")
+    assert settings.model_dir() == fp32
+    (fp32 / "model.json").unlink()
+    assert settings.model_dir() == fp16
+
+
 @pytest.mark.parametrize(
     "setter, value, named",
     [

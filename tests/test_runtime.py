@@ -68,3 +68,27 @@ def test_physical_cores_within_usable_cpus():
     cores = physical_cores()
     if cores is not None:
         assert 1 <= cores <= len(os.sched_getaffinity(0))
+
+
+def test_io_binding_reuses_buffers_without_aliasing_results(tiny_model_dir, expected):
+    # the CUDA path (device buffers kept between calls) run on the CPU: every result must
+    # stay what a plain run gives, even after later calls refill the same buffers
+    import numpy as np
+
+    plain = open_session(tiny_model_dir / "denoiser.onnx", device="cpu", threads=1)
+    bound = open_session(tiny_model_dir / "denoiser.onnx", device="cpu", threads=1, io_binding=True)
+    latents, timesteps = expected["denoiser_latents"], expected["denoiser_timesteps"]
+    calls = [
+        (latents, timesteps),
+        (latents[:1] * 0.5, timesteps[:1]),  # a new shape: new buffers
+        (latents * 2.0, timesteps),  # the first shape again: its buffers refilled
+        (latents[::-1].copy(), timesteps[::-1].copy()),
+    ]
+    originals = [(x.copy(), t.copy()) for x, t in calls]
+    results = [bound.run({"latents": x, "timesteps": t})[0] for x, t in calls]
+    for (x, t), (x0, t0) in zip(calls, originals):  # the callers' arrays are left alone
+        np.testing.assert_array_equal(x, x0)
+        np.testing.assert_array_equal(t, t0)
+    for (x, t), result in zip(calls, results):
+        wanted = plain.run({"latents": x, "timesteps": t})[0]
+        np.testing.assert_allclose(result, wanted, rtol=0, atol=1e-6)

@@ -13,6 +13,7 @@ from plugin.geo.tiling import (
     cut_windows,
     decode_canvas,
     encode_condition,
+    fill_nodata,
     seam_score,
     to_uint8,
     window_starts,
@@ -170,8 +171,10 @@ def test_encode_condition_places_each_tile_moments(model):
     rgb = np.random.default_rng(4).integers(0, 256, (3, 384, 512), dtype=np.uint8)
     layout = WindowLayout(48, 64)
     condition = ArrayCondition(rgb)
-    moments = encode_condition(model, condition.read_window, layout)
+    encoded = encode_condition(model, condition.read_window, layout)
+    moments = encoded.moments
     assert moments.shape == (8, 48, 64)
+    assert encoded.covered.all() and encoded.coverage == 1.0
     assert len(condition.reads) == len(layout)
     assert all(read[2:] == (256, 256) for read in condition.reads)
     # The corners are covered by one window only: there the moments are that tile's moments.
@@ -179,6 +182,67 @@ def test_encode_condition_places_each_tile_moments(model):
     last = model.encode_moments(rgb[None, :, 128:, 256:].astype(np.float32) / 127.5 - 1)[0]
     np.testing.assert_allclose(moments[:, :16, :16], first[:, :16, :16], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(moments[:, -16:, -16:], last[:, -16:, -16:], rtol=1e-4, atol=1e-5)
+
+
+class PartialCondition(ArrayCondition):
+    """Data only in columns ``first_col`` onwards (the rendering is black elsewhere)."""
+
+    def __init__(self, rgb, first_col):
+        super().__init__(rgb)
+        self.first_col = first_col
+
+    def read_window(self, row_off, col_off, height, width):
+        window, _ = super().read_window(row_off, col_off, height, width)
+        valid = np.zeros(window.shape[1:], dtype=bool)
+        valid[:, max(0, self.first_col - col_off):] = True
+        return np.where(valid, window, 0).astype(np.uint8), valid
+
+
+def test_encode_condition_skips_windows_without_data_and_measures_coverage(model):
+    rgb = np.random.default_rng(4).integers(0, 256, (3, 256, 640), dtype=np.uint8)
+    layout = WindowLayout(32, 80)  # windows at columns 0, 16, 32, 48 (latents)
+    condition = PartialCondition(rgb, first_col=300)  # data from px 300: windows at 128 px and on miss it
+    counted = []
+    encoded = encode_condition(model, condition.read_window, layout, on_windows=counted.append)
+    assert layout.cols == [0, 16, 32, 48]
+    assert encoded.covered.tolist() == [False, True, True, True]
+    assert sum(counted) == len(layout)
+    assert encoded.coverage == pytest.approx(340 / 640)
+    # the canvas where only the empty window lies is left at zero ...
+    assert np.all(encoded.moments[:, :, :16] == 0)
+    # ... and the covered window sharing its columns alone gives their moments, not a blend
+    # with a black tile
+    tile = fill_nodata(*condition.read_window(0, 128, 256, 256))
+    alone = model.encode_moments(tile[None].astype(np.float32) / 127.5 - 1)[0]
+    np.testing.assert_allclose(encoded.moments[:, :, 16:32], alone[:, :, :16], rtol=1e-4, atol=1e-5)
+    # the area mask limits what coverage counts
+    left_half = encode_condition(
+        model, condition.read_window, layout,
+        area_mask=lambda row, col, h, w: (np.arange(col, col + w) < 320)[None, :].repeat(h, axis=0),
+    )
+    assert left_half.coverage == pytest.approx(20 / 320)
+
+
+def test_uncovered_windows_get_fresh_noise_for_the_condition(model):
+    rng = np.random.default_rng(3)
+    layout = WindowLayout(32, 48)  # windows at columns 0 and 16
+    x = rng.standard_normal((3, 1, 4, 32, 48), dtype=np.float32)
+    cond = rng.standard_normal((1, 1, 4, 32, 48), dtype=np.float32)
+    covered = np.array([[True, False]])
+    denoiser = CanvasDenoiser(model, layout, GENERATED_WITH_S1_GIVEN, [S1], cond, np.random.default_rng(9),
+                              cond_covered=covered)
+    first, second = denoiser(x, 0.7), denoiser(x, 0.7)
+    replay = np.random.default_rng(9)  # no modality is ignored: the stream only feeds the uncovered window
+    timesteps = np.where(np.arange(4) == S1, 0.0, 700.0).astype(np.float32)[None]
+    for noise in (first, second):
+        latents = np.empty((1, 4, 4, 32, 32), dtype=np.float32)
+        latents[0, GENERATED_WITH_S1_GIVEN] = x[:, 0, :, :, 16:]
+        latents[0, S1] = replay.standard_normal((1, 4, 32, 32), dtype=np.float32)
+        direct = model.denoise(latents, timesteps)[0, GENERATED_WITH_S1_GIVEN]
+        # columns only the uncovered window sees carry its prediction with noise as the S1 input
+        np.testing.assert_allclose(noise[:, 0, ..., 32:], direct[..., 16:], rtol=1e-4, atol=1e-5)
+    covered_everywhere = CanvasDenoiser(model, layout, GENERATED_WITH_S1_GIVEN, [S1], cond, np.random.default_rng(9))
+    np.testing.assert_allclose(first[..., :16], covered_everywhere(x, 0.7)[..., :16], rtol=1e-4, atol=1e-5)
 
 
 def test_decode_canvas_writes_every_row_once_and_feathers_windows(model):
@@ -237,8 +301,6 @@ def test_decode_canvas_stops_when_cancelled(model):
 
 
 def test_fill_nodata_continues_the_valid_edge_and_keeps_valid_pixels():
-    from plugin.geo.tiling import fill_nodata
-
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, size=(3, 40, 40), dtype=np.uint8)
     valid = np.zeros((40, 40), dtype=bool)
@@ -254,8 +316,6 @@ def test_fill_nodata_continues_the_valid_edge_and_keeps_valid_pixels():
 
 
 def test_fill_nodata_leaves_full_and_empty_tiles_alone():
-    from plugin.geo.tiling import fill_nodata
-
     rgb = np.full((3, 8, 8), 7, dtype=np.uint8)
     assert fill_nodata(rgb, np.ones((8, 8), bool)) is rgb
     assert fill_nodata(rgb, np.zeros((8, 8), bool)) is rgb

@@ -24,9 +24,12 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--precision",
-        choices=("fp32", "fp16"),
+        choices=("fp32", "fp16", "int8"),
         default="fp32",
-        help="fp32 (CPU) or fp16 (GPU) weights and arithmetic (default: fp32)",
+        help=(
+            "fp32 (CPU) or fp16 (GPU) weights and arithmetic; int8: fp32 plus a faster, "
+            "approximate int8 denoiser for the CPU (default: fp32)"
+        ),
     )
     parser.set_defaults(func=run)
 

@@ -1,17 +1,37 @@
 """generate: seamless generation over an area, conditioned on rasters or unconditional.
 
 The area is --extent, an --aoi polygon file (outside it the outputs are nodata), or else the
-first condition's footprint. One Cloud Optimized GeoTIFF is written per generated modality
-(and per sample) into --out; nothing is left there if the run fails or is interrupted.
+footprint of the first --condition in a projected CRS (else of the first --condition). One
+Cloud Optimized GeoTIFF is written per generated modality (and per sample) into --out;
+nothing is left there if the run fails or is interrupted (Ctrl-C or SIGTERM).
 """
 
+import signal
 import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
 
-from ..engine.errors import InputError
+from ..engine.errors import InputError, ModelError
 from ..engine.solvers import SOLVERS
 from ..geo.conditions import SOURCES, parse_condition_arg
 from ..geo.tiling import DEFAULT_OVERLAP
 from .progress import ProgressBar
+
+# generate_area's keywords as this command's flags, for its messages
+OPTION_NAMES = {
+    "generate": "--generate",
+    "conditions": "--condition",
+    "extent": "--extent",
+    "aoi": "--aoi",
+    "samples": "--samples",
+    "seed": "--seed",
+    "steps": "--steps",
+    "overlap": "--overlap",
+    "reflectance": "--reflectance",
+    "max_area_km2": "--max-area-km2",
+    "run_name": "--run-name",
+}
 
 
 def add_parser(subparsers):
@@ -20,7 +40,10 @@ def add_parser(subparsers):
         help="generate modalities over an area (GeoTIFF outputs)",
         description=__doc__,
     )
-    parser.add_argument("--model", required=True, metavar="DIR", help="converted model folder")
+    parser.add_argument(
+        "--model", required=True, metavar="DIR",
+        help="converted model folder (the one holding model.json, e.g. MODEL_ROOT/cop-gen-beta)",
+    )
     parser.add_argument(
         "--condition", action="append", default=[], metavar="MODALITY=FILE[:BANDS]",
         help="a conditioning raster, e.g. s2_l2a=scene.tif:B04,B03,B02 (repeatable)",
@@ -32,7 +55,9 @@ def add_parser(subparsers):
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the GeoTIFFs")
     parser.add_argument(
         "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
-        help="area to generate; without EPSG, in the first condition's CRS",
+        help="area to generate, in the order xmin,ymin,xmax,ymax (QGIS writes extents as "
+        "xmin,xmax,ymin,ymax); without EPSG, in the CRS of the first condition in a projected CRS; "
+        "write --extent=... when it starts with a minus sign",
     )
     parser.add_argument("--aoi", metavar="FILE", help="polygon vector file; outside it outputs are nodata")
     parser.add_argument("--samples", type=int, default=1, metavar="N", help="samples per modality (default 1)")
@@ -69,20 +94,70 @@ def run(args):
     options = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
     conditions = [parse_condition_arg(text, **options) for text in args.condition]
     aoi = read_aoi(args.aoi) if args.aoi else None
+    check_model_folder(args.model)
     model = load(args.model, device=args.device)
-    bar = ProgressBar(sys.stderr)
-    try:
-        paths = generate_area(
-            model, conditions, args.generate, args.out, extent=args.extent, aoi=aoi,
-            samples=args.samples, seed=args.seed, steps=args.steps, solver=args.solver,
-            reflectance=args.reflectance, max_area_km2=args.max_area_km2, overlap=args.overlap,
-            progress=bar, run_name=args.run_name,
-        )
-    finally:
-        bar.close()
+    with sigterm_as_interrupt(), folders_removed_on_failure(args.out):
+        bar = ProgressBar(sys.stderr)
+        try:
+            paths = generate_area(
+                model, conditions, args.generate, args.out, extent=args.extent, aoi=aoi,
+                samples=args.samples, seed=args.seed, steps=args.steps, solver=args.solver,
+                reflectance=args.reflectance, max_area_km2=args.max_area_km2, overlap=args.overlap,
+                progress=bar, run_name=args.run_name, option_names=OPTION_NAMES,
+            )
+        finally:
+            bar.close()
     for path in paths:
         print(path)
     return 0
+
+
+def check_model_folder(path):
+    """ModelError pointing at the model folder when --model names a model root holding one."""
+    folder = Path(path)
+    if not folder.is_dir() or (folder / "model.json").is_file():
+        return  # loading reports a missing folder or a broken one
+    inside = sorted(str(child) for child in folder.iterdir() if (child / "model.json").is_file())
+    if inside:
+        raise ModelError(
+            f"--model {folder} is a folder of models, not a converted model folder (no model.json); "
+            f"use --model {inside[0]}" + (f" (or one of {', '.join(inside[1:])})" if len(inside) > 1 else "")
+        )
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Turn SIGTERM (kill, a job scheduler) into KeyboardInterrupt, so the run cleans up its
+    partial outputs as it does on Ctrl-C. Only the main thread can install signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def folders_removed_on_failure(folder):
+    """On failure, remove the folders of ``folder``'s path that did not exist before, deepest
+    first and only while empty (the run has removed its own partial files by then)."""
+    folder = Path(folder).absolute()
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        yield
+    except BaseException:
+        for path in created:
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def read_aoi(path):
@@ -96,11 +171,11 @@ def read_aoi(path):
     except RuntimeError:  # when GDAL exceptions are enabled (QGIS does)
         source = None
     if source is None or source.GetLayerCount() == 0:
-        raise InputError(f"aoi {path}: cannot read it as a vector file with layers")
+        raise InputError(f"--aoi {path}: cannot read it as a vector file with layers")
     layer = source.GetLayer(0)
     reference = layer.GetSpatialRef()
     if reference is None:
-        raise InputError(f"aoi {path}: layer {layer.GetName()!r} has no CRS")
+        raise InputError(f"--aoi {path}: layer {layer.GetName()!r} has no CRS")
     shapes = []
     for feature in layer:
         geometry = feature.GetGeometryRef()
@@ -108,5 +183,5 @@ def read_aoi(path):
             shapes.append(wkb.loads(bytes(geometry.ExportToIsoWkb())))
     polygons = [shape for shape in shapes if shape.area > 0]
     if not polygons:
-        raise InputError(f"aoi {path}: layer {layer.GetName()!r} has no polygon")
+        raise InputError(f"--aoi {path}: layer {layer.GetName()!r} has no polygon")
     return unary_union(polygons), reference.ExportToWkt()

@@ -33,7 +33,15 @@ def add_parser(subparsers):
     install.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp32 (CPU) or fp16 (GPU) (default: fp32)")
     install.add_argument("--denoiser", metavar="FILE", help="use this denoiser checkpoint instead of downloading it")
     install.add_argument("--vae", metavar="FILE", help="use this autoencoder checkpoint instead of downloading it")
-    verify = action("verify", "re-hash an installed model's files", _verify)
+    install.add_argument(
+        "--allow-unofficial",
+        action="store_true",
+        help="install --denoiser/--vae files whose sha256 differs from the official checkpoints' "
+        "(e.g. fine-tuned weights); the model is then marked unofficial",
+    )
+    verify = action(
+        "verify", "re-hash an installed model's files and check its checkpoints against the registry", _verify
+    )
     verify.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     remove = action("remove", "delete an installed model", _remove)
     remove.add_argument("--precision", choices=("fp32", "fp16"), help="only this precision (default: all, and partial downloads)")
@@ -61,7 +69,9 @@ def _install(args):
     local = {role: path for role, path in (("denoiser", args.denoiser), ("vae", args.vae)) if path}
     bar = ProgressBar(sys.stderr)
     try:
-        folder = manager.install(args.name, precision=args.precision, progress=bar, local_files=local)
+        folder = manager.install(
+            args.name, precision=args.precision, progress=bar, local_files=local, allow_unofficial=args.allow_unofficial
+        )
     finally:
         bar.close()
     print(folder)
@@ -71,6 +81,10 @@ def _install(args):
 def _verify(args):
     summary = _manager(args).verify(args.name, precision=args.precision)
     print(f"{summary['model_dir']}: {len(summary['files'])} files match model.json")
+    for role, source in summary["sources"].items():
+        print(f"  {role}: converted from {source['file']} (sha256 {source['sha256']}): {source['status']}")
+    if summary["unofficial"]:
+        print("unofficial model: installed with --allow-unofficial from checkpoints that are not the official ones")
     return 0
 
 

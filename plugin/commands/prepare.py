@@ -2,16 +2,21 @@
 
 The raster is warped onto the 10 m grid (its own footprint, or --extent), rendered as
 Major TOM thumbnails are, and written as a georeferenced RGB Cloud Optimized GeoTIFF, so
-a condition can be checked in a GIS before generating from it.
+a condition can be checked in a GIS before generating from it. Nothing is left behind if
+it fails or is interrupted (Ctrl-C or SIGTERM).
 """
 
-from .. import __version__
+from pathlib import Path
+
+from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES
 from ..geo.conditions import SOURCES, ConditionSpec, prepare_condition
-from ..geo.grid import TargetGrid, open_raster, parse_extent
-from ..geo.output import OutputWriter
+from ..geo.grid import TargetGrid, open_raster, parse_extent, raster_lattice
+from ..geo.output import OutputWriter, provenance_tags
+from .generate import folders_removed_on_failure, sigterm_as_interrupt
 
 WINDOW = 1024  # pixels a side of the windows rendered and written at a time
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def add_parser(subparsers):
@@ -36,14 +41,17 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
-        help="area to render (default: the input's footprint); without EPSG, in the input's CRS; "
+        help="area to render (default: the input's footprint), in the order xmin,ymin,xmax,ymax (QGIS "
+        "writes extents as xmin,xmax,ymin,ymax); without EPSG, in the input's CRS; "
         "write --extent=... when it starts with a minus sign",
     )
-    parser.add_argument("--out", required=True, metavar="FILE.tif")
+    parser.add_argument("--out", required=True, metavar="FILE.tif", help="output GeoTIFF (.tif or .tiff)")
     parser.set_defaults(func=run)
 
 
 def run(args):
+    if not args.out.lower().endswith(GEOTIFF_SUFFIXES):
+        raise InputError(f"--out {args.out}: must be a GeoTIFF file name ending in .tif or .tiff")
     spec = ConditionSpec(
         modality=args.modality,
         path=args.input,
@@ -52,23 +60,15 @@ def run(args):
         s1_in_db=args.s1_db,
         s2_offset=args.s2_offset,
     )
-    grid = _grid(args)
-    prepared = prepare_condition(spec, grid)
-    tags = {
-        "software": f"COP-GEN-Beta for QGIS {__version__}",
-        "command": "prepare",
-        "condition": {
-            "input": spec.path,
-            "bands": prepared.indexes,
-            "source": spec.source,
-            "s1_in_db": spec.s1_in_db,
-            "s2_offset": spec.s2_offset,
-        },
-    }
-    with OutputWriter(args.out, grid, spec.modality, tags) as writer:
-        for row_off, col_off, height, width in grid.blocks(WINDOW):
-            rgb, valid = prepared.read_window(row_off, col_off, height, width)
-            writer.write_window(row_off, col_off, rgb, valid)
+    with sigterm_as_interrupt():
+        grid = _grid(args)
+        prepared = prepare_condition(spec, grid)
+        tags = {**provenance_tags("prepare"), "condition": prepared.describe()}
+        with folders_removed_on_failure(Path(args.out).parent):
+            with OutputWriter(args.out, grid, spec.modality, tags) as writer:
+                for row_off, col_off, height, width in grid.blocks(WINDOW):
+                    rgb, valid = prepared.read_window(row_off, col_off, height, width)
+                    writer.write_window(row_off, col_off, rgb, valid)
     print(f"wrote {args.out}: {grid.width} x {grid.height} px at {grid.pixel_size:g} m, {grid.crs}")
     return 0
 
@@ -78,4 +78,5 @@ def _grid(args):
         return TargetGrid.from_raster(args.input)
     with open_raster(args.input) as ds:
         input_crs = ds.crs
-    return parse_extent(args.extent, default_crs=input_crs)
+    lattice = raster_lattice(args.input)
+    return parse_extent(args.extent, default_crs=input_crs, lattices=[lattice] if lattice else [])

@@ -24,6 +24,7 @@ from .denoiser_onnx import build_denoiser
 from .errors import CheckpointError, InputError
 from .modalities import MODALITIES, VAE_SCALE
 from .onnx_graph import OPSET, PRECISIONS, set_metadata
+from .quantize import INT8_FILE, INT8_KEY, quantize_denoiser
 from .schedule import BETA_END, BETA_START, NUM_TRAIN_STEPS
 from .vae_layout import infer_vae_config, to_ldm_layout, validate_vae
 from .vae_onnx import build_vae_decoder, build_vae_encoder
@@ -46,21 +47,26 @@ SCHEDULE = {
     "network_time_scale": NUM_TRAIN_STEPS,
 }
 STEPS = 5  # progress steps of a full conversion
+# "int8": the fp32 graphs plus an int8 denoiser for the CPU (plugin.engine.quantize)
+CONVERT_PRECISIONS = (*PRECISIONS, INT8_KEY)
 
 
 def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progress=None):
     """Writes the model folder `out_dir` from the two checkpoints and returns its Path.
 
     heads: attention heads of the denoiser (not stored in the weights; official: 16).
-    precision: "fp32", or "fp16" (half weights and arithmetic, float32 inputs and outputs).
+    precision: "fp32", "fp16" (half weights and arithmetic, float32 inputs and outputs) or
+    "int8" (the fp32 folder plus denoiser.int8.onnx, see plugin.engine.quantize).
     progress: optional callable(done, total, message).
     Raises CheckpointError naming the file and the first offending key when a checkpoint does
     not fit the architecture, InputError for bad options or an `out_dir` that is not a model
     folder.
     """
     denoiser_path, vae_path, out_dir = Path(denoiser_path), Path(vae_path), Path(out_dir)
-    if precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision not in CONVERT_PRECISIONS:
+        raise InputError(
+            f"precision={precision!r}; expected one of {', '.join(CONVERT_PRECISIONS)}"
+        )
     if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
         raise InputError(f"heads={heads!r}; expected a positive whole number")
     step = _Progress(progress)
@@ -70,8 +76,8 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
         "denoiser": {"file": denoiser_path.name, "sha256": _sha256_of_checkpoint(denoiser_path)},
         "vae": {"file": vae_path.name, "sha256": _sha256_of_checkpoint(vae_path)},
     }
-    options = {"num_heads": heads, "precision": precision}
-    if _up_to_date(out_dir, sources, options):
+    options = {"num_heads": heads, "precision": _graph_precision(precision)}
+    if _up_to_date(out_dir, sources, options, with_int8=precision == INT8_KEY):
         step.finish(f"{out_dir} is already converted from these checkpoints with these options")
         return out_dir
     _check_replaceable(out_dir)
@@ -79,7 +85,9 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
-        info = _build_folder(work, denoiser_path, vae_path, sources, options, step)
+        info = _build_folder(
+            work, denoiser_path, vae_path, sources, options, step, precision == INT8_KEY
+        )
         _write_json(work / INFO_FILE, info)
         _move_into_place(work, out_dir)
     except BaseException:
@@ -106,7 +114,11 @@ class _Progress:
             self._callback(STEPS, STEPS, message)
 
 
-def _build_folder(work, denoiser_path, vae_path, sources, options, step):
+def _graph_precision(precision):
+    return "fp32" if precision == INT8_KEY else precision
+
+
+def _build_folder(work, denoiser_path, vae_path, sources, options, step, with_int8):
     precision, heads = options["precision"], options["num_heads"]
 
     # both checkpoints are checked before anything is built, so a wrong file fails fast
@@ -131,6 +143,11 @@ def _build_folder(work, denoiser_path, vae_path, sources, options, step):
     del state
     set_metadata(model, metadata)
     onnx.save_model(model, os.fspath(work / DENOISER_FILE))
+    del model
+    int8 = {}
+    if with_int8:
+        log.info("quantising %s to int8", DENOISER_FILE)
+        int8 = {INT8_KEY: quantize_denoiser(work / DENOISER_FILE, work / INT8_FILE)}
 
     step("hashing the ONNX files")
     files = {
@@ -145,6 +162,7 @@ def _build_folder(work, denoiser_path, vae_path, sources, options, step):
         "sources": sources,
         "files": files,
         "software": {"name": "copgen_beta", "version": __version__, "onnx_opset": OPSET},
+        **int8,
     }
 
 
@@ -166,11 +184,12 @@ def _metadata(config, options):
     return {key: json.dumps(value) for key, value in essentials.items()}
 
 
-def _up_to_date(out_dir, sources, options):
+def _up_to_date(out_dir, sources, options, with_int8=False):
     try:
         info = json.loads((out_dir / INFO_FILE).read_text(encoding="utf-8"))
         return (
-            info["sources"] == sources
+            (INT8_KEY in info or not with_int8)
+            and info["sources"] == sources
             and info["num_heads"] == options["num_heads"]
             and info["precision"] == options["precision"]
             and info["software"]["version"] == __version__

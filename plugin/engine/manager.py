@@ -6,14 +6,21 @@ folder :func:`plugin.engine.convert.convert` writes. Downloads go to
 connection or a cancel, and are renamed to ``<file>`` only once their sha256 checks out. Where
 the registry knows no sha256, the first download's hash is recorded
 (``downloads/known_hashes.json``) and later downloads of the same URL must match it.
+
+Local checkpoint files must match the registry's sha256 too, unless the caller allows an
+unofficial model; each installed folder keeps an install record (``install.json``, beside
+model.json) saying per checkpoint where it came from and whether it is the official file, so that
+:meth:`ModelManager.verify` tells an unofficial model from a damaged one.
 """
 
+import errno
 import hashlib
 import http.client
 import json
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -29,6 +36,7 @@ REGISTRY_FILE = Path(__file__).resolve().parents[2] / "models" / "registry.json"
 ROLES = ("denoiser", "vae")
 PRECISIONS = ("fp32", "fp16")
 INFO_FILE = "model.json"
+INSTALL_RECORD = "install.json"
 DOWNLOADS = "downloads"
 KNOWN_HASHES = "known_hashes.json"
 DOWNLOADING = "downloading"  # prefix of progress messages whose counts are bytes
@@ -36,6 +44,11 @@ _CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 _REINSTALL = "reinstall the model (remove it, then install it)"
+_ALLOW_UNOFFICIAL = "--allow-unofficial (the \"Install model\" algorithm's ALLOW_UNOFFICIAL)"
+# Socket errors that mean the server cannot be reached at all, and how often each is retried:
+# a failed name lookup or a missing network does not heal within seconds; a refused connection
+# may (a server restarting), once.
+_UNREACHABLE_RETRIES = {errno.ECONNREFUSED: 1, errno.EHOSTUNREACH: 1, errno.ENETUNREACH: 0}
 
 
 def default_model_root():
@@ -139,9 +152,13 @@ class ModelManager:
 
     # -- install ----------------------------------------------------------------------------
 
-    def install(self, name, precision="fp32", progress=None, cancel=None, local_files=None):
+    def install(self, name, precision="fp32", progress=None, cancel=None, local_files=None, allow_unofficial=False):
         """Download (or take ``local_files={"denoiser": path, "vae": path}``), check, convert
         and install a model; returns its folder.
+
+        A local file whose sha256 differs from the one the registry lists for its role is
+        refused with InputError, unless ``allow_unofficial`` is True: then the model is
+        installed and its install record marks it unofficial.
 
         ``progress(done, total, message)``: bytes while the message starts with "downloading",
         conversion steps after; ``total`` may be None. ``cancel()`` returning True stops the
@@ -160,16 +177,20 @@ class ModelManager:
         for role in local_files:
             if role not in ROLES:
                 raise InputError(f"local_files: unknown checkpoint {role!r}; expected {' or '.join(ROLES)}")
-        checkpoints, downloaded = {}, []
+        checkpoints, official, origins = {}, {}, {}
+        # local files first: a refused one must not wait for a 1 GB download of the other
         for role in ROLES:
             if local_files.get(role):
                 path = Path(local_files[role])
                 if not path.is_file():
                     raise InputError(f"--{role}: {path} is not a file")
-                checkpoints[role] = path
-            else:
-                checkpoints[role] = self._download(entry["sources"][role], progress, cancel)
-                downloaded.append(checkpoints[role])
+                checkpoints[role], origins[role] = path, "local"
+                official[role] = _check_local(role, path, entry["sources"][role], allow_unofficial, progress)
+        for role in ROLES:
+            if role not in checkpoints:
+                source = entry["sources"][role]
+                checkpoints[role], origins[role] = self._download(name, source, progress, cancel), "download"
+                official[role] = True  # the registry's own source, checked as far as it can be
 
         def convert_progress(done, total, message):
             _check_cancel(cancel, f"installation of {name}")
@@ -184,15 +205,17 @@ class ModelManager:
             precision=precision,
             progress=convert_progress,
         )
-        for path in downloaded:
-            try:
-                path.unlink()
-            except OSError:  # e.g. still mapped on Windows: harmless, reused or removed later
-                pass
+        _write_install_record(out_dir, name, official, origins)
+        for role in ROLES:
+            if origins[role] == "download":
+                try:
+                    checkpoints[role].unlink()
+                except OSError:  # e.g. still mapped on Windows: harmless, reused or removed later
+                    pass
         return out_dir
 
-    def _download(self, source, progress, cancel):
-        """Return the path of the verified downloaded file of a registry source."""
+    def _download(self, name, source, progress, cancel):
+        """Return the path of the verified downloaded file of model ``name``'s registry source."""
         downloads = self.model_root / DOWNLOADS
         downloads.mkdir(parents=True, exist_ok=True)
         final = downloads / source["file_name"]
@@ -202,17 +225,26 @@ class ModelManager:
                 return final
             final.unlink()
         part = _PartialFile(downloads / (source["file_name"] + ".part"))
+        unreachable = 0
         for attempt in range(1, self.max_attempts + 1):
             try:
                 self._fetch(source, part, progress, cancel)
                 break
+            except _Unreachable as exc:
+                unreachable += 1
+                if unreachable > exc.retries or attempt == self.max_attempts:
+                    raise DownloadError(
+                        f"{source['url']}: cannot reach the server ({exc}); check the internet "
+                        f"connection, or {_local_install_hint(name)}"
+                    ) from None
             except _Interrupted as exc:
                 if attempt == self.max_attempts:
                     raise DownloadError(
                         f"{source['url']}: download of {source['file_name']} failed after "
-                        f"{attempt} attempts ({exc}); run the install again to resume"
+                        f"{attempt} attempts ({exc}); run the install again to resume, or "
+                        f"{_local_install_hint(name)}"
                     ) from None
-                time.sleep(self.retry_delay_s * attempt)
+            time.sleep(self.retry_delay_s * attempt)
         self._check_download(source, part, expected)
         if source.get("sha256") is None:
             self._record_hash(source["url"], part.sha256())
@@ -235,7 +267,7 @@ class ModelManager:
                 raise _Interrupted(f"HTTP {exc.code} {exc.reason}") from None
             raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
         except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
-            raise _Interrupted(str(getattr(exc, "reason", exc))) from None
+            raise _connection_failure(getattr(exc, "reason", exc)) from None
         with response:
             total = _total_size(response, part)
             if source.get("size") and total and total != source["size"]:
@@ -307,9 +339,14 @@ class ModelManager:
         return removed
 
     def verify(self, name, precision="fp32"):
-        """Re-hash an installed model's files against its model.json and its sources against
-        the registry (or the hash recorded at the first download). Returns a summary dict;
-        raises ModelError naming the first file that does not match."""
+        """Re-hash an installed model's files against its model.json, and check the checkpoints
+        it was converted from against the registry's sha256 (or, for a download, the hash
+        recorded at the first download), whatever their file names.
+
+        Returns ``{"model_dir", "files", "sources": {role: {"file", "sha256", "status"}},
+        "unofficial"}``; status is "official", "unverified" (nothing to compare with) or
+        "unofficial" (installed on purpose with allow_unofficial). Raises ModelError naming
+        the first file that does not match."""
         entry = self._entry(name)
         folder = self.model_dir(name, precision)
         info = _read_info(folder)
@@ -327,17 +364,35 @@ class ModelManager:
                     f"install; the file was changed or damaged: {_REINSTALL}"
                 )
         known = self._known_hashes()
-        sources = info.get("sources", {})
+        noted = _read_install_record(folder).get("sources", {})
+        used_sources = info.get("sources") if isinstance(info.get("sources"), dict) else {}
+        sources = {}
         for role in ROLES:
             official = entry["sources"][role]
-            expected = official.get("sha256") or known.get(official["url"])
-            used = sources.get(role, {})
-            if expected and used.get("file") == official["file_name"] and used.get("sha256") != expected:
+            used = used_sources.get(role) if isinstance(used_sources.get(role), dict) else {}
+            note = noted.get(role) if isinstance(noted.get(role), dict) else {}
+            expected = official.get("sha256")
+            if expected is None and note.get("origin") == "download":
+                expected = known.get(official["url"])
+            if expected is None:
+                status = "unverified"
+            elif used.get("sha256") == expected:
+                status = "official"
+            elif note.get("official") is False and note.get("sha256") == used.get("sha256"):
+                status = "unofficial"
+            else:
                 raise ModelError(
                     f"{folder}: converted from a {role} checkpoint {used.get('file')} with sha256 "
-                    f"{used.get('sha256')}, not the official {expected}"
+                    f"{used.get('sha256')}, not the official {official['file_name']} ({expected}); "
+                    f"install the official file, or reinstall with {_ALLOW_UNOFFICIAL} to keep this one"
                 )
-        return {"model_dir": folder, "files": sorted(files), "sources": {r: sources.get(r, {}) for r in ROLES}}
+            sources[role] = {"file": used.get("file"), "sha256": used.get("sha256"), "status": status}
+        return {
+            "model_dir": folder,
+            "files": sorted(files),
+            "sources": sources,
+            "unofficial": any(source["status"] == "unofficial" for source in sources.values()),
+        }
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -354,6 +409,78 @@ class ModelManager:
 
 class _Interrupted(Exception):
     """A transient network failure: the download may resume where it stopped."""
+
+
+class _Unreachable(_Interrupted):
+    """The server cannot be reached at all; worth ``retries`` more tries at most."""
+
+    def __init__(self, message, retries):
+        super().__init__(message)
+        self.retries = retries
+
+
+def _connection_failure(reason):
+    """The exception for a failed request, from the socket error (or text) behind it."""
+    if isinstance(reason, socket.gaierror):
+        return _Unreachable(f"the host name cannot be resolved: {reason}", retries=0)
+    retries = _UNREACHABLE_RETRIES.get(getattr(reason, "errno", None))
+    if retries is not None:
+        return _Unreachable(str(reason), retries=retries)
+    return _Interrupted(str(reason))
+
+
+def _local_install_hint(name):
+    return (
+        f"download the checkpoints another way and install from local files: "
+        f"python -m plugin models install {name} --denoiser FILE --vae FILE "
+        f"(in QGIS: the \"Install model\" algorithm's DENOISER_FILE and VAE_FILE)"
+    )
+
+
+def _check_local(role, path, source, allow_unofficial, progress):
+    """Whether a local checkpoint is the official file: True, None when the registry lists no
+    sha256 to compare with, False when it differs and ``allow_unofficial``; else InputError."""
+    expected = source.get("sha256")
+    if expected is None:
+        return None
+    if progress:
+        progress(0, 1, f"checking {path.name} against the registry's sha256")
+    actual = _sha256(path)
+    if actual == expected:
+        return True
+    if not allow_unofficial:
+        raise InputError(
+            f"{role} checkpoint {path}: sha256 {actual} differs from the official {source['file_name']} "
+            f"(sha256 {expected}); use the official file, or pass {_ALLOW_UNOFFICIAL} to install "
+            f"this checkpoint as an unofficial model"
+        )
+    return False
+
+
+def _write_install_record(folder, name, official, origins):
+    """install.json beside model.json, with the checkpoint hashes convert recorded there; if it
+    cannot be written the model is removed again, so no model lacks its record."""
+    try:
+        used = _read_info(folder)["sources"]
+        sources = {
+            role: {**used[role], "origin": origins[role], "official": official[role]} for role in ROLES
+        }
+        record = {"model": name, "unofficial": any(v is False for v in official.values()), "sources": sources}
+        _write_json_atomic(folder / INSTALL_RECORD, record)
+    except BaseException:
+        _remove_tree(folder)
+        raise
+
+
+def _read_install_record(folder):
+    """The install record, or {} for a folder converted without one (nothing was allowed)."""
+    try:
+        record = json.loads((folder / INSTALL_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict) or not isinstance(record.get("sources"), dict):
+        return {}
+    return record
 
 
 class _PartialFile:

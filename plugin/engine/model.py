@@ -18,10 +18,10 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
+from .quantize import denoiser_for
 from .runtime import open_session
 from .solvers import check_solver_args, solve
 
-DENOISER_FILE = "denoiser.onnx"
 ENCODER_FILE = "vae_encoder.onnx"
 DECODER_FILE = "vae_decoder.onnx"
 INSTALL_HINT = "install it with `python -m plugin models install`"
@@ -73,19 +73,27 @@ class CopGenModel:
         self._decoder = decoder
 
     @classmethod
-    def open(cls, model_dir, device="auto", threads=None, max_batch=None):
-        """Open a folder written by ``plugin.engine.convert.convert`` (or ``models install``)."""
+    def open(cls, model_dir, device="auto", threads=None, max_batch=None, precision=None):
+        """Open a folder written by ``plugin.engine.convert.convert`` (or ``models install``).
+
+        precision: None for the folder's own graphs, "int8" for its quantised denoiser, which
+        runs on the CPU (see :func:`plugin.engine.quantize.denoiser_for`).
+        """
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise ModelError(f"model folder {model_dir} does not exist; {INSTALL_HINT}")
         info = _read_info(model_dir / "model.json")
-        paths = [model_dir / name for name in (DENOISER_FILE, ENCODER_FILE, DECODER_FILE)]
+        denoiser, denoiser_device = denoiser_for(model_dir, info, device, precision)
+        paths = [denoiser, model_dir / ENCODER_FILE, model_dir / DECODER_FILE]
         for path in paths:
             if not path.is_file():
                 raise ModelError(
                     f"{path} is missing, the model folder is incomplete; {INSTALL_HINT}"
                 )
-        sessions = [open_session(path, device=device, threads=threads) for path in paths]
+        devices = [denoiser_device, device, device]
+        sessions = [
+            open_session(path, device=on, threads=threads) for path, on in zip(paths, devices)
+        ]
         return cls(info, *sessions, max_batch=max_batch)
 
     @property

@@ -10,21 +10,17 @@ float32. The fp32 graph remains the faithful default; `denoiser_for` picks the i
 only when it is asked for.
 """
 
+import hashlib
 import json
-import logging
 import os
 import platform
 import shutil
 import tempfile
 from pathlib import Path
 
-import onnx
-
 from .errors import InputError, ModelError
 
-log = logging.getLogger(__name__)
-
-FP32_FILE = "denoiser.onnx"
+DENOISER_FILE = "denoiser.onnx"
 INT8_FILE = "denoiser.int8.onnx"
 INT8_DATA_FILE = INT8_FILE + ".data"  # the name onnxruntime's quantizer gives the weights
 INFO_FILE = "model.json"
@@ -39,6 +35,7 @@ def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
     reduce_range: 7-bit weights, which avoid the int16 saturation of x86 CPUs without VNNI;
     None decides from this CPU (`needs_reduced_range`). Returns the dict model.json records.
     """
+    import onnx
     from onnxruntime import __version__ as ort_version
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -77,9 +74,9 @@ def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
 def quantize_model(model_dir, per_channel=True, reduce_range=None):
     """Adds the int8 denoiser to the fp32 model folder `model_dir`; returns the graph's Path.
 
-    The new files are complete before they get their names, and model.json is replaced in
-    one rename, so an interrupted run leaves the folder as it was (at most without the
-    old int8 entry, when one is being replaced).
+    The new files are complete before they get their names and model.json is replaced in
+    one rename, so an interrupted run leaves the folder as it was (when an int8 graph is
+    being replaced: at most without it in model.json).
     """
     model_dir = Path(model_dir)
     info_path = model_dir / INFO_FILE
@@ -92,16 +89,22 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
     work = Path(tempfile.mkdtemp(prefix=".int8.", suffix=".partial", dir=model_dir))
     try:
         entry = quantize_denoiser(
-            model_dir / FP32_FILE, work / INT8_FILE, per_channel, reduce_range
+            model_dir / DENOISER_FILE, work / INT8_FILE, per_channel, reduce_range
         )
-        files = dict(info.get("files", {}))
-        for name in (INT8_FILE, INT8_DATA_FILE):
-            files[name] = _file_entry(work / name)
-        info.pop(INT8_KEY, None)
-        _write_json_atomic(info_path, info)  # no entry points at files being replaced
+        int8_files = {name: _file_entry(work / name) for name in (INT8_FILE, INT8_DATA_FILE)}
+        base = {key: value for key, value in info.items() if key != INT8_KEY}
+        base["files"] = {
+            name: record
+            for name, record in info.get("files", {}).items()
+            if name not in int8_files
+        }
+        if base != info:  # model.json must not vouch for files while they are replaced
+            _write_json_atomic(info_path, base)
         for name in (INT8_DATA_FILE, INT8_FILE):
             os.replace(work / name, model_dir / name)
-        _write_json_atomic(info_path, {**info, INT8_KEY: entry, "files": files})
+        _write_json_atomic(
+            info_path, {**base, INT8_KEY: entry, "files": {**base["files"], **int8_files}}
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return model_dir / INT8_FILE
@@ -124,7 +127,7 @@ def denoiser_for(model_dir, info, device="auto", precision=None):
                 f"{model_dir}: the folder holds {info.get('precision')} graphs, not {precision}; "
                 f"convert again with --precision {precision}"
             )
-        return model_dir / FP32_FILE, device
+        return model_dir / DENOISER_FILE, device
     if device == "cuda":
         raise InputError("precision='int8' runs on the CPU only; use device='cpu' or fp16 on CUDA")
     entry = info.get(INT8_KEY)
@@ -137,18 +140,26 @@ def denoiser_for(model_dir, info, device="auto", precision=None):
 
 
 def needs_reduced_range():
-    """True on x86 CPUs without VNNI, whose u8 x s8 kernels saturate 16-bit sums.
-
-    Read from /proc/cpuinfo; where it cannot be read an x86 CPU is assumed to lack VNNI
-    (7-bit weights cost a little accuracy, saturation costs much more). ARM has no such issue.
-    """
-    machine = platform.machine().lower()
-    if machine not in ("x86_64", "amd64", "i386", "i686", "x86"):
-        return False
+    """Whether this machine's CPU wants 7-bit weights; see `reduced_range_for`."""
     try:
-        flags = Path("/proc/cpuinfo").read_text().split()
+        cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
+        cpuinfo = None
+    return reduced_range_for(platform.machine(), cpuinfo)
+
+
+def reduced_range_for(machine, cpuinfo):
+    """True for x86 CPUs without VNNI, whose u8 x s8 kernels saturate 16-bit sums.
+
+    cpuinfo: the text of /proc/cpuinfo, or None where it cannot be read: an x86 CPU is then
+    assumed to lack VNNI (7-bit weights cost a little accuracy, saturation costs much more).
+    ARM CPUs have no such issue.
+    """
+    if machine.lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return False
+    if cpuinfo is None:
         return True
+    flags = set(cpuinfo.split())
     return not any(flag in flags for flag in VNNI_FLAGS)
 
 
@@ -165,8 +176,6 @@ def _read_info(path):
 
 
 def _file_entry(path):
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

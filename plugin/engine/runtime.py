@@ -3,13 +3,18 @@
 `open_session` picks the execution provider (CUDA when asked for or, with device="auto",
 when onnxruntime offers it; CPU otherwise), turns on every graph optimisation and sizes the
 CPU thread pool to the physical cores. When CUDA cannot be used it says so in the log and
-falls back to the CPU instead of failing.
+falls back to the CPU instead of failing. On CUDA, runs go through IO binding with device
+buffers reused from call to call (see `BoundRunner`).
 """
 
+import ctypes
 import logging
 import os
+import sys
+from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from .errors import InputError, ModelError
@@ -22,18 +27,81 @@ CPU = "CPUExecutionProvider"
 
 
 class RuntimeSession:
-    """An onnxruntime session with the provider it really got."""
+    """An onnxruntime session with the provider it really got.
 
-    def __init__(self, session, path):
+    io_binding: run through a BoundRunner (None: only on CUDA, where it saves the
+    allocations and copies of every call; on the CPU plain runs are as fast).
+    """
+
+    def __init__(self, session, path, io_binding=None):
         self._session = session
         self.path = Path(path)
         self.provider = session.get_providers()[0]
         self.input_names = [i.name for i in session.get_inputs()]
         self.output_names = [o.name for o in session.get_outputs()]
+        if io_binding is None:
+            io_binding = self.provider == CUDA
+        device = "cuda" if self.provider == CUDA else "cpu"
+        self._runner = BoundRunner(session, device) if io_binding else None
 
     def run(self, feeds):
         """Runs the graph on `feeds` ({input name: array}); returns the outputs in order."""
+        if self._runner is not None:
+            return self._runner.run(feeds)
         return self._session.run(None, feeds)
+
+
+class BoundRunner:
+    """Runs a session through IO binding, keeping its input and output buffers on `device`.
+
+    An input buffer is refilled in place while its shape and dtype stay the same; the output
+    buffers are kept per input-shape signature (the last few), so sampling, which repeats the
+    same shapes every step, allocates no device memory after its first call. Results are
+    returned as fresh host arrays, never views of the reused buffers.
+    """
+
+    KEPT_SIGNATURES = 4  # a full batch, a remainder, and room for a second model use
+
+    def __init__(self, session, device):
+        self._session = session
+        self._device = device
+        self._binding = session.io_binding()
+        self._output_names = [o.name for o in session.get_outputs()]
+        self._inputs = {}
+        self._outputs = OrderedDict()
+
+    def run(self, feeds):
+        signature = tuple(sorted((name, np.shape(value)) for name, value in feeds.items()))
+        for name, value in feeds.items():
+            self._binding.bind_ortvalue_input(name, self._input_buffer(name, value))
+        outputs = self._outputs.get(signature)
+        for index, name in enumerate(self._output_names):
+            if outputs is None:
+                self._binding.bind_output(name, self._device)  # onnxruntime allocates once
+            else:
+                self._binding.bind_ortvalue_output(name, outputs[index])
+        self._session.run_with_iobinding(self._binding)
+        if outputs is None:
+            outputs = self._binding.get_outputs()
+            self._outputs[signature] = outputs
+            while len(self._outputs) > self.KEPT_SIGNATURES:
+                self._outputs.popitem(last=False)
+        self._outputs.move_to_end(signature)
+        return [np.array(value.numpy()) for value in outputs]
+
+    def _input_buffer(self, name, value):
+        array = np.ascontiguousarray(value)
+        kept = self._inputs.get(name)
+        if kept is not None and kept[1:] == (array.shape, array.dtype):
+            kept[0].update_inplace(array)  # copies into the existing device buffer
+            return kept[0]
+        # a buffer of our own: from_numpy would wrap (and later overwrite) the caller's array
+        buffer = ort.OrtValue.ortvalue_from_shape_and_type(
+            array.shape, array.dtype, self._device, 0
+        )
+        buffer.update_inplace(array)
+        self._inputs[name] = (buffer, array.shape, array.dtype)
+        return buffer
 
 
 def cuda_available():
@@ -73,11 +141,12 @@ def physical_cores():
     return len(cores) or len(allowed)
 
 
-def open_session(path, device="auto", threads=None):
+def open_session(path, device="auto", threads=None, io_binding=None):
     """Opens `path` on `device` ("auto", "cpu" or "cuda") and returns a RuntimeSession.
 
-    `threads` sets the intra-op thread pool (default: the physical cores). Raises ModelError
-    naming the file when it is missing or not a loadable ONNX model.
+    `threads` sets the intra-op thread pool (default: the physical cores); `io_binding` see
+    RuntimeSession. Raises ModelError naming the file when it is missing or not a loadable
+    ONNX model.
     """
     _check_device(device)
     path = Path(path)
@@ -102,7 +171,8 @@ def open_session(path, device="auto", threads=None):
             log.warning("could not open %s with CUDA (%s); trying the CPU", path.name, exc)
         else:
             if session.get_providers()[0] == CUDA:
-                return RuntimeSession(session, path)
+                release_freed_heap()
+                return RuntimeSession(session, path, io_binding)
             log.warning(
                 "the CUDA provider did not load (check the CUDA and cuDNN libraries); "
                 "running %s on the CPU",
@@ -112,7 +182,23 @@ def open_session(path, device="auto", threads=None):
         session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU])
     except Exception as exc:  # the CPU provider cannot fail for lack of hardware
         raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
-    return RuntimeSession(session, path)
+    release_freed_heap()
+    return RuntimeSession(session, path, io_binding)
+
+
+def release_freed_heap():
+    """Hands the heap freed by loading a model back to the OS (glibc on Linux only).
+
+    onnxruntime reads a whole .onnx file and copies its weights before freeing the file's
+    bytes; glibc keeps that freed heap resident, which measured 0.5 GiB of the peak RSS of a
+    tile (the VAE graphs hold their weights inline).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # another C library (musl)
+        pass
 
 
 def _check_device(device):

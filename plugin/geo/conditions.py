@@ -10,6 +10,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -35,6 +36,7 @@ PHYSICAL_BANDS = {
 # ESA order B01, B02, B03, B04, ... (12 bands as Major TOM, 13 with B10): B04, B03, B02 = 4, 3, 2
 S2_STANDARD_INDEXES = (4, 3, 2)
 S2_NODATA = 0  # ESA's NO_DATA DN, assumed when the file declares none
+S2_REFLECTANCE_MAX = 2.0  # an S2 area whose values all stay below this is reflectance, not DN
 DEM_FACTOR = 3  # Major TOM renders the DEM at 30 m, then resizes it to 10 m
 BLOCK = 1024  # pixels a side of the blocks of the statistics pass (bounded memory)
 
@@ -108,6 +110,18 @@ class PreparedCondition(ABC):
     def modality(self):
         return self.spec.modality
 
+    def describe(self):
+        """What output tags record about this condition (JSON-ready)."""
+        return {
+            "modality": self.modality,
+            "layer": self.spec.layer_name or Path(self.spec.path).stem,
+            "file": self.spec.path,
+            "bands": list(self.indexes),
+            "source": self.spec.source,
+            "s1_in_db": self.spec.s1_in_db,
+            "s2_offset": self.spec.s2_offset,
+        }
+
     @abstractmethod
     def read_window(self, row_off, col_off, height, width):
         """(rgb uint8 [3, h, w], valid bool [h, w]) of that window of the grid: the
@@ -157,6 +171,24 @@ class _S2Condition(PreparedCondition):
         valid = np.isfinite(bands).all(axis=0)
         return render.render_s2(*bands, offset=self.spec.s2_offset), valid
 
+    def measure(self, cancel=None):
+        """Stops at the first block with a value above reflectance range; a whole area of
+        values <= 2 is float reflectance (0..1), which would render almost black."""
+        has_data = False
+        for window in self.grid.blocks(BLOCK):
+            _check_cancel(cancel, self.spec.label)
+            bands = self._warp_window(*window, "bilinear")
+            values = bands[:, np.isfinite(bands).all(axis=0)]
+            if values.size and values.max() > S2_REFLECTANCE_MAX:
+                return True
+            has_data = has_data or bool(values.size)
+        if has_data:
+            raise InputError(
+                f"{self.spec.label}: values look like reflectance 0..1 (all <= {S2_REFLECTANCE_MAX:g}); "
+                "digital numbers (reflectance x 10000) are expected"
+            )
+        return False
+
 
 class _S1Condition(PreparedCondition):
     def __init__(self, spec, grid, indexes, src_nodata):
@@ -175,6 +207,14 @@ class _S1Condition(PreparedCondition):
             _check_cancel(cancel, self.spec.label)
             vv, vh = self._warp_window(*window, "bilinear")
             stats = stats.merge(render.s1_stats(vv, vh, nodata=None, db_input=self.spec.s1_in_db))
+        if not self.spec.s1_in_db:
+            # linear backscatter is positive; a band without a positive value is dB (and
+            # would render black)
+            for band, floor, top in (("VV", stats.vv_floor, stats.vv_max), ("VH", stats.vh_floor, stats.vh_max)):
+                if top > -np.inf and floor == np.inf:
+                    raise InputError(
+                        f"{self.spec.label}: {band} values look like dB (all <= 0): use --s1-db / 'S1 values in dB'"
+                    )
         self.stats = stats
         return not stats.empty
 
@@ -302,9 +342,11 @@ def resolve_bands(spec, ds):
         return S2_STANDARD_INDEXES
     if ds.count < len(names):
         raise InputError(f"{spec.label}: has {ds.count} band(s); {_band_need(spec)}")
+    example = ",".join(map(str, range(1, len(names) + 1)))
     raise InputError(
         f"{spec.label}: cannot tell which of its {ds.count} bands are {', '.join(names)} "
-        f"(no such band descriptions); give them, e.g. {spec.modality}=FILE:{','.join(map(str, range(1, len(names) + 1)))}"
+        f"(no such band descriptions); give their numbers in that order as the bands, e.g. {example} "
+        f"(prepare --bands {example}; generate --condition {spec.modality}=FILE:{example})"
     )
 
 
@@ -356,7 +398,9 @@ def _band_tokens(bands):
 
 
 def _normalise_band_name(name):
-    name = name.strip().upper()
+    """Upper case, B4 == B04; a description counts by its text before the first comma, as in
+    GDAL's SENTINEL2 driver ("B4, central wavelength 665 nm")."""
+    name = name.split(",")[0].strip().upper()
     match = re.fullmatch(r"B0*(\d+A?)", name)
     return f"B{match.group(1)}" if match else name
 
@@ -371,7 +415,7 @@ def _band_index(spec, ds, token):
     for index, description in enumerate(ds.descriptions, 1):
         if description and _normalise_band_name(description) == wanted:
             return index
-    known = ", ".join(d for d in ds.descriptions if d) or "none"
+    known = ", ".join(repr(d) for d in ds.descriptions if d) or "none"
     raise InputError(
         f"{spec.label}: no band named {token!r} (band descriptions: {known}); use a 1-based index instead"
     )

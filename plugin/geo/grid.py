@@ -3,7 +3,9 @@
 A grid is north-up, in a metric CRS that keeps true scale over the area (the UTM zone of
 its centre unless the given CRS already qualifies), snapped to whole pixels, and padded
 (centred) so that width and height are multiples of the VAE stride and at least one model
-tile: the latent canvas is then whole.
+tile: the latent canvas is then whole. Pixels lie on multiples of 10 m, or on the lattice of
+a 10 m raster in the grid's CRS (a condition is then copied, not shifted by a sub-pixel
+resampling). An area must hold at least one pixel centre.
 """
 
 import math
@@ -89,8 +91,9 @@ class TargetGrid:
                 yield row_off, col_off, min(size, self.height - row_off), min(size, self.width - col_off)
 
     @classmethod
-    def from_extent(cls, xmin, ymin, xmax, ymax, crs, pixel=PIXEL_SIZE_M):
-        """Grid covering the extent (given in ``crs``); the extent becomes the AOI."""
+    def from_extent(cls, xmin, ymin, xmax, ymax, crs, pixel=PIXEL_SIZE_M, lattices=()):
+        """Grid covering the extent (given in ``crs``); the extent becomes the AOI.
+        ``lattices``: see :meth:`from_polygon`."""
         crs = parse_crs(crs, "extent CRS")
         values = [float(v) for v in (xmin, ymin, xmax, ymax)]
         if not all(math.isfinite(v) for v in values) or not (values[0] < values[2] and values[1] < values[3]):
@@ -99,43 +102,65 @@ class TargetGrid:
             -180 <= values[0] and values[2] <= 180 and -90 <= values[1] and values[3] <= 90
         ):
             raise InputError(f"extent {values} is outside longitude/latitude range for {crs}")
-        return cls.from_polygon(_densified_box(*values), crs, pixel)
+        return _grid_for(_densified_box(*values), crs, pixel, lattices, f"extent {values}")
 
     @classmethod
-    def from_polygon(cls, geometry, crs, pixel=PIXEL_SIZE_M):
+    def from_polygon(cls, geometry, crs, pixel=PIXEL_SIZE_M, lattices=()):
         """Grid covering a polygon (shapely geometry or GeoJSON-like mapping in ``crs``),
-        which becomes the AOI."""
+        which becomes the AOI. ``lattices``: :class:`Lattice` items; the first in the grid's
+        CRS gives the pixel lattice (default: multiples of ``pixel``)."""
         crs = parse_crs(crs, "polygon CRS")
-        geometry = _area_geometry(geometry)
-        grid_crs = _metric_crs_for(geometry, crs)
-        return _grid_around(_reproject(geometry, crs, grid_crs), grid_crs, pixel)
+        return _grid_for(_area_geometry(geometry), crs, pixel, lattices, "polygon")
 
     @classmethod
-    def from_raster(cls, path, pixel=PIXEL_SIZE_M):
-        """Grid covering a raster's footprint (the AOI). A raster already on a north-up
-        ``pixel`` grid in a suitable metric CRS keeps its own pixel lattice, so it is
-        copied, not resampled. A raster in a geographic CRS needs an explicit extent."""
+    def from_raster(cls, path, pixel=PIXEL_SIZE_M, lattices=()):
+        """Grid covering a raster's footprint (the AOI), in any CRS, geographic included.
+        A raster already on a north-up ``pixel`` grid in the grid's CRS keeps its own pixel
+        lattice, so it is copied, not resampled; otherwise ``lattices`` apply as in
+        :meth:`from_polygon`."""
         with open_raster(path) as ds:
             crs, transform, width, height = ds.crs, ds.transform, ds.width, ds.height
         if crs is None:
             raise InputError(f"raster {path} has no CRS (not georeferenced); georeference it in a GIS first")
-        if crs.is_geographic:
-            raise InputError(
-                f"raster {path} is in a geographic CRS ({crs}); give an extent to define the 10 m grid"
-            )
-        corners = [transform * xy for xy in ((0, 0), (width, 0), (width, height), (0, height))]
-        footprint = Polygon(corners)
-        grid_crs = _metric_crs_for(footprint, crs)
-        origin = (0.0, 0.0)
-        on_pixel_lattice = (
-            transform.b == 0 and transform.d == 0
-            and math.isclose(transform.a, pixel, rel_tol=1e-9) and math.isclose(transform.e, -pixel, rel_tol=1e-9)
+        corners = Polygon([transform * xy for xy in ((0, 0), (width, 0), (width, height), (0, height))])
+        own = _lattice_of(crs, transform, pixel)
+        own_lattice = (own,) if own else ()
+        return _grid_for(_densified_box(*corners.bounds), crs, pixel, own_lattice + tuple(lattices), f"raster {path}")
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """The pixel lattice of a north-up raster: pixel corners at ``origin + k * pixel`` in ``crs``."""
+
+    crs: CRS
+    origin: tuple
+
+
+def raster_lattice(path, pixel=PIXEL_SIZE_M, label=None):
+    """The :class:`Lattice` of a raster on a north-up ``pixel`` grid, else None (no CRS,
+    rotated or another pixel size)."""
+    with open_raster(path, label) as ds:
+        crs, transform = ds.crs, ds.transform
+    return _lattice_of(crs, transform, pixel) if crs is not None else None
+
+
+def _lattice_of(crs, transform, pixel):
+    north_up = transform.b == 0 and transform.d == 0
+    if north_up and math.isclose(transform.a, pixel, rel_tol=1e-9) and math.isclose(transform.e, -pixel, rel_tol=1e-9):
+        return Lattice(crs, (transform.c, transform.f))
+    return None
+
+
+def _grid_for(geometry, crs, pixel, lattices, what):
+    """The grid around ``geometry`` (in ``crs``), on the first lattice in the grid's CRS."""
+    grid_crs = _metric_crs_for(geometry, crs)
+    origin = next((lattice.origin for lattice in lattices if lattice.crs == grid_crs), (0.0, 0.0))
+    grid = _grid_around(_reproject(geometry, crs, grid_crs), grid_crs, pixel, origin)
+    if not any(grid.aoi_mask(*window).any() for window in grid.blocks()):
+        raise InputError(
+            f"{what}: no {pixel:g} m pixel centre falls inside the area (it is smaller or thinner than a pixel); enlarge it"
         )
-        if grid_crs == crs and on_pixel_lattice:
-            origin = (transform.c, transform.f)
-        else:
-            footprint = _densified_box(*footprint.bounds)
-        return _grid_around(_reproject(footprint, crs, grid_crs), grid_crs, pixel, origin)
+    return grid
 
 
 @contextmanager
@@ -244,9 +269,9 @@ def _padded(size):
     return max(TILE_PIXELS, -(-size // STRIDE) * STRIDE)
 
 
-def parse_extent(text, default_crs=None, pixel=PIXEL_SIZE_M):
+def parse_extent(text, default_crs=None, pixel=PIXEL_SIZE_M, lattices=()):
     """TargetGrid for an ``"xmin,ymin,xmax,ymax[,EPSG]"`` argument; without an EPSG code the
-    extent is in ``default_crs``."""
+    extent is in ``default_crs``. ``lattices``: see :meth:`TargetGrid.from_polygon`."""
     parts = [p.strip() for p in text.split(",")]
     if len(parts) not in (4, 5):
         raise InputError(f"extent {text!r}: expected xmin,ymin,xmax,ymax[,EPSG]")
@@ -261,4 +286,4 @@ def parse_extent(text, default_crs=None, pixel=PIXEL_SIZE_M):
         crs = default_crs
     else:
         raise InputError(f"extent {text!r}: add the EPSG code of its coordinates, e.g. {text},4326")
-    return TargetGrid.from_extent(*values, crs=crs, pixel=pixel)
+    return TargetGrid.from_extent(*values, crs=crs, pixel=pixel, lattices=lattices)

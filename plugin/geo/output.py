@@ -11,6 +11,7 @@ output.
 import json
 import os
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from osgeo import gdal
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
+from .. import __version__
 from ..engine.errors import InputError
 from ..engine.modalities import modality_index
 from .render import s2_to_reflectance_dn
@@ -140,6 +142,15 @@ class OutputWriter:
         for temp in (self._work, self._cog):
             for path in (temp, temp.with_name(temp.name + ".aux.xml"), temp.with_name(temp.name + ".msk")):
                 path.unlink(missing_ok=True)
+
+
+def provenance_tags(command):
+    """The tags every output carries: software and version, the command, the run's UTC date."""
+    return {
+        "software": f"COP-GEN-Beta for QGIS {__version__}",
+        "command": command,
+        "run_date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def _tag_strings(tags):

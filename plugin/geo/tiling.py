@@ -182,27 +182,67 @@ def fill_nodata(rgb, valid, max_iterations=TILE_PIXELS):
     return np.rint(image).astype(rgb.dtype)
 
 
-def encode_condition(model, read_window, layout, cancel=None, on_windows=None):
-    """VAE moments of a rendered condition over the whole canvas, [8, H, W] float32.
+@dataclass(frozen=True)
+class EncodedCondition:
+    """A condition on the latent canvas: ``moments`` [8, H, W] float32 (mean, log-variance),
+    ``covered`` bool [windows] (the window has at least one pixel with data), ``coverage``
+    (the fraction of the area's pixels with data)."""
+
+    moments: np.ndarray
+    covered: np.ndarray
+    coverage: float
+
+
+def encode_condition(model, read_window, layout, cancel=None, on_windows=None, area_mask=None):
+    """VAE-encode a rendered condition over the whole canvas.
 
     ``read_window(row_off, col_off, height, width) -> (rgb uint8 [3, h, w], valid)`` reads the
     rendering in pixels; pixels without data are filled from their valid neighbours
-    (:func:`fill_nodata`) so the model is not conditioned on a black border; each window's 256 px tile is encoded and its moments (mean,
-    log-variance) are blended like the denoiser's predictions, so tile borders leave no trace
-    in the latents. ``on_windows(n)`` is told how many windows each batch encoded.
+    (:func:`fill_nodata`) so the model is not conditioned on a black border. Each covered
+    window's 256 px tile is encoded and its moments are blended like the denoiser's predictions,
+    so tile borders leave no trace in the latents. Windows without any data are not encoded:
+    the model is to treat the condition as absent there (see :class:`CanvasDenoiser`), and
+    canvas cells that only such windows cover keep zero moments. ``area_mask(row_off, col_off,
+    height, width)`` (default: everywhere) says which pixels count for ``coverage``.
+    ``on_windows(n)`` is told how many windows each batch handled.
     """
     moments = np.zeros((2 * LATENT_CHANNELS, layout.height, layout.width), dtype=np.float32)
-    for part in chunks(layout.windows, model.max_batch):
+    weight_sum = np.zeros((layout.height, layout.width), dtype=np.float32)
+    # valid and area pixels per latent cell; windows overlap, so cells are set, not added
+    valid_cells = np.zeros((layout.height, layout.width), dtype=np.int32)
+    area_cells = np.zeros_like(valid_cells)
+    covered = np.zeros(len(layout), dtype=bool)
+    for start in range(0, len(layout), model.max_batch):
+        part = layout.windows[start:start + model.max_batch]
         _check_cancel(cancel, "encoding a condition")
-        tiles = [
-            fill_nodata(*read_window(row * PIXELS_PER_LATENT, col * PIXELS_PER_LATENT, TILE_PIXELS, TILE_PIXELS))
-            for row, col in part
-        ]
-        images = np.stack(tiles).astype(np.float32) / 127.5 - 1.0
-        layout.accumulate(moments, model.encode_moments(images), part)
+        tiles, encoded = [], []
+        for k, (row, col) in enumerate(part):
+            window = (row * PIXELS_PER_LATENT, col * PIXELS_PER_LATENT, TILE_PIXELS, TILE_PIXELS)
+            rgb, valid = read_window(*window)
+            area = np.ones_like(valid) if area_mask is None else area_mask(*window)
+            cells = np.s_[row:row + LATENT_SIZE, col:col + LATENT_SIZE]
+            valid_cells[cells] = _per_cell(valid & area)
+            area_cells[cells] = _per_cell(area)
+            if valid.any():
+                covered[start + k] = True
+                tiles.append(fill_nodata(rgb, valid))
+                encoded.append((row, col))
+        if tiles:
+            images = np.stack(tiles).astype(np.float32) / 127.5 - 1.0
+            layout.accumulate(moments, model.encode_moments(images), encoded)
+            for row, col in encoded:
+                weight_sum[row:row + LATENT_SIZE, col:col + LATENT_SIZE] += layout.weights
         if on_windows is not None:
             on_windows(len(part))
-    return moments / layout.weight_sum
+    np.divide(moments, weight_sum, out=moments, where=weight_sum > 0)
+    coverage = float(valid_cells.sum() / area_cells.sum()) if area_cells.any() else 0.0
+    return EncodedCondition(moments, covered, coverage)
+
+
+def _per_cell(mask):
+    """Count of True pixels in each 8 x 8 px latent cell of a mask [8h, 8w]."""
+    height, width = mask.shape[0] // PIXELS_PER_LATENT, mask.shape[1] // PIXELS_PER_LATENT
+    return mask.reshape(height, PIXELS_PER_LATENT, width, PIXELS_PER_LATENT).sum(axis=(1, 3))
 
 
 def decode_canvas(model, latents, layout, write, cancel=None, on_windows=None):
@@ -257,19 +297,28 @@ class CanvasDenoiser:
     (:func:`plugin.engine.model.assemble_network_input`) and blends the predicted noise back.
     Every solver update is affine in the noise prediction, with the same coefficients all over
     the canvas, so blending the windows' predictions gives exactly the blend of the per-window
-    updates that MultiDiffusion prescribes.
+    updates that MultiDiffusion prescribes. In a window a condition does not cover, that
+    modality is absent, as the reference treats modalities neither generated nor given: fresh
+    N(0, 1) noise at time 0 on every call.
     """
 
     def __init__(self, model, layout, generated_idx, cond_idx, cond_latents, rng,
-                 max_windows=None, cancel=None, on_windows=None):
+                 max_windows=None, cancel=None, on_windows=None, cond_covered=None):
         """cond_latents: [n_cond, S, 4, H, W] fixed latents of the conditioning modalities;
-        rng: the stream of the ignored modalities' fresh noise; max_windows: windows per batch
-        (default: the model's batch, so cancel and on_windows(n) follow every network call)."""
+        rng: the stream of the ignored modalities' fresh noise, drawn in modality order for
+        each batch, then for each condition's uncovered windows of the batch (in condition
+        order); max_windows: windows per batch (default: the model's batch, so cancel and
+        on_windows(n) follow every network call); cond_covered: bool [n_cond, windows] in
+        ``layout.windows`` order (default: every window covered)."""
         self.model = model
         self.layout = layout
         self.generated_idx = list(generated_idx)
         self.cond_idx = list(cond_idx)
         self.cond_latents = cond_latents
+        self.cond_covered = (
+            np.ones((len(self.cond_idx), len(layout)), dtype=bool) if cond_covered is None
+            else np.asarray(cond_covered, dtype=bool)
+        )
         self.rng = rng
         self.max_windows = model.max_batch if max_windows is None else max_windows
         self.cancel = cancel
@@ -277,7 +326,7 @@ class CanvasDenoiser:
 
     def __call__(self, x, t_continuous):
         noise = np.zeros(x.shape, dtype=np.float32)
-        jobs = [(sample, window) for sample in range(x.shape[1]) for window in self.layout.windows]
+        jobs = [(sample, index) for sample in range(x.shape[1]) for index in range(len(self.layout))]
         for part in chunks(jobs, self.max_windows):
             _check_cancel(self.cancel, "denoising")
             x_windows = self._cut(x, part)
@@ -285,18 +334,24 @@ class CanvasDenoiser:
             latents, timesteps = assemble_network_input(
                 x_windows, self.generated_idx, cond_windows, self.cond_idx, t_continuous, self.rng
             )
+            windows = [index for _, index in part]
+            for covered, index in zip(self.cond_covered, self.cond_idx):
+                absent = ~covered[windows]
+                if absent.any():
+                    latents[absent, index] = self.rng.standard_normal(
+                        (int(absent.sum()),) + latents.shape[2:], dtype=np.float32
+                    )
             predicted = split_generated(self.model.denoise(latents, timesteps), self.generated_idx)
-            for k, (sample, window) in enumerate(part):
-                self.layout.accumulate(noise[:, sample], predicted[None, :, k], [window])
+            for k, (sample, index) in enumerate(part):
+                self.layout.accumulate(noise[:, sample], predicted[None, :, k], [self.layout.windows[index]])
             if self.on_windows is not None:
                 self.on_windows(len(part))
         return noise / self.layout.weight_sum
 
-    @staticmethod
-    def _cut(canvas, jobs):
-        """Windows of canvas [M, S, 4, H, W] for (sample, window) jobs, as [M, K, 4, 32, 32]."""
-        return np.stack(
-            [canvas[:, sample, :, row:row + LATENT_SIZE, col:col + LATENT_SIZE]
-             for sample, (row, col) in jobs],
-            axis=1,
-        )
+    def _cut(self, canvas, jobs):
+        """Windows of canvas [M, S, 4, H, W] for (sample, window index) jobs, as [M, K, 4, 32, 32]."""
+        cuts = []
+        for sample, index in jobs:
+            row, col = self.layout.windows[index]
+            cuts.append(canvas[:, sample, :, row:row + LATENT_SIZE, col:col + LATENT_SIZE])
+        return np.stack(cuts, axis=1)

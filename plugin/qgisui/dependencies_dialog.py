@@ -63,8 +63,8 @@ class DependenciesDialog(QDialog):
         self.log.setPlaceholderText("pip's output appears here.")
         copy = QPushButton("Copy command")
         copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.command.toPlainText()))
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Close)
-        self.install_button = self.buttons.addButton("Install", QDialogButtonBox.ActionRole)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.install_button = self.buttons.addButton("Install", QDialogButtonBox.ButtonRole.ActionRole)
         self.install_button.clicked.connect(self.install)
         self.buttons.rejected.connect(self.reject)
 
@@ -108,7 +108,7 @@ class DependenciesDialog(QDialog):
         command = self.job.prepare()
         self.log.setPlainText("$ " + " ".join(command))
         process = QProcess(self)
-        process.setProcessChannelMode(QProcess.MergedChannels)
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         process.readyReadStandardOutput.connect(lambda: self._show_output(process))
         process.finished.connect(self._finished)
         process.errorOccurred.connect(self._failed_to_start)
@@ -123,13 +123,13 @@ class DependenciesDialog(QDialog):
             self.log.appendPlainText(text)
 
     def _failed_to_start(self, error):
-        if error == QProcess.FailedToStart:
+        if error == QProcess.ProcessError.FailedToStart:
             self.log.appendPlainText(f"Could not start {self.job.command[0]}: run the command above in a terminal instead.")
             self._done(False)
 
     def _finished(self, exit_code, exit_status):
         self._show_output(self.process)
-        self._done(exit_status == QProcess.NormalExit and exit_code == 0)
+        self._done(exit_status == QProcess.ExitStatus.NormalExit and exit_code == 0)
 
     def _done(self, ok, stopped=False):
         if self.job is None:

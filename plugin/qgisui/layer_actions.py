@@ -14,15 +14,13 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QAction
 
 from ..engine.modalities import MODALITIES
+from .condition_names import SOURCE, SOURCE_OPTIONS, channel_parameters
 from .output_layers import SHORT_NAMES
 from .resources import plugin_icon
 
 GENERATE_ALGORITHM = "copgen:generate"
 MENU = "COP-GEN-Beta"
 ACTION_TEXT = "Generate from this layer…"
-# The Generate algorithm's <KEY>_SOURCE enum, as plugin.geo.conditions.SOURCES (not imported
-# here: it needs rasterio, which may be missing while the plugin loads).
-SOURCE_OPTIONS = ("physical", "thumbnail")
 
 _S2_BAND = re.compile(r"(?<![a-z0-9])b0?(\d{1,2}a?)(?![0-9])", re.IGNORECASE)
 _ELEVATION = re.compile(r"elevation|height|altitude|\bdem\b|\bdsm\b|\bdtm\b", re.IGNORECASE)
@@ -62,7 +60,7 @@ def guess_modality(layer):
     """The most plausible condition a raster layer holds, as a ModalityGuess."""
     names, tagged = raster_facts(layer)
     hint_text = f"{layer.name()} {Path(layer.source().split('|')[0]).name}"
-    eight_bit = layer.dataProvider().dataType(1) == Qgis.Byte
+    eight_bit = layer.dataProvider().dataType(1) == Qgis.DataType.Byte
     return guess_from_bands(names, eight_bit, hint_text, tagged)
 
 
@@ -84,6 +82,8 @@ def guess_from_bands(names, eight_bit, hint_text="", tagged=""):
     if "VV" in upper and "VH" in upper:
         bands = (upper.index("VV") + 1, upper.index("VH") + 1)
         return ModalityGuess("s1_rtc", bands, "physical", "band names VV, VH")
+    if eight_bit and count == 1:  # elevations need more than 8 bits: a grey hillshade rendering
+        return ModalityGuess("dem", (1,), "thumbnail", "one 8-bit band: a hillshade thumbnail")
     if count == 1 or any(_ELEVATION.search(name) for name in names):
         band = next((i + 1 for i, name in enumerate(names) if _ELEVATION.search(name)), 1)
         return ModalityGuess("dem", (band,), "physical", "one band" if count == 1 else f"elevation in band {band}")
@@ -119,16 +119,18 @@ def _s2_level(hint_text, has_b10, count):
 
 
 def generate_parameters(layer, guess):
-    """Initial copgen:generate parameters: the layer as the guessed condition, every other
-    modality to generate."""
+    """Initial copgen:generate parameters: the layer as the guessed condition (with its bands
+    where they fill the modality's channels: not an S1 thumbnail's R, G, B, which the
+    engine reads by itself), every other modality to generate."""
     key = guess.modality.upper()
     parameters = {
         key: layer.id(),
-        f"{key}_SOURCE": SOURCE_OPTIONS.index(guess.source),
+        f"{key}_{SOURCE}": SOURCE_OPTIONS.index(guess.source),
         "GENERATE": [index for index, modality in enumerate(MODALITIES) if modality != guess.modality],
     }
-    if guess.bands:
-        parameters[f"{key}_BANDS"] = list(guess.bands)
+    channels = channel_parameters(f"{key}_", guess.modality)
+    if len(guess.bands) == len(channels):
+        parameters.update(zip(channels, guess.bands))
     return parameters
 
 
@@ -153,7 +155,7 @@ def open_generate_dialog(layer):
     dialog.messageBar().pushMessage(
         "COP-GEN-Beta",
         f"“{layer.name()}” set as the {SHORT_NAMES[guess.modality]} condition ({guess.reason}); edit below if wrong.",
-        Qgis.Info,
+        Qgis.MessageLevel.Info,
         0,
     )
     dialog.show()

@@ -5,6 +5,7 @@ Loading never stops half-way: the provider registers even when Python packages a
 """
 
 from qgis.core import Qgis, QgsApplication
+from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QAction, QPushButton
 
 from .. import dependencies
@@ -25,6 +26,7 @@ class CopGenPlugin:
         self.options_factory = None
         self.menu_actions = []
         self.dependencies_dialog = None
+        self.missing_message = None  # the message-bar warning with its Install button
         # Before anything imports them: packages the plugin installed win over older copies.
         dependencies.activate(deps_folder())
 
@@ -45,6 +47,7 @@ class CopGenPlugin:
         self.report_missing_packages()
 
     def unload(self):
+        self.withdraw_missing_message()
         for action in self.menu_actions:
             self.iface.removePluginRasterMenu(MENU, action)
             action.deleteLater()
@@ -79,7 +82,19 @@ class CopGenPlugin:
         button = QPushButton("Install…")
         button.clicked.connect(self.show_dependencies)
         message.layout().addWidget(button)
-        bar.pushWidget(message, Qgis.Warning)
+        bar.pushWidget(message, Qgis.MessageLevel.Warning)
+        self.missing_message = (message, button)
+
+    def withdraw_missing_message(self):
+        """Remove the warning, and its button's link to this plugin, from the message bar."""
+        if self.missing_message is None:
+            return
+        message, button = self.missing_message
+        self.missing_message = None
+        if sip.isdeleted(message):  # the user closed it
+            return
+        button.clicked.disconnect(self.show_dependencies)
+        self.iface.messageBar().popWidget(message)
 
     def show_dependencies(self):
         if self.dependencies_dialog is None:
@@ -94,4 +109,5 @@ class CopGenPlugin:
         # algorithms now lists them all.
         if self.provider is not None:
             self.provider.refreshAlgorithms()
+        self.withdraw_missing_message()
         self.iface.messageBar().pushSuccess("COP-GEN-Beta", "Python packages installed.")

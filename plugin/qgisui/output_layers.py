@@ -86,7 +86,7 @@ def style_path(layer, modality):
     (REFLECTANCE outputs, UInt16) stretched 0..3000."""
     if modality == "dem":
         return resource_path("styles/dem_hillshade.qml")
-    if layer.dataProvider().dataType(1) == Qgis.Byte:
+    if layer.dataProvider().dataType(1) == Qgis.DataType.Byte:
         return resource_path("styles/rgb_uint8.qml")
     return resource_path("styles/s2_reflectance.qml")
 

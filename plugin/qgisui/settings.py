@@ -61,16 +61,25 @@ def configured_model_root():
     return _value("model_dir", "")
 
 
-def model_dir(name=DEFAULT_MODEL, precision="fp32"):
+def model_dir(name=DEFAULT_MODEL, precision=None):
     """The converted model folder to load. The root may itself be one converted model folder
     (it holds model.json), as when tests or users point the setting straight at it; otherwise
-    the model manager's layout applies (<root>/<name>[-fp16])."""
+    the model manager's layout applies (<root>/<name>[-fp16]). Without ``precision``: the
+    precision the device setting prefers (fp16 on CUDA, as "Install model" installs it) when
+    installed, else whichever precision is installed, else the preferred one's folder."""
     root = model_root()
     if (root / "model.json").is_file():
         return root
-    from ..engine.manager import ModelManager
+    from ..engine.manager import PRECISIONS, ModelManager
 
-    return ModelManager(root).model_dir(name, precision)
+    manager = ModelManager(root)
+    if precision is not None:
+        return manager.model_dir(name, precision)
+    from ..engine.runtime import preferred_precision
+
+    preferred = preferred_precision(device())
+    folders = [manager.model_dir(name, each) for each in (preferred, *(p for p in PRECISIONS if p != preferred))]
+    return next((folder for folder in folders if (folder / "model.json").is_file()), folders[0])
 
 
 def set_model_root(path):

@@ -30,7 +30,7 @@ class SettingsWidget(QWidget):
     def __init__(self, parent=None, show_dependencies=None):
         super().__init__(parent)
         self.model_dir = QgsFileWidget()
-        self.model_dir.setStorageMode(QgsFileWidget.GetDirectory)
+        self.model_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.model_dir.setDialogTitle("Folder of the installed COP-GEN-Beta models")
         self.device = QComboBox()
         self.device.addItems(settings.DEVICES)

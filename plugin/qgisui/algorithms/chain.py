@@ -8,7 +8,7 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType
 
 from ...analysis.chain import run_chain
 from ...engine.modalities import LABELS, MODALITIES
@@ -28,7 +28,6 @@ from .parameters import (
     modality_options,
     model_problem,
     pipeline_callbacks,
-    raster_layer,
     read_condition,
     read_sampling,
     unique_run_name,
@@ -50,7 +49,7 @@ class ChainAlgorithm(CopGenAlgorithm):
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        add_condition(self, "INPUT", "Input raster", optional=False, bands="BANDS", source="SOURCE")
+        add_condition(self, "INPUT", "Input raster", optional=False, prefix="")
         self.addParameter(
             QgsProcessingParameterEnum(
                 "INPUT_MODALITY", self.tr("Input modality"), options=modality_options(), defaultValue=3
@@ -65,7 +64,7 @@ class ChainAlgorithm(CopGenAlgorithm):
             QgsProcessingParameterNumber(
                 "ITERATIONS",
                 self.tr("Iterations"),
-                QgsProcessingParameterNumber.Integer,
+                QgsProcessingParameterNumber.Type.Integer,
                 3,
                 minValue=1,
                 maxValue=MAX_ITERATIONS,
@@ -74,15 +73,16 @@ class ChainAlgorithm(CopGenAlgorithm):
         add_sampling(self)
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
         self.addParameter(
-            QgsProcessingParameterFeatureSink("OUTPUT_TABLE", self.tr("Chain metrics"), QgsProcessing.TypeVector)
+            QgsProcessingParameterFeatureSink(
+                "OUTPUT_TABLE", self.tr("Chain metrics"), QgsProcessing.SourceType.TypeVector
+            )
         )
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         try:
-            raster_layer(self, parameters, context, "INPUT")
-            if self._modality(parameters, context, "INPUT_MODALITY") == self._modality(
-                parameters, context, "VIA_MODALITY"
-            ):
+            modality = self._modality(parameters, context, "INPUT_MODALITY")
+            read_condition(self, parameters, context, "INPUT", modality, prefix="")
+            if modality == self._modality(parameters, context, "VIA_MODALITY"):
                 raise QgsProcessingException("VIA_MODALITY: must differ from INPUT_MODALITY")
             problem = model_problem()
             if problem:
@@ -94,14 +94,13 @@ class ChainAlgorithm(CopGenAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         modality = self._modality(parameters, context, "INPUT_MODALITY")
         via = self._modality(parameters, context, "VIA_MODALITY")
-        spec = read_condition(self, parameters, context, "INPUT", modality, bands="BANDS", source="SOURCE")
+        spec = read_condition(self, parameters, context, "INPUT", modality, prefix="")
         sampling = read_sampling(self, parameters, context)
         iterations = self.parameterAsInt(parameters, "ITERATIONS", context)
         out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
         run_name = unique_run_name(out_dir, f"chain_{file_safe(spec.layer_name)}_seed{sampling['seed']}")
-        sink, table = metrics_table(
-            self, parameters, context, "OUTPUT_TABLE", (("iteration", QVariant.Int), ("modality", QVariant.String))
-        )
+        leading_fields = (("iteration", QMetaType.Type.Int), ("modality", QMetaType.Type.QString))
+        sink, table = metrics_table(self, parameters, context, "OUTPUT_TABLE", leading_fields)
         model = load_model(feedback)
         progress, cancel = pipeline_callbacks(feedback)
         with engine_errors():

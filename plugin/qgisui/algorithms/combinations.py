@@ -7,7 +7,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType
 
 from ...analysis.combinations import condition_subsets, run_combinations
 from ...engine.modalities import LABELS, MODALITIES
@@ -26,7 +26,6 @@ from .parameters import (
     model_problem,
     parameter_name,
     pipeline_callbacks,
-    raster_layer,
     read_condition,
     read_sampling,
     unique_run_name,
@@ -55,13 +54,15 @@ class CombinationsAlgorithm(CopGenAlgorithm):
             QgsProcessingParameterFileDestination("OUTPUT_SHEET", self.tr("Comparison sheet"), "PNG files (*.png)")
         )
         self.addParameter(
-            QgsProcessingParameterFeatureSink("OUTPUT_TABLE", self.tr("Combination metrics"), QgsProcessing.TypeVector)
+            QgsProcessingParameterFeatureSink(
+                "OUTPUT_TABLE", self.tr("Combination metrics"), QgsProcessing.SourceType.TypeVector
+            )
         )
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         try:
             for modality in MODALITIES:
-                if raster_layer(self, parameters, context, parameter_name(modality)) is None:
+                if read_condition(self, parameters, context, parameter_name(modality), modality) is None:
                     raise QgsProcessingException(
                         f"{parameter_name(modality)}: a real {LABELS[modality]} raster is needed"
                     )
@@ -78,9 +79,8 @@ class CombinationsAlgorithm(CopGenAlgorithm):
         out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
         sheet = destination_path(self, parameters, context, "OUTPUT_SHEET")
         run_name = unique_run_name(out_dir, f"combinations_seed{sampling['seed']}")
-        sink, table = metrics_table(
-            self, parameters, context, "OUTPUT_TABLE", (("combination", QVariant.String), ("modality", QVariant.String))
-        )
+        leading_fields = (("combination", QMetaType.Type.QString), ("modality", QMetaType.Type.QString))
+        sink, table = metrics_table(self, parameters, context, "OUTPUT_TABLE", leading_fields)
         model = load_model(feedback)
         progress, cancel = pipeline_callbacks(feedback)
         with engine_errors():

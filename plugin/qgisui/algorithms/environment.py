@@ -1,11 +1,14 @@
 """Check installation: what the plugin found (packages, execution providers, models)."""
 
+import json
 import platform
 import sys
 
 from qgis.core import QgsProcessingOutputString
 
 from ... import __version__, dependencies
+from ...engine.errors import CopGenError
+from ...engine.manager import ModelManager
 from .. import settings
 from .base import CopGenAlgorithm
 
@@ -17,7 +20,8 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
     HELP = (
         "Reports the plugin version, the Python packages it needs (and which are missing), "
         "the ONNX Runtime execution providers available (CUDA or CPU), the model directory "
-        "and the models installed there. Run it first when something does not work."
+        "and the models installed there (name, precision, folder), and which of them the "
+        "algorithms load. Run it first when something does not work."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -25,12 +29,13 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
         self.addOutput(QgsProcessingOutputString("MISSING", self.tr("Missing packages")))
         self.addOutput(QgsProcessingOutputString("PROVIDERS", self.tr("Execution providers")))
         self.addOutput(QgsProcessingOutputString("MODEL_DIR", self.tr("Model directory")))
+        self.addOutput(QgsProcessingOutputString("MODELS", self.tr("Installed models (name, precision, folder)")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         statuses = dependencies.check()
         missing = [status.requirement.distribution for status in statuses if not status.ok]
         providers = dependencies.execution_providers()
-        model_dir = str(settings.model_root())
+        model_root = settings.model_root()
         lines = [
             f"COP-GEN-Beta plugin {__version__}",
             f"Python {platform.python_version()} ({sys.executable})",
@@ -39,12 +44,42 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             state = status.version if status.ok else (f"too old ({status.version})" if status.version else "MISSING")
             lines.append(f"  {status.requirement.distribution:<12} {state:<12} {status.requirement.why}")
         lines.append(f"Execution providers: {', '.join(providers) or 'none (onnxruntime missing)'}")
-        lines.append(f"Model directory: {model_dir}")
+        lines.append(f"Model directory: {model_root}")
+        try:
+            models = installed_models(model_root)
+        except CopGenError as exc:  # e.g. a hand-edited registry
+            models = []
+            lines.append(f"  cannot list the models: {exc}")
+        for name, precision, folder in models:
+            lines.append(f"  {name:<14} {precision:<5} {folder}")
+        if not models:
+            lines.append('  no model installed: run "Install model"')
+        elif not missing:  # which one is used depends on onnxruntime's providers
+            lines.append(f"The algorithms load: {settings.model_dir()}")
         report = "\n".join(lines)
         feedback.pushInfo(report)
         return {
             "REPORT": report,
             "MISSING": ",".join(missing),
             "PROVIDERS": ",".join(providers),
-            "MODEL_DIR": model_dir,
+            "MODEL_DIR": str(model_root),
+            "MODELS": "\n".join(f"{name}\t{precision}\t{folder}" for name, precision, folder in models),
         }
+
+
+def installed_models(model_root):
+    """(name, precision, folder) of each converted model under ``model_root``, or of the root
+    itself where it is one converted model folder (it holds model.json)."""
+    info_file = model_root / "model.json"
+    if info_file.is_file():
+        try:
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        return [(info.get("name", model_root.name), info.get("precision", "?"), model_root)]
+    return [
+        (entry["name"], precision, state["path"])
+        for entry in ModelManager(model_root).list()
+        for precision, state in entry["precisions"].items()
+        if state["installed"]
+    ]

@@ -55,7 +55,10 @@ class GenerateAlgorithm(CopGenAlgorithm):
         "layer; any size is generated seamlessly on a 10 m grid. Outputs are Cloud Optimized GeoTIFFs "
         "in OUTPUT_FOLDER, one per generated modality and sample: synthetic imagery, not measurements. "
         "REFLECTANCE writes Sentinel-2 outputs as UInt16 reflectance x 10000 (B04, B03, B02).\n\n"
-        "SEED makes a run reproducible; STEPS is the number of network calls (50 = the reference)."
+        "SEED makes a run reproducible; STEPS is the number of network calls (50 = the reference).\n\n"
+        "Advanced parameters, per condition: its bands, one per channel (B04, B03, B02 / VV, VH / "
+        "elevation; empty: from band names and count), whether Sentinel-1 values are in dB, and the "
+        "Sentinel-2 DN offset (1000 for products of processing baseline 04.00 or later, since 2022)."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -69,7 +72,12 @@ class GenerateAlgorithm(CopGenAlgorithm):
         add_area(self)
         self.addParameter(
             QgsProcessingParameterNumber(
-                "SAMPLES", self.tr("Samples"), QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=MAX_SAMPLES
+                "SAMPLES",
+                self.tr("Samples"),
+                QgsProcessingParameterNumber.Type.Integer,
+                1,
+                minValue=1,
+                maxValue=MAX_SAMPLES,
             )
         )
         add_sampling(self)
@@ -109,6 +117,7 @@ class GenerateAlgorithm(CopGenAlgorithm):
                     f"{name}: {LABELS[modality]} is both a condition (layer {layer.name()!r}) and in GENERATE; "
                     "a modality cannot be generated from itself"
                 )
+            read_condition(self, parameters, context, name, modality)  # checks its bands and options
             layers[name] = layer
         area = read_area(self, parameters, context)
         if area is None and not layers:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from qgis.core import (
     QgsProcessingOutputFolder,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
 )
@@ -27,7 +28,9 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         "Downloads the official COP-GEN-Beta checkpoints (the denoiser, about 1.1 GB, and the Stable "
         "Diffusion autoencoder), checks their sha256, converts them to ONNX and installs the model in "
         "the model folder of the plugin settings. Interrupted downloads resume.\n\n"
-        "DENOISER_FILE / VAE_FILE: checkpoint files already on disk, converted instead of downloaded. "
+        "DENOISER_FILE / VAE_FILE: checkpoint files already on disk, converted instead of downloaded; "
+        "they must be the official files (same sha256) unless ALLOW_UNOFFICIAL is ticked (e.g. "
+        "fine-tuned weights: the model is then recorded as unofficial). "
         "PRECISION auto: fp16 where the model runs on a CUDA GPU, fp32 on the CPU."
     )
 
@@ -47,6 +50,11 @@ class InstallModelAlgorithm(CopGenAlgorithm):
                     optional=True,
                 )
             )
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                "ALLOW_UNOFFICIAL", self.tr("Accept local checkpoints that differ from the official ones"), False
+            )
+        )
         self.addOutput(QgsProcessingOutputFolder("MODEL_DIR", self.tr("Installed model folder")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
@@ -80,7 +88,14 @@ class InstallModelAlgorithm(CopGenAlgorithm):
             progress(done, total)
 
         with engine_errors():
-            folder = manager.install(name, precision, progress=report, cancel=cancel, local_files=local_files)
+            folder = manager.install(
+                name,
+                precision,
+                progress=report,
+                cancel=cancel,
+                local_files=local_files,
+                allow_unofficial=self.parameterAsBoolean(parameters, "ALLOW_UNOFFICIAL", context),
+            )
         feedback.pushInfo(f"Installed {name} in {folder}")
         if folder != settings.model_dir(name):
             feedback.pushWarning(

@@ -1,8 +1,8 @@
 """Parameters the copgen algorithms share: declaring them, and reading them back as engine values.
 
-Condition rasters are declared as three parameters: the layer, its bands (a multiple band
-parameter whose order is the rendering's: B04, B03, B02 / VV, VH / elevation) and its source
-(physical units, or a ready thumbnail rendering).
+A condition raster is declared as its layer, its source (physical units, or a ready thumbnail
+rendering) and, in Advanced parameters, one band per channel in rendering order (see
+..condition_names) and its Sentinel-1 dB / Sentinel-2 DN offset options.
 """
 
 import re
@@ -14,12 +14,13 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
@@ -27,7 +28,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType
 from shapely import wkt as shapely_wkt
 
 from ... import engine
@@ -36,12 +37,17 @@ from ...engine.modalities import LABELS, MODALITIES
 from ...engine.solvers import SOLVERS
 from ...geo.conditions import SOURCES, ConditionSpec
 from .. import settings
+from ..compat import field
+from ..condition_names import CHANNEL_BANDS, CHANNELS, S1_IN_DB, S2_DN_OFFSET, SOURCE, channel_parameters
 from .base import engine_callbacks
 
 SOURCE_OPTIONS = ("physical units", "rendered thumbnail")  # in the order of geo.conditions.SOURCES
-BAND_ORDER = {"dem": "elevation", "s1_rtc": "VV, VH", "s2_l1c": "B04, B03, B02", "s2_l2a": "B04, B03, B02"}
 INSTALL_HINT = 'run the "Install model" algorithm (copgen:installmodel) or `python -m plugin models install`'
 MAX_SEED = 2**31 - 1
+S2_OFFSET_HELP = (
+    "Subtracted from every Sentinel-2 DN before rendering: 1000 for products of processing baseline "
+    "04.00 or later (since 2022, BOA_ADD_OFFSET / RADIO_ADD_OFFSET = -1000), 0 for older ones."
+)
 
 
 def parameter_name(modality):
@@ -56,35 +62,68 @@ def modality_options():
 # -- declaring ---------------------------------------------------------------------------------
 
 
-def add_condition(algorithm, layer, description, modality=None, optional=True, bands=None, source=None):
-    """The layer parameter ``layer`` with its ``bands`` (default LAYER_BANDS) and ``source``
-    (default LAYER_SOURCE) parameters."""
-    order = BAND_ORDER[modality] if modality else "B04, B03, B02 / VV, VH / elevation"
+def add_condition(algorithm, layer, description, modality=None, optional=True, prefix=None):
+    """The raster layer parameter ``layer``; then, named ``prefix`` (default "<layer>_") plus a
+    suffix of ..condition_names: its SOURCE and, as advanced parameters, a band per channel of
+    ``modality`` (of every modality when None: another parameter chooses it), IN_DB for
+    Sentinel-1 and DN_OFFSET for Sentinel-2."""
+    prefix = f"{layer}_" if prefix is None else prefix
+    modalities = [modality] if modality else list(MODALITIES)
     algorithm.addParameter(QgsProcessingParameterRasterLayer(layer, algorithm.tr(description), optional=optional))
     algorithm.addParameter(
-        QgsProcessingParameterBand(
-            bands or f"{layer}_BANDS",
-            algorithm.tr(f"{description}: bands, in the order {order} (default: from band names)"),
-            parentLayerParameterName=layer,
-            optional=True,
-            allowMultiple=True,
-        )
-    )
-    algorithm.addParameter(
         QgsProcessingParameterEnum(
-            source or f"{layer}_SOURCE",
+            prefix + SOURCE,
             algorithm.tr(f"{description}: values are"),
             options=[algorithm.tr(option) for option in SOURCE_OPTIONS],
             defaultValue=0,
         )
     )
+    channels = dict.fromkeys(channel for each in modalities for channel in CHANNELS[each])
+    for channel in channels:
+        add_advanced(
+            algorithm,
+            QgsProcessingParameterBand(
+                prefix + channel,
+                algorithm.tr(f"{description}: {CHANNEL_BANDS[channel]} band (empty: from band names and count)"),
+                parentLayerParameterName=layer,
+                optional=True,
+            ),
+        )
+    if "s1_rtc" in modalities:
+        add_advanced(
+            algorithm,
+            QgsProcessingParameterBoolean(
+                prefix + S1_IN_DB, algorithm.tr(f"{description}: Sentinel-1 values are in dB (not linear)"), False
+            ),
+        )
+    if any(each.startswith("s2") for each in modalities):
+        offset = QgsProcessingParameterNumber(
+            prefix + S2_DN_OFFSET,
+            algorithm.tr(f"{description}: Sentinel-2 DN offset"),
+            QgsProcessingParameterNumber.Type.Integer,
+            0,
+            minValue=0,
+        )
+        offset.setHelp(algorithm.tr(S2_OFFSET_HELP))
+        add_advanced(algorithm, offset)
+
+
+def add_advanced(algorithm, parameter):
+    """Add ``parameter`` under the dialog's Advanced parameters."""
+    parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+    algorithm.addParameter(parameter)
 
 
 def add_sampling(algorithm):
     """SEED, STEPS (default from the settings) and SOLVER (default from the settings)."""
     algorithm.addParameter(
         QgsProcessingParameterNumber(
-            "SEED", algorithm.tr("Random seed"), QgsProcessingParameterNumber.Integer, 0, minValue=0, maxValue=MAX_SEED
+            "SEED",
+            algorithm.tr("Random seed"),
+            QgsProcessingParameterNumber.Type.Integer,
+            0,
+            minValue=0,
+            maxValue=MAX_SEED,
         )
     )
     low, high = settings.STEPS_RANGE
@@ -92,7 +131,7 @@ def add_sampling(algorithm):
         QgsProcessingParameterNumber(
             "STEPS",
             algorithm.tr("Solver steps (network calls)"),
-            QgsProcessingParameterNumber.Integer,
+            QgsProcessingParameterNumber.Type.Integer,
             settings.default_steps(),
             minValue=low,
             maxValue=high,
@@ -117,7 +156,7 @@ def add_area(algorithm):
         QgsProcessingParameterFeatureSource(
             "AOI",
             algorithm.tr("Area of interest polygons (outside them: nodata)"),
-            [QgsProcessing.TypeVectorPolygon],
+            [QgsProcessing.SourceType.TypeVectorPolygon],
             optional=True,
         )
     )
@@ -146,21 +185,65 @@ def raster_layer(algorithm, parameters, context, name):
     return layer
 
 
-def read_condition(algorithm, parameters, context, layer, modality, bands=None, source=None):
-    """ConditionSpec of a condition declared by :func:`add_condition`, None when unset."""
+def read_condition(algorithm, parameters, context, layer, modality, prefix=None):
+    """ConditionSpec of a condition declared by :func:`add_condition`, None when unset;
+    QgsProcessingException naming the parameter at fault."""
+    prefix = f"{layer}_" if prefix is None else prefix
     raster = raster_layer(algorithm, parameters, context, layer)
     if raster is None:
         return None
-    band_numbers = algorithm.parameterAsInts(parameters, bands or f"{layer}_BANDS", context)
-    source_index = algorithm.parameterAsEnum(parameters, source or f"{layer}_SOURCE", context)
+    refuse_stray_options(algorithm, parameters, context, prefix, modality)
+    source = SOURCES[algorithm.parameterAsEnum(parameters, prefix + SOURCE, context)]
+    s1_in_db = modality == "s1_rtc" and algorithm.parameterAsBoolean(parameters, prefix + S1_IN_DB, context)
+    s2_offset = algorithm.parameterAsInt(parameters, prefix + S2_DN_OFFSET, context) if modality.startswith("s2") else 0
     with engine_errors():
         return ConditionSpec(
             modality=modality,
             path=raster.source(),
-            bands=tuple(band_numbers) or None,
-            source=SOURCES[source_index],
+            bands=read_bands(algorithm, parameters, context, prefix, modality, source),
+            source=source,
+            s1_in_db=s1_in_db,
+            s2_offset=s2_offset,
             layer_name=raster.name(),
         )
+
+
+def read_bands(algorithm, parameters, context, prefix, modality, source):
+    """The 1-based bands of ``modality``'s channels in rendering order, or None when none is
+    set (the engine then picks them from band names and count)."""
+    names = channel_parameters(prefix, modality)
+    unset = [name for name in names if not is_set(parameters, name)]
+    if len(unset) == len(names):
+        return None
+    if unset:
+        raise QgsProcessingException(
+            f"{', '.join(unset)}: set every band of the {LABELS[modality]} condition ({', '.join(names)}) or none"
+        )
+    if source == "thumbnail" and len(names) == 2:
+        raise QgsProcessingException(
+            f"{', '.join(names)}: a rendered thumbnail is read as its R, G, B bands; leave these empty"
+        )
+    return tuple(algorithm.parameterAsInt(parameters, name, context) for name in names)
+
+
+def refuse_stray_options(algorithm, parameters, context, prefix, modality):
+    """QgsProcessingException naming a band or option set for another modality than
+    ``modality`` (where one input's modality is chosen by a parameter, all are declared)."""
+    others = [prefix + channel for channel in CHANNEL_BANDS if channel not in CHANNELS[modality]]
+    stray = [name for name in others if is_declared(algorithm, name) and is_set(parameters, name)]
+    in_db, offset = prefix + S1_IN_DB, prefix + S2_DN_OFFSET
+    if modality != "s1_rtc" and is_declared(algorithm, in_db):
+        if algorithm.parameterAsBoolean(parameters, in_db, context):
+            stray.append(in_db)
+    if not modality.startswith("s2") and is_declared(algorithm, offset):
+        if algorithm.parameterAsInt(parameters, offset, context):
+            stray.append(offset)
+    if stray:
+        raise QgsProcessingException(f"{', '.join(stray)}: not used for a {LABELS[modality]} input; leave it unset")
+
+
+def is_declared(algorithm, name):
+    return algorithm.parameterDefinition(name) is not None
 
 
 def read_sampling(algorithm, parameters, context):
@@ -231,7 +314,7 @@ def engine_crs(crs):
     """A QgsCoordinateReferenceSystem as the engine (rasterio) reads it: EPSG code, else WKT."""
     if crs.authid().upper().startswith("EPSG:"):
         return crs.authid()
-    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED)
+    return crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
 
 
 # -- the model ---------------------------------------------------------------------------------
@@ -298,16 +381,16 @@ METRIC_FIELDS = ("psnr", "ssim", "mae", "histogram_distance")
 
 
 def metrics_table(algorithm, parameters, context, name, leading_fields):
-    """(sink, destination id) of a table without geometry: ``leading_fields`` ((name, QVariant
-    type) pairs), then the metrics, then the file compared."""
+    """(sink, destination id) of a table without geometry: ``leading_fields`` ((name,
+    QMetaType.Type) pairs), then the metrics, then the file compared."""
     fields = QgsFields()
     for field_name, field_type in leading_fields:
-        fields.append(QgsField(field_name, field_type))
+        fields.append(field(field_name, field_type))
     for field_name in METRIC_FIELDS:
-        fields.append(QgsField(field_name, QVariant.Double))
-    fields.append(QgsField("file", QVariant.String))
+        fields.append(field(field_name, QMetaType.Type.Double))
+    fields.append(field("file", QMetaType.Type.QString))
     sink, destination = algorithm.parameterAsSink(
-        parameters, name, context, fields, QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem()
+        parameters, name, context, fields, QgsWkbTypes.Type.NoGeometry, QgsCoordinateReferenceSystem()
     )
     if sink is None:
         raise QgsProcessingException(algorithm.invalidSinkError(parameters, name))
@@ -316,8 +399,8 @@ def metrics_table(algorithm, parameters, context, name, leading_fields):
 
 def add_metrics_row(sink, leading_values, metrics, path):
     feature = QgsFeature()
-    feature.setAttributes([*leading_values, *(getattr(metrics, field) for field in METRIC_FIELDS), str(path)])
-    sink.addFeature(feature, QgsFeatureSink.FastInsert)
+    feature.setAttributes([*leading_values, *(getattr(metrics, name) for name in METRIC_FIELDS), str(path)])
+    sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
 
 
 def describe_metrics(metrics):

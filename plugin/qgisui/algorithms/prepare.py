@@ -38,11 +38,13 @@ class PrepareAlgorithm(CopGenAlgorithm):
         "(the raster's footprint or EXTENT) and rendered like the Major TOM training thumbnails "
         "(Sentinel-2 true colour from B04, B03, B02; Sentinel-1 VV, VV+VH, VH in dB; DEM hillshade). "
         "Use it to check an input before generating, or to feed rendered thumbnails to other tools. "
-        "The output is an 8-bit RGB Cloud Optimized GeoTIFF."
+        "The output is an 8-bit RGB Cloud Optimized GeoTIFF.\n\n"
+        "Advanced parameters: the bands of the chosen MODALITY, one per channel (empty: from band "
+        "names and count), whether Sentinel-1 values are in dB, and the Sentinel-2 DN offset."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        add_condition(self, "INPUT", "Input raster", optional=False, bands="BANDS", source="SOURCE")
+        add_condition(self, "INPUT", "Input raster", optional=False, prefix="")
         self.addParameter(QgsProcessingParameterEnum("MODALITY", self.tr("Modality"), options=modality_options()))
         self.addParameter(
             QgsProcessingParameterExtent("EXTENT", self.tr("Area (default: the input's footprint)"), optional=True)
@@ -52,6 +54,7 @@ class PrepareAlgorithm(CopGenAlgorithm):
     def checkParameterValues(self, parameters, context):  # noqa: N802
         try:
             layer = raster_layer(self, parameters, context, "INPUT")
+            read_condition(self, parameters, context, "INPUT", self._modality(parameters, context), prefix="")
             area = read_area(self, parameters, context)
             if area is not None and layer is not None:
                 check_overlap(area, {"INPUT": layer}, context)
@@ -63,8 +66,8 @@ class PrepareAlgorithm(CopGenAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        modality = MODALITIES[self.parameterAsEnum(parameters, "MODALITY", context)]
-        spec = read_condition(self, parameters, context, "INPUT", modality, bands="BANDS", source="SOURCE")
+        modality = self._modality(parameters, context)
+        spec = read_condition(self, parameters, context, "INPUT", modality, prefix="")
         area = read_area(self, parameters, context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         with engine_errors():
@@ -84,6 +87,8 @@ class PrepareAlgorithm(CopGenAlgorithm):
                     "layer": spec.layer_name,
                     "bands": prepared.indexes,
                     "source": spec.source,
+                    "s1_in_db": spec.s1_in_db,
+                    "s2_offset": spec.s2_offset,
                 },
             }
             blocks = list(grid.blocks(WINDOW))
@@ -96,3 +101,6 @@ class PrepareAlgorithm(CopGenAlgorithm):
                     feedback.setProgress(100.0 * (done + 1) / len(blocks))
         feedback.pushInfo(f"Wrote {output}: {grid.width} x {grid.height} px at {grid.pixel_size:g} m, {grid.crs}")
         return {"OUTPUT": output}
+
+    def _modality(self, parameters, context):
+        return MODALITIES[self.parameterAsEnum(parameters, "MODALITY", context)]
