@@ -7,7 +7,10 @@ Each command lives in its own module under :mod:`plugin.commands` and exposes
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 
 from . import __version__
 from .engine.errors import CopGenError
@@ -41,10 +44,29 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return args.func(args) or 0
+        with sigterm_as_interrupt():
+            return args.func(args) or 0
     except CopGenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Turn SIGTERM (kill, a job scheduler) into KeyboardInterrupt, so the run cleans up its
+    partial outputs as it does on Ctrl-C. Only the main thread can install signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

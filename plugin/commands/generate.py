@@ -6,16 +6,14 @@ Cloud Optimized GeoTIFF is written per generated modality (and per sample) into 
 nothing is left there if the run fails or is interrupted (Ctrl-C or SIGTERM).
 """
 
-import signal
 import sys
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..engine.errors import InputError, ModelError
 from ..engine.solvers import SOLVERS
 from ..geo.conditions import SOURCES, parse_condition_arg
 from ..geo.tiling import DEFAULT_OVERLAP
+from .cleanup import folders_removed_on_failure
 from .progress import ProgressBar
 
 # generate_area's keywords as this command's flags, for its messages
@@ -96,7 +94,7 @@ def run(args):
     aoi = read_aoi(args.aoi) if args.aoi else None
     check_model_folder(args.model)
     model = load(args.model, device=args.device)
-    with sigterm_as_interrupt(), folders_removed_on_failure(args.out):
+    with folders_removed_on_failure(args.out):
         bar = ProgressBar(sys.stderr)
         try:
             paths = generate_area(
@@ -123,41 +121,6 @@ def check_model_folder(path):
             f"--model {folder} is a folder of models, not a converted model folder (no model.json); "
             f"use --model {inside[0]}" + (f" (or one of {', '.join(inside[1:])})" if len(inside) > 1 else "")
         )
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """Turn SIGTERM (kill, a job scheduler) into KeyboardInterrupt, so the run cleans up its
-    partial outputs as it does on Ctrl-C. Only the main thread can install signal handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def folders_removed_on_failure(folder):
-    """On failure, remove the folders of ``folder``'s path that did not exist before, deepest
-    first and only while empty (the run has removed its own partial files by then)."""
-    folder = Path(folder).absolute()
-    created = [path for path in (folder, *folder.parents) if not path.exists()]
-    try:
-        yield
-    except BaseException:
-        for path in created:
-            try:
-                path.rmdir()
-            except OSError:
-                break
-        raise
 
 
 def read_aoi(path):

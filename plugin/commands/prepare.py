@@ -13,7 +13,7 @@ from ..engine.modalities import MODALITIES
 from ..geo.conditions import SOURCES, ConditionSpec, prepare_condition
 from ..geo.grid import TargetGrid, open_raster, parse_extent, raster_lattice
 from ..geo.output import OutputWriter, provenance_tags
-from .generate import folders_removed_on_failure, sigterm_as_interrupt
+from .cleanup import folders_removed_on_failure
 
 WINDOW = 1024  # pixels a side of the windows rendered and written at a time
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
@@ -60,15 +60,14 @@ def run(args):
         s1_in_db=args.s1_db,
         s2_offset=args.s2_offset,
     )
-    with sigterm_as_interrupt():
-        grid = _grid(args)
-        prepared = prepare_condition(spec, grid)
-        tags = {**provenance_tags("prepare"), "condition": prepared.describe()}
-        with folders_removed_on_failure(Path(args.out).parent):
-            with OutputWriter(args.out, grid, spec.modality, tags) as writer:
-                for row_off, col_off, height, width in grid.blocks(WINDOW):
-                    rgb, valid = prepared.read_window(row_off, col_off, height, width)
-                    writer.write_window(row_off, col_off, rgb, valid)
+    grid = _grid(args)
+    prepared = prepare_condition(spec, grid)
+    tags = {**provenance_tags("prepare"), "condition": prepared.describe()}
+    with folders_removed_on_failure(Path(args.out).parent):
+        with OutputWriter(args.out, grid, spec.modality, tags) as writer:
+            for row_off, col_off, height, width in grid.blocks(WINDOW):
+                rgb, valid = prepared.read_window(row_off, col_off, height, width)
+                writer.write_window(row_off, col_off, rgb, valid)
     print(f"wrote {args.out}: {grid.width} x {grid.height} px at {grid.pixel_size:g} m, {grid.crs}")
     return 0
 
