@@ -11,11 +11,10 @@ from pathlib import Path
 from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES
 from ..geo.conditions import SOURCES, ConditionSpec, prepare_condition
-from ..geo.grid import TargetGrid, open_raster, parse_extent, raster_lattice
-from ..geo.output import OutputWriter, provenance_tags
+from ..geo.grid import open_raster, parse_extent, raster_lattice
+from ..geo.rendering import rendering_grid, write_rendering
 from .cleanup import folders_removed_on_failure
 
-WINDOW = 1024  # pixels a side of the windows rendered and written at a time
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 
@@ -62,19 +61,15 @@ def run(args):
     )
     grid = _grid(args)
     prepared = prepare_condition(spec, grid)
-    tags = {**provenance_tags("prepare"), "condition": prepared.describe()}
     with folders_removed_on_failure(Path(args.out).parent):
-        with OutputWriter(args.out, grid, spec.modality, tags) as writer:
-            for row_off, col_off, height, width in grid.blocks(WINDOW):
-                rgb, valid = prepared.read_window(row_off, col_off, height, width)
-                writer.write_window(row_off, col_off, rgb, valid)
+        write_rendering(prepared, grid, args.out)
     print(f"wrote {args.out}: {grid.width} x {grid.height} px at {grid.pixel_size:g} m, {grid.crs}")
     return 0
 
 
 def _grid(args):
     if not args.extent:
-        return TargetGrid.from_raster(args.input)
+        return rendering_grid(args.input)
     with open_raster(args.input) as ds:
         input_crs = ds.crs
     lattice = raster_lattice(args.input)

@@ -7,12 +7,9 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
-from ... import __version__
-from ...engine.errors import Cancelled
 from ...engine.modalities import MODALITIES
 from ...geo.conditions import prepare_condition
-from ...geo.grid import TargetGrid
-from ...geo.output import OutputWriter
+from ...geo.rendering import rendering_grid, write_rendering
 from .base import CopGenAlgorithm
 from .parameters import (
     add_condition,
@@ -25,7 +22,6 @@ from .parameters import (
     read_condition,
 )
 
-WINDOW = 1024  # pixels a side rendered and written at a time
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 
@@ -72,33 +68,17 @@ class PrepareAlgorithm(CopGenAlgorithm):
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         with engine_errors():
             if area is None:
-                grid = TargetGrid.from_raster(spec.path)
+                grid = rendering_grid(spec.path)
             else:
                 box = area[0].boundingBox()
-                grid = TargetGrid.from_extent(
-                    box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum(), engine_crs(area[1])
-                )
+                extent = (box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())
+                grid = rendering_grid(spec.path, extent, engine_crs(area[1]))
             prepared = prepare_condition(spec, grid, feedback.isCanceled)
-            tags = {
-                "software": f"COP-GEN-Beta for QGIS {__version__}",
-                "command": "prepare",
-                "condition": {
-                    "input": spec.path,
-                    "layer": spec.layer_name,
-                    "bands": prepared.indexes,
-                    "source": spec.source,
-                    "s1_in_db": spec.s1_in_db,
-                    "s2_offset": spec.s2_offset,
-                },
-            }
-            blocks = list(grid.blocks(WINDOW))
-            with OutputWriter(output, grid, modality, tags) as writer:
-                for done, (row_off, col_off, height, width) in enumerate(blocks):
-                    if feedback.isCanceled():
-                        raise Cancelled(f"cancelled while writing {output}")
-                    rgb, valid = prepared.read_window(row_off, col_off, height, width)
-                    writer.write_window(row_off, col_off, rgb, valid)
-                    feedback.setProgress(100.0 * (done + 1) / len(blocks))
+            write_rendering(
+                prepared, grid, output,
+                progress=lambda done, total: feedback.setProgress(100.0 * done / total),
+                cancel=feedback.isCanceled,
+            )
         feedback.pushInfo(f"Wrote {output}: {grid.width} x {grid.height} px at {grid.pixel_size:g} m, {grid.crs}")
         return {"OUTPUT": output}
 
