@@ -3,8 +3,8 @@
 1. Tiny fixture model: noise predictions on the fixture inputs and the 50-step joint sample
    from the fixture's x_T, int8 and fp16 against fp32 (tests/test_quantize.py bounds these).
 2. Full-size random weights (a folder from `python -m plugin bench`): noise-prediction error
-   and call time (fastest, calls interleaved) of the quantisation variants (per channel or per tensor, 8- or 7-bit
-   weights) on random inputs at several network times.
+   and call time (fastest, calls interleaved) of the quantisation variants (per channel or
+   per tensor, 8- or 7-bit weights) on random inputs at several network times.
 
     .venv/bin/python bench/int8_accuracy.py [--fullsize /tmp/copgen_bench/model_int8]
 

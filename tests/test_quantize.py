@@ -1,4 +1,4 @@
-"""The int8 denoiser (plugin.engine.quantize) and the fp16 graphs, against fp32 on the tiny model."""
+"""The int8 denoiser (plugin.engine.quantize) and the fp16 graphs against fp32, tiny model."""
 
 import hashlib
 import json
@@ -137,7 +137,9 @@ def test_precision_must_match_the_folder(int8_dir):
         load(int8_dir, device="cpu", precision="int4")
 
 
-def test_quantize_model_adds_int8_to_an_fp32_folder(tiny_model_dir, int8_dir, tmp_path, fixtures_dir):
+def test_quantize_model_adds_int8_to_an_fp32_folder(
+    tiny_model_dir, int8_dir, tmp_path, fixtures_dir
+):
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
     quantize_model(folder, per_channel=False)

@@ -117,7 +117,9 @@ def _model_folders(model, cache):
     folder = convert(denoiser, vae, cache / "model_int8", heads=heads, precision="int8")
     folders = {"fp32": folder, "int8": folder}
     if cuda_available():
-        folders["fp16"] = convert(denoiser, vae, cache / "model_fp16", heads=heads, precision="fp16")
+        folders["fp16"] = convert(
+            denoiser, vae, cache / "model_fp16", heads=heads, precision="fp16"
+        )
     return folders
 
 
@@ -150,6 +152,8 @@ def _configurations(folders):
             if precision in folders:
                 configs.append({"name": f"{precision}-cuda", "model_dir": str(folders[precision]),
                                 "precision": None, "device": "cuda"})
+    if not configs:
+        raise InputError(f"nothing to benchmark here: {', '.join(folders)} graphs need CUDA")
     return configs
 
 
@@ -354,7 +358,9 @@ def format_report(report):
             f"{_figure(r['tile_50_steps']):>20} {preset:>20}"
         )
         if tile["gpu_memory_mib"] is not None:
-            lines.append(f"{'':10} GPU memory after the first tile: {tile['gpu_memory_mib']:.0f} MiB")
+            lines.append(
+                f"{'':10} GPU memory after the first tile: {tile['gpu_memory_mib']:.0f} MiB"
+            )
     lines += [
         "",
         "call s: min/median of one denoiser call (batch 1, 4 modalities); tiles: 1-to-1 "
