@@ -60,7 +60,31 @@ def test_demo_installs_the_model_and_generates_from_the_sample(tmp_path, fixture
             assert abs((ds.bounds.left + ds.bounds.right) / 2 - (sample_bounds.left + sample_bounds.right) / 2) < 1e-6
             mask = ds.dataset_mask()
             assert mask[16:240, 16:240].all() and not mask[:16].any()
-            assert ds.tags()["steps"] == "2"
+            assert ds.tags()["steps"] == "2" and ds.tags()["denoiser_precision"] == "fp32"
     preview = gdal.Open(str(out / "preview.png"))
     assert preview.GetDriver().ShortName == "PNG" and preview.RasterCount == 3 and preview.RasterXSize > 256
     assert np.ptp(preview.ReadAsArray()) > 0
+
+
+def test_demo_fast_preset_uses_the_int8_denoiser_and_20_steps(tmp_path, fixtures_dir):
+    """With the model installed (as `models install` leaves it, int8 denoiser included), the fast
+    preset needs no network and records what it ran in the outputs."""
+    from plugin.engine.manager import ModelManager
+
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"models": {"cop-gen-beta": {
+        "title": "tiny", "num_heads": 2, "sources": {
+            "denoiser": {"file_name": "d.pth", "url": "http://127.0.0.1:9/d.pth", "sha256": None},
+            "vae": {"file_name": "v.pth", "url": "http://127.0.0.1:9/v.pth", "sha256": None}}}}}))
+    manager = ModelManager(model_root=tmp_path / "models", registry=registry)
+    manager.install("cop-gen-beta", local_files={
+        "denoiser": fixtures_dir / "denoiser_tiny.pth", "vae": fixtures_dir / "vae_tiny.pth"})
+    out = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "plugin", "demo", "--model-dir", str(tmp_path / "models"), "--registry",
+         str(registry), "--out", str(out), "--fast", "--device", "cpu"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    with rasterio.open(out / "demo_seed0_s1_rtc.tif") as ds:
+        assert ds.tags()["denoiser_precision"] == "int8" and ds.tags()["steps"] == "20"

@@ -74,6 +74,7 @@ def test_install_downloads_converts_and_lists(tmp_path, server, fixture_bytes):
     assert folder == tmp_path / NAME
     info = json.loads((folder / "model.json").read_text())
     assert info["num_heads"] == 2 and info["precision"] == "fp32"
+    assert (folder / info["int8"]["file"]).is_file()  # the fast CPU denoiser comes with fp32 installs
     assert info["sources"]["denoiser"]["sha256"] == _sha256(fixture_bytes["denoiser"])
     assert info["sources"]["vae"]["sha256"] == _sha256(fixture_bytes["vae"])
     for file_name in info["files"]:

@@ -15,6 +15,7 @@ from .progress import ProgressBar
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "majortom_s2l2a_282D_485L.tif"
 SAMPLE_MODALITY = "s2_l2a"
 DEFAULT_MODEL = "cop-gen-beta"
+FAST_STEPS = 20  # docs/solvers.md: dpm-solver-fast stays close to its 50-step result from 20 steps
 
 
 def add_parser(subparsers):
@@ -31,6 +32,10 @@ def add_parser(subparsers):
     parser.add_argument("--steps", type=int, default=50, help="solver steps (default 50, as the reference)")
     parser.add_argument("--solver", choices=SOLVERS, default=SOLVERS[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fast", action="store_true",
+        help="the fast CPU preset: int8 denoiser and 20 steps (about 5.5x cheaper than 50 fp32 steps on a 2-core CPU)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -51,7 +56,9 @@ def run(args):
         model_dir = manager.install(args.model, precision=precision, progress=bar)
     finally:
         bar.close()
-    model = load(model_dir, device=args.device)
+    fast = args.fast and precision == "fp32"  # int8 is a CPU path; fp16 on CUDA is fast already
+    model = load(model_dir, device=args.device, precision="int8" if fast else None)
+    steps = FAST_STEPS if fast else args.steps
     print(f"model: {model_dir} ({model.provider})")
 
     condition = ConditionSpec(SAMPLE_MODALITY, SAMPLE, layer_name="Major TOM sample 282D_485L (S2 L2A)")
@@ -60,7 +67,7 @@ def run(args):
     bar = ProgressBar(sys.stderr)
     try:
         outputs = generate_area(
-            model, [condition], generate, args.out, grid=grid, seed=args.seed, steps=args.steps,
+            model, [condition], generate, args.out, grid=grid, seed=args.seed, steps=steps,
             solver=args.solver, progress=bar, run_name=f"demo_seed{args.seed}",
         )
     finally:

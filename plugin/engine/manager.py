@@ -202,7 +202,8 @@ class ModelManager:
             checkpoints["vae"],
             folder,
             heads=entry.get("num_heads", 16),
-            precision=precision,
+            # fp32 folders also get the int8 denoiser: the fast CPU path, chosen at run time
+            precision="int8" if precision == "fp32" else precision,
             progress=convert_progress,
         )
         _write_install_record(out_dir, name, official, origins)

@@ -65,8 +65,10 @@ def split_generated(noise, generated_idx):
 class CopGenModel:
     """The three ONNX networks of a converted COP-GEN-Beta folder; see the module docstring."""
 
-    def __init__(self, info, denoiser, encoder, decoder, max_batch=None):
+    def __init__(self, info, denoiser, encoder, decoder, max_batch=None, denoiser_precision=None):
         self.info = info
+        # what the outputs' provenance must say: the folder's precision, or "int8"
+        self.denoiser_precision = denoiser_precision or info.get("precision", "")
         self.max_batch = _count("max_batch", DEFAULT_MAX_BATCH if max_batch is None else max_batch)
         self._denoiser = denoiser
         self._encoder = encoder
@@ -94,7 +96,7 @@ class CopGenModel:
         sessions = [
             open_session(path, device=on, threads=threads) for path, on in zip(paths, devices)
         ]
-        return cls(info, *sessions, max_batch=max_batch)
+        return cls(info, *sessions, max_batch=max_batch, denoiser_precision=precision)
 
     @property
     def provider(self):

@@ -352,6 +352,7 @@ def _run_tags(model, prepared, coverage, seed, steps, solver, samples, overlap):
     return {
         "model": str(info.get("name", "")),
         "model_precision": str(info.get("precision", "")),
+        "denoiser_precision": str(model.denoiser_precision),
         "denoiser_sha256": str(sources.get("denoiser", {}).get("sha256", "")),
         "vae_sha256": str(sources.get("vae", {}).get("sha256", "")),
         "seed": str(seed),
