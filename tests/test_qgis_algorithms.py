@@ -454,6 +454,7 @@ class RecordingFeedback:
                 super().__init__()
                 self.progress_values = []
                 self.lines = []
+                self.warnings = []
 
             def setProgress(self, value):  # noqa: N802
                 self.progress_values.append(value)
@@ -464,6 +465,10 @@ class RecordingFeedback:
             def pushInfo(self, info):  # noqa: N802
                 self.lines.append(info)
                 super().pushInfo(info)
+
+            def pushWarning(self, warning):  # noqa: N802
+                self.warnings.append(warning)
+                super().pushWarning(warning)
 
         return Recording()
 
@@ -555,12 +560,98 @@ def test_check_installation_lists_the_installed_models(provider, tiny_model_dir,
     assert result["MODELS"] == f"COP-GEN-Beta\tfp32\t{tiny_model_dir}"  # the name in its model.json
     assert [line.split() for line in result["REPORT"].splitlines() if str(tiny_model_dir) in line] == [
         ["Model", "directory:", str(tiny_model_dir)],
-        ["COP-GEN-Beta", "fp32", str(tiny_model_dir)],
+        ["COP-GEN-Beta", "fp32", str(tiny_model_dir), "(int8", "denoiser:", "no)"],
         ["The", "algorithms", "load:", str(tiny_model_dir)],
     ]
+    assert "Precision setting: faithful" in result["REPORT"].splitlines()
     monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "empty"))
     result = run("checkinstallation", {})
     assert result["MODELS"] == "" and "no model installed" in result["REPORT"]
+
+
+# -- Precision fast-int8 ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_int8_model_dir(fixtures_dir, tmp_path_factory):
+    """The tiny model converted with its int8 denoiser (2 heads, like the fixtures)."""
+    from plugin.engine.convert import convert
+
+    out = tmp_path_factory.mktemp("tiny_model_int8") / "model"
+    return convert(fixtures_dir / "denoiser_tiny.pth", fixtures_dir / "vae_tiny.pth", out, heads=2, precision="int8")
+
+
+@pytest.fixture
+def precision_setting():
+    """Sets the plugin's precision setting, with the device at "cpu", for one test (both restored after)."""
+    from qgis.core import QgsSettings
+
+    keys = ("copgen_beta/precision", "copgen_beta/device")
+    saved = {key: QgsSettings().value(key) for key in keys}
+    QgsSettings().setValue("copgen_beta/device", "cpu")
+    yield lambda value: QgsSettings().setValue("copgen_beta/precision", value)
+    for key, value in saved.items():
+        if value is None:
+            QgsSettings().remove(key)
+        else:
+            QgsSettings().setValue(key, value)
+
+
+def generate_dem(tile, out_dir, feedback):
+    """Generate's DEM for ``tile`` (seed 1) as an array."""
+    parameters = {"S2_L2A": str(tile), **S2_L2A_BANDS, "GENERATE": [ENUM["dem"]], "STEPS": STEPS, "SEED": 1}
+    result = run("generate", {**parameters, "OUTPUT_FOLDER": str(out_dir)}, feedback)
+    return gdal.Open(result["OUTPUT_DEM"]).ReadAsArray()
+
+
+def test_generate_with_fast_int8_uses_the_int8_denoiser(
+    provider, tiny_int8_model_dir, tiles, tmp_path, monkeypatch, precision_setting
+):
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tiny_int8_model_dir))
+    precision_setting("faithful")
+    faithful = RecordingFeedback()
+    reference = generate_dem(tiles[0], tmp_path / "faithful", faithful)
+    assert f"Model {tiny_int8_model_dir} (fp32) on CPUExecutionProvider" in faithful.lines
+
+    precision_setting("fast-int8")
+    fast = RecordingFeedback()
+    quantised = generate_dem(tiles[0], tmp_path / "fast", fast)
+    assert f"Model {tiny_int8_model_dir} (fp32, int8 denoiser) on CPUExecutionProvider" in fast.lines
+    assert fast.warnings == []
+    assert quantised.shape == reference.shape and not np.array_equal(quantised, reference)  # another network ran
+
+    report = run("checkinstallation", {})["REPORT"].splitlines()
+    assert "Precision setting: fast-int8" in report
+    assert any(line.endswith(f"{tiny_int8_model_dir}  (int8 denoiser: yes)") for line in report)
+    assert not any("no int8 denoiser" in line for line in report)
+
+
+def test_generate_with_fast_int8_falls_back_without_the_int8_denoiser(
+    provider, tiny_model_dir, tiles, tmp_path, precision_setting
+):
+    # The module's model folder was converted without the int8 denoiser.
+    precision_setting("faithful")
+    reference = generate_dem(tiles[0], tmp_path / "faithful", RecordingFeedback())
+    precision_setting("fast-int8")
+    feedback = RecordingFeedback()
+    fallback = generate_dem(tiles[0], tmp_path / "fast", feedback)
+    np.testing.assert_array_equal(fallback, reference)
+    assert f"Model {tiny_model_dir} (fp32) on CPUExecutionProvider" in feedback.lines
+    assert len(feedback.warnings) == 1
+    warning = feedback.warnings[0]
+    assert str(tiny_model_dir) in warning and "no int8 denoiser" in warning and "--precision int8" in warning
+    report = run("checkinstallation", {})["REPORT"]
+    assert "no int8 denoiser" in report and "--precision int8" in report
+
+
+def test_fast_int8_is_not_used_on_cuda(provider, tiny_int8_model_dir, precision_setting):
+    from plugin.qgisui.algorithms.parameters import engine_precision
+
+    precision_setting("fast-int8")
+    feedback = RecordingFeedback()
+    assert engine_precision(tiny_int8_model_dir, "cuda", feedback) is None
+    assert engine_precision(tiny_int8_model_dir, "cpu", feedback) == "int8"
+    assert any("on CUDA" in line for line in feedback.lines) and feedback.warnings == []
 
 
 # -- Analysis -------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ def test_defaults(settings, monkeypatch, tmp_path):
     assert settings.default_steps() == 50
     assert settings.default_solver() == "dpm-solver-fast"
     assert settings.max_area_km2() == 100.0
+    assert settings.precision() == "faithful"
     assert settings.model_root() == tmp_path / "copgen-beta" / "models"
 
 
@@ -46,7 +47,9 @@ def test_values_are_stored_and_read_back(settings, tmp_path):
     settings.set_default_steps(20)
     settings.set_default_solver("ddim")
     settings.set_max_area_km2(12.5)
+    settings.set_precision("fast-int8")
     assert stored("device") == "cuda" and stored("model_dir") == str(tmp_path)
+    assert stored("precision") == "fast-int8" and settings.precision() == "fast-int8"
     assert settings.model_root() == tmp_path
     assert settings.device() == "cuda"
     assert settings.default_steps() == 20
@@ -102,6 +105,8 @@ def test_model_dir_prefers_the_devices_precision_and_falls_back_to_the_installed
         ("set_default_steps", 5000, "steps"),
         ("set_default_solver", "euler", "solver"),
         ("set_max_area_km2", -1, "area"),
+        ("set_precision", "int8", "precision"),
+        ("set_precision", "fp16", "precision"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_setting(settings, setter, value, named):
@@ -128,10 +133,12 @@ def test_hand_edited_invalid_values_read_as_defaults(settings):
     store.setValue("copgen_beta/steps", "many")
     store.setValue("copgen_beta/solver", "euler")
     store.setValue("copgen_beta/max_area_km2", -3)
+    store.setValue("copgen_beta/precision", "int4")
     assert settings.device() == "auto"
     assert settings.default_steps() == 50
     assert settings.default_solver() == "dpm-solver-fast"
     assert settings.max_area_km2() == 100.0
+    assert settings.precision() == "faithful"
 
 
 def test_options_page_shows_and_applies_settings(settings, tmp_path):
@@ -153,8 +160,10 @@ def test_options_page_shows_and_applies_settings(settings, tmp_path):
     form.steps.setValue(12)
     form.solver.setCurrentText("dpm-solver++2m")
     form.max_area.setValue(0)
+    form.precision.setCurrentText("fast-int8")
     page.apply()
     assert settings.model_root() == tmp_path
+    assert settings.precision() == "fast-int8"
     assert (settings.device(), settings.default_steps(), settings.default_solver()) == ("cuda", 12, "dpm-solver++2m")
     assert settings.max_area_km2() is None
 
@@ -170,3 +179,35 @@ def test_options_page_cannot_change_a_folder_forced_by_the_environment(settings,
     assert settings.MODEL_DIR_ENV in form.model_note.text()
     form.apply()
     assert stored("model_dir") == str(tmp_path / "configured")
+
+
+def test_fast_preset_button_fills_the_form_and_apply_stores_it(settings):
+    from plugin.qgisui.settings_dialog import SettingsWidget
+
+    settings.set_default_solver("ddim")
+    settings.set_default_steps(50)
+    form = SettingsWidget()
+    assert form.precision.currentText() == "faithful"
+    form.fast_preset.click()
+    assert (form.precision.currentText(), form.solver.currentText(), form.steps.value()) == (
+        "fast-int8",
+        "dpm-solver-fast",
+        20,
+    )
+    assert settings.precision() == "faithful"  # nothing is stored before apply
+    form.apply()
+    stored_preset = (settings.precision(), settings.default_solver(), settings.default_steps())
+    assert stored_preset == ("fast-int8", "dpm-solver-fast", 20)
+
+
+def test_has_int8_denoiser_needs_the_model_json_entry_and_the_file(settings, tmp_path):
+    import json
+
+    assert not settings.has_int8_denoiser(tmp_path)  # no model.json
+    (tmp_path / "model.json").write_text(json.dumps({"precision": "fp32"}))
+    (tmp_path / "denoiser.int8.onnx").write_bytes(b"graph")
+    assert not settings.has_int8_denoiser(tmp_path)  # the file alone is not recorded
+    (tmp_path / "model.json").write_text(json.dumps({"precision": "fp32", "int8": {"file": "denoiser.int8.onnx"}}))
+    assert settings.has_int8_denoiser(tmp_path)
+    (tmp_path / "denoiser.int8.onnx").unlink()
+    assert not settings.has_int8_denoiser(tmp_path)

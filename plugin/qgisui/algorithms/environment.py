@@ -44,6 +44,7 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             state = status.version if status.ok else (f"too old ({status.version})" if status.version else "MISSING")
             lines.append(f"  {status.requirement.distribution:<12} {state:<12} {status.requirement.why}")
         lines.append(f"Execution providers: {', '.join(providers) or 'none (onnxruntime missing)'}")
+        lines.append(f"Precision setting: {settings.precision()}")
         lines.append(f"Model directory: {model_root}")
         try:
             models = installed_models(model_root)
@@ -51,11 +52,15 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             models = []
             lines.append(f"  cannot list the models: {exc}")
         for name, precision, folder in models:
-            lines.append(f"  {name:<14} {precision:<5} {folder}")
+            int8 = "yes" if settings.has_int8_denoiser(folder) else "no"
+            lines.append(f"  {name:<14} {precision:<5} {folder}  (int8 denoiser: {int8})")
         if not models:
             lines.append('  no model installed: run "Install model"')
         elif not missing:  # which one is used depends on onnxruntime's providers
-            lines.append(f"The algorithms load: {settings.model_dir()}")
+            loaded = settings.model_dir()
+            lines.append(f"The algorithms load: {loaded}")
+            if settings.precision() == "fast-int8" and not settings.has_int8_denoiser(loaded):
+                lines.append(f"  it has no int8 denoiser, so its faithful graphs run; {settings.INT8_HINT}")
         report = "\n".join(lines)
         feedback.pushInfo(report)
         return {

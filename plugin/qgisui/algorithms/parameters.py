@@ -34,6 +34,7 @@ from shapely import wkt as shapely_wkt
 from ... import engine
 from ...engine.errors import CopGenError
 from ...engine.modalities import LABELS, MODALITIES
+from ...engine.quantize import INT8_KEY
 from ...engine.solvers import SOLVERS
 from ...geo.conditions import SOURCES, ConditionSpec
 from .. import settings
@@ -330,10 +331,33 @@ def model_problem():
 
 def load_model(feedback):
     folder = settings.model_dir()
+    device = settings.device()
+    precision = engine_precision(folder, device, feedback)
     with engine_errors():
-        model = engine.load(folder, device=settings.device())
-    feedback.pushInfo(f"Model {folder} ({model.info.get('precision', 'fp32')}) on {model.provider}")
+        model = engine.load(folder, device=device, precision=precision)
+    graphs = model.info.get("precision", "fp32") + (", int8 denoiser" if precision == INT8_KEY else "")
+    feedback.pushInfo(f"Model {folder} ({graphs}) on {model.provider}")
     return model
+
+
+def engine_precision(folder, device, feedback):
+    """engine.load's ``precision`` for the precision setting: "int8" for fast-int8 on the CPU
+    when ``folder`` holds the int8 denoiser, else None (the folder's own graphs). A missing
+    int8 denoiser only costs speed, so it is a warning, never a failed run."""
+    if settings.precision() != "fast-int8":
+        return None
+    from ...engine.runtime import cuda_available  # onnxruntime: imported only for a run
+
+    if device == "cuda" or (device == "auto" and cuda_available()):
+        feedback.pushInfo("Precision fast-int8 is for the CPU: on CUDA the model's own graphs run")
+        return None
+    if not settings.has_int8_denoiser(folder):
+        feedback.pushWarning(
+            f"Precision fast-int8: {folder} has no int8 denoiser, so its faithful graphs run (slower); "
+            + settings.INT8_HINT
+        )
+        return None
+    return INT8_KEY
 
 
 @contextmanager
