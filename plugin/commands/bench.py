@@ -33,6 +33,7 @@ from ..engine.errors import InputError
 # The recommended fast preset: int8 denoiser, DPM-Solver-fast with a step count that ends on
 # a second-order group (docs/solvers.md), about 5x cheaper than the faithful 50 fp32 steps.
 PRESET = {"precision": "int8", "solver": "dpm-solver-fast", "steps": 20}
+SOLVER_STEPS = (10, 20, 26, 50)  # docs/solvers.md: 20 or 26 are the recommended short runs
 FULL_STEPS = 50
 TRANSLATION = {"condition": "s1_rtc", "generate": "s2_l2a"}
 NOISE_TIMES = (999.0, 500.0, 50.0)  # network time of the generated modality in the error inputs
@@ -85,6 +86,7 @@ def run(args):
         "model": str(args.model) if args.model else "random full-size weights (287 M)",
         "preset": PRESET,
         "configurations": results,
+        "solver_overhead_s": _solver_overheads(),
     }
     print(format_report(report))
     if args.json:
@@ -212,6 +214,24 @@ def _worker(spec):
                       for side in spec["area_sides"]]
     print(json.dumps(result))
     return 0
+
+
+def _solver_overheads():
+    """{solver: {steps: seconds}} the solver's own arithmetic costs on one tile's latents,
+    measured with a network that costs nothing: every solver makes exactly `steps` calls, so a
+    tile costs encode + steps x call + this + decode."""
+    from ..engine.solvers import SOLVERS, solve
+
+    x_T = np.random.default_rng(0).standard_normal((1, 1, 4, 32, 32), dtype=np.float32)
+    free_network = lambda x, t: np.zeros_like(x)  # noqa: E731
+    overheads = {}
+    for solver in SOLVERS:
+        overheads[solver] = {}
+        for steps in SOLVER_STEPS:
+            start = time.perf_counter()
+            solve(free_network, x_T, steps=steps, solver=solver)
+            overheads[solver][steps] = time.perf_counter() - start
+    return overheads
 
 
 def _noise_inputs(rng):
@@ -377,6 +397,13 @@ def format_report(report):
             how = "m" if a["decode_how"] == "measured" else "x"
             lines.append(f"{r['name']:10} {a['tiles']:5d} {a['windows']:7d} {a['step_s']:8.2f} "
                          f"{a['step_s'] / a['tiles']:11.2f} {a['decode_s']:8.1f}{how}")
+    lines += ["", f"{'config':10} {'solver':16} " + " ".join(f"{f'{n} steps':>10}" for n in SOLVER_STEPS)
+              + "   (s per 1-to-1 tile: encode + steps x call + solver (measured) + decode)"]
+    for r in report["configurations"]:
+        fixed = r["vae_encode_s"]["min"] + r["vae_decode_s"]["min"]
+        for solver, overhead in report["solver_overhead_s"].items():
+            tile = [fixed + n * r["denoiser_call_s"]["min"] + overhead[n] for n in SOLVER_STEPS]
+            lines.append(f"{r['name']:10} {solver:16} " + " ".join(f"{t:10.1f}" for t in tile))
     lines.append("")
     for r in report["configurations"]:
         for name, error in r.get("error_vs_fp32", {}).items():
