@@ -7,7 +7,6 @@ without rewriting it.
 """
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from .denoiser_layout import infer_denoiser_config
 from .denoiser_onnx import build_denoiser
 from .errors import CheckpointError, InputError
 from .modalities import MODALITIES, VAE_SCALE
+from .model_folder import INFO_FILE, file_entry, sha256_file
 from .onnx_graph import OPSET, PRECISIONS, set_metadata
 from .quantize import INT8_FILE, INT8_KEY, quantize_denoiser
 from .schedule import BETA_END, BETA_START, NUM_TRAIN_STEPS
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "COP-GEN-Beta"
 FORMAT_VERSION = 1  # of the converted folder; bump when graphs or model.json change meaning
-INFO_FILE = "model.json"
 DENOISER_FILE = "denoiser.onnx"
 DENOISER_DATA_FILE = "denoiser.onnx.data"  # weights beside the graph: protobuf stops at 2 GB
 ENCODER_FILE = "vae_encoder.onnx"
@@ -151,7 +150,7 @@ def _build_folder(work, denoiser_path, vae_path, sources, options, step, with_in
 
     step("hashing the ONNX files")
     files = {
-        path.name: {"sha256": _sha256(path), "bytes": path.stat().st_size}
+        path.name: file_entry(path)
         for path in sorted(work.iterdir())
     }
     return {
@@ -244,12 +243,5 @@ def _write_json(path, data):
 def _sha256_of_checkpoint(path):
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    return _sha256(path)
+    return sha256_file(path)
 
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

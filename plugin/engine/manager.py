@@ -30,12 +30,12 @@ from pathlib import Path
 
 from .. import __version__
 from .errors import Cancelled, DownloadError, InputError, ModelError
+from .model_folder import INFO_FILE, read_info, sha256_file
 
 MODEL_DIR_ENV = "COPGEN_MODEL_DIR"
 REGISTRY_FILE = Path(__file__).resolve().parents[2] / "models" / "registry.json"
 ROLES = ("denoiser", "vae")
 PRECISIONS = ("fp32", "fp16")
-INFO_FILE = "model.json"
 INSTALL_RECORD = "install.json"
 DOWNLOADS = "downloads"
 KNOWN_HASHES = "known_hashes.json"
@@ -222,7 +222,7 @@ class ModelManager:
         final = downloads / source["file_name"]
         expected = source.get("sha256") or self._known_hashes().get(source["url"])
         if final.is_file():  # left by an install whose conversion failed
-            if expected is None or _sha256(final) == expected:
+            if expected is None or sha256_file(final) == expected:
                 return final
             final.unlink()
         part = _PartialFile(downloads / (source["file_name"] + ".part"))
@@ -358,7 +358,7 @@ class ModelManager:
             path = folder / file_name
             if not path.is_file():
                 raise ModelError(f"{path}: missing; {_REINSTALL}")
-            actual = _sha256(path)
+            actual = sha256_file(path)
             if actual != record.get("sha256"):
                 raise ModelError(
                     f"{path}: sha256 {actual} does not match {record.get('sha256')} recorded at "
@@ -446,7 +446,7 @@ def _check_local(role, path, source, allow_unofficial, progress):
         return None
     if progress:
         progress(0, 1, f"checking {path.name} against the registry's sha256")
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual == expected:
         return True
     if not allow_unofficial:
@@ -553,24 +553,10 @@ def _check_cancel(cancel, what):
 
 
 def _read_info(folder):
-    path = folder / INFO_FILE
-    if not path.is_file():
+    if not (folder / INFO_FILE).is_file():
         raise ModelError(f"{folder}: no installed model here (missing {INFO_FILE}); install it first")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from None
-    if not isinstance(info, dict):
-        raise ModelError(f"{path}: not a model description")
-    return info
+    return read_info(folder / INFO_FILE)
 
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _remove_tree(folder):

@@ -11,12 +11,12 @@ ignored modalities (one [B, 4, 32, 32] float32 draw per ignored modality, in mod
 every network call). ``encode(seed=s)`` draws its posterior noise from ``default_rng(s)``.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError, ModelError
+from .model_folder import read_info
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
 from .quantize import denoiser_for
 from .runtime import open_session
@@ -197,13 +197,8 @@ class CopGenModel:
 
 
 def _read_info(path):
-    if not path.is_file():
-        raise ModelError(f"{path} is missing, this is not a converted model folder; {INSTALL_HINT}")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelError(f"{path} is unreadable ({exc}); {INSTALL_HINT} again") from None
-    if not isinstance(info, dict) or list(info.get("modalities", [])) != list(MODALITIES):
+    info = read_info(path, INSTALL_HINT)
+    if list(info.get("modalities", [])) != list(MODALITIES):
         raise ModelError(f"{path}: 'modalities' must be {list(MODALITIES)}; {INSTALL_HINT} again")
     return info
 

@@ -10,7 +10,6 @@ float32. The fp32 graph remains the faithful default; `denoiser_for` picks the i
 only when it is asked for.
 """
 
-import hashlib
 import json
 import os
 import platform
@@ -19,11 +18,11 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError, ModelError
+from .model_folder import INFO_FILE, file_entry, read_info
 
 DENOISER_FILE = "denoiser.onnx"
 INT8_FILE = "denoiser.int8.onnx"
 INT8_DATA_FILE = INT8_FILE + ".data"  # the name onnxruntime's quantizer gives the weights
-INFO_FILE = "model.json"
 INT8_KEY = "int8"
 PRECISIONS = ("fp32", "fp16", "int8")
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -80,7 +79,7 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
     """
     model_dir = Path(model_dir)
     info_path = model_dir / INFO_FILE
-    info = _read_info(info_path)
+    info = read_info(info_path)
     if info.get("precision") != "fp32":
         raise ModelError(
             f"{info_path}: precision is {info.get('precision')!r}; int8 is made from an fp32 "
@@ -91,7 +90,7 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
         entry = quantize_denoiser(
             model_dir / DENOISER_FILE, work / INT8_FILE, per_channel, reduce_range
         )
-        int8_files = {name: _file_entry(work / name) for name in (INT8_FILE, INT8_DATA_FILE)}
+        int8_files = {name: file_entry(work / name) for name in (INT8_FILE, INT8_DATA_FILE)}
         base = {key: value for key, value in info.items() if key != INT8_KEY}
         base["files"] = {
             name: record
@@ -161,26 +160,6 @@ def reduced_range_for(machine, cpuinfo):
         return True
     flags = set(cpuinfo.split())
     return not any(flag in flags for flag in VNNI_FLAGS)
-
-
-def _read_info(path):
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{path} is missing; this is not a converted model folder") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelError(f"{path} is unreadable ({exc})") from None
-    if not isinstance(info, dict):
-        raise ModelError(f"{path} is not a model.json object")
-    return info
-
-
-def _file_entry(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
 
 
 def _write_json_atomic(path, data):

@@ -1,0 +1,37 @@
+"""What every reader of a converted model folder shares: its model.json and file hashes."""
+
+import hashlib
+import json
+
+from .errors import ModelError
+
+INFO_FILE = "model.json"
+_CHUNK = 1 << 20
+
+
+def sha256_file(path):
+    """Hex sha256 of a file, read in chunks (checkpoints and graphs are over a gigabyte)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_entry(path):
+    """The {"sha256", "bytes"} record model.json keeps for each file of the folder."""
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def read_info(path, hint=""):
+    """model.json at ``path`` as a dict; ModelError naming the file (plus ``hint``) otherwise."""
+    suffix = f"; {hint}" if hint else ""
+    if not path.is_file():
+        raise ModelError(f"{path} is missing, this is not a converted model folder{suffix}")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{path} is unreadable ({exc}){suffix}") from None
+    if not isinstance(info, dict):
+        raise ModelError(f"{path} is not a model.json object{suffix}")
+    return info
