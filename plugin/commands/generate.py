@@ -11,9 +11,10 @@ from pathlib import Path
 
 from ..engine.errors import InputError, ModelError
 from ..engine.solvers import SOLVERS
-from ..geo.conditions import SOURCES, parse_condition_arg
+from ..geo.conditions import parse_condition_arg
 from ..geo.tiling import DEFAULT_OVERLAP
 from .cleanup import folders_removed_on_failure
+from .options import add_condition_reading_options
 from .progress import ProgressBar
 
 # generate_area's keywords as this command's flags, for its messages
@@ -70,15 +71,7 @@ def add_parser(subparsers):
         "--reflectance", action="store_true",
         help="write S2 outputs as UInt16 reflectance x 10000 (B04, B03, B02) instead of RGB",
     )
-    parser.add_argument(
-        "--source", choices=SOURCES, default="physical",
-        help="conditions are physical values (default) or ready 8-bit thumbnails",
-    )
-    parser.add_argument("--s1-db", action="store_true", help="S1 condition values are in dB (default: linear)")
-    parser.add_argument(
-        "--s2-offset", type=float, default=0, metavar="N",
-        help="DN offset to subtract from S2 conditions: 1000 for processing baseline 04.00+",
-    )
+    add_condition_reading_options(parser)
     parser.add_argument("--max-area-km2", type=float, metavar="KM2", help="refuse larger areas")
     parser.add_argument("--run-name", metavar="NAME", help="output file name prefix (default copgen_seed<SEED>)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

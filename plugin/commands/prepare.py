@@ -10,10 +10,11 @@ from pathlib import Path
 
 from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES
-from ..geo.conditions import SOURCES, ConditionSpec, prepare_condition
+from ..geo.conditions import ConditionSpec, prepare_condition
 from ..geo.grid import open_raster, parse_extent, raster_lattice
 from ..geo.rendering import rendering_grid, write_rendering
 from .cleanup import folders_removed_on_failure
+from .options import add_condition_reading_options
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -29,15 +30,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--bands", help="band names or 1-based indexes in rendering order, e.g. B04,B03,B02 or 4,3,2"
     )
-    parser.add_argument(
-        "--source", choices=SOURCES, default="physical",
-        help="physical values (default) or a ready 8-bit thumbnail used as it is",
-    )
-    parser.add_argument("--s1-db", action="store_true", help="S1 values are in dB (default: linear)")
-    parser.add_argument(
-        "--s2-offset", type=float, default=0, metavar="N",
-        help="DN offset to subtract from S2 bands: 1000 for processing baseline 04.00+ (default 0)",
-    )
+    add_condition_reading_options(parser, "the input is")
     parser.add_argument(
         "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
         help="area to render (default: the input's footprint), in the order xmin,ymin,xmax,ymax (QGIS "
