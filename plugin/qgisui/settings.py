@@ -48,6 +48,17 @@ def set_value(key, value):
     QgsSettings().setValue(PREFIX + key, value)
 
 
+def _choice(key, choices, default):
+    value = _value(key, default)
+    return value if value in choices else default
+
+
+def _set_choice(key, label, value, choices):
+    if value not in choices:
+        raise InputError(f"{label} setting: {value!r} is not one of {', '.join(choices)}")
+    set_value(key, value)
+
+
 def model_root_from_environment():
     """The model root forced by $COPGEN_MODEL_DIR, or None."""
     configured = os.environ.get(MODEL_DIR_ENV, "").strip()
@@ -119,14 +130,11 @@ def set_model_root(path):
 
 
 def device():
-    value = _value("device", DEFAULT_DEVICE)
-    return value if value in DEVICES else DEFAULT_DEVICE
+    return _choice("device", DEVICES, DEFAULT_DEVICE)
 
 
 def set_device(value):
-    if value not in DEVICES:
-        raise InputError(f"device setting: {value!r} is not one of {', '.join(DEVICES)}")
-    set_value("device", value)
+    _set_choice("device", "device", value, DEVICES)
 
 
 def default_steps():
@@ -141,25 +149,19 @@ def set_default_steps(value):
 
 
 def default_solver():
-    value = _value("solver", DEFAULT_SOLVER)
-    return value if value in SOLVERS else DEFAULT_SOLVER
+    return _choice("solver", SOLVERS, DEFAULT_SOLVER)
 
 
 def set_default_solver(value):
-    if value not in SOLVERS:
-        raise InputError(f"default solver setting: {value!r} is not one of {', '.join(SOLVERS)}")
-    set_value("solver", value)
+    _set_choice("solver", "default solver", value, SOLVERS)
 
 
 def precision():
-    value = _value("precision", DEFAULT_PRECISION)
-    return value if value in PRECISIONS else DEFAULT_PRECISION
+    return _choice("precision", PRECISIONS, DEFAULT_PRECISION)
 
 
 def set_precision(value):
-    if value not in PRECISIONS:
-        raise InputError(f"precision setting: {value!r} is not one of {', '.join(PRECISIONS)}")
-    set_value("precision", value)
+    _set_choice("precision", "precision", value, PRECISIONS)
 
 
 def max_area_km2():
