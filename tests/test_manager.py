@@ -382,3 +382,19 @@ def test_refused_connection_is_retried_once_and_suggests_local_files(tmp_path, f
 
     assert count_requests == ["http://127.0.0.1:9/denoiser_tiny.pth"] * 2
     _assert_suggests_local_files(str(caught.value), "http://127.0.0.1:9/denoiser_tiny.pth")
+
+
+def test_install_reads_each_checkpoint_once_for_its_hash(tmp_path, server, fixture_bytes, monkeypatch):
+    """Downloads are hashed as they arrive; conversion reuses those hashes instead of reading
+    the (1.15 GB in real life) checkpoints again."""
+    import plugin.engine.convert as convert_module
+
+    def no_second_read(path):
+        raise AssertionError(f"{path} hashed again")
+
+    monkeypatch.setattr(convert_module, "sha256_file", no_second_read)
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    folder = manager.install(NAME)
+    info = json.loads((folder / "model.json").read_text())
+    assert info["sources"]["denoiser"]["sha256"] == _sha256(fixture_bytes["denoiser"])
+    assert info["sources"]["vae"]["sha256"] == _sha256(fixture_bytes["vae"])

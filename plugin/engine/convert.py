@@ -50,13 +50,15 @@ STEPS = 5  # progress steps of a full conversion
 CONVERT_PRECISIONS = (*PRECISIONS, INT8_KEY)
 
 
-def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progress=None):
+def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progress=None, known_sha256=None):
     """Writes the model folder `out_dir` from the two checkpoints and returns its Path.
 
     heads: attention heads of the denoiser (not stored in the weights; official: 16).
     precision: "fp32", "fp16" (half weights and arithmetic, float32 inputs and outputs) or
     "int8" (the fp32 folder plus denoiser.int8.onnx, see plugin.engine.quantize).
     progress: optional callable(done, total, message).
+    known_sha256: optional {"denoiser"/"vae": sha256} the caller already computed (the model
+    manager hashes downloads as they arrive), so large checkpoints are not read again.
     Raises CheckpointError naming the file and the first offending key when a checkpoint does
     not fit the architecture, InputError for bad options or an `out_dir` that is not a model
     folder.
@@ -71,9 +73,10 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
     step = _Progress(progress)
 
     step("hashing the checkpoints")
+    known_sha256 = known_sha256 or {}
     sources = {
-        "denoiser": {"file": denoiser_path.name, "sha256": _sha256_of_checkpoint(denoiser_path)},
-        "vae": {"file": vae_path.name, "sha256": _sha256_of_checkpoint(vae_path)},
+        role: {"file": path.name, "sha256": _sha256_of_checkpoint(path, known_sha256.get(role))}
+        for role, path in (("denoiser", denoiser_path), ("vae", vae_path))
     }
     options = {"num_heads": heads, "precision": _graph_precision(precision)}
     if _up_to_date(out_dir, sources, options, with_int8=precision == INT8_KEY):
@@ -240,8 +243,8 @@ def _write_json(path, data):
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def _sha256_of_checkpoint(path):
+def _sha256_of_checkpoint(path, known=None):
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    return sha256_file(path)
+    return known or sha256_file(path)
 

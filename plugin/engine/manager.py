@@ -177,7 +177,7 @@ class ModelManager:
         for role in local_files:
             if role not in ROLES:
                 raise InputError(f"local_files: unknown checkpoint {role!r}; expected {' or '.join(ROLES)}")
-        checkpoints, official, origins = {}, {}, {}
+        checkpoints, official, origins, hashes = {}, {}, {}, {}
         # local files first: a refused one must not wait for a 1 GB download of the other
         for role in ROLES:
             if local_files.get(role):
@@ -185,11 +185,14 @@ class ModelManager:
                 if not path.is_file():
                     raise InputError(f"--{role}: {path} is not a file")
                 checkpoints[role], origins[role] = path, "local"
-                official[role] = _check_local(role, path, entry["sources"][role], allow_unofficial, progress)
+                official[role], hashes[role] = _check_local(
+                    role, path, entry["sources"][role], allow_unofficial, progress
+                )
         for role in ROLES:
             if role not in checkpoints:
                 source = entry["sources"][role]
-                checkpoints[role], origins[role] = self._download(name, source, progress, cancel), "download"
+                checkpoints[role], hashes[role] = self._download(name, source, progress, cancel)
+                origins[role] = "download"
                 official[role] = True  # the registry's own source, checked as far as it can be
 
         def convert_progress(done, total, message):
@@ -205,6 +208,7 @@ class ModelManager:
             # fp32 folders also get the int8 denoiser: the fast CPU path, chosen at run time
             precision="int8" if precision == "fp32" else precision,
             progress=convert_progress,
+            known_sha256=hashes,  # already computed here: a 1.15 GB file is not read twice
         )
         _write_install_record(out_dir, name, official, origins)
         for role in ROLES:
@@ -216,14 +220,17 @@ class ModelManager:
         return out_dir
 
     def _download(self, name, source, progress, cancel):
-        """Return the path of the verified downloaded file of model ``name``'s registry source."""
+        """(path, sha256 or None if not computed) of the verified downloaded file of model
+        ``name``'s registry source."""
         downloads = self.model_root / DOWNLOADS
         downloads.mkdir(parents=True, exist_ok=True)
         final = downloads / source["file_name"]
         expected = source.get("sha256") or self._known_hashes().get(source["url"])
         if final.is_file():  # left by an install whose conversion failed
-            if expected is None or sha256_file(final) == expected:
-                return final
+            if expected is None:
+                return final, None
+            if sha256_file(final) == expected:
+                return final, expected
             final.unlink()
         part = _PartialFile(downloads / (source["file_name"] + ".part"))
         unreachable = 0
@@ -247,10 +254,11 @@ class ModelManager:
                     ) from None
             time.sleep(self.retry_delay_s * attempt)
         self._check_download(source, part, expected)
+        sha256 = part.sha256()
         if source.get("sha256") is None:
-            self._record_hash(source["url"], part.sha256())
+            self._record_hash(source["url"], sha256)
         os.replace(part.path, final)
-        return final
+        return final, sha256
 
     def _fetch(self, source, part, progress, cancel):
         """One HTTP request: append to ``part`` from its current size to the end of the file."""
@@ -439,23 +447,24 @@ def _local_install_hint(name):
 
 
 def _check_local(role, path, source, allow_unofficial, progress):
-    """Whether a local checkpoint is the official file: True, None when the registry lists no
-    sha256 to compare with, False when it differs and ``allow_unofficial``; else InputError."""
+    """(official, sha256) of a local checkpoint. official: True, None when the registry lists no
+    sha256 to compare with (then the file is not hashed here: sha256 None), False when it
+    differs and ``allow_unofficial``; else InputError."""
     expected = source.get("sha256")
     if expected is None:
-        return None
+        return None, None
     if progress:
         progress(0, 1, f"checking {path.name} against the registry's sha256")
     actual = sha256_file(path)
     if actual == expected:
-        return True
+        return True, actual
     if not allow_unofficial:
         raise InputError(
             f"{role} checkpoint {path}: sha256 {actual} differs from the official {source['file_name']} "
             f"(sha256 {expected}); use the official file, or pass {_ALLOW_UNOFFICIAL} to install "
             f"this checkpoint as an unofficial model"
         )
-    return False
+    return False, actual
 
 
 def _write_install_record(folder, name, official, origins):
