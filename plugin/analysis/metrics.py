@@ -6,7 +6,7 @@ Values are in grey levels (0..255) unless said otherwise.
 """
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,9 +26,6 @@ class Comparison:
     ssim: float
     mae: float
     histogram_distance: float
-
-    def as_dict(self):
-        return asdict(self)
 
 
 def compare(reference, candidate, valid=None):

@@ -1,7 +1,6 @@
 """What differs between the QGIS versions the plugin supports (3.22 on Qt5 up to QGIS on Qt6)."""
 
 from qgis.core import QgsField
-from qgis.PyQt.QtCore import QMetaType
 
 
 def field(name, meta_type):
