@@ -184,7 +184,10 @@ def main():
     parser.add_argument("--int8-weights", action="store_true",
                         help="add OpenVINO with int8 MatMul weights (its own int8 path)")
     args = parser.parse_args()
-    import openvino
+    try:
+        import openvino
+    except ImportError:
+        sys.exit("openvino is not installed: pip install -c .venv/constraints.txt openvino==2026.4.1")
 
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(f"openvino {openvino.__version__}; {physical_cores()} threads; load average {load}")
