@@ -29,7 +29,8 @@ import urllib.request
 from pathlib import Path
 
 from .. import __version__
-from .errors import Cancelled, DownloadError, InputError, ModelError
+from .cancel import check_cancel
+from .errors import DownloadError, InputError, ModelError
 from .model_folder import INFO_FILE, read_info, sha256_file
 
 MODEL_DIR_ENV = "COPGEN_MODEL_DIR"
@@ -196,7 +197,7 @@ class ModelManager:
                 official[role] = True  # the registry's own source, checked as far as it can be
 
         def convert_progress(done, total, message):
-            _check_cancel(cancel, f"installation of {name}")
+            check_cancel(cancel, f"installing {name}")
             if progress:
                 progress(done, total, message)
 
@@ -285,7 +286,7 @@ class ModelManager:
                 )
             with part.open() as handle:
                 while True:
-                    _check_cancel(cancel, f"download of {file_name} (the partial file is kept to resume)")
+                    check_cancel(cancel, f"downloading {file_name} (the partial file is kept to resume)")
                     try:
                         data = response.read(_CHUNK)
                     except (OSError, http.client.HTTPException) as exc:
@@ -554,11 +555,6 @@ def _check_precision(precision):
     if precision not in PRECISIONS:
         raise InputError(f"precision={precision!r}; expected one of {', '.join(PRECISIONS)}")
     return precision
-
-
-def _check_cancel(cancel, what):
-    if cancel is not None and cancel():
-        raise Cancelled(f"{what} cancelled")
 
 
 def _read_info(folder):
