@@ -235,7 +235,7 @@ def dem(**kwargs):
         (dem(batch=0), "batch must be"),
         (dem(conditions=[ONE]), "conditions must be a dict"),
         (dem(solver="heun"), "unknown solver 'heun'"),
-        (dem(steps=0), "steps must be"),
+        (dem(steps=0), "steps: must be"),
     ],
 )
 def test_sample_rejects_bad_input_before_any_network_call(recorded, kwargs, message):
