@@ -71,11 +71,9 @@ class Plan:
         return self.precisions["denoiser"]
 
     def describe(self):
-        """E.g. "fp32 graphs, int8 denoiser, on the CPU"."""
+        """The graphs' precision, e.g. "fp32" or "fp32, int8 denoiser"."""
         folder = self.precisions["vae_decoder"]
-        extra = "" if self.denoiser_precision == folder else f", {self.denoiser_precision} denoiser"
-        where = "CUDA" if self.device == "cuda" else "the CPU"
-        return f"{folder} graphs{extra}, on {where}"
+        return folder if self.denoiser_precision == folder else f"{folder}, {self.denoiser_precision} denoiser"
 
 
 def check_device(device):
@@ -107,7 +105,11 @@ def resolve_device(device="auto", cuda_available=None):
 
 
 def install_precision(device="auto", cuda_available=None):
-    """The folder precision to install for a device: fp16 where it resolves to CUDA, else fp32."""
+    """The folder precision to install for a device setting: fp16 for "cuda" (asked for, even
+    while this onnxruntime lacks the provider: the setting says where runs are meant to go) and
+    for "auto" where CUDA is available; fp32 otherwise."""
+    if check_device(device) == "cuda":
+        return "fp16"
     return "fp16" if resolve_device(device, cuda_available)[0] == "cuda" else "fp32"
 
 
