@@ -19,6 +19,7 @@ from .errors import InputError, ModelError
 from .model_folder import read_info
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
 from .precision import DEFAULT_PREFERENCE, INSTALL_HINT, resolve
+from .request import modality_keys
 from .runtime import open_session
 from .solvers import check_solver_args, solve
 
@@ -152,15 +153,13 @@ class CopGenModel:
         """
         generated_idx = _modality_indices("generate", generate)
         if not generated_idx:
-            raise InputError("generate: nothing to generate; name at least one modality")
+            raise InputError("nothing to generate; name at least one modality", "generate")
         conditions = {} if conditions is None else conditions
         if not isinstance(conditions, dict):
             raise InputError("conditions must be a dict {modality: latents [B, 4, 32, 32]}")
         cond_idx = _modality_indices("conditions", list(conditions))
-        both = sorted(set(generated_idx) & set(cond_idx))
-        if both:
-            names = ", ".join(MODALITIES[i] for i in both)
-            raise InputError(f"{names}: both generated and given as condition")
+        for index in sorted(set(generated_idx) & set(cond_idx)):
+            raise InputError("both generated and given as condition", f"conditions.{MODALITIES[index]}")
         cond_latents = [
             _float_array(f"conditions[{key!r}]", conditions[key], (None,) + LATENT_TILE)
             for key in (MODALITIES[i] for i in cond_idx)
@@ -194,19 +193,10 @@ def _read_info(path):
     return info
 
 
-def _modality_indices(parameter, names):
-    """Sorted modality indices of a list of keys (a single key string is accepted too)."""
-    names = [names] if isinstance(names, str) else list(names)
-    indices = []
-    for name in names:
-        if name not in MODALITIES:
-            raise InputError(
-                f"{parameter}: unknown modality {name!r}; expected one of {', '.join(MODALITIES)}"
-            )
-        if MODALITIES.index(name) in indices:
-            raise InputError(f"{parameter}: modality {name!r} named twice")
-        indices.append(MODALITIES.index(name))
-    return sorted(indices)
+def _modality_indices(field, names):
+    """Sorted modality indices of a list of keys (a single key string is accepted too); the
+    request's rule (plugin.engine.request.modality_keys)."""
+    return [MODALITIES.index(key) for key in modality_keys(field, [names] if isinstance(names, str) else names)]
 
 
 def _float_array(name, value, shape):

@@ -54,7 +54,7 @@ class GenerationRequest:
     run_name: Optional[str] = None
 
     def __post_init__(self):
-        generate = _modality_keys("generate", self.generate)
+        generate = modality_keys("generate", self.generate)
         if not generate:
             raise InputError(f"nothing to generate; name at least one of {', '.join(MODALITIES)}", "generate")
         conditions = _conditions(self.conditions, generate)
@@ -128,7 +128,7 @@ def _check_tiling(tiling):
     tiling_overlap(tiling)
 
 
-def _modality_keys(field, names):
+def modality_keys(field, names):
     """Modality keys in model order, from a list or a comma-separated string; InputError for
     an unknown or repeated key."""
     if isinstance(names, str):
