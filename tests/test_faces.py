@@ -2,10 +2,6 @@
 own words, and the same request through the CLI and through QGIS (real QGIS, processing.run)
 writes identical files."""
 
-import importlib
-import sys
-from unittest import mock
-
 import numpy as np
 import pytest
 import rasterio
@@ -15,7 +11,7 @@ from plugin.commands.flags import FLAGS, describe
 from plugin.engine.errors import InputError
 from plugin.engine.modalities import LABELS, MODALITIES, REGISTRY
 from plugin.engine.request import FIELDS, GenerationRequest
-from qgis_support import PLUGIN_NAME, install_plugin, qgis_application
+from test_qgis_algorithms import provider  # noqa: F401 (the installed plugin's provider fixture)
 
 TILE = "282D_485L_3_3.tif"
 DATE_TAGS = ("run_date_utc",)
@@ -24,25 +20,6 @@ DATE_TAGS = ("run_date_utc",)
 @pytest.fixture(scope="module")
 def tile(shared_dir):
     return shared_dir / "data" / "majortom_s2l2a" / TILE
-
-
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory, tiny_model_dir):
-    """The installed plugin's provider (as tests/test_qgis_algorithms.py), the tiny model loaded."""
-    pytest.importorskip("qgis.core")
-    qgis_application()
-    plugin_dir = install_plugin(tmp_path_factory.mktemp("home"))
-    sys.path.insert(0, str(plugin_dir.parent))
-    patch = mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(tiny_model_dir)})
-    patch.start()
-    plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
-    plugin.initProcessing()
-    try:
-        yield plugin.provider
-    finally:
-        plugin.unload()
-        patch.stop()
-        sys.path.remove(str(plugin_dir.parent))
 
 
 def generate_algorithm():
