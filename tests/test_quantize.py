@@ -10,7 +10,7 @@ import pytest
 
 from plugin.engine import load
 from plugin.engine.convert import convert
-from plugin.engine.errors import InputError, ModelError
+from plugin.engine.errors import ModelError
 from plugin.engine.modalities import MODALITIES
 from plugin.engine.quantize import INT8_DATA_FILE, INT8_FILE, quantize_model, reduced_range_for
 
