@@ -16,7 +16,7 @@ from . import __version__
 from .engine.errors import CopGenError
 
 # Modules under plugin.commands, in the order --help lists them.
-COMMAND_MODULES = ("demo", "models", "convert", "prepare", "generate", "bench")
+COMMAND_MODULES = ("demo", "models", "convert", "prepare", "generate", "cells", "dataset", "bench")
 
 
 def build_parser():
