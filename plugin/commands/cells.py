@@ -13,20 +13,19 @@ from ..geo.majortom import cells_in_area
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("cells", help="the Major TOM cells of an area (vector layer)", description=__doc__)
-    add_area_options(parser)
+    add_area_options(parser.add_mutually_exclusive_group(required=True))
     parser.add_argument("--out", required=True, metavar="FILE", help="vector file to write (.gpkg, .geojson, .shp)")
     parser.set_defaults(func=run)
 
 
-def add_area_options(parser, required=True):
-    """--extent and --aoi, one of them (``required``)."""
-    area = parser.add_mutually_exclusive_group(required=required)
-    area.add_argument(
+def add_area_options(group):
+    """--extent and --aoi, in a mutually exclusive ``group``."""
+    group.add_argument(
         "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
         help="the area, in EPSG:4326 (longitude, latitude) unless an EPSG code follows; "
         "write --extent=... when it starts with a minus sign",
     )
-    area.add_argument("--aoi", metavar="FILE", help="polygon vector file (any CRS)")
+    group.add_argument("--aoi", metavar="FILE", help="polygon vector file (any CRS)")
 
 
 def cells_of_area_args(args):

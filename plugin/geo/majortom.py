@@ -258,3 +258,13 @@ def _cells_in_lonlat(geometry):
 
 def _shifted(geometry, dx):
     return transform_geometry(lambda x, y: (x + dx, y), geometry)
+
+
+def cell_target_grid(cell, size_px=PRODUCT_PIXELS):
+    """The :class:`plugin.geo.grid.TargetGrid` that ``generate`` uses for the cell's product grid
+    (``--extent`` of its bounds in its UTM CRS, on its lattice): the product area is the AOI, padded
+    (centred) to whole model tiles, e.g. 1072 px for the 1068 px product."""
+    from .grid import Lattice, TargetGrid
+
+    crs, transform, _, _ = cell.product_grid(size_px)
+    return TargetGrid.from_extent(*cell.product_bounds(size_px), crs, lattices=[Lattice(crs, (transform.c, transform.f))])

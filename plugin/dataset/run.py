@@ -1,0 +1,132 @@
+"""Run cell jobs on Dask distributed: an embedded LocalCluster or an existing scheduler.
+
+The driver checks what it can before any work (the model folder on every worker, each cell's
+conditions), skips cells whose outputs are complete, submits one task per remaining cell and
+reports progress as results arrive. Dask reruns the task of a worker that dies on another
+worker; a cell that fails on bad input is recorded and the others go on. At the end the STAC
+catalog is rewritten for every complete cell.
+"""
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ..engine.errors import InputError, ModelError
+from .jobs import completed
+from .worker import CellResult, model_folder_status, remove_stale_work, run_cell
+
+CONNECT_TIMEOUT_S = 5
+
+
+@dataclass
+class RunReport:
+    total: int = 0
+    skipped: list = field(default_factory=list)
+    done: list = field(default_factory=list)
+    failed: list = field(default_factory=list)  # CellResult
+    catalog: object = None
+    dashboard: str = ""
+
+
+def start_client(scheduler=None, workers=None, threads=None):
+    """(client, cluster or None): connect to ``scheduler`` ("tcp://host:port") or start a
+    LocalCluster of ``workers`` processes (default 1), one task at a time each."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"--scheduler {scheduler}: cannot reach it within {CONNECT_TIMEOUT_S} s ({reason})") from None
+    cluster = LocalCluster(
+        n_workers=workers or 1, threads_per_worker=1, processes=True,
+        dashboard_address=":0", silence_logs=logging.ERROR,
+    )
+    try:
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def dashboard_link(client):
+    """The Dask dashboard's address, or "" when the scheduler serves none."""
+    return client.dashboard_link if "dashboard" in client.scheduler_info().get("services", {}) else ""
+
+
+def model_info_from_workers(client, model_dir):
+    """model.json as the workers read it; ModelError naming a worker that cannot read the folder."""
+    statuses = client.run(model_folder_status, model_dir)
+    if not statuses:
+        raise ModelError("the Dask cluster has no worker")
+    for worker, (problem, _) in sorted(statuses.items()):
+        if problem:
+            raise ModelError(f"model folder {model_dir} on worker {worker}: {problem}")
+    return next(iter(statuses.values()))[1]
+
+
+def run_jobs(client, jobs, model_info, progress=None, precheck=None):
+    """Run the jobs not already complete; a RunReport. ``progress(report, eta_seconds)`` after
+    each finished cell. ``precheck(job)``: a message when the job cannot run (recorded as failed)."""
+    from dask.distributed import as_completed
+
+    report = RunReport(total=len(jobs), dashboard=dashboard_link(client))
+    pending = []
+    for job in jobs:
+        if completed(job, model_info):
+            report.skipped.append(job)
+            continue
+        problem = precheck(job) if precheck else None
+        if problem:
+            report.failed.append(CellResult(job.cell, False, problem))
+        else:
+            pending.append(job)
+    token = uuid.uuid4().hex[:8]
+    futures = {client.submit(run_cell, job, key=f"copgen-cell-{job.cell}-{token}", pure=False): job for job in pending}
+    start = time.monotonic()
+    if progress:
+        progress(report, None)
+    try:
+        for finished, future in enumerate(as_completed(futures), 1):
+            job = futures[future]
+            if future.status == "finished":
+                result = future.result()
+            else:
+                exc = future.exception()
+                first_line = str(exc).splitlines()[0] if str(exc) else ""
+                result = CellResult(job.cell, False, f"{type(exc).__name__}: {first_line}")
+            if result.ok:
+                report.done.append(job)
+            else:
+                report.failed.append(result)
+            if progress:
+                progress(report, (time.monotonic() - start) / finished * (len(pending) - finished))
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    return report
+
+
+def describe_progress(report, eta):
+    """One progress line: cells done / total, failures, time remaining."""
+    done = len(report.done) + len(report.skipped)
+    line = f"cells {done}/{report.total} done ({len(report.skipped)} already complete), {len(report.failed)} failed"
+    if eta is not None and done + len(report.failed) < report.total:
+        line += f", about {_duration(eta)} left"
+    return line
+
+
+def _duration(seconds):
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def finish(out_dir, owned_cluster):
+    """Clean private work folders of dead workers: only safe when no task of ours can still run."""
+    if owned_cluster:
+        remove_stale_work(out_dir)
