@@ -41,8 +41,13 @@ class ConditionSource:
         return "{" in self.spec.path or "}" in self.spec.path
 
     def check(self):
-        """InputError when a pattern has no ``{cell}`` or other fields."""
+        """InputError when a pattern has no ``{cell}`` or other fields, or one raster is missing."""
         if not self.is_pattern:
+            if not Path(self.spec.path).is_file():
+                raise InputError(
+                    f"condition {self.spec.modality}: {self.spec.path} does not exist "
+                    "(for one file per cell, name the cell as {cell} in the path)"
+                )
             return
         try:
             fields = {name for _, name, _, _ in string.Formatter().parse(self.spec.path) if name is not None}
@@ -188,7 +193,9 @@ def condition_problem(job):
             return f"condition {spec.modality}: {spec.path}: cannot read raster: {exc}"
         if crs is None:
             return f"condition {spec.modality}: {spec.path} has no CRS"
-        west, south, east, north = transform_bounds(cell.crs, crs, *bounds, densify_pts=21)
+        # compared in lon/lat: a far-away cell may lie outside the raster CRS's projection domain
+        west, south, east, north = transform_bounds(cell.crs, "EPSG:4326", *bounds, densify_pts=21)
+        left, bottom, right, top = transform_bounds(crs, "EPSG:4326", left, bottom, right, top, densify_pts=21)
         if west >= right or east <= left or south >= top or north <= bottom:
             return f"condition {spec.modality}: {spec.path} covers none of cell {job.cell}"
     return None

@@ -88,21 +88,27 @@ def run_jobs(client, jobs, model_info, progress=None, precheck=None):
     start = time.monotonic()
     if progress:
         progress(report, None)
+    seen = set()
     try:
-        for finished, future in enumerate(as_completed(futures), 1):
-            job = futures[future]
+        for future in as_completed(list(futures)):
+            job = futures.pop(future)
             if future.status == "finished":
                 result = future.result()
             else:
                 exc = future.exception()
                 first_line = str(exc).splitlines()[0] if str(exc) else ""
                 result = CellResult(job.cell, False, f"{type(exc).__name__}: {first_line}")
+            # Forget the result on the cluster: a worker dying later must not recompute the cell.
+            future.release()
+            if job.cell in seen:
+                continue
+            seen.add(job.cell)
             if result.ok:
                 report.done.append(job)
             else:
                 report.failed.append(result)
             if progress:
-                progress(report, (time.monotonic() - start) / finished * (len(pending) - finished))
+                progress(report, (time.monotonic() - start) / len(seen) * (len(pending) - len(seen)))
     except BaseException:
         client.cancel(list(futures))
         raise
