@@ -17,6 +17,7 @@ from .jobs import completed
 from .worker import CellResult, model_folder_status, remove_stale_work, run_cell
 
 CONNECT_TIMEOUT_S = 5
+WORKER_WAIT_S = 60  # a scheduler started a moment ago may have no worker yet
 
 
 @dataclass
@@ -58,9 +59,12 @@ def dashboard_link(client):
 
 def model_info_from_workers(client, model_dir):
     """model.json as the workers read it; ModelError naming a worker that cannot read the folder."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except TimeoutError:
+        raise InputError(f"the Dask scheduler {client.scheduler.address} has no worker after {WORKER_WAIT_S} s; "
+                         "start one with: dask worker SCHEDULER_ADDRESS") from None
     statuses = client.run(model_folder_status, model_dir)
-    if not statuses:
-        raise ModelError("the Dask cluster has no worker")
     for worker, (problem, _) in sorted(statuses.items()):
         if problem:
             raise ModelError(f"model folder {model_dir} on worker {worker}: {problem}")
