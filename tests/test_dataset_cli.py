@@ -55,6 +55,8 @@ def test_external_cluster_runs_the_cells_and_lists_the_failed_one(tiny_model_dir
                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         out = tmp_path / "out"
+        stale = out / "282D_485L" / ".work-0123456789ab"  # left by a worker killed in an earlier run
+        stale.mkdir(parents=True)
         result = dataset("--cells", "282D_485L,38D_378R", "--model", str(tiny_model_dir), "--out", str(out),
                          "--condition", f"s2_l2a={tiles / '282D_485L.tif'}:4,3,2", "--scheduler", address, *BASE)
         assert result.returncode == 1, result.stderr
@@ -62,6 +64,7 @@ def test_external_cluster_runs_the_cells_and_lists_the_failed_one(tiny_model_dir
         assert "cells 1/2 done (0 already complete), 1 failed" in result.stderr
         assert (out / "282D_485L" / "dem.tif").is_file() and not (out / "38D_378R").exists()
         assert (out / "collection.json").is_file() and (out / "282D_485L" / "282D_485L.json").is_file()
+        assert not stale.exists()
         with rasterio.open(out / "282D_485L" / "dem.tif") as ds:
             assert ds.crs.to_epsg() == 32722 and ds.shape == (256, 256)
     finally:
@@ -108,3 +111,25 @@ def test_a_model_folder_workers_cannot_read_is_named(tiny_model_dir, tmp_path):
     line = error_line(result)
     assert line.startswith(f"error: model folder {broken} on worker tcp://") and "model.json is unreadable" in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_stops_the_run_promptly_and_leaves_no_partial_output(tiny_model_dir, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plugin", "dataset", "--cells", "282D_485L", "--model", str(tiny_model_dir),
+         "--out", str(out), "--generate", "dem", "--steps", "200"],
+        cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    try:
+        for line in process.stderr:  # wait until the cell is submitted
+            if line.startswith("cells 0/1 done"):
+                break
+        time.sleep(2)
+        process.terminate()
+        start = time.monotonic()
+        assert process.wait(timeout=60) == 130
+        assert time.monotonic() - start < 30
+    finally:
+        process.kill()
+    assert not list(out.rglob("*.tif")) and not list(out.rglob(".work-*"))

@@ -79,6 +79,7 @@ def run(args):
 
         cell_target_grid(cells[0], args.cell_size_px)  # a bad --cell-size-px fails here, once
     client, cluster = start_client(args.scheduler, workers)
+    report = None
     try:
         info = model_info_from_workers(client, options.model_dir)
         os.makedirs(args.out, exist_ok=True)
@@ -93,7 +94,8 @@ def run(args):
         client.close()
         if cluster is not None:
             cluster.close()
-        finish(args.out, cluster is not None)
+        # after an interrupt, tasks may still run on a remote cluster: leave their folders
+        finish(args.out, cluster is not None or report is not None)
     complete = report.skipped + report.done
     if complete:
         print(f"STAC catalog: {write_catalog(args.out, complete, info, run_id=f'seed{args.seed}')}")

@@ -8,6 +8,7 @@ catalog is rewritten for every complete cell.
 """
 
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ def _duration(seconds):
     return f"{seconds / 3600:.1f} h"
 
 
-def finish(out_dir, owned_cluster):
-    """Clean private work folders of dead workers: only safe when no task of ours can still run."""
-    if owned_cluster:
+def finish(out_dir, no_task_running):
+    """Clean private work folders of dead workers: only when no task of ours can still run."""
+    if no_task_running and os.path.isdir(out_dir):
         remove_stale_work(out_dir)
