@@ -15,6 +15,7 @@ from typing import Optional
 from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES, PIXEL_SIZE_M, modality_index
 from ..geo.majortom import PRODUCT_PIXELS, cell_named, cell_target_grid
+from ..geo.pipeline import REFLECTANCE_MODALITIES
 
 # The tags of an output that must match a job for the output to count as that job's result.
 CHECKED_TAGS = ("seed", "steps", "solver", "samples", "overlap_latents", "denoiser_sha256", "vae_sha256",
@@ -142,7 +143,7 @@ def make_jobs(cells, sources, options, out_dir):
 
 def completed(job, model_info):
     """True when every output of ``job`` exists, opens, lies on the cell's grid and carries the
-    job's tags (a file from another seed, model or option set does not count)."""
+    job's tags and data type (a file from another seed, model or option set does not count)."""
     import rasterio
 
     grid = None
@@ -154,9 +155,13 @@ def completed(job, model_info):
             with rasterio.open(path) as ds:
                 found = ds.tags()
                 georef = (ds.crs, ds.transform, ds.width, ds.height)
+                dtype = ds.dtypes[0]
         except rasterio.errors.RasterioIOError:
             return False
         if any(found.get(key) != value for key, value in tags.items()):
+            return False
+        as_reflectance = job.options.reflectance and tags["modality"] in REFLECTANCE_MODALITIES
+        if dtype != ("uint16" if as_reflectance else "uint8"):
             return False
         if _condition_files(found) != job.condition_files():
             return False

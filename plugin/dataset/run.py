@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import uuid
+from datetime import timedelta
 from dataclasses import dataclass, field
 
 from ..engine.errors import InputError, ModelError
@@ -125,16 +126,8 @@ def describe_progress(report, eta):
     done = len(report.done) + len(report.skipped)
     line = f"cells {done}/{report.total} done ({len(report.skipped)} already complete), {len(report.failed)} failed"
     if eta is not None and done + len(report.failed) < report.total:
-        line += f", about {_duration(eta)} left"
+        line += f", about {timedelta(seconds=round(eta))} left"
     return line
-
-
-def _duration(seconds):
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def finish(out_dir, no_task_running):
