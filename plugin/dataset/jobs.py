@@ -14,6 +14,7 @@ from typing import Optional
 
 from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES, PIXEL_SIZE_M, modality_index
+from ..engine.solvers import check_solver_args
 from ..geo.majortom import PRODUCT_PIXELS, cell_named, cell_target_grid
 from ..geo.pipeline import REFLECTANCE_MODALITIES
 
@@ -89,6 +90,7 @@ class RunOptions:
         if not generate:
             raise InputError("--generate: nothing to generate; name at least one of " + ", ".join(MODALITIES))
         object.__setattr__(self, "generate", generate)
+        check_solver_args(self.steps, self.solver)  # once here, not once per failed cell
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import logging
 import os
 import time
 import uuid
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from ..engine.errors import InputError, ModelError
 from .jobs import completed
@@ -28,11 +28,10 @@ class RunReport:
     skipped: list = field(default_factory=list)
     done: list = field(default_factory=list)
     failed: list = field(default_factory=list)  # CellResult
-    catalog: object = None
     dashboard: str = ""
 
 
-def start_client(scheduler=None, workers=None, threads=None):
+def start_client(scheduler=None, workers=None):
     """(client, cluster or None): connect to ``scheduler`` ("tcp://host:port") or start a
     LocalCluster of ``workers`` processes (default 1), one task at a time each."""
     from dask.distributed import Client, LocalCluster
