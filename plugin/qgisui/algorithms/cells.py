@@ -5,7 +5,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsProcessing,
@@ -15,15 +14,16 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType
 from shapely import wkb
 
 from ...dataset.cells_layer import FIELDS, LAYER_CRS, cell_attributes
 from ...geo.majortom import cells_in_area
+from ..compat import field
 from .base import CopGenAlgorithm
 from .parameters import engine_crs, engine_errors, read_area
 
-FIELD_TYPES = {"string": QVariant.String, "integer": QVariant.Int}
+FIELD_TYPES = {"string": QMetaType.Type.QString, "integer": QMetaType.Type.Int}
 
 
 class CellsAlgorithm(CopGenAlgorithm):
@@ -57,7 +57,7 @@ class CellsAlgorithm(CopGenAlgorithm):
             cells = cells_in_area(wkb.loads(bytes(geometry.asWkb())), engine_crs(crs))
         fields = QgsFields()
         for name, kind in FIELDS:
-            fields.append(QgsField(name, FIELD_TYPES[kind]))
+            fields.append(field(name, FIELD_TYPES[kind]))
         sink, dest = self.parameterAsSink(
             parameters, "OUTPUT", context, fields, QgsWkbTypes.Type.Polygon, QgsCoordinateReferenceSystem(LAYER_CRS)
         )
