@@ -247,3 +247,25 @@ def test_cell_seeds_depend_only_on_the_run_seed_and_the_cell():
     assert cell_seed(7, "282D_485L") == 6221747084545610
     assert len({cell_seed(seed, name) for seed in (0, 1, 7) for name in CELLS}) == 3 * len(CELLS)
     assert all(0 <= cell_seed(seed, name) < 2 ** 53 for seed in (0, 2 ** 40) for name in CELLS)
+
+
+def _visible_devices():
+    return os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+@pytest.mark.timeout(120)
+def test_one_local_worker_per_gpu_each_pinned_to_its_gpu(monkeypatch):
+    from plugin.dataset.run import visible_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert visible_gpus() == ["2", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert visible_gpus() == []
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    gpu_client, gpu_cluster = start_client(gpus=["2", "5"])
+    try:
+        gpu_client.wait_for_workers(2, timeout=60)
+        assert sorted(gpu_client.run(_visible_devices).values()) == ["2", "5"]
+    finally:
+        gpu_client.close()
+        gpu_cluster.close()

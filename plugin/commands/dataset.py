@@ -56,7 +56,9 @@ def generate_options():
 
 def run(args):
     from ..dataset.jobs import ConditionSource, RunOptions, condition_problem, make_jobs
-    from ..dataset.run import dashboard_link, describe_progress, finish, model_info_from_workers, run_jobs, start_client
+    from ..dataset.run import (
+        dashboard_link, describe_progress, finish, model_info_from_workers, run_jobs, start_client, visible_gpus,
+    )
     from ..dataset.stac import write_catalog
     from ..geo.conditions import parse_condition_arg
 
@@ -65,7 +67,9 @@ def run(args):
     cells = read_cells(args)
     reading = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
     sources = [ConditionSource(parse_condition_arg(text, **reading)) for text in args.condition]
-    workers = args.workers or 1
+    # one worker per GPU on CUDA (each pinned to its GPU), else --workers CPU workers
+    gpus = visible_gpus() if args.device == "cuda" and not args.scheduler and args.workers is None else []
+    workers = len(gpus) or args.workers or 1
     options = RunOptions(
         model_dir=os.path.abspath(args.model), generate=args.generate, seed=args.seed, steps=args.steps,
         solver=args.solver, samples=args.samples, overlap=args.overlap, reflectance=args.reflectance,
@@ -78,7 +82,7 @@ def run(args):
         from ..geo.majortom import cell_target_grid
 
         cell_target_grid(cells[0], args.cell_size_px)  # a bad --cell-size-px fails here, once
-    client, cluster = start_client(args.scheduler, workers)
+    client, cluster = start_client(args.scheduler, workers, gpus)
     report = None
     try:
         info = model_info_from_workers(client, options.model_dir)

@@ -31,9 +31,10 @@ class RunReport:
     dashboard: str = ""
 
 
-def start_client(scheduler=None, workers=None):
+def start_client(scheduler=None, workers=None, gpus=()):
     """(client, cluster or None): connect to ``scheduler`` ("tcp://host:port") or start a
-    LocalCluster of ``workers`` processes (default 1), one task at a time each."""
+    LocalCluster: one worker process per GPU id in ``gpus`` (each sees only its GPU), else
+    ``workers`` processes (default 1); one task at a time each."""
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
@@ -43,14 +44,33 @@ def start_client(scheduler=None, workers=None):
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"--scheduler {scheduler}: cannot reach it within {CONNECT_TIMEOUT_S} s ({reason})") from None
     cluster = LocalCluster(
-        n_workers=workers or 1, threads_per_worker=1, processes=True,
+        n_workers=0 if gpus else workers or 1, threads_per_worker=1, processes=True,
         dashboard_address=":0", silence_logs=logging.ERROR,
     )
     try:
+        if gpus:
+            for gpu in gpus:
+                options = {**cluster.new_spec["options"], "env": {"CUDA_VISIBLE_DEVICES": str(gpu)}}
+                cluster.worker_spec[f"gpu{gpu}"] = {**cluster.new_spec, "options": options}
+            cluster.sync(cluster._correct_state)
         return Client(cluster), cluster
     except BaseException:
         cluster.close()
         raise
+
+
+def visible_gpus():
+    """Ids of the CUDA GPUs this machine shows (CUDA_VISIBLE_DEVICES, else nvidia-smi), or []."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [item.strip() for item in listed.split(",") if item.strip() and item.strip() != "-1"]
+    import subprocess
+
+    try:
+        result = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(i) for i, line in enumerate(result.stdout.splitlines()) if line.startswith("GPU ")]
 
 
 def dashboard_link(client):
