@@ -7,7 +7,8 @@ from) or MODALITY=PATTERN with {cell} (e.g. s2_l2a=tiles/{cell}.tif); none: unco
 Each cell gets OUT/<cell>/<modality>.tif on its Major TOM 10 m product grid (1068 px, padded to
 1072 like generate pads it) with the seed derived from --seed and the cell name, so it equals
 `generate` over the same cell with that seed. Without --scheduler the command starts a local
-cluster (--workers processes, default 1, the CPU cores shared between them). A rerun skips cells
+cluster: one worker per GPU with --device cuda, else --workers processes (default 1, the CPU
+cores shared between them). A rerun skips cells
 whose outputs are complete (checked by their tags) and redoes the rest; the exit status is 1
 when a cell failed, and the failures are listed.
 """
