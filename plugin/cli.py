@@ -17,7 +17,7 @@ from .commands.flags import describe
 from .engine.errors import CopGenError
 
 # Modules under plugin.commands, in the order --help lists them.
-COMMAND_MODULES = ("demo", "models", "convert", "prepare", "generate", "bench")
+COMMAND_MODULES = ("demo", "models", "convert", "prepare", "generate", "cells", "dataset", "bench")
 
 
 def build_parser():

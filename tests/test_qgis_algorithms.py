@@ -888,6 +888,7 @@ def test_missing_packages_leave_only_check_installation(provider, monkeypatch):
         "chain",
         "combinations",
         "checkinstallation",
+        "majortom_cells",
     }
     statuses = dependencies.check()
     missing_rasterio = [
