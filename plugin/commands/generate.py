@@ -12,7 +12,7 @@ from pathlib import Path
 from ..engine.errors import InputError, ModelError
 from ..engine.solvers import SOLVERS
 from ..geo.conditions import parse_condition_arg
-from ..geo.tiling import DEFAULT_OVERLAP
+from ..engine.tiling import DEFAULT_TILING
 from .cleanup import folders_removed_on_failure
 from .options import add_condition_reading_options
 from .progress import ProgressBar
@@ -27,6 +27,7 @@ OPTION_NAMES = {
     "seed": "--seed",
     "steps": "--steps",
     "overlap": "--overlap",
+    "tiling": "--tiling",
     "reflectance": "--reflectance",
     "max_area_km2": "--max-area-km2",
     "run_name": "--run-name",
@@ -64,8 +65,14 @@ def add_parser(subparsers):
     parser.add_argument("--steps", type=int, default=50, metavar="N", help="solver steps (default 50)")
     parser.add_argument("--solver", choices=SOLVERS, default=SOLVERS[0], help=f"default {SOLVERS[0]}")
     parser.add_argument(
-        "--overlap", type=int, default=DEFAULT_OVERLAP, metavar="LATENTS",
-        help=f"latents shared by neighbouring 32-latent windows, 0..31 (default {DEFAULT_OVERLAP})",
+        "--overlap", type=int, metavar="LATENTS",
+        help="latents shared by neighbouring 32-latent windows, 0..31 (the same as --tiling overlap:N)",
+    )
+    parser.add_argument(
+        "--tiling", metavar="SPEC",
+        help="how the denoiser's windows cover the area at each step: overlap:N, schedule:A@F,...,Z "
+        f"(overlap A for the first fraction F of the steps, ...), shifted[:N] or spread:N "
+        f"(default {DEFAULT_TILING}; docs/performance.md)",
     )
     parser.add_argument(
         "--reflectance", action="store_true",
@@ -99,6 +106,7 @@ def run(args):
                 model, conditions, args.generate, args.out, extent=args.extent, aoi=aoi,
                 samples=args.samples, seed=args.seed, steps=args.steps, solver=args.solver,
                 reflectance=args.reflectance, max_area_km2=args.max_area_km2, overlap=args.overlap,
+                tiling=args.tiling,
                 progress=bar, run_name=args.run_name, option_names=OPTION_NAMES,
             )
         finally:
