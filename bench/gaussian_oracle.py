@@ -105,7 +105,7 @@ def oracle_graph(length_scale):
         [helper.make_tensor_value_info("noise", TensorProto.FLOAT, shape)],
         [numpy_helper.from_array(np.asarray(value), name) for name, value in consts.items()],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
 # The colour of each latent channel mix: image = tanh(COLOURS @ latent) per pixel.
@@ -129,7 +129,7 @@ def decoder_graph():
         [numpy_helper.from_array(weight.astype(np.float32), "W"),
          numpy_helper.from_array(np.array([1, 1, 8, 8], np.float32), "scales")],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
 def encoder_graph():
@@ -150,7 +150,7 @@ def encoder_graph():
         [helper.make_tensor_value_info("moments", TensorProto.FLOAT, ["batch", 8, "h", "w"])],
         [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "B")],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
 def write_oracle_folder(folder, length_scale):

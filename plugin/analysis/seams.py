@@ -43,8 +43,7 @@ def seam_score(image, period=TILE_PIXELS, rows=None, cols=None):
 
 def blind_seam_score(image, cell=1):
     """The largest mean absolute step across one grid line (horizontal or vertical) over the
-    median line, looking only at lines between cells of ``cell`` pixels (8 for images whose
-    colour is constant per latent)."""
+    median line, looking only at the lines between cells of ``cell`` pixels."""
     image = _as_channels(image)
     ratios = []
     for axis in (1, 2):

@@ -9,7 +9,8 @@ Figures: one denoiser call (batch 1, 4 modalities, 1028 tokens) and one VAE enco
 of a 256 px tile (minimum and median of the repeats); one 1-to-1 translation tile (encode
 the condition, sample, decode); a 50-step tile and the fast preset (measured in the full run,
 extrapolated from the per-call figures with --quick); one canvas step over areas of 1, 4 and
-16 tiles (4 at most with --quick; MultiDiffusion windows, plugin.geo.tiling) and their decode;
+16 tiles (4 at most with --quick; MultiDiffusion windows at overlap 16, plugin.engine.canvas) and
+their decode;
 the peak RSS of the first tile (and the GPU memory on CUDA); the int8 and fp16 errors against
 fp32 on the same random inputs.
 """
@@ -276,24 +277,27 @@ def _tile_figure(result, steps, measured_steps, measured_seconds):
 
 def _area_step(model, side, decode, result, rng):
     """One canvas denoiser step (and the decode) over side x side tiles."""
-    from ..geo.tiling import CanvasDenoiser, WindowLayout, decode_canvas
+    from ..engine.canvas import CanvasDenoiser, decode_canvas
+    from ..engine.tiling import vae_layout
 
     size = 32 * side
-    layout = WindowLayout(size, size)
     x = rng.standard_normal((1, 1, 4, size, size), dtype=np.float32)
     condition = rng.standard_normal((1, 1, 4, size, size), dtype=np.float32)
-    denoiser = CanvasDenoiser(model, layout, [3], [1], condition, rng)
+    denoiser = CanvasDenoiser(model.denoise, "overlap:16", 1, [3], [1], condition, rng,
+                              max_windows=model.max_batch)
     start = time.perf_counter()
     denoiser(x, 0.5)
-    figure = {"tiles": side * side, "windows": len(layout),
+    figure = {"tiles": side * side, "windows": denoiser.windows_run[0],
               "step_s": time.perf_counter() - start, "step_how": "measured, 1 step"}
+    tiles = vae_layout(size, size)
     if decode:
         start = time.perf_counter()
-        decode_canvas(model, x[0, 0], layout, lambda *_: None)
+        decode_canvas(model.decode, x[0, 0], lambda *_: None, batch=model.max_batch)
         figure.update(decode_s=time.perf_counter() - start, decode_how="measured")
     else:
-        figure.update(decode_s=len(layout) * result["vae_decode_s"]["min"],
-                      decode_how="extrapolated: windows x decode")
+        area = len(tiles) * tiles.window_shape[0] * tiles.window_shape[1] / 32 ** 2
+        figure.update(decode_s=area * result["vae_decode_s"]["min"],
+                      decode_how="extrapolated: tile area x decode")
     return figure
 
 

@@ -201,9 +201,10 @@ def encode_canvas(encode_moments, read_tile, height, width, layout=None, cancel=
     the rendered image (pixels without data already filled as the caller likes). Tiles with no
     valid pixel are not encoded: the model is to treat the image as absent there. Moments of
     overlapping tiles are crossfaded like the denoiser's windows. ``on_tiles(n)`` is told how
-    many tiles each batch handled; encode_moments(images [B, 3, h, w] in [-1, 1]) -> [B, 8, h/8, w/8].
+    many tiles each batch handled (``batch`` 32 x 32 tiles' worth of area per call); encode_moments(images [B, 3, h, w] in [-1, 1]) -> [B, 8, h/8, w/8].
     """
     layout = vae_layout(height, width) if layout is None else layout
+    batch = _tiles_per_call(batch, layout)
     moments = np.zeros((2 * LATENT_CHANNELS, height, width), dtype=np.float32)
     weight_sum = np.zeros((height, width), dtype=np.float32)
     cells = np.zeros((height, width), dtype=bool)
@@ -245,6 +246,7 @@ def decode_canvas(decode, latents, write, layout=None, cancel=None, on_tiles=Non
     """
     height, width = latents.shape[-2:]
     layout = vae_layout(height, width) if layout is None else layout
+    batch = _tiles_per_call(batch, layout)
     rows, cols = layout.rows.scaled(PIXELS_PER_LATENT), layout.cols.scaled(PIXELS_PER_LATENT)
     tile_h, tile_w = rows.size, cols.size
     col_weights = [cols.weights(j) for j in range(len(cols))]
@@ -271,6 +273,12 @@ def decode_canvas(decode, latents, write, layout=None, cancel=None, on_tiles=Non
         band_weight = np.roll(band_weight, -finished, axis=0)
         band[:, tile_h - finished:] = 0
         band_weight[tile_h - finished:] = 0
+
+
+def _tiles_per_call(batch, layout):
+    """Tiles per VAE call: ``batch`` 32 x 32 tiles' worth of area (at least one), so memory
+    stays that of a batch of model tiles when tiles are larger."""
+    return max(1, batch * LATENT_SIZE ** 2 // (layout.window_shape[0] * layout.window_shape[1]))
 
 
 def to_uint8(image):

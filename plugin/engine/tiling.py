@@ -355,10 +355,11 @@ def cost(tiling, height, width, calls):
 # -- the VAE's tiles -------------------------------------------------------------------------
 
 # Decoder / encoder tiles: neighbours share 2 x VAE_HALO latents, crossfaded; tiles grow up to
-# VAE_MAX_TILE latents so that a cell costs about 1.2x its area (not 3.65x as 32-latent windows
-# at stride 16 did). The VAE graphs take any size that is a multiple of 8 px.
-VAE_HALO = 2
-VAE_MAX_TILE = 40
+# VAE_MAX_TILE latents (448 px) so that a cell costs 1.25x its area (9 tiles of 50 latents; not
+# 3.65x as 32-latent windows at stride 16 did). The VAE graphs take any multiple of 8 px. A halo
+# of 2 left seams with the random fixture VAE (tests/test_seams.py), 4 did not.
+VAE_HALO = 4
+VAE_MAX_TILE = 56
 
 
 @lru_cache(maxsize=64)
