@@ -36,7 +36,8 @@ from plugin.engine.tiling import DEFAULT_TILING, cost, parse_tiling  # noqa: E40
 
 REFERENCE = "overlap:16"
 CANDIDATES = (REFERENCE, "overlap:0", "overlap:4", "spread:4", "shifted", "overlap:8", "shifted:4",
-              "schedule:4@0.8,8", "schedule:4@0.7,8", "schedule:4@0.6,8")
+              "schedule:4@0.7,8", "schedule:spread:4@0.8,spread:8", "schedule:spread:4@0.7,spread:8",
+              "schedule:spread:4@0.6,spread:8")
 TOLERANCE = 0.02
 
 
@@ -71,50 +72,34 @@ def main():
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--lengths", default="3,6,12", help="correlation lengths in latents")
     parser.add_argument("--steps", default="20,50")
-    parser.add_argument("--strategies", default=",".join(CANDIDATES) + f",{DEFAULT_TILING}",
-                        help="';'-free list separated by spaces or commas between specs (schedules keep theirs)")
+    parser.add_argument("--strategies", default=" ".join(CANDIDATES + (DEFAULT_TILING,)),
+                        help="specs separated by spaces (overlap:16, the reference, always runs first)")
     args = parser.parse_args()
     lengths = [float(v) for v in args.lengths.split(",")]
     step_counts = [int(v) for v in args.steps.split(",")]
-    specs = list(dict.fromkeys(_split_specs(args.strategies)))
-    if REFERENCE not in specs:
-        specs.insert(0, REFERENCE)
+    specs = list(dict.fromkeys(args.strategies.split()))
+    specs = [REFERENCE] + [spec for spec in specs if spec != REFERENCE]
     start = time.perf_counter()
     print(f"canvas {args.size} x {args.size} latents ({args.size * 8} px), {args.seeds} seeds, "
           f"dpm-solver-fast; seam / last / blind per (steps, l)")
-    header = f"{'strategy':20} {'cost':>5} " + " ".join(
+    header = f"{'strategy':32} {'cost':>5} " + " ".join(
         f"{f'{n} st l={length:g}':>19}" for n in step_counts for length in lengths) + "  ok"
     print(header)
-    results = {}
+    reference, ranked = None, []
     for spec in specs:
         tiling = parse_tiling(spec)
-        results[spec] = {(n, length): measure(tiling, args.size, length, n, args.seeds)
-                         for n in step_counts for length in lengths}
-    reference = results[REFERENCE]
-    ranked = []
-    for spec in specs:
-        tiling = parse_tiling(spec)
+        result = {(n, length): measure(tiling, args.size, length, n, args.seeds)
+                  for n in step_counts for length in lengths}
+        reference = reference or result  # the first spec is the reference
         price = max(cost(tiling, args.size, args.size, n) for n in step_counts)
-        ok = all(results[spec][key][0] <= max(reference[key][0], 1.0) + TOLERANCE for key in reference)
-        cells = " ".join(f"{s:5.2f}/{last:5.2f}/{blind:5.2f}" for s, last, blind in results[spec].values())
-        print(f"{spec:20} {price:5.2f} {cells}  {'yes' if ok else 'no'}")
+        ok = all(result[key][0] <= max(reference[key][0], 1.0) + TOLERANCE for key in reference)
+        cells = " ".join(f"{s:5.2f}/{last:5.2f}/{blind:5.2f}" for s, last, blind in result.values())
+        print(f"{spec:32} {price:5.2f} {cells}  {'yes' if ok else 'no'}", flush=True)
         if ok:
             ranked.append((price, spec))
     print(f"\ncheapest within {TOLERANCE} of max({REFERENCE}, 1.00) everywhere: "
           f"{min(ranked)[1] if ranked else 'none'} (cost {min(ranked)[0]:.2f})" if ranked else "none passes")
     print(f"({time.perf_counter() - start:.0f} s)")
-
-
-def _split_specs(text):
-    """Specs separated by spaces, or by commas outside a schedule's list."""
-    specs = []
-    for word in text.replace(" ", "\n").split("\n"):
-        for part in word.split(","):
-            if specs and specs[-1].startswith("schedule:") and (part[:1].isdigit()):
-                specs[-1] += "," + part
-            elif part:
-                specs.append(part)
-    return specs
 
 
 if __name__ == "__main__":

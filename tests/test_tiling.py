@@ -9,7 +9,7 @@ from plugin.engine.tiling import (
     DEFAULT_TILING,
     FixedOverlap,
     Layout,
-    OverlapSchedule,
+    Schedule,
     Shifted,
     Spread,
     cost,
@@ -124,8 +124,8 @@ def test_fade_in_ramps_sum_to_one():
 
 def test_schedule_follows_the_calls():
     schedule = parse_tiling("schedule:4@0.7,8")
-    assert isinstance(schedule, OverlapSchedule)
-    overlaps = [schedule.overlap_at(call, 20) for call in range(20)]
+    assert isinstance(schedule, Schedule)
+    overlaps = [schedule.at(call, 20).overlap for call in range(20)]
     assert overlaps == [4] * 14 + [8] * 6
     counts = schedule.windows_per_call(CELL, CELL, 20)
     assert counts == [25] * 14 + [36] * 6
@@ -147,6 +147,8 @@ def test_shifted_windows_move_every_call_and_never_wrap():
     (None, DEFAULT_TILING), ("", DEFAULT_TILING), ("overlap:16", "overlap:16"), (" Overlap : 4 ", "overlap:4"),
     ("shifted", "shifted"), ("shifted:0", "shifted"), ("shifted:4", "shifted:4"), ("spread:6", "spread:6"),
     ("schedule:4@0.7,8", "schedule:4@0.7,8"), ("schedule:0@0.3,4@0.7,16", "schedule:0@0.3,4@0.7,16"),
+    ("schedule:spread:4@0.7,spread:8", "schedule:spread:4@0.7,spread:8"),
+    ("schedule:overlap:4@0.5,shifted:4", "schedule:4@0.5,shifted:4"),
 ])
 def test_parse_tiling_accepts_the_specs(spec, expected):
     tiling = parse_tiling(spec)
@@ -160,6 +162,8 @@ def test_parse_tiling_accepts_the_specs(spec, expected):
     ("overlap:4.5", "whole number"), ("tiles:4", "unknown strategy 'tiles'"), ("shifted:40", "0..31"),
     ("schedule:4", "e.g. 4@0.7,8"), ("schedule:4@0.7", "e.g. 4@0.7,8"), ("schedule:4@1.5,8", "within"),
     ("schedule:4@0.7,8@0.5,16", "increase"), ("schedule:4@x,8", "not a fraction"), ("spread:32", "0..31"),
+    ("schedule:schedule:4@0.5,8@0.5,8", "schedule"), ("schedule:spread:40@0.5,8", "0..31"),
+    ("schedule:tiles@0.5,8", "unknown strategy"),
     (16, "expected a string"),
 ])
 def test_parse_tiling_refuses_bad_specs_naming_the_option(spec, message):
@@ -179,7 +183,7 @@ def test_strategy_objects_check_their_arguments():
         with pytest.raises(InputError, match="0..31"):
             make(32)
     with pytest.raises(InputError, match="within"):
-        OverlapSchedule([(4, 0.0)], 8)
+        Schedule([(FixedOverlap(4), 0.0)], FixedOverlap(8))
 
 
 # -- the VAE's tiles ---------------------------------------------------------------------------

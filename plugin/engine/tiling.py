@@ -17,7 +17,8 @@ Strategies (:func:`parse_tiling` specs):
 - ``overlap:N``: windows N latents apart from their neighbours (stride 32 - N) from the top-left
   corner, the last one moved back onto the far edge (N = 0: independent tiles). Today's
   behaviour with N = 16.
-- ``schedule:A@F,...,Z``: overlap A for the first fraction F of the network calls, ..., then Z.
+- ``schedule:A@F,...,Z``: strategy A for the first fraction F of the network calls, ..., then Z;
+  a bare number N stands for ``overlap:N`` (``schedule:4@0.7,8``).
 - ``shifted[:N]``: a lattice of stride 32 - N (default N = 0, no overlap) shifted by a different
   offset at every call, so the window boundaries never stay in place; windows that would cross
   the canvas edge are replaced by windows on the edge (nothing wraps around).
@@ -240,30 +241,36 @@ class Spread(Tiling):
         return spread(length, self.min_overlap)
 
 
-class OverlapSchedule(Tiling):
-    """``schedule:A@F,...,Z``: overlap A while call / calls < F, ..., then Z."""
+class Schedule(Tiling):
+    """``schedule:A@F,...,Z``: strategy A while call / calls < F, ..., then Z. Each item is a
+    strategy spec, or a bare number N for ``overlap:N``."""
 
     def __init__(self, stages, final):
-        """stages: [(overlap, until fraction)] with increasing fractions in (0, 1); final: the
-        overlap after the last fraction."""
-        self.stages = tuple((_overlap(o, "schedule"), float(f)) for o, f in stages)
-        self.final = _overlap(final, "schedule")
+        """stages: [(Tiling, until fraction)] with fractions increasing within (0, 1); final: the
+        Tiling after the last fraction."""
+        self.stages = tuple((tiling, float(until)) for tiling, until in stages)
+        self.final = final
         fractions = [f for _, f in self.stages]
-        if not all(0 < f < 1 for f in fractions) or fractions != sorted(set(fractions)):
+        if not fractions or not all(0 < f < 1 for f in fractions) or fractions != sorted(set(fractions)):
             raise InputError(
                 f"schedule fractions must increase strictly within (0, 1), got {fractions}", field=FIELD
             )
-        items = [f"{o}@{f:g}" for o, f in self.stages] + [str(self.final)]
+        items = [f"{_short(t)}@{f:g}" for t, f in self.stages] + [_short(self.final)]
         self.spec = "schedule:" + ",".join(items)
 
-    def overlap_at(self, call, calls):
-        for overlap, until in self.stages:
+    def at(self, call, calls):
+        """The strategy of call ``call`` of ``calls``."""
+        for tiling, until in self.stages:
             if call < until * calls:
-                return overlap
+                return tiling
         return self.final
 
     def _placement(self, length, call, calls, axis):
-        return lattice(length, self.overlap_at(call, calls))
+        return self.at(call, calls)._placement(length, call, calls, axis)
+
+
+def _short(tiling):
+    return str(tiling.overlap) if isinstance(tiling, FixedOverlap) else tiling.spec
 
 
 # Offsets of the shifted lattice: call k shifts rows by frac(k * a) and columns by frac(k * b)
@@ -334,16 +341,24 @@ def _whole(text, spec):
 def _parse_schedule(argument, spec):
     items = [item.strip() for item in argument.split(",")] if argument else []
     if len(items) < 2 or "@" in items[-1] or any("@" not in item for item in items[:-1]):
-        raise InputError("expected overlaps with the fraction of calls they last, e.g. 4@0.7,8", field=FIELD)
+        raise InputError("expected strategies with the fraction of calls they last, e.g. 4@0.7,8", field=FIELD)
     stages = []
     for item in items[:-1]:
-        overlap, _, until = item.partition("@")
+        stage, _, until = item.rpartition("@")
         try:
             fraction = float(until)
         except ValueError:
             raise InputError(f"{until!r} is not a fraction of the calls", field=FIELD) from None
-        stages.append((_whole(overlap.strip(), spec), fraction))
-    return OverlapSchedule(stages, _whole(items[-1], spec))
+        stages.append((_stage(stage.strip(), spec), fraction))
+    return Schedule(stages, _stage(items[-1], spec))
+
+
+def _stage(text, spec):
+    if text.isdigit():
+        return FixedOverlap(int(text))
+    if text.lower().startswith("schedule"):
+        raise InputError("a schedule cannot hold a schedule", field=FIELD)
+    return parse_tiling(text)
 
 
 def cost(tiling, height, width, calls):
