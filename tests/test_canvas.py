@@ -282,3 +282,41 @@ def test_solve_with_the_canvas_denoiser_runs_every_solver(model):
         x = solve(denoiser, np.random.default_rng(1).standard_normal((1, 1, 4, 40, 40), dtype=np.float32), 4, solver)
         assert x.shape == (1, 1, 4, 40, 40) and np.all(np.isfinite(x))
         assert denoiser.windows_run == [4, 4, 4, 4]  # 40 latents: 2 x 2 windows at both overlaps
+
+
+# -- estimate and time left ------------------------------------------------------------------------
+
+def test_estimate_counts_a_cell_before_any_work(model, monkeypatch):
+    from plugin.engine.estimate import estimate_canvas
+
+    estimate = estimate_canvas(model, CELL, CELL, n_generated=2, n_conditions=1, samples=1, steps=20)
+    assert estimate.tiling == DEFAULT_TILING and estimate.calls == 20
+    assert estimate.denoiser_windows == sum(parse_tiling(DEFAULT_TILING).windows_per_call(CELL, CELL, 20))
+    assert (estimate.encoder_tiles, estimate.decoder_tiles) == (9, 18)
+    assert estimate.seconds == pytest.approx(
+        estimate.denoiser_windows * estimate.seconds_per_window
+        + 9 * estimate.stage_seconds["encoding"] + 18 * estimate.stage_seconds["decoding"])
+    text = estimate.describe()
+    assert f"{estimate.denoiser_windows} denoiser windows over 20 calls" in text and "GiB" in text
+    # measured once per model: a second estimate runs no network
+    counter = Counter(model.denoise)
+    monkeypatch.setattr(model, "denoise", counter)
+    again = estimate_canvas(model, CELL, CELL, 2, 1, 1, 20, "overlap:16")
+    assert counter.calls == 0 and again.denoiser_windows == 64 * 20
+
+
+def test_progress_tells_the_estimate_first_and_then_the_time_left():
+    from plugin.engine.estimate import RunEstimate, RunProgress
+
+    now = [0.0]
+    reports = []
+    estimate = RunEstimate("overlap:16", 10, 100, 0, 10, 1.0, 200.0, 0,
+                           {"encoding": 1.0, "denoising": 1.0, "decoding": 10.0})
+    progress = RunProgress(lambda *args: reports.append(args), estimate, clock=lambda: now[0])
+    assert reports[0][:2] == (0, 110) and reports[0][2].startswith("estimate: about 3 min")
+    denoising = progress.stage("denoising")
+    denoising(10)
+    assert reports[-1] == (10, 110, "denoising")  # too early to tell
+    now[0] = 40.0  # twice as slow as estimated: 20 windows took 40 s instead of 20 s
+    denoising(10)
+    assert reports[-1] == (20, 110, "denoising · about 6 min left")  # (200 - 20) s x 2

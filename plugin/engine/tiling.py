@@ -296,7 +296,7 @@ class Shifted(Tiling):
 
 def _overlap(value, option):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < WINDOW:
-        raise InputError(f"{option}: overlap must be a whole number of latents 0..{WINDOW - 1}, got {value!r}",
+        raise InputError(f"{option}:N takes an overlap of 0..{WINDOW - 1} latents, got {value!r}",
                          field=FIELD)
     return int(value)
 
