@@ -302,7 +302,7 @@ def _overlap(value, option):
 
 
 # The default: measured with the Gaussian-field oracle (bench/tiling_oracle.py, docs/performance.md).
-DEFAULT_TILING = "schedule:spread:4@0.9,spread:8"
+DEFAULT_TILING = "schedule:spread:6@0.9,spread:8"
 NAMES = ("overlap", "schedule", "shifted", "spread")
 
 
