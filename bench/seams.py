@@ -35,7 +35,7 @@ from plugin.engine import load  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
 from plugin.geo.conditions import ConditionSpec  # noqa: E402
 from plugin.geo.pipeline import generate_area  # noqa: E402
-from plugin.geo.tiling import seam_score  # noqa: E402
+from plugin.analysis.seams import seam_score  # noqa: E402
 
 GENERATE = ["dem", "s1_rtc"]
 TARGET_BYTES = 4 * 10**9
