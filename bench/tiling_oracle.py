@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.gaussian_oracle import GaussianFieldOracle  # noqa: E402
-from plugin.analysis.seams import blind_seam_score, seam_score  # noqa: E402
+from plugin.analysis.seams import blind_seam_score, layout_seam_score, seam_score  # noqa: E402
 from plugin.engine.canvas import canvas_streams, sample_canvas  # noqa: E402
 from plugin.engine.tiling import DEFAULT_TILING, cost, parse_tiling  # noqa: E402
 
@@ -41,18 +41,7 @@ CANDIDATES = (REFERENCE, "overlap:0", "overlap:4", "spread:4", "shifted", "overl
 TOLERANCE = 0.02
 
 
-def used_boundaries(tiling, size, steps):
-    """Row and column boundary positions of every layout the run uses."""
-    rows, cols = set(), set()
-    for call in range(steps):
-        r, c = tiling.layout(size, size, call, steps).boundaries()
-        rows.update(r)
-        cols.update(c)
-    return sorted(rows), sorted(cols)
-
-
 def measure(tiling, size, length, steps, seeds, solver="dpm-solver-fast"):
-    rows, cols = used_boundaries(tiling, size, steps)
     last_rows, last_cols = tiling.layout(size, size, steps - 1, steps).boundaries()
     seams, lasts, blinds = [], [], []
     for seed in range(seeds):
@@ -61,7 +50,7 @@ def measure(tiling, size, length, steps, seeds, solver="dpm-solver-fast"):
                                 (1, size, size), steps, solver, tiling, streams=canvas_streams(seed),
                                 max_windows=256)[0, 0]
         lasts.append(seam_score(latents, rows=last_rows, cols=last_cols))
-        seams.append(max(seam_score(latents, rows=rows, cols=cols), lasts[-1]))
+        seams.append(layout_seam_score(latents, tiling, size, size, steps))
         blinds.append(blind_seam_score(latents))
     return float(np.mean(seams)), float(np.mean(lasts)), float(np.mean(blinds))
 

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from bench.gaussian_oracle import GaussianFieldOracle, oracle_graph, write_oracle_folder
-from plugin.analysis.seams import blind_seam_score, seam_score
+from plugin.analysis.seams import blind_seam_score, layout_seam_score, seam_score
 from plugin.engine import load
 from plugin.engine.canvas import canvas_streams, decode_canvas, sample_canvas
 from plugin.engine.tiling import DEFAULT_TILING, Layout, lattice, parse_tiling, vae_layout
@@ -22,31 +22,12 @@ def sample_oracle(tiling, length, seed, size=SIZE, steps=STEPS):
                          steps, "dpm-solver-fast", tiling, streams=canvas_streams(seed), max_windows=256)[0, 0]
 
 
-def all_boundaries(tiling, size, steps):
-    rows, cols = set(), set()
-    for call in range(steps):
-        r, c = tiling.layout(size, size, call, steps).boundaries()
-        rows.update(r)
-        cols.update(c)
-    return sorted(rows), sorted(cols)
-
-
-def layout_seam(latents, tiling, size, steps):
-    """The seam score at the boundaries of the layouts used: the larger of that at every
-    boundary any call used and that at the last call's (where shifting spreads the boundaries
-    everywhere, the union dilutes them)."""
-    every_rows, every_cols = all_boundaries(tiling, size, steps)
-    every = seam_score(latents, rows=every_rows, cols=every_cols)
-    rows, cols = tiling.layout(size, size, steps - 1, steps).boundaries()
-    return max(every, seam_score(latents, rows=rows, cols=cols))
-
-
 def scores(spec, length, seeds=(0, 1)):
     tiling = parse_tiling(spec)
     at_layout, blind = [], []
     for seed in seeds:
         latents = sample_oracle(tiling, length, seed)
-        at_layout.append(layout_seam(latents, tiling, SIZE, STEPS))
+        at_layout.append(layout_seam_score(latents, tiling, SIZE, SIZE, STEPS))
         blind.append(blind_seam_score(latents))
     return float(np.mean(at_layout)), float(np.mean(blind))
 
@@ -108,7 +89,7 @@ def test_end_to_end_the_oracle_folder_shows_seams_only_for_independent_tiles(ora
         # the decoder paints each latent as an 8 x 8 px block: one pixel per latent is the image
         assert np.array_equal(image, np.repeat(np.repeat(image[:, ::8, ::8], 8, axis=1), 8, axis=2))
         per_latent = image[:, ::8, ::8]
-        results[spec] = (layout_seam(per_latent, parse_tiling(spec), 96, 12), blind_seam_score(per_latent))
+        results[spec] = (layout_seam_score(per_latent, parse_tiling(spec), 96, 96, 12), blind_seam_score(per_latent))
     print(results)
     assert results["overlap:0"][0] > 2.0 and results["overlap:0"][1] > 2.0
     assert results[DEFAULT_TILING][0] < 1.15 and results[DEFAULT_TILING][1] < 1.8

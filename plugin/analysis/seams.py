@@ -52,3 +52,20 @@ def blind_seam_score(image, cell=1):
         profile = steps.mean(axis=other)[cell - 1::cell]
         ratios.append(profile.max() / np.median(profile))
     return float(max(ratios))
+
+
+def layout_seam_score(image, tiling, height, width, calls, scale=1):
+    """Seam score of a canvas sampled with ``tiling`` (a plugin.engine.tiling strategy) over
+    ``calls`` network calls, at its window boundaries: the larger of the score at every boundary
+    any call used and at the last call's (shifting spreads boundaries everywhere, which dilutes
+    the first). ``scale``: image pixels per latent."""
+    rows, cols = set(), set()
+    for call in range(calls):
+        call_rows, call_cols = tiling.layout(height, width, call, calls).boundaries()
+        rows.update(call_rows)
+        cols.update(call_cols)
+    last_rows, last_cols = tiling.layout(height, width, calls - 1, calls).boundaries()
+    return max(
+        seam_score(image, rows=[scale * r for r in sorted(rows)], cols=[scale * c for c in sorted(cols)]),
+        seam_score(image, rows=[scale * r for r in last_rows], cols=[scale * c for c in last_cols]),
+    )
