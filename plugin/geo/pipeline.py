@@ -56,14 +56,15 @@ def generate_area(model, conditions, generate, out_dir, grid=None, extent=None, 
     larger areas (InputError with the estimated time and memory). ``progress(done, total,
     stage)``: ``done`` of ``total`` window evaluations (encoder tiles, denoiser windows, decoder
     tiles); ``stage`` says which, with the time left once it can be told; the first call
-    (done = 0) carries the run's estimate (:class:`RunEstimate`). ``cancel()`` returning True stops between network calls with
+    (done = 0) carries the run's estimate (:class:`plugin.engine.estimate.RunEstimate`).
+    ``cancel()`` returning True stops between network calls with
     Cancelled, leaving no output. Files are named ``{run_name}_{modality}.tif``
     (``..._sample{k}.tif`` when samples > 1), replacing files of the same name.
     ``option_names``: {keyword: name} for messages about this function's arguments (the CLI
     passes its flags, e.g. {"max_area_km2": "--max-area-km2"}); default: the keywords.
 
-    Where a condition has no data in a whole 256 px window, the model treats it as not given
-    there; outputs record the fraction of the area each condition covers
+    Where a condition has no data in any latent cell of a denoiser window, the model treats it
+    as not given in that window; outputs record the fraction of the area each condition covers
     (``condition_coverage``).
     """
     name = _namer(option_names)
