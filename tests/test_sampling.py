@@ -8,7 +8,8 @@ import pytest
 
 from plugin.engine import load
 from plugin.engine.errors import Cancelled, InputError, ModelError
-from plugin.engine.model import CopGenModel, assemble_network_input, split_generated
+from plugin.engine.canvas import assemble_network_input, split_generated
+from plugin.engine.model import CopGenModel
 from plugin.engine.modalities import MODALITIES, VAE_SCALE
 from plugin.engine.runtime import open_session
 

@@ -14,6 +14,7 @@ from ..engine.errors import InputError, ModelError
 from ..engine.modalities import MODALITIES, describe_choices
 from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES
 from ..engine.solvers import SOLVERS
+from ..engine.tiling import DEFAULT_TILING
 from .cleanup import folders_removed_on_failure
 from .options import add_condition_reading_options
 from .progress import ProgressBar
@@ -52,7 +53,9 @@ def add_parser(subparsers):
     parser.add_argument("--solver", choices=SOLVERS, default=SOLVERS[0], help=f"default {SOLVERS[0]}")
     parser.add_argument(
         "--tiling", metavar="SPEC",
-        help="how the area is cut into model windows, e.g. overlap:16 (default: the engine's choice)",
+        help="how the denoiser's windows cover the area at each step: overlap:N, schedule:A@F,...,Z "
+        f"(overlap A for the first fraction F of the steps, ...), shifted[:N] or spread:N "
+        f"(default {DEFAULT_TILING}; docs/performance.md)",
     )
     parser.add_argument(
         "--reflectance", action="store_true",

@@ -9,7 +9,16 @@ Messages never name a command-line flag or a dialog label: each face (the CLI, Q
 
 
 class CopGenError(Exception):
-    """Base class: a problem the user can act on (shown without a traceback)."""
+    """Base class: a problem the user can act on (shown without a traceback).
+
+    ``field``: the request field or option keyword at fault (e.g. "tiling"), for faces that name
+    it in their own words; ``message`` is then the bare text and str() is "field: message".
+    """
+
+    def __init__(self, message="", field=None):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.message = message
+        self.field = field
 
     def __init__(self, message="", field=None):
         super().__init__(message)

@@ -4,60 +4,30 @@ Sampling follows the official ``sample_n_triffuser.py``: at every network call t
 modalities carry the solver state at time t x 1000, the conditioning modalities their fixed
 latents at time 0, and the modalities neither generated nor given fresh N(0, 1) noise at time 0.
 
-Random streams (numpy Generators; one seed makes a run bit-for-bit reproducible):
-``sample(seed=s)`` spawns two independent streams from ``SeedSequence(s)``: the first draws the
-initial noise x_T ([n_generated, B, 4, 32, 32] float32, once), the second the noise of the
-ignored modalities (one [B, 4, 32, 32] float32 draw per ignored modality, in modality order, at
-every network call). ``encode(seed=s)`` draws its posterior noise from ``default_rng(s)``.
+Sampling is the one-window case of :func:`plugin.engine.canvas.sample_canvas`, with its random
+streams (:func:`plugin.engine.canvas.canvas_streams`): from ``SeedSequence(s)``, the first child
+draws the initial noise x_T ([n_generated, B, 4, 32, 32] float32, once), the second the noise of
+the ignored modalities (one [B, 4, 32, 32] float32 draw per ignored modality, in modality order,
+at every network call). ``encode(seed=s)`` draws its posterior noise from ``default_rng(s)``.
 """
 
 from pathlib import Path
 
 import numpy as np
 
+from .canvas import canvas_streams, sample_canvas, sample_posterior
 from .errors import InputError, ModelError
 from .model_folder import read_info
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
 from .precision import DEFAULT_PREFERENCE, INSTALL_HINT, resolve
 from .request import modality_keys
 from .runtime import open_session
-from .solvers import check_solver_args, solve
+from .solvers import check_solver_args
 
 # Items per ONNX call: bounds memory (a full-size VAE needs a few hundred MiB per 256 px image).
 DEFAULT_MAX_BATCH = 4
-LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
-NETWORK_TIME_SCALE = 1000.0  # the reference feeds t_continuous * N to the network
 LATENT_TILE = (LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE)
 IMAGE_RANGE_SLACK = 1e-3  # images must lie in [-1, 1]; allow rounding
-
-
-def assemble_network_input(x_generated, generated_idx, cond_latents, cond_idx, t_continuous, rng):
-    """The denoiser input for one network call, with the reference's per-modality semantics.
-
-    x_generated: [n_generated, N, 4, h, w] solver state of the generated modalities;
-    cond_latents: [n_cond, N, 4, h, w] (or a sequence of [N, 4, h, w]) fixed conditioning
-    latents; generated_idx / cond_idx: their modality indices. Every other modality gets fresh
-    N(0, 1) noise from ``rng``, drawn in modality order. Returns (latents [N, 4, 4, h, w],
-    timesteps [N, 4]), float32: generated at t_continuous x 1000, all others at 0.
-    """
-    x_generated = np.asarray(x_generated)
-    count, shape = x_generated.shape[1], x_generated.shape[2:]
-    latents = np.empty((count, len(MODALITIES)) + shape, dtype=np.float32)
-    timesteps = np.zeros((count, len(MODALITIES)), dtype=np.float32)
-    for state, index in zip(x_generated, generated_idx):
-        latents[:, index] = state
-        timesteps[:, index] = t_continuous * NETWORK_TIME_SCALE
-    for latent, index in zip(cond_latents, cond_idx):
-        latents[:, index] = latent
-    for index in range(len(MODALITIES)):
-        if index not in generated_idx and index not in cond_idx:
-            latents[:, index] = rng.standard_normal((count,) + shape, dtype=np.float32)
-    return latents, timesteps
-
-
-def split_generated(noise, generated_idx):
-    """The generated modalities of a network output [N, 4, ...] as [n_generated, N, ...]."""
-    return np.stack([noise[:, index] for index in generated_idx])
 
 
 class CopGenModel:
@@ -117,10 +87,10 @@ class CopGenModel:
 
     def encode(self, images, seed=None):
         """Sampled latents x 0.18215 [B, 4, H/8, W/8] of images [B, 3, H, W] in [-1, 1]."""
-        mean, logvar = np.split(self.encode_moments(images), 2, axis=1)
-        std = np.exp(0.5 * np.clip(logvar, LOGVAR_MIN, LOGVAR_MAX))
-        noise = np.random.default_rng(seed).standard_normal(mean.shape, dtype=np.float32)
-        return ((mean + std * noise) * VAE_SCALE).astype(np.float32)
+        moments = self.encode_moments(images)
+        shape = (len(moments), LATENT_CHANNELS) + moments.shape[2:]
+        noise = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+        return sample_posterior(moments, noise)
 
     def decode(self, latents):
         """Images [B, 3, 8h, 8w] in [0, 1] from latents [B, 4, h, w] (already x 0.18215)."""
@@ -169,20 +139,12 @@ class CopGenModel:
         batch = _batch_size(cond_latents, cond_idx, x_T, batch)
         check_solver_args(steps, solver)
 
-        init_stream, ignored_stream = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
+        cond = np.stack(cond_latents) if cond_latents else np.zeros((0, batch) + LATENT_TILE, np.float32)
+        result = sample_canvas(
+            self.denoise, generated_idx, cond_idx, cond, (batch, LATENT_SIZE, LATENT_SIZE), steps, solver,
+            streams=canvas_streams(seed), x_T=x_T, max_windows=self.max_batch, progress=progress,
+            cancel=cancel,
         )
-        if x_T is None:
-            shape = (len(generated_idx), batch) + LATENT_TILE
-            x_T = init_stream.standard_normal(shape, dtype=np.float32)
-
-        def model_fn(x, t_continuous):
-            latents, timesteps = assemble_network_input(
-                x, generated_idx, cond_latents, cond_idx, t_continuous, ignored_stream
-            )
-            return split_generated(self.denoise(latents, timesteps), generated_idx)
-
-        result = solve(model_fn, x_T, steps, solver, progress=progress, cancel=cancel)
         return {MODALITIES[index]: result[k] for k, index in enumerate(generated_idx)}
 
 

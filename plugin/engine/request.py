@@ -22,6 +22,7 @@ from typing import Any, Optional
 from .errors import InputError
 from .modalities import BY_KEY, LATENT_SIZE, MODALITIES, get_modality
 from .solvers import SOLVERS, check_solver_args
+from .tiling import parse_tiling
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 AREA_FIELDS = ("extent", "aoi", "grid")
@@ -104,28 +105,12 @@ class GenerationRequest:
 FIELDS = tuple(field.name for field in fields(GenerationRequest))
 
 
-def tiling_overlap(tiling, default=None):
-    """The window overlap in latents of a tiling spec (None: ``default``).
-
-    The canvas's tiling strategies (plugin.engine.tiling) replace this when they land; until
-    then the one strategy is "overlap:N", N = 0..31 latents.
-    """
-    if tiling is None:
-        return default
-    kind, _, value = tiling.partition(":")
-    if kind != "overlap" or not value.isdigit() or not 0 <= int(value) < LATENT_SIZE:
-        raise InputError(
-            f"{tiling!r}: expected overlap:N with N from 0 to {LATENT_SIZE - 1} latents", "tiling"
-        )
-    return int(value)
-
-
 def _check_tiling(tiling):
     if tiling is None:
         return
     if not isinstance(tiling, str) or not tiling.strip():
         raise InputError(f"must be a tiling spec such as 'overlap:16', got {tiling!r}", "tiling")
-    tiling_overlap(tiling)
+    parse_tiling(tiling)
 
 
 def modality_keys(field, names):

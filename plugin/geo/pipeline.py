@@ -2,7 +2,7 @@
 
 The order of work (the request was validated when it was made): derive the 10 m grid, prepare the conditions
 (validating the rasters), VAE-encode them onto the latent canvas, sample the canvas with
-MultiDiffusion (:mod:`.tiling`), then decode and write one COG per generated modality and
+MultiDiffusion (:mod:`plugin.engine.canvas`, a tiling strategy of :mod:`plugin.engine.tiling`), then decode and write one COG per generated modality and
 sample. Everything is written inside a temporary folder in ``out_dir`` and moved out only when
 the whole run succeeded, so a failure or a cancel leaves no output behind.
 
@@ -11,23 +11,18 @@ the first one in a projected CRS (else the first one) gives a bare extent its CR
 footprint is the area; a 10 m north-up condition raster in the grid's CRS gives the pixel
 lattice. Sampling takes the conditions in modality order.
 
-Random streams: ``SeedSequence(seed).spawn(3)`` gives three numpy Generators: the first draws
-the initial noise x_T [n_generated, samples, 4, H, W] (float32, once), the second the
-conditions' posterior noise ([samples, 4, H, W] float32 per condition, in modality order, once),
-the third the fresh noise of the modalities neither generated nor given, and of conditions in
-the windows they do not cover (at every network call, window batch by window batch; see
-:class:`.tiling.CanvasDenoiser`). The same seed, inputs and model batch size give the same outputs.
+Random streams: those of :mod:`plugin.engine.canvas` (the same as ``CopGenModel.sample``'s for
+one tile). The same seed, inputs and tiling give the same outputs.
 """
 
 import os
 import shutil
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..engine.canvas import PIXELS_PER_LATENT, canvas_streams, decode_canvas, sample_canvas, sample_posterior
 from ..engine.errors import InputError
 from ..engine.modalities import (
     LATENT_CHANNELS,
@@ -38,22 +33,13 @@ from ..engine.modalities import (
     TILE_PIXELS,
     modality_index,
 )
-from ..engine.request import GenerationRequest, tiling_overlap
-from ..engine.solvers import solve
+from ..engine.estimate import RunProgress, estimate_canvas
+from ..engine.request import GenerationRequest
+from ..engine.tiling import parse_tiling
 from .conditions import prepare_condition
 from .grid import TargetGrid, open_raster, parse_extent, raster_lattice
 from .output import OutputWriter, provenance_tags
-from .tiling import (
-    DEFAULT_OVERLAP,
-    PIXELS_PER_LATENT,
-    CanvasDenoiser,
-    WindowLayout,
-    decode_canvas,
-    encode_condition,
-    sample_posterior,
-    window_starts,
-)
-
+from .tiling import encode_condition
 
 
 def generate_area(model, request, out_dir, progress=None, cancel=None):
@@ -64,25 +50,27 @@ def generate_area(model, request, out_dir, progress=None, cancel=None):
     condition) or AOI (outside it: nodata), else the footprint of the first condition in a
     projected CRS (else of the first condition). ``progress(done, total, stage)``: ``done`` of
     ``total`` window evaluations (encoder, denoiser and decoder windows), ``stage`` says which.
+    The first progress call (done = 0) carries the run's estimate
+    (:class:`plugin.engine.estimate.RunEstimate`); later stages carry the time left.
     ``cancel()`` returning True stops between network calls with Cancelled, leaving no
     output. Files are ``request.output_names()`` in ``out_dir``, replacing files of the same
     name. Errors are InputErrors naming the request field at fault.
 
-    Where a condition has no data in a whole 256 px window, the model treats it as not given
-    there; outputs record the fraction of the area each condition covers
+    Where a condition has no data in any latent cell of a denoiser window, the model treats it
+    as not given in that window; outputs record the fraction of the area each condition covers
     (``condition_coverage``).
     """
     if not isinstance(request, GenerationRequest):
         raise TypeError(f"generate_area takes a GenerationRequest, not {type(request).__name__}")
     generated_idx = [modality_index(key) for key in request.generate]
     samples, seed, steps, solver = request.samples, request.seed, request.steps, request.solver
-    overlap = tiling_overlap(request.tiling, DEFAULT_OVERLAP)
+    tiling = parse_tiling(request.tiling)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"output folder {out_dir} exists and is not a folder")
     grid = _resolve_grid(request)
     if request.max_area_km2 is not None and area_km2(grid) > request.max_area_km2:
-        estimate = estimate_run(model, grid, len(generated_idx), len(request.conditions), samples, steps, overlap)
+        estimate = estimate_run(model, grid, len(generated_idx), len(request.conditions), samples, steps, tiling)
         raise InputError(
             f"the area is {area_km2(grid):.1f} km2 ({grid.width} x {grid.height} px), "
             f"above the limit of {request.max_area_km2:g} km2; it would take {estimate.describe()}. "
@@ -92,13 +80,13 @@ def generate_area(model, request, out_dir, progress=None, cancel=None):
     prepared = [prepare_condition(spec, grid, cancel) for spec in cond_specs]
     _make_out_dir(out_dir)
 
-    layout = WindowLayout(grid.height // PIXELS_PER_LATENT, grid.width // PIXELS_PER_LATENT, overlap)
-    tracker = _Progress(progress, len(layout) * (len(prepared) + samples * (steps + len(generated_idx))))
+    estimate = estimate_run(model, grid, len(generated_idx), len(prepared), samples, steps, tiling)
+    tracker = RunProgress(progress, estimate)
     work = Path(tempfile.mkdtemp(prefix=f".{request.run_name}.", suffix=".partial", dir=out_dir))
     try:
-        latents, coverage = _sample_canvas(model, prepared, generated_idx, layout, samples, seed, steps,
-                                           solver, tracker, cancel)
-        tags = _run_tags(model, prepared, coverage, seed, steps, solver, samples, overlap)
+        latents, coverage = _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps,
+                                           solver, tiling, tracker, cancel)
+        tags = _run_tags(model, prepared, coverage, seed, steps, solver, samples, tiling)
         names = iter(request.output_names())
         written = []
         for k, index in enumerate(generated_idx):
@@ -108,8 +96,8 @@ def generate_area(model, request, out_dir, progress=None, cancel=None):
                 sample_tags = {**tags, "modality": record.key, "sample": str(sample + 1)}
                 as_reflectance = request.reflectance and record.reflectance
                 with OutputWriter(work / name, grid, record.key, sample_tags, reflectance=as_reflectance) as writer:
-                    decode_canvas(model, latents[k, sample], layout, writer.write_window, cancel,
-                                  tracker.stage(f"decoding {record.key}"))
+                    decode_canvas(model.decode, latents[k, sample], writer.write_window, cancel=cancel,
+                                  on_tiles=tracker.stage(f"decoding {record.key}"), batch=model.max_batch)
                 written.append(name)
         for name in written:
             os.replace(work / name, out_dir / name)
@@ -118,107 +106,39 @@ def generate_area(model, request, out_dir, progress=None, cancel=None):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _sample_canvas(model, prepared, generated_idx, layout, samples, seed, steps, solver, tracker, cancel):
+def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, solver, tiling, tracker, cancel):
     """Generated latents [n_generated, samples, 4, H, W] on the canvas (streams: module
     docstring) and {modality: fraction of the area the condition covers}."""
-    init_stream, posterior_stream, ignored_stream = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
-    )
-    shape = (samples, LATENT_CHANNELS, layout.height, layout.width)
+    init_stream, ignored_stream, posterior_stream = canvas_streams(seed)
+    height, width = grid.height // PIXELS_PER_LATENT, grid.width // PIXELS_PER_LATENT
+    shape = (samples, LATENT_CHANNELS, height, width)
     cond_latents = np.empty((len(prepared),) + shape, dtype=np.float32)
-    covered = np.empty((len(prepared), len(layout)), dtype=bool)
+    cond_cells = np.empty((len(prepared), height, width), dtype=bool)
     coverage = {}
     for k, condition in enumerate(prepared):
-        encoded = encode_condition(model, condition.read_window, layout, cancel,
-                                   tracker.stage(f"encoding {condition.modality}"), condition.grid.aoi_mask)
+        encoded, coverage[condition.modality] = encode_condition(
+            model.encode_moments, condition.read_window, height, width, condition.grid.aoi_mask, cancel,
+            tracker.stage(f"encoding {condition.modality}"))
         noise = posterior_stream.standard_normal(shape, dtype=np.float32)
         cond_latents[k] = sample_posterior(encoded.moments[None], noise)
-        covered[k] = encoded.covered
-        coverage[condition.modality] = encoded.coverage
-    x_T = init_stream.standard_normal((len(generated_idx),) + shape, dtype=np.float32)
-    denoiser = CanvasDenoiser(
-        model, layout, generated_idx, [modality_index(p.modality) for p in prepared], cond_latents,
-        ignored_stream, cancel=cancel, on_windows=tracker.stage("denoising"), cond_covered=covered,
+        cond_cells[k] = encoded.cells
+    cond_idx = [modality_index(p.modality) for p in prepared]
+    latents = sample_canvas(
+        model.denoise, generated_idx, cond_idx, cond_latents, (samples, height, width), steps, solver,
+        tiling, streams=(init_stream, ignored_stream), cond_cells=cond_cells, max_windows=model.max_batch,
+        cancel=cancel, on_windows=tracker.stage("denoising"),
     )
-    return solve(denoiser, x_T, steps, solver, cancel=cancel), coverage
+    return latents, coverage
 
 
 def area_km2(grid):
     return grid.width * grid.height * abs(grid.transform.a * grid.transform.e) / 1e6
 
 
-@dataclass(frozen=True)
-class RunEstimate:
-    """What a run costs: window evaluations of each network, seconds and peak bytes (rough)."""
-
-    denoiser_windows: int
-    vae_windows: int
-    seconds: float
-    peak_bytes: int
-
-    def describe(self):
-        return (
-            f"about {_duration(self.seconds)} ({self.denoiser_windows} denoiser and {self.vae_windows} "
-            f"VAE window evaluations) and about {self.peak_bytes / 2**30:.1f} GiB of memory"
-        )
-
-
-def estimate_run(model, grid, n_generated, n_conditions, samples, steps, overlap=DEFAULT_OVERLAP):
-    """Estimate a run on ``grid`` from one timed denoiser window and one timed VAE window.
-
-    Memory counts the model files, the largest network activations of one batch (from the
-    configurations in model.json), the latent canvases with the solver's history and the
-    decoder's strip of rows.
-    """
-    height, width = grid.height // PIXELS_PER_LATENT, grid.width // PIXELS_PER_LATENT
-    windows = len(window_starts(height, overlap=overlap)) * len(window_starts(width, overlap=overlap))
-    denoiser_windows = windows * samples * steps
-    vae_windows = windows * (n_conditions + samples * n_generated)
-    latents = np.zeros((1, len(MODALITIES), LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE), dtype=np.float32)
-    timesteps = np.zeros((1, len(MODALITIES)), dtype=np.float32)
-    seconds = (
-        denoiser_windows * _seconds_per_window(lambda: model.denoise(latents, timesteps))
-        + vae_windows * _seconds_per_window(lambda: model.decode(latents[:, 0]))
-    )
-    model_bytes = sum(entry.get("bytes", 0) for entry in model.info.get("files", {}).values())
-    canvas = LATENT_CHANNELS * height * width * 4
-    # x, x0 history (up to 3 for DPM-Solver-fast), the blended noise and a temporary, per sample.
-    latent_bytes = canvas * samples * (6 * n_generated + n_conditions) + canvas * 2 * n_conditions
-    strip_bytes = 2 * 4 * 3 * TILE_PIXELS * grid.width
-    peak = model_bytes + _activation_bytes(model.info, model.max_batch) + latent_bytes + strip_bytes
-    return RunEstimate(denoiser_windows, vae_windows, seconds, int(peak))
-
-
-def _activation_bytes(info, batch):
-    """Rough float32 activations of one batch: the larger of the denoiser's (attention scores,
-    MLP hidden, token copies) and the VAE decoder's (a few full-resolution feature maps)."""
-    net = info.get("denoiser", {})
-    grid_side = net.get("img_size", 32) // net.get("patch_size", 2)
-    tokens = net.get("num_modalities", len(MODALITIES)) * (1 + grid_side ** 2)
-    denoiser = (
-        net.get("num_heads", 16) * tokens ** 2 * 2
-        + tokens * net.get("mlp_hidden", 4096) * 2
-        + tokens * net.get("embed_dim", 1024) * 8
-    )
-    vae = info.get("vae", {})
-    decoder = 4 * vae.get("ch", 128) * vae.get("ch_mult", [1])[0] * TILE_PIXELS ** 2
-    return 4 * batch * max(denoiser, decoder)
-
-
-def _seconds_per_window(run_one_window):
-    """Wall time of one call, after a warm-up call (the first one allocates)."""
-    run_one_window()
-    start = time.perf_counter()
-    run_one_window()
-    return time.perf_counter() - start
-
-
-def _duration(seconds):
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+def estimate_run(model, grid, n_generated, n_conditions, samples, steps, tiling=None):
+    """The :class:`plugin.engine.estimate.RunEstimate` of a run on ``grid``."""
+    return estimate_canvas(model, grid.height // PIXELS_PER_LATENT, grid.width // PIXELS_PER_LATENT,
+                           n_generated, n_conditions, samples, steps, tiling)
 
 
 def _make_out_dir(out_dir):
@@ -286,7 +206,7 @@ def _raster_crs(spec):
         return ds.crs
 
 
-def _run_tags(model, prepared, coverage, seed, steps, solver, samples, overlap):
+def _run_tags(model, prepared, coverage, seed, steps, solver, samples, tiling):
     """GeoTIFF metadata that says how an output was made (OutputWriter stores non-strings as JSON)."""
     info = model.info
     sources = info.get("sources", {})
@@ -300,25 +220,8 @@ def _run_tags(model, prepared, coverage, seed, steps, solver, samples, overlap):
         "steps": str(steps),
         "solver": solver,
         "samples": str(samples),
-        "overlap_latents": str(overlap),
+        "tiling": tiling.spec,
         "conditions": [p.describe() for p in prepared],
         "condition_coverage": {modality: round(fraction, 4) for modality, fraction in coverage.items()},
         **provenance_tags("generate"),
     }
-
-
-class _Progress:
-    """Counts window evaluations across the stages and reports progress(done, total, stage)."""
-
-    def __init__(self, callback, total):
-        self.callback = callback
-        self.total = total
-        self.done = 0
-
-    def stage(self, name):
-        def on_windows(count):
-            self.done += count
-            if self.callback is not None:
-                self.callback(self.done, self.total, name)
-
-        return on_windows
