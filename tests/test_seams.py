@@ -81,8 +81,8 @@ def test_end_to_end_the_oracle_folder_shows_seams_only_for_independent_tiles(ora
 
     results = {}
     for spec in (DEFAULT_TILING, "overlap:0"):
-        [path] = generate_area(oracle_model, [], ["dem"], tmp_path / spec.replace(":", "_").replace("@", "-"),
-                               extent=extent, seed=3, steps=12, tiling=spec)
+        request = GenerationRequest(generate=["dem"], extent=extent, seed=3, steps=12, tiling=spec)
+        [path] = generate_area(oracle_model, request, tmp_path / spec.replace(":", "_").replace("@", "-"))
         with rasterio.open(path) as ds:
             image = ds.read().astype(np.float64)
             assert ds.tags()["tiling"] == spec
