@@ -77,6 +77,7 @@ def extent():
 def test_end_to_end_the_oracle_folder_shows_seams_only_for_independent_tiles(oracle_model, extent, tmp_path):
     """generate_area with the ONNX oracle (and a decoder with no spatial context): the written
     GeoTIFF shows the tile grid for independent tiles and no seam for the default tiling."""
+    from plugin.engine.request import GenerationRequest
     from plugin.geo.pipeline import generate_area
 
     results = {}
