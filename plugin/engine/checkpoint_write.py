@@ -7,14 +7,14 @@ from the arrays in chunks: writing a 1.15 GB checkpoint needs little memory beyo
 """
 
 import json
-import os
 import struct
-import tempfile
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_path
 
 _CHUNK_BYTES = 16 * 1024 * 1024
 _ALIGNMENT = 64  # torch.save aligns every member's data to 64 bytes
@@ -241,13 +241,7 @@ def _write_array(handle, array):
 
 @contextmanager
 def _atomic_file(path):
-    """Yield a temporary sibling of ``path`` opened for writing; rename it into place on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    """Yield a temporary sibling of ``path`` opened for writing; renamed into place on success."""
+    with atomic_path(path) as temp:
+        with open(temp, "wb") as handle:
             yield handle
-        os.replace(temp_name, path)
-    except BaseException:
-        os.unlink(temp_name)
-        raise

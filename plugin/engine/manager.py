@@ -22,13 +22,13 @@ import re
 import shutil
 import socket
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from .. import __version__
+from .atomic import remove_leftovers, temp_sibling, write_json_atomic
 from .errors import Cancelled, DownloadError, InputError, ModelError
 from .model_folder import INFO_FILE, read_info, sha256_file
 
@@ -209,6 +209,7 @@ class ModelManager:
             precision="int8" if precision == "fp32" else precision,
             progress=convert_progress,
             known_sha256=hashes,  # already computed here: a 1.15 GB file is not read twice
+            cancel=cancel,
         )
         _write_install_record(out_dir, name, official, origins)
         for role in ROLES:
@@ -321,7 +322,7 @@ class ModelManager:
     def _record_hash(self, url, sha256):
         known = self._known_hashes()
         known[url] = sha256
-        _write_json_atomic(self.model_root / DOWNLOADS / KNOWN_HASHES, known)
+        write_json_atomic(self.model_root / DOWNLOADS / KNOWN_HASHES, known)
 
     # -- remove / verify --------------------------------------------------------------------
 
@@ -476,7 +477,7 @@ def _write_install_record(folder, name, official, origins):
             role: {**used[role], "origin": origins[role], "official": official[role]} for role in ROLES
         }
         record = {"model": name, "unofficial": any(v is False for v in official.values()), "sources": sources}
-        _write_json_atomic(folder / INSTALL_RECORD, record)
+        write_json_atomic(folder / INSTALL_RECORD, record)
     except BaseException:
         _remove_tree(folder)
         raise
@@ -570,23 +571,9 @@ def _read_info(folder):
 
 def _remove_tree(folder):
     """Rename first, so a folder never looks half-installed while it is being deleted."""
-    doomed = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".removing", dir=folder.parent))
-    doomed.rmdir()
+    doomed = temp_sibling(folder, ".removing")  # a leftover if killed: removed by a later run
     try:
         folder.rename(doomed)
     except OSError as exc:
         raise ModelError(f"{folder}: cannot remove it ({exc.strerror or exc}); close what uses the model") from None
     shutil.rmtree(doomed, ignore_errors=True)
-
-
-def _write_json_atomic(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-

@@ -22,13 +22,13 @@ the windows they do not cover (at every network call, window batch by window bat
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..engine.atomic import remove_leftovers, temp_sibling
 from ..engine.errors import InputError
 from ..engine.modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, PIXEL_SIZE_M, TILE_PIXELS, modality_index
 from ..engine.solvers import check_solver_args, solve
@@ -106,7 +106,9 @@ def generate_area(model, conditions, generate, out_dir, grid=None, extent=None, 
 
     layout = WindowLayout(grid.height // PIXELS_PER_LATENT, grid.width // PIXELS_PER_LATENT, overlap)
     tracker = _Progress(progress, len(layout) * (len(prepared) + samples * (steps + len(generated_idx))))
-    work = Path(tempfile.mkdtemp(prefix=f".{run_name}.", suffix=".partial", dir=out_dir))
+    remove_leftovers(out_dir)  # of runs killed (kill -9) before they could clean up
+    work = temp_sibling(out_dir / run_name)  # names this process: see plugin.engine.atomic
+    work.mkdir()
     try:
         latents, coverage = _sample_canvas(model, prepared, generated_idx, layout, samples, seed, steps,
                                            solver, tracker, cancel)
