@@ -1,0 +1,72 @@
+"""Helpers of the fault-injection tests: the CLI in a child process with a time limit, a time
+limit for in-process tests (a hang fails the run instead of stalling it), and a small tmpfs."""
+
+import faulthandler
+import os
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args, timeout, env=None, **kwargs):
+    """``python -m plugin ARGS`` with a hard time limit; returns CompletedProcess (text)."""
+    full_env = {**os.environ, "GDAL_PAM_ENABLED": "NO", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "plugin", *map(str, args)],
+        cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout, **kwargs,
+    )
+
+
+def start_cli(args, env=None):
+    """The CLI as a running child (for kill -9 tests)."""
+    full_env = {**os.environ, "GDAL_PAM_ENABLED": "NO", **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "plugin", *map(str, args)],
+        cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def error_line(result):
+    """The one error line a failed command printed last on stderr (progress lines may come
+    before it), asserting there is no traceback."""
+    lines = [line for line in result.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr, result.stderr
+    assert lines and lines[-1].startswith("error: "), result.stderr
+    assert sum(line.startswith("error") for line in lines) == 1, result.stderr
+    return lines[-1]
+
+
+@contextmanager
+def time_limit(seconds):
+    """Abort the whole test process (with every thread's traceback) if the block runs past
+    ``seconds``: works even when the block is stuck in C code."""
+    faulthandler.dump_traceback_later(seconds, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+@contextmanager
+def small_tmpfs(parent, size_kb):
+    """A tmpfs of ``size_kb`` mounted under ``parent`` (root only), or None where mounting is
+    not allowed; unmounted afterwards."""
+    mount_point = Path(parent) / f"tmpfs-{uuid.uuid4().hex[:6]}"
+    mount_point.mkdir()
+    mounted = False
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(mount_point)],
+            capture_output=True, timeout=30,
+        )
+        mounted = result.returncode == 0
+    try:
+        yield mount_point if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30)
+        mount_point.rmdir()
