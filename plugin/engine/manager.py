@@ -3,9 +3,13 @@
 A model is installed as ``<model root>/<name>`` (fp32) or ``<model root>/<name>-fp16``: the
 folder :func:`plugin.engine.convert.convert` writes. Downloads go to
 ``<model root>/downloads/<file>.part`` first, resume with HTTP Range requests after a dropped
-connection or a cancel, and are renamed to ``<file>`` only once their sha256 checks out. Where
-the registry knows no sha256, the first download's hash is recorded
-(``downloads/known_hashes.json``) and later downloads of the same URL must match it.
+connection or a cancel, and are renamed to ``<file>`` only once the sha256 of the bytes on disk
+checks out; reading stops at the registry's size whatever the server says, and a ``.part`` that
+cannot be the start of the right file is discarded and downloaded again. Where the registry knows
+no sha256, the first download's hash is recorded (``downloads/known_hashes.json``) once that
+file has been converted successfully, later downloads of the same URL must match it, and
+``models remove`` forgets it. One install runs at a time per model root: ``.install.lock``
+names the process holding it, and the operating system releases it when that process ends.
 
 Local checkpoint files must match the registry's sha256 too, unless the caller allows an
 unofficial model; each installed folder keeps an install record (``install.json``, beside
@@ -14,7 +18,6 @@ model.json) saying per checkpoint where it came from and whether it is the offic
 """
 
 import errno
-import hashlib
 import http.client
 import json
 import os
@@ -28,8 +31,8 @@ import urllib.request
 from pathlib import Path
 
 from .. import __version__
-from .atomic import remove_leftovers, temp_sibling, write_json_atomic
-from .errors import Cancelled, DownloadError, InputError, ModelError
+from .atomic import disk_error, remove_leftovers, temp_sibling, write_json_atomic
+from .errors import Cancelled, CheckpointError, DownloadError, InputError, ModelError
 from .model_folder import INFO_FILE, read_info, sha256_file
 
 MODEL_DIR_ENV = "COPGEN_MODEL_DIR"
@@ -39,6 +42,7 @@ PRECISIONS = ("fp32", "fp16")
 INSTALL_RECORD = "install.json"
 DOWNLOADS = "downloads"
 KNOWN_HASHES = "known_hashes.json"
+LOCK_FILE = ".install.lock"
 DOWNLOADING = "downloading"  # prefix of progress messages whose counts are bytes
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -165,14 +169,22 @@ class ModelManager:
         install with :class:`Cancelled` (a partial download is kept to resume).
         Downloaded checkpoints are deleted once the model is installed. An installed model
         is left as it is (remove it first to install it again)."""
-        from .convert import convert
-
         entry = self._entry(name)
         folder = self.model_dir(name, precision)
         if self._installed(folder):
             if progress:
                 progress(1, 1, f"{name} ({precision}) is already installed in {folder}")
             return folder
+        with InstallLock(self.model_root):
+            if self._installed(folder):  # installed by the process that held the lock
+                return folder
+            remove_leftovers(self.model_root)  # of installs killed before they could clean up
+            remove_leftovers(self.model_root / DOWNLOADS)
+            return self._install(name, entry, folder, precision, progress, cancel, local_files, allow_unofficial)
+
+    def _install(self, name, entry, folder, precision, progress, cancel, local_files, allow_unofficial):
+        from .convert import convert
+
         local_files = dict(local_files or {})
         for role in local_files:
             if role not in ROLES:
@@ -200,18 +212,32 @@ class ModelManager:
             if progress:
                 progress(done, total, message)
 
-        out_dir = convert(
-            checkpoints["denoiser"],
-            checkpoints["vae"],
-            folder,
-            heads=entry.get("num_heads", 16),
-            # fp32 folders also get the int8 denoiser: the fast CPU path, chosen at run time
-            precision="int8" if precision == "fp32" else precision,
-            progress=convert_progress,
-            known_sha256=hashes,  # already computed here: a 1.15 GB file is not read twice
-            cancel=cancel,
-        )
+        try:
+            out_dir = convert(
+                checkpoints["denoiser"],
+                checkpoints["vae"],
+                folder,
+                heads=entry.get("num_heads", 16),
+                # fp32 folders also get the int8 denoiser: the fast CPU path, chosen at run time
+                precision="int8" if precision == "fp32" else precision,
+                progress=convert_progress,
+                known_sha256=hashes,  # already computed here: a 1.15 GB file is not read twice
+                cancel=cancel,
+            )
+        except CheckpointError:
+            # a download nothing vouched for (no published sha256, none recorded) that is not
+            # a checkpoint, e.g. a captive portal's page: deleted, so the next install fetches
+            # it again instead of trusting it
+            for role in ROLES:
+                source = entry["sources"][role]
+                if origins[role] == "download" and not self._vouched_for(source):
+                    checkpoints[role].unlink(missing_ok=True)
+            raise
         _write_install_record(out_dir, name, official, origins)
+        for role in ROLES:  # trust on first use, only for a file that converted
+            source = entry["sources"][role]
+            if origins[role] == "download" and not self._vouched_for(source):
+                self._record_hash(source["url"], hashes[role])
         for role in ROLES:
             if origins[role] == "download":
                 try:
@@ -220,24 +246,34 @@ class ModelManager:
                     pass
         return out_dir
 
+    def _vouched_for(self, source):
+        return bool(source.get("sha256") or self._known_hashes().get(source["url"]))
+
     def _download(self, name, source, progress, cancel):
-        """(path, sha256 or None if not computed) of the verified downloaded file of model
+        """(path, sha256 of the file on disk) of the verified downloaded file of model
         ``name``'s registry source."""
         downloads = self.model_root / DOWNLOADS
         downloads.mkdir(parents=True, exist_ok=True)
         final = downloads / source["file_name"]
         expected = source.get("sha256") or self._known_hashes().get(source["url"])
-        if final.is_file():  # left by an install whose conversion failed
-            if expected is None:
-                return final, None
-            if sha256_file(final) == expected:
-                return final, expected
+        if final.is_file():  # left by an install whose conversion failed or was cancelled
+            actual = sha256_file(final)
+            if expected is None or actual == expected:
+                return final, actual
             final.unlink()
         part = _PartialFile(downloads / (source["file_name"] + ".part"))
+        if source.get("size") and part.size > source["size"]:
+            part.discard()  # longer than the file: not a prefix of it
+        resumed = part.size > 0
         unreachable = 0
         for attempt in range(1, self.max_attempts + 1):
             try:
                 self._fetch(source, part, progress, cancel)
+                if resumed and not self._download_ok(source, part, expected):
+                    # the kept .part was not the start of this file: once more from scratch
+                    part.discard()
+                    resumed = False
+                    continue
                 break
             except _Unreachable as exc:
                 unreachable += 1
@@ -254,10 +290,7 @@ class ModelManager:
                         f"{_local_install_hint(name)}"
                     ) from None
             time.sleep(self.retry_delay_s * attempt)
-        self._check_download(source, part, expected)
-        sha256 = part.sha256()
-        if source.get("sha256") is None:
-            self._record_hash(source["url"], sha256)
+        sha256 = self._check_download(name, source, part, expected)
         os.replace(part.path, final)
         return final, sha256
 
@@ -272,7 +305,12 @@ class ModelManager:
             response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout_s)
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and part.size:
-                return  # nothing left past what we have; the checks that follow decide
+                # nothing past what we have: complete if it has the right size, else (a .part
+                # longer than the file) not a prefix of it, and downloaded again
+                if not source.get("size") or part.size != source["size"]:
+                    part.discard()
+                    raise _Interrupted("the kept partial download does not fit the file; starting again") from None
+                return
             if exc.code in _RETRY_STATUS:
                 raise _Interrupted(f"HTTP {exc.code} {exc.reason}") from None
             raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
@@ -280,37 +318,65 @@ class ModelManager:
             raise _connection_failure(getattr(exc, "reason", exc)) from None
         with response:
             total = _total_size(response, part)
-            if source.get("size") and total and total != source["size"]:
+            size = source.get("size")
+            if size and total and total != size:
                 raise DownloadError(
-                    f"{url}: the server offers {total} bytes for {file_name}, the registry expects {source['size']}"
+                    f"{url}: the server offers {total} bytes for {file_name}, the registry expects {size}"
                 )
+            total = total or size
             with part.open() as handle:
                 while True:
                     _check_cancel(cancel, f"download of {file_name} (the partial file is kept to resume)")
+                    want = _CHUNK if not size else min(_CHUNK, size - part.size + 1)
                     try:
-                        data = response.read(_CHUNK)
+                        data = response.read(want)
                     except (OSError, http.client.HTTPException) as exc:
                         raise _Interrupted(f"connection lost at byte {part.size}: {exc}") from None
                     if not data:
                         break
+                    if size and part.size + len(data) > size:
+                        # without a Content-Length nothing else would stop an endless answer
+                        part.discard()
+                        raise DownloadError(
+                            f"{url}: the server sends more than the {size} bytes the registry lists for "
+                            f"{file_name}; the download was stopped and deleted"
+                        )
                     handle.write(data)
                     if progress:
                         progress(part.size, total, message)
             if total and part.size < total:
                 raise _Interrupted(f"connection closed at byte {part.size} of {total}")
 
-    def _check_download(self, source, part, expected):
+    def _download_ok(self, source, part, expected):
+        size = source.get("size")
+        return (not size or part.size == size) and (not expected or sha256_file(part.path) == expected)
+
+    def _check_download(self, model, source, part, expected):
+        """The sha256 of the downloaded bytes as they are on disk, or DownloadError (and the
+        download deleted) when their size or hash is wrong."""
         size, name = source.get("size"), source["file_name"]
         if size and part.size != size:
             part.discard()
             raise DownloadError(f"{source['url']}: {name} has {part.size} bytes, expected {size}; the bad download was deleted")
-        actual = part.sha256()
+        actual = sha256_file(part.path)
         if expected and actual != expected:
             part.discard()
+            if source.get("sha256"):
+                origin = "the registry's"
+                reset = "the file on the server is not the official one; try again later or install from local files"
+            else:
+                record = self.model_root / DOWNLOADS / KNOWN_HASHES
+                origin = f"the one recorded at the first install in {record}"
+                reset = (
+                    "if the file on the server changed legitimately, forget the recorded hash with "
+                    f"'python -m plugin models remove {model}' (it deletes the model) "
+                    f"or by deleting that file"
+                )
             raise DownloadError(
-                f"{source['url']}: checksum mismatch for {name}: expected sha256 {expected}, "
-                f"got {actual}; the bad download was deleted"
+                f"{source['url']}: checksum mismatch for {name}: expected sha256 {expected} ({origin}), "
+                f"got {actual}; the bad download was deleted; {reset}"
             )
+        return actual
 
     def _known_hashes(self):
         try:
@@ -323,6 +389,13 @@ class ModelManager:
         known = self._known_hashes()
         known[url] = sha256
         write_json_atomic(self.model_root / DOWNLOADS / KNOWN_HASHES, known)
+
+    def _forget_hashes(self, urls):
+        known = self._known_hashes()
+        kept = {url: sha256 for url, sha256 in known.items() if url not in urls}
+        if kept != known:
+            write_json_atomic(self.model_root / DOWNLOADS / KNOWN_HASHES, kept)
+        return kept != known
 
     # -- remove / verify --------------------------------------------------------------------
 
@@ -344,6 +417,8 @@ class ModelManager:
                     if path.is_file():
                         path.unlink()
                         removed.append(path)
+            # hashes learned on first use go with the model: a reinstall learns them again
+            self._forget_hashes({source["url"] for source in entry["sources"].values()})
         if not removed:
             raise ModelError(f"{name} is not installed in {self.model_root}")
         return removed
@@ -495,28 +570,18 @@ def _read_install_record(folder):
 
 
 class _PartialFile:
-    """A ``.part`` download with a running sha256 of its contents."""
+    """A ``.part`` download and its size (its hash is taken from the disk once complete)."""
 
     def __init__(self, path):
         self.path = path
-        self._digest = hashlib.sha256()
-        self.size = 0
-        if path.is_file():
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(_CHUNK), b""):
-                    self._digest.update(block)
-                    self.size += len(block)
+        self.size = path.stat().st_size if path.is_file() else 0
 
     def discard(self):
         self.path.unlink(missing_ok=True)
-        self._digest = hashlib.sha256()
         self.size = 0
 
     def open(self):
         return _Appender(self)
-
-    def sha256(self):
-        return self._digest.hexdigest()
 
 
 class _Appender:
@@ -531,9 +596,77 @@ class _Appender:
         self._handle.close()
 
     def write(self, data):
-        self._handle.write(data)
-        self._part._digest.update(data)
+        try:
+            self._handle.write(data)
+        except OSError as exc:
+            raise disk_error(self._part.path, exc) from None
         self._part.size += len(data)
+
+
+class InstallLock:
+    """One install at a time per model root: an exclusive OS lock on ``<root>/.install.lock``,
+    which holds the owner's process id for messages. The operating system drops the lock when
+    its process ends, however it ends, so a lock left by a killed install is simply taken."""
+
+    def __init__(self, model_root):
+        self.path = Path(model_root) / LOCK_FILE
+        self._handle = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):
+            handle = open(self.path, "a+", encoding="ascii")
+            if not _try_lock(handle):
+                handle.seek(0)
+                owner = handle.read().strip()[:20] or "unknown"
+                handle.close()
+                raise ModelError(
+                    f"{self.path.parent}: another installation is running in this model folder "
+                    f"(process {owner}, lock file {self.path}); wait for it to finish"
+                )
+            if _same_file(handle, self.path):
+                break
+            handle.close()  # locked a file its owner had just removed: lock the new one
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc):
+        handle, self._handle = self._handle, None
+        if os.name != "nt":
+            self.path.unlink(missing_ok=True)  # still locked: nobody can hold the removed file
+        handle.close()  # releases the lock
+        if os.name == "nt":
+            try:
+                self.path.unlink()
+            except OSError:
+                pass  # opened by another install in the meantime: it will lock it
+
+
+def _same_file(handle, path):
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except OSError:
+        return False
+
+
+def _try_lock(handle):
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def _total_size(response, part):
