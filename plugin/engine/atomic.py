@@ -141,6 +141,26 @@ def _remove_derived(temp):
         pass
 
 
+def check_not_input(outputs, inputs, what="output"):
+    """WriteError when one of ``outputs`` is one of ``inputs``: the same path, or the same file
+    reached through a link (a command never writes over what it reads)."""
+    for output in outputs:
+        output = Path(output)
+        for source in inputs:
+            if source is None:
+                continue
+            source = Path(source)
+            same = os.path.abspath(output) == os.path.abspath(source)
+            try:
+                same = same or (output.exists() and os.path.samefile(output, source))
+            except OSError:
+                pass
+            if same:
+                raise WriteError(
+                    f"{what} {output} is the input {source}; it would be overwritten: choose another output"
+                )
+
+
 # -- leftovers of killed runs -------------------------------------------------------------------
 
 

@@ -86,6 +86,9 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
         step.finish(f"{out_dir} is already converted from these checkpoints with these options")
         return out_dir
     _check_replaceable(out_dir)
+    for path in (denoiser_path, vae_path):  # replacing the folder would delete its checkpoint
+        if out_dir.resolve() in path.resolve().parents:
+            raise InputError(f"{path} lies inside the output folder {out_dir}; choose another output")
 
     remove_leftovers(out_dir.parent)  # of conversions killed before they could clean up
     with atomic_dir(out_dir, verify=lambda work: _verify_folder(work, out_dir)) as work:

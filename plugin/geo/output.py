@@ -56,7 +56,10 @@ class OutputWriter:
         self.path = Path(path)
         self.grid = grid
         self.reflectance = reflectance
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise disk_error(self.path, exc) from None
         remove_leftovers(self.path.parent)  # of runs killed (kill -9) before they could clean up
         # named by the atomic-write helper, so a killed run's leftover is recognisable
         self._work = temp_sibling(self.path, ".work.tif")

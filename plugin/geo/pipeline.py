@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.atomic import remove_leftovers, temp_sibling
+from ..engine.atomic import check_not_input, remove_leftovers, temp_sibling
 from ..engine.errors import InputError
 from ..engine.modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, PIXEL_SIZE_M, TILE_PIXELS, modality_index
 from ..engine.solvers import check_solver_args, solve
@@ -100,6 +100,8 @@ def generate_area(model, conditions, generate, out_dir, grid=None, extent=None, 
             f"above the limit of {max_area_km2:g} km2; it would take {estimate.describe()}. "
             "Choose a smaller area or raise the limit."
         )
+    outputs = [_output_name(run_name, MODALITIES[i], k, samples) for i in generated_idx for k in range(samples)]
+    check_not_input([out_dir / name for name in outputs], [spec.path for spec in user_specs], "output")
     cond_specs = sorted(user_specs, key=lambda spec: modality_index(spec.modality))
     prepared = [prepare_condition(spec, grid, cancel) for spec in cond_specs]
     _make_out_dir(out_dir)
@@ -117,7 +119,7 @@ def generate_area(model, conditions, generate, out_dir, grid=None, extent=None, 
         for k, index in enumerate(generated_idx):
             modality = MODALITIES[index]
             for sample in range(samples):
-                name = f"{run_name}_{modality}" + (f"_sample{sample + 1}" if samples > 1 else "") + ".tif"
+                name = _output_name(run_name, modality, sample, samples)
                 sample_tags = {**tags, "modality": modality, "sample": str(sample + 1)}
                 as_reflectance = reflectance and modality in REFLECTANCE_MODALITIES
                 with OutputWriter(work / name, grid, modality, sample_tags, reflectance=as_reflectance) as writer:
@@ -154,6 +156,10 @@ def _sample_canvas(model, prepared, generated_idx, layout, samples, seed, steps,
         ignored_stream, cancel=cancel, on_windows=tracker.stage("denoising"), cond_covered=covered,
     )
     return solve(denoiser, x_T, steps, solver, cancel=cancel), coverage
+
+
+def _output_name(run_name, modality, sample, samples):
+    return f"{run_name}_{modality}" + (f"_sample{sample + 1}" if samples > 1 else "") + ".tif"
 
 
 def area_km2(grid):
