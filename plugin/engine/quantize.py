@@ -15,7 +15,7 @@ import platform
 import shutil
 from pathlib import Path
 
-from .atomic import temp_sibling, write_json_atomic
+from .atomic import remove_leftovers, temp_sibling, write_json_atomic
 from .errors import InputError, ModelError
 from .model_folder import INFO_FILE, file_entry, read_info
 
@@ -84,6 +84,7 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
             f"{info_path}: precision is {info.get('precision')!r}; int8 is made from an fp32 "
             "folder (convert with --precision fp32 or int8)"
         )
+    remove_leftovers(model_dir)  # of a quantisation killed before it could clean up
     work = temp_sibling(model_dir / INT8_FILE)  # a killed run's leftover is recognisable
     work.mkdir()
     try:

@@ -1,0 +1,91 @@
+"""Runs killed with kill -9 leave partial files; the next run writing into the same folder or
+model root removes them, and never the partials of a run that is still alive."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from _faults import run_cli, start_cli
+from _geo_helpers import S2_TILE
+
+from plugin.engine.atomic import leftover_owner, remove_leftovers, temp_sibling
+
+EXTENT = "400000,4997440,402560,5000000,32633"
+
+
+def _wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _kill9_when(child, condition, what, timeout=120):
+    try:
+        _wait_for(lambda: condition() or child.poll() is not None, timeout, what)
+        assert child.poll() is None, f"finished before {what}: {child.communicate()[1][-2000:]}"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def _dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _partials(folder):
+    return sorted(p.name for p in folder.iterdir() if leftover_owner(p.name) is not None)
+
+
+def test_leftovers_of_dead_processes_go_and_those_of_live_ones_stay(tmp_path):
+    live = temp_sibling(tmp_path / "a.tif")  # this process: alive
+    live.write_bytes(b"x")
+    dead_file = tmp_path / f".b.tif.{_dead_pid()}-0123abcd.partial.work.tif"
+    dead_file.write_bytes(b"x")
+    dead_dir = tmp_path / f".model.{_dead_pid()}-89abcdef.partial"
+    (dead_dir / "sub").mkdir(parents=True)
+    user = tmp_path / ".notes.partial"  # not ours: not named with a process id
+    user.write_text("keep")
+    removed = remove_leftovers(tmp_path)
+    assert sorted(p.name for p in removed) == sorted([dead_file.name, dead_dir.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, user.name])
+
+
+@pytest.mark.parametrize("command", ["generate", "prepare"])
+def test_killed_run_then_a_normal_run_leaves_only_outputs(tmp_path, tiny_model_dir, command):
+    out = tmp_path / "out"
+    if command == "generate":
+        args = ["generate", "--model", tiny_model_dir, "--generate", "dem", "--out", out, "--steps", "400",
+                "--device", "cpu", "--extent", EXTENT]
+    else:
+        args = ["prepare", "--modality", "s2_l2a", "--input", S2_TILE, "--out", out / "r.tif"]
+    child = start_cli(args)
+    _kill9_when(child, lambda: out.is_dir() and _partials(out), "a partial output")
+    left = _partials(out)
+    assert left and all(leftover_owner(name) == child.pid for name in left)
+
+    # a run of another kind into the same folder cleans up; so does the same command
+    result = run_cli(["prepare", "--modality", "s2_l2a", "--input", S2_TILE, "--out", out / "p.tif"], timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["p.tif"]
+
+
+def test_killed_convert_then_a_normal_convert(tmp_path, fixtures_dir):
+    out = tmp_path / "models" / "m"
+    args = ["convert", "--denoiser", fixtures_dir / "denoiser_tiny.pth", "--vae", fixtures_dir / "vae_tiny.pth",
+            "--out", out, "--heads", "2", "--precision", "int8"]
+    child = start_cli(args)
+    _kill9_when(child, lambda: out.parent.is_dir() and _partials(out.parent), "a partial model folder")
+    assert _partials(out.parent) and not out.exists()
+    result = run_cli(args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m"]
+    assert _partials(out) == []
