@@ -438,6 +438,7 @@ class ModelManager:
         files = info.get("files")
         if not isinstance(files, dict) or not files:
             raise ModelError(f"{folder / INFO_FILE}: lists no files to check (key 'files')")
+        _check_graph_files(folder, info, files)
         for file_name, record in files.items():
             path = folder / file_name
             if not path.is_file():
@@ -541,6 +542,50 @@ def _check_local(role, path, source, allow_unofficial, progress):
             f"this checkpoint as an unofficial model"
         )
     return False, actual
+
+
+# graph file -> (input names, output names) it must declare: a swapped or foreign graph is named
+# here instead of failing with an ONNX Runtime error in the middle of a run
+_GRAPH_ROLES = {
+    "denoiser.onnx": (["latents", "timesteps"], ["noise"]),
+    "vae_encoder.onnx": (["image"], ["moments"]),
+    "vae_decoder.onnx": (["latents"], ["image"]),
+}
+
+
+def _check_graph_files(folder, info, files):
+    """Every graph file the model needs (and every graph or weights file in the folder) is listed
+    in model.json with a sha256, and each graph has the inputs and outputs of its role."""
+    import onnx
+
+    from .quantize import INT8_DATA_FILE, INT8_FILE, INT8_KEY
+
+    needed = set(_GRAPH_ROLES)
+    if (folder / "denoiser.onnx.data").exists():
+        needed.add("denoiser.onnx.data")
+    if INT8_KEY in info:
+        needed |= {INT8_FILE, INT8_DATA_FILE}
+    present = {p.name for p in folder.iterdir() if p.name.endswith((".onnx", ".onnx.data"))}
+    info_path = folder / INFO_FILE
+    for name in sorted(needed | present):
+        record = files.get(name)
+        if not isinstance(record, dict) or not _SHA256.fullmatch(str(record.get("sha256"))):
+            raise ModelError(
+                f"{folder / name}: {'needed by the model but ' if name in needed else ''}not listed with a "
+                f"sha256 in {info_path}, so it cannot be checked; {_REINSTALL}"
+            )
+    for name, (inputs, outputs) in _GRAPH_ROLES.items():
+        path = folder / name
+        try:
+            graph = onnx.load(str(path), load_external_data=False).graph
+        except Exception as exc:  # protobuf's DecodeError and friends: a damaged file
+            raise ModelError(f"{path}: not a readable ONNX graph ({type(exc).__name__}); {_REINSTALL}") from None
+        found = ([i.name for i in graph.input], [o.name for o in graph.output])
+        if found != (inputs, outputs):
+            raise ModelError(
+                f"{path}: takes {found[0]} and gives {found[1]}, not the {name} graph's {inputs} -> {outputs} "
+                f"(files swapped or replaced); {_REINSTALL}"
+            )
 
 
 def _write_install_record(folder, name, official, origins):
