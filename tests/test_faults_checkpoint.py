@@ -266,3 +266,16 @@ def test_safetensors_with_nan_is_loaded_then_refused_at_the_check(tmp_path):
     save_safetensors({"w": np.array([1.0, np.nan], np.float32)}, tmp_path / "n.safetensors")
     with pytest.raises(CheckpointError, match=r"n\.safetensors: tensor w \(2,\) holds NaN"):
         check_finite(load_state_dict(tmp_path / "n.safetensors"), tmp_path / "n.safetensors")
+
+
+def test_training_checkpoint_with_integer_keyed_optimizer_state_loads(tmp_path):
+    """An optimizer's state is keyed by parameter index: small integer keys are harmless to hash
+    and accepted; the weights are found under "state_dict"."""
+    weights = _tensor_pickle([("w", "0", "FloatStorage", 4, 0, (2, 2), (2, 1))])
+    body = weights[2:-1]  # without PROTO and STOP
+    optimizer = b"X\x09\x00\x00\x00optimizer}K\x00}X\x04\x00\x00\x00stepK\x01sss"  # {"optimizer": {0: {"step": 1}}}
+    pickled = b"\x80\x02}" + optimizer + b"X\x0a\x00\x00\x00state_dict" + body + b"s."
+    path = _hostile_pth(tmp_path, "trained.pth", pickled, {"0": np.arange(4, dtype=np.float32)})
+    with time_limit(60):
+        state = load_state_dict(path)
+    assert list(state) == ["w"] and state["w"].tolist() == [[0, 1], [2, 3]]

@@ -78,7 +78,7 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
     step("hashing the checkpoints")
     known_sha256 = known_sha256 or {}
     sources = {
-        role: {"file": path.name, "sha256": _sha256_of_checkpoint(path, known_sha256.get(role))}
+        role: {"file": path.name, "sha256": _sha256_of_checkpoint(path, known_sha256.get(role), cancel)}
         for role, path in (("denoiser", denoiser_path), ("vae", vae_path))
     }
     options = {"num_heads": heads, "precision": _graph_precision(precision)}
@@ -226,8 +226,8 @@ def _verify_folder(work, out_dir):
             raise WriteError(f"cannot write {out_dir / name}: it has {size} bytes, {entry['bytes']} were written")
 
 
-def _sha256_of_checkpoint(path, known=None):
+def _sha256_of_checkpoint(path, known=None, cancel=None):
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    return known or sha256_file(path)
+    return known or sha256_file(path, cancel)
 

@@ -198,7 +198,7 @@ class ModelManager:
                     raise InputError(f"--{role}: {path} is not a file")
                 checkpoints[role], origins[role] = path, "local"
                 official[role], hashes[role] = _check_local(
-                    role, path, entry["sources"][role], allow_unofficial, progress
+                    role, path, entry["sources"][role], allow_unofficial, progress, cancel
                 )
         for role in ROLES:
             if role not in checkpoints:
@@ -256,8 +256,9 @@ class ModelManager:
         downloads.mkdir(parents=True, exist_ok=True)
         final = downloads / source["file_name"]
         expected = source.get("sha256") or self._known_hashes().get(source["url"])
+        hashing = _raising(cancel, f"check of {source['file_name']}")
         if final.is_file():  # left by an install whose conversion failed or was cancelled
-            actual = sha256_file(final)
+            actual = sha256_file(final, hashing)
             if expected is None or actual == expected:
                 return final, actual
             final.unlink()
@@ -269,7 +270,7 @@ class ModelManager:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 self._fetch(source, part, progress, cancel)
-                if resumed and not self._download_ok(source, part, expected):
+                if resumed and not self._download_ok(source, part, expected, hashing):
                     # the kept .part was not the start of this file: once more from scratch
                     part.discard()
                     resumed = False
@@ -290,7 +291,7 @@ class ModelManager:
                         f"{_local_install_hint(name)}"
                     ) from None
             time.sleep(self.retry_delay_s * attempt)
-        sha256 = self._check_download(name, source, part, expected)
+        sha256 = self._check_download(name, source, part, expected, hashing)
         os.replace(part.path, final)
         return final, sha256
 
@@ -347,18 +348,18 @@ class ModelManager:
             if total and part.size < total:
                 raise _Interrupted(f"connection closed at byte {part.size} of {total}")
 
-    def _download_ok(self, source, part, expected):
+    def _download_ok(self, source, part, expected, cancel=None):
         size = source.get("size")
-        return (not size or part.size == size) and (not expected or sha256_file(part.path) == expected)
+        return (not size or part.size == size) and (not expected or sha256_file(part.path, cancel) == expected)
 
-    def _check_download(self, model, source, part, expected):
+    def _check_download(self, model, source, part, expected, cancel=None):
         """The sha256 of the downloaded bytes as they are on disk, or DownloadError (and the
         download deleted) when their size or hash is wrong."""
         size, name = source.get("size"), source["file_name"]
         if size and part.size != size:
             part.discard()
             raise DownloadError(f"{source['url']}: {name} has {part.size} bytes, expected {size}; the bad download was deleted")
-        actual = sha256_file(part.path)
+        actual = sha256_file(part.path, cancel)
         if expected and actual != expected:
             part.discard()
             if source.get("sha256"):
@@ -523,7 +524,7 @@ def _local_install_hint(name):
     )
 
 
-def _check_local(role, path, source, allow_unofficial, progress):
+def _check_local(role, path, source, allow_unofficial, progress, cancel=None):
     """(official, sha256) of a local checkpoint. official: True, None when the registry lists no
     sha256 to compare with (then the file is not hashed here: sha256 None), False when it
     differs and ``allow_unofficial``; else InputError."""
@@ -532,7 +533,7 @@ def _check_local(role, path, source, allow_unofficial, progress):
         return None, None
     if progress:
         progress(0, 1, f"checking {path.name} against the registry's sha256")
-    actual = sha256_file(path)
+    actual = sha256_file(path, _raising(cancel, f"check of {path.name}"))
     if actual == expected:
         return True, actual
     if not allow_unofficial:
@@ -733,6 +734,18 @@ def _check_precision(precision):
     if precision not in PRECISIONS:
         raise InputError(f"precision={precision!r}; expected one of {', '.join(PRECISIONS)}")
     return precision
+
+
+def _raising(cancel, what):
+    """``cancel`` as a check that raises Cancelled naming ``what`` (for readers that poll)."""
+    if cancel is None:
+        return None
+
+    def check():
+        _check_cancel(cancel, what)
+        return False
+
+    return check
 
 
 def _check_cancel(cancel, what):

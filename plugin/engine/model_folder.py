@@ -3,17 +3,20 @@
 import hashlib
 import json
 
-from .errors import ModelError
+from .errors import Cancelled, ModelError
 
 INFO_FILE = "model.json"
 _CHUNK = 1 << 20
 
 
-def sha256_file(path):
-    """Hex sha256 of a file, read in chunks (checkpoints and graphs are over a gigabyte)."""
+def sha256_file(path, cancel=None):
+    """Hex sha256 of a file, read in chunks (checkpoints and graphs are over a gigabyte);
+    ``cancel()`` returning True stops it with Cancelled (a chunk takes milliseconds)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(_CHUNK), b""):
+            if cancel is not None and cancel():
+                raise Cancelled(f"reading {path} cancelled")
             digest.update(block)
     return digest.hexdigest()
 

@@ -4,7 +4,8 @@ Python's unpickler builds dicts, tuples and sets in C: a pickle of under 1 KB ca
 deeply shared tuple (exponential time, deaf to Ctrl-C) or build containers nested a million
 deep. :func:`scan_state_dict_pickle` walks the opcodes once (``pickletools.genops``, pure
 Python, so Ctrl-C and ``cancel`` work) with a stack of *kinds* instead of objects, and refuses
-anything a PyTorch state dict does not need: dict keys that are not strings, sets, globals
+anything a PyTorch state dict does not need: dict keys other than strings and 64-bit integers
+(an optimizer's state is keyed by parameter index; tuples are what hash exponentially), sets, globals
 other than the allowed ones, calls with unexpected arguments, persistent ids other than
 ``("storage", <storage type>, "<key>", "<location>", <numel>)``, containers changed after
 they were nested in another, nesting deeper than a state dict's, and oversized integers.
@@ -112,8 +113,8 @@ class _Scan:
         if keyed:
             if len(items) % 2:
                 self.refuse(pos, "is malformed (odd SETITEMS)")
-            if any(key.kind != "str" for key in items[0::2]):
-                self.refuse(pos, "uses a dict key that is not a string")
+            if any(key.kind not in ("str", "int") for key in items[0::2]):
+                self.refuse(pos, "uses a dict key that is not a string (nor a small integer)")
             items = items[1::2]
         depth = 1 + max((item.depth for item in items), default=0)
         if depth > MAX_DEPTH:
