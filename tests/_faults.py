@@ -5,9 +5,12 @@ import faulthandler
 import os
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,15 +43,33 @@ def error_line(result):
     return lines[-1]
 
 
+_deadlines = []  # monotonic deadlines of the time limits in force, innermost last
+
+
 @contextmanager
 def time_limit(seconds):
     """Abort the whole test process (with every thread's traceback) if the block runs past
-    ``seconds``: works even when the block is stuck in C code."""
-    faulthandler.dump_traceback_later(seconds, exit=True)
+    ``seconds``: works even when the block is stuck in C code. Limits nest: the outer one is
+    re-armed with what is left of it when an inner one ends."""
+    deadline = time.monotonic() + seconds
+    if _deadlines:
+        deadline = min(deadline, _deadlines[-1])
+    _deadlines.append(deadline)
+    faulthandler.dump_traceback_later(max(deadline - time.monotonic(), 0.1), exit=True)
     try:
         yield
     finally:
+        _deadlines.pop()
         faulthandler.cancel_dump_traceback_later()
+        if _deadlines:
+            faulthandler.dump_traceback_later(max(_deadlines[-1] - time.monotonic(), 0.1), exit=True)
+
+
+@pytest.fixture(autouse=True)
+def each_test_time_limit():
+    """Imported by the fault test modules: every test there has a time limit (300 s)."""
+    with time_limit(300):
+        yield
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from _faults import error_line, run_cli, start_cli, time_limit
+from _faults import error_line, run_cli, start_cli, time_limit, each_test_time_limit  # noqa: F401 (autouse fixture)
 
 from plugin.engine.checkpoint import check_finite, load_state_dict
 from plugin.engine.checkpoint_write import _PickleWriter, save_pth, save_safetensors, write_torch_zip
@@ -128,9 +128,7 @@ def test_convert_refuses_the_shared_tuple_key_checkpoint_and_leaves_nothing(tmp_
 def test_convert_stops_on_sigterm_while_reading_a_checkpoint(tmp_path, monkeypatch, fixtures_dir):
     """A long (legitimate-looking) pickle keeps the reader busy; SIGTERM stops it within a
     second, leaving no model folder."""
-    entries = [(f"w{i}", str(i), "FloatStorage", 1, 0, (1,), (1,)) for i in range(150_000)]
-    slow = tmp_path / "slow.pth"
-    write_torch_zip(slow, _tensor_pickle(entries), {str(i): np.zeros(1, np.float32) for i in range(150_000)})
+    slow = _slow_checkpoint(tmp_path)
     out = tmp_path / "models" / "m"
     child = start_cli(["convert", "--denoiser", slow, "--vae", fixtures_dir / "vae_tiny.pth", "--out", out])
     try:
@@ -149,6 +147,28 @@ def test_convert_stops_on_sigterm_while_reading_a_checkpoint(tmp_path, monkeypat
             child.wait()
     assert child.returncode == 130
     assert not out.exists() and [p.name for p in out.parent.iterdir()] == []
+
+
+def _slow_checkpoint(tmp_path, count=150_000):
+    """A legitimate-looking checkpoint that takes seconds to read: many small tensors, all views
+    of one storage (a long pickle, a short archive)."""
+    entries = [(f"w{i}", "0", "FloatStorage", 4, i % 4, (1,), (1,)) for i in range(count)]
+    path = tmp_path / "slow.pth"
+    write_torch_zip(path, _tensor_pickle(entries), {"0": np.zeros(4, np.float32)})
+    return path
+
+
+def test_archive_with_too_many_members_is_refused_before_it_is_parsed(tmp_path):
+    from plugin.engine.checkpoint import MAX_ARCHIVE_MEMBERS
+
+    count = MAX_ARCHIVE_MEMBERS + 1
+    entries = [(f"w{i}", str(i), "FloatStorage", 1, 0, (1,), (1,)) for i in range(count)]
+    path = tmp_path / "many.pth"
+    write_torch_zip(path, _tensor_pickle(entries[:1]), {str(i): np.zeros(1, np.float32) for i in range(count)})
+    start = time.monotonic()
+    with pytest.raises(CheckpointError, match=f"many.pth: the archive holds {count + 6} members"):
+        load_state_dict(path)
+    assert time.monotonic() - start < 1
 
 
 def _peek(child):
@@ -279,3 +299,24 @@ def test_training_checkpoint_with_integer_keyed_optimizer_state_loads(tmp_path):
     with time_limit(60):
         state = load_state_dict(path)
     assert list(state) == ["w"] and state["w"].tolist() == [[0, 1], [2, 3]]
+
+
+def test_convert_cancel_is_obeyed_within_a_second_while_reading(tmp_path, fixtures_dir):
+    """The QGIS cancel button: ``cancel()`` turns True while a long pickle is being read."""
+    from plugin.engine.convert import convert
+
+    slow = _slow_checkpoint(tmp_path)
+    reading = []
+
+    def progress(done, total, message):
+        if message == "reading the checkpoints":
+            reading.append(time.monotonic())
+
+    def cancel():
+        return bool(reading) and time.monotonic() > reading[0] + 0.3
+
+    out = tmp_path / "models" / "m"
+    with pytest.raises(Cancelled, match="slow.pth"):
+        convert(slow, fixtures_dir / "vae_tiny.pth", out, heads=2, progress=progress, cancel=cancel)
+    assert time.monotonic() - (reading[0] + 0.3) < 1.0
+    assert not out.exists() and list(out.parent.iterdir()) == []

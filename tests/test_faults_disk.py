@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from _faults import error_line, run_cli, small_tmpfs, time_limit
+from _faults import error_line, run_cli, small_tmpfs, time_limit, each_test_time_limit  # noqa: F401 (autouse fixture)
 from _geo_helpers import S2_TILE
 from osgeo import gdal
 

@@ -9,7 +9,7 @@ import signal
 import time
 
 import pytest
-from _faults import error_line, run_cli, start_cli, time_limit
+from _faults import error_line, run_cli, start_cli, time_limit, each_test_time_limit  # noqa: F401 (autouse fixture)
 from _h1_http import FileServer
 
 from plugin.engine.errors import CheckpointError, DownloadError

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import rasterio
-from _faults import error_line, run_cli
+from _faults import error_line, run_cli, each_test_time_limit  # noqa: F401 (autouse fixture)
 from _geo_helpers import S2_TILE, write_raster
 from affine import Affine
 from rasterio.crs import CRS

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from _faults import run_cli, start_cli
+from _faults import run_cli, start_cli, each_test_time_limit  # noqa: F401 (autouse fixture)
 from _geo_helpers import S2_TILE
 
 from plugin.engine.atomic import leftover_owner, remove_leftovers, temp_sibling

@@ -67,6 +67,7 @@ _MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 MAX_EXPANSION = 2
 _EXPANSION_SLACK = 1 << 16
 _MAX_DIM = 1 << 40
+MAX_ARCHIVE_MEMBERS = 100_000  # a state dict's storages; the official denoiser has about 600
 _NAME_CHARS = 80  # of a tensor name in a message
 
 
@@ -115,8 +116,15 @@ def _map_file(path):
 
 
 def _load_torch_zip(path, buffer, cancel):
+    members = _archive_member_count(buffer)
+    if members is not None and members > MAX_ARCHIVE_MEMBERS:
+        # zipfile parses the whole directory at once, deaf to a cancel: refuse it before
+        raise CheckpointError(
+            f"{path}: the archive holds {members} members; a state dict has far fewer "
+            f"(at most {MAX_ARCHIVE_MEMBERS} accepted)"
+        )
     try:
-        archive = zipfile.ZipFile(_MappedFile(buffer))
+        archive = zipfile.ZipFile(_MappedFile(buffer, _cancel_check(path, cancel)))
         members = {info.filename: info for info in archive.infolist()}
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint archive ({exc})") from None
@@ -140,6 +148,7 @@ def _load_torch_zip(path, buffer, cancel):
     scan_state_dict_pickle(pickled, path, cancel)  # before the C unpickler sees any of it
     budget = MAX_EXPANSION * len(buffer) + _EXPANSION_SLACK
     unpickler = _SafeUnpickler(pickled, path, storage_bytes, "<" if byteorder == "little" else ">", budget)
+    unpickler.check_cancel = _cancel_check(path, cancel)
     try:
         return unpickler.load()
     except CheckpointError:
@@ -152,12 +161,44 @@ def _load_torch_zip(path, buffer, cancel):
         unpickler.release()
 
 
-class _MappedFile:
-    """Minimal seekable read-only file over a memory map, so zipfile copies nothing big."""
+def _cancel_check(path, cancel, every=1024):
+    """A function to call often: every ``every`` calls it raises Cancelled if ``cancel()``."""
+    calls = [0]
 
-    def __init__(self, buffer):
+    def check():
+        calls[0] += 1
+        if cancel is not None and calls[0] % every == 0 and cancel():
+            raise Cancelled(f"reading {path} cancelled")
+
+    return check
+
+
+def _archive_member_count(buffer):
+    """Number of members the zip's end-of-central-directory record declares (zip64 too), or
+    None when it cannot be found (zipfile then reports the damage)."""
+    tail_start = max(0, len(buffer) - (1 << 16) - 22)
+    tail = bytes(buffer[tail_start:])
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or end + 22 > len(tail):
+        return None
+    count = struct.unpack_from("<H", tail, end + 10)[0]
+    locator = end - 20
+    if count == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+        record = struct.unpack_from("<Q", tail, locator + 8)[0]
+        if record + 40 <= len(buffer) and bytes(buffer[record : record + 4]) == b"PK\x06\x06":
+            count = struct.unpack_from("<Q", buffer, record + 32)[0]
+    return count
+
+
+class _MappedFile:
+    """Minimal seekable read-only file over a memory map, so zipfile copies nothing big.
+    ``check`` is called on every read: zipfile reads each member's directory entry, so a cancel
+    is seen while an archive of many members is opened."""
+
+    def __init__(self, buffer, check=None):
         self._buffer = buffer
         self._pos = 0
+        self._check = check or (lambda: None)
 
     def seekable(self):
         return True
@@ -171,6 +212,7 @@ class _MappedFile:
         return self._pos
 
     def read(self, size=-1):
+        self._check()
         end = len(self._buffer) if size is None or size < 0 else self._pos + size
         data = self._buffer[self._pos : end]
         self._pos += len(data)
@@ -215,6 +257,7 @@ class _SafeUnpickler(pickle.Unpickler):
     def __init__(self, data, path, storage_bytes, byte_prefix, budget):
         super().__init__(io.BytesIO(data))
         self._budget = budget  # bytes all tensors together may describe
+        self.check_cancel = lambda: None
         self._path = path
         self._storage_bytes = storage_bytes
         self._byte_prefix = byte_prefix
@@ -262,6 +305,7 @@ class _SafeUnpickler(pickle.Unpickler):
         return self._storages[key]
 
     def _rebuild_tensor(self, storage, storage_offset, size, stride, *_ignored):
+        self.check_cancel()
         if not isinstance(storage, _Storage):
             raise CheckpointError(f"{self._path}: tensor without a storage")
         size, stride = tuple(int(n) for n in size), tuple(int(n) for n in stride)

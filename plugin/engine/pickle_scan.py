@@ -19,7 +19,7 @@ from .errors import Cancelled, CheckpointError
 MAX_DEPTH = 16  # a torch state dict with its _metadata needs 4
 MAX_INT_BYTES = 8  # sizes, strides and offsets fit in int64
 MAX_DIMS = 8
-_CANCEL_EVERY = 4096  # opcodes between cancel checks
+_CANCEL_EVERY = 1024  # opcodes between cancel checks
 
 # Globals a torch state dict may ask for, and the kind of value calling them makes.
 STORAGE_TYPES = (
