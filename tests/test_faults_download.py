@@ -199,3 +199,14 @@ def test_install_killed_mid_download_then_a_normal_install(tmp_path, server, fix
     root = tmp_path / "models"
     assert _entries(root) == [DOWNLOADS, NAME] and _entries(root / DOWNLOADS) == [KNOWN_HASHES]
     assert [name for name in os.listdir(root) if name.startswith(".")] == []
+
+
+def test_unsized_download_without_content_length_is_cut_at_the_hard_limit(tmp_path, server, fixture_bytes, monkeypatch):
+    from plugin.engine import manager as manager_module
+
+    monkeypatch.setattr(manager_module, "MAX_UNSIZED_DOWNLOAD", 1 << 20)
+    server.no_length.add("/vae_tiny.pth")  # the VAE has no size in this registry
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    with pytest.raises(DownloadError, match=r"more than the 1048576 bytes any checkpoint may have for vae_tiny\.pth"):
+        manager.install(NAME)
+    assert _entries(tmp_path / DOWNLOADS) == ["denoiser_tiny.pth"] and not (tmp_path / NAME).exists()

@@ -221,3 +221,18 @@ def test_models_verify_names_swapped_graphs(tmp_path, tiny_model_dir):
     assert result.returncode == 1
     line = error_line(result)
     assert "vae_encoder.onnx: takes ['latents']" in line and "swapped" in line
+
+
+def test_generate_with_swapped_vae_graphs_is_one_line_before_any_work(tmp_path, tiny_model_dir):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "vae_encoder.onnx").rename(model / "tmp")
+    (model / "vae_decoder.onnx").rename(model / "vae_encoder.onnx")
+    (model / "tmp").rename(model / "vae_decoder.onnx")
+    out = tmp_path / "out"
+    result = run_cli(["generate", "--model", model, "--generate", "dem", "--out", out, "--steps", "1",
+                      "--device", "cpu", "--extent", SMALL_EXTENT], timeout=180)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert f"{model / 'vae_encoder.onnx'}: takes ['latents']" in line and "swapped" in line
+    assert "denoising" not in result.stderr and not out.exists()

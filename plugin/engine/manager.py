@@ -33,7 +33,7 @@ from pathlib import Path
 from .. import __version__
 from .atomic import disk_error, remove_leftovers, temp_sibling, write_json_atomic
 from .errors import Cancelled, CheckpointError, DownloadError, InputError, ModelError
-from .model_folder import INFO_FILE, read_info, sha256_file
+from .model_folder import GRAPH_ROLES, INFO_FILE, REINSTALL_HINT, check_graph_role, read_info, sha256_file
 
 MODEL_DIR_ENV = "COPGEN_MODEL_DIR"
 REGISTRY_FILE = Path(__file__).resolve().parents[2] / "models" / "registry.json"
@@ -45,9 +45,11 @@ KNOWN_HASHES = "known_hashes.json"
 LOCK_FILE = ".install.lock"
 DOWNLOADING = "downloading"  # prefix of progress messages whose counts are bytes
 _CHUNK = 1 << 20
+# A download the registry gives no size for is still cut off here (a server streaming forever)
+MAX_UNSIZED_DOWNLOAD = 8 << 30
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
-_REINSTALL = "reinstall the model (remove it, then install it)"
+_REINSTALL = REINSTALL_HINT
 _ALLOW_UNOFFICIAL = "--allow-unofficial (the \"Install model\" algorithm's ALLOW_UNOFFICIAL)"
 # Socket errors that mean the server cannot be reached at all, and how often each is retried:
 # a failed name lookup or a missing network does not heal within seconds; a refused connection
@@ -325,21 +327,23 @@ class ModelManager:
                     f"{url}: the server offers {total} bytes for {file_name}, the registry expects {size}"
                 )
             total = total or size
+            limit = size or MAX_UNSIZED_DOWNLOAD
             with part.open() as handle:
                 while True:
                     _check_cancel(cancel, f"download of {file_name} (the partial file is kept to resume)")
-                    want = _CHUNK if not size else min(_CHUNK, size - part.size + 1)
+                    want = min(_CHUNK, limit - part.size + 1)
                     try:
                         data = response.read(want)
                     except (OSError, http.client.HTTPException) as exc:
                         raise _Interrupted(f"connection lost at byte {part.size}: {exc}") from None
                     if not data:
                         break
-                    if size and part.size + len(data) > size:
+                    if part.size + len(data) > limit:
                         # without a Content-Length nothing else would stop an endless answer
                         part.discard()
+                        listed = "the registry lists" if size else "any checkpoint may have"
                         raise DownloadError(
-                            f"{url}: the server sends more than the {size} bytes the registry lists for "
+                            f"{url}: the server sends more than the {limit} bytes {listed} for "
                             f"{file_name}; the download was stopped and deleted"
                         )
                     handle.write(data)
@@ -545,15 +549,6 @@ def _check_local(role, path, source, allow_unofficial, progress, cancel=None):
     return False, actual
 
 
-# graph file -> (input names, output names) it must declare: a swapped or foreign graph is named
-# here instead of failing with an ONNX Runtime error in the middle of a run
-_GRAPH_ROLES = {
-    "denoiser.onnx": (["latents", "timesteps"], ["noise"]),
-    "vae_encoder.onnx": (["image"], ["moments"]),
-    "vae_decoder.onnx": (["latents"], ["image"]),
-}
-
-
 def _check_graph_files(folder, info, files):
     """Every graph file the model needs (and every graph or weights file in the folder) is listed
     in model.json with a sha256, and each graph has the inputs and outputs of its role."""
@@ -561,7 +556,7 @@ def _check_graph_files(folder, info, files):
 
     from .quantize import INT8_DATA_FILE, INT8_FILE, INT8_KEY
 
-    needed = set(_GRAPH_ROLES)
+    needed = set(GRAPH_ROLES)
     if (folder / "denoiser.onnx.data").exists():
         needed.add("denoiser.onnx.data")
     if INT8_KEY in info:
@@ -575,18 +570,13 @@ def _check_graph_files(folder, info, files):
                 f"{folder / name}: {'needed by the model but ' if name in needed else ''}not listed with a "
                 f"sha256 in {info_path}, so it cannot be checked; {_REINSTALL}"
             )
-    for name, (inputs, outputs) in _GRAPH_ROLES.items():
+    for name in GRAPH_ROLES:
         path = folder / name
         try:
             graph = onnx.load(str(path), load_external_data=False).graph
         except Exception as exc:  # protobuf's DecodeError and friends: a damaged file
             raise ModelError(f"{path}: not a readable ONNX graph ({type(exc).__name__}); {_REINSTALL}") from None
-        found = ([i.name for i in graph.input], [o.name for o in graph.output])
-        if found != (inputs, outputs):
-            raise ModelError(
-                f"{path}: takes {found[0]} and gives {found[1]}, not the {name} graph's {inputs} -> {outputs} "
-                f"(files swapped or replaced); {_REINSTALL}"
-            )
+        check_graph_role(name, [i.name for i in graph.input], [o.name for o in graph.output], path)
 
 
 def _write_install_record(folder, name, official, origins):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, ModelError
-from .model_folder import read_info
+from .model_folder import check_graph_role, read_info
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
 from .quantize import denoiser_for
 from .runtime import open_session
@@ -96,6 +96,8 @@ class CopGenModel:
         sessions = [
             open_session(path, device=on, threads=threads) for path, on in zip(paths, devices)
         ]
+        for role, session in zip(("denoiser.onnx", ENCODER_FILE, DECODER_FILE), sessions):
+            check_graph_role(role, session.input_names, session.output_names, session.path)
         return cls(info, *sessions, max_batch=max_batch, denoiser_precision=precision)
 
     @property
