@@ -3,6 +3,7 @@ limit for in-process tests (a hang fails the run instead of stalling it), and a 
 
 import faulthandler
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,27 @@ def start_cli(args, env=None):
         [sys.executable, "-m", "plugin", *map(str, args)],
         cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def wait_for(condition, timeout, what):
+    """Poll ``condition()`` until true; fail after ``timeout`` seconds naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def kill9_when(child, condition, what, timeout=120):
+    """kill -9 the child process as soon as ``condition()`` holds (failing if it ends first)."""
+    try:
+        wait_for(lambda: condition() or child.poll() is not None, timeout, what)
+        assert child.poll() is None, f"finished before {what}: {child.communicate()[1][-2000:]}"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def error_line(result):

@@ -2,32 +2,16 @@
 without Content-Length, a hash-less file served wrong then right, stale or foreign partial files,
 and an install killed with kill -9."""
 
-import hashlib
 import json
 import os
-import signal
-import time
 
 import pytest
-from _faults import error_line, run_cli, start_cli, time_limit, each_test_time_limit  # noqa: F401 (autouse fixture)
-from _h1_http import FileServer
+from _faults import error_line, run_cli, start_cli, time_limit, wait_for, kill9_when, each_test_time_limit  # noqa: F401 (autouse fixture)
 
 from plugin.engine.errors import CheckpointError, DownloadError
-from plugin.engine.manager import DOWNLOADS, KNOWN_HASHES, LOCK_FILE, ModelManager
+from plugin.engine.manager import DOWNLOADS, KNOWN_HASHES, LOCK_FILE
 
-NAME = "tiny"
-
-
-@pytest.fixture(scope="module")
-def fixture_bytes(fixtures_dir):
-    return {
-        "denoiser": (fixtures_dir / "denoiser_tiny.pth").read_bytes(),
-        "vae": (fixtures_dir / "vae_tiny.pth").read_bytes(),
-    }
-
-
-def _sha256(data):
-    return hashlib.sha256(data).hexdigest()
+from test_manager import NAME, _manager, _sha256, fixture_bytes, server  # noqa: F401 (fixtures)
 
 
 def _registry(base_url, fixture_bytes, vae_size=None):
@@ -40,19 +24,6 @@ def _registry(base_url, fixture_bytes, vae_size=None):
     }}}}
 
 
-@pytest.fixture
-def server(fixture_bytes):
-    files = {"/denoiser_tiny.pth": fixture_bytes["denoiser"], "/vae_tiny.pth": fixture_bytes["vae"]}
-    with FileServer(files) as running:
-        yield running
-
-
-def _manager(root, registry):
-    manager = ModelManager(model_root=root, registry=registry)
-    manager.timeout_s, manager.max_attempts, manager.retry_delay_s = 10, 3, 0
-    return manager
-
-
 def _cli_args(tmp_path, registry, *extra):
     registry_file = tmp_path / "registry.json"
     registry_file.write_text(json.dumps(registry))
@@ -63,20 +34,13 @@ def _entries(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
-def _wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_two_concurrent_installs_one_runs_the_other_names_its_process(tmp_path, server, fixture_bytes):
     server.chunk_delay_s["/vae_tiny.pth"] = 0.03  # about 2 s for the VAE
     args = _cli_args(tmp_path, _registry(server.url, fixture_bytes), "install", NAME)
     lock = tmp_path / "models" / LOCK_FILE
     first = start_cli(args)
     try:
-        _wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), 60, "the first install's lock")
+        wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), 60, "the first install's lock")
         second = run_cli(args, timeout=60)
         assert second.returncode == 1
         line = error_line(second)
@@ -182,14 +146,7 @@ def test_install_killed_mid_download_then_a_normal_install(tmp_path, server, fix
     args = _cli_args(tmp_path, _registry(server.url, fixture_bytes), "install", NAME)
     part = tmp_path / "models" / DOWNLOADS / "vae_tiny.pth.part"
     child = start_cli(args)
-    try:
-        _wait_for(lambda: part.is_file() and part.stat().st_size > (1 << 20), 120, "a partial download")
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    kill9_when(child, lambda: part.is_file() and part.stat().st_size > (1 << 20), "a partial download")
     kept = part.stat().st_size
     assert 0 < kept < len(fixture_bytes["vae"])
     server.chunk_delay_s.clear()

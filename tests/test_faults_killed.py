@@ -1,38 +1,16 @@
 """Runs killed with kill -9 leave partial files; the next run writing into the same folder or
 model root removes them, and never the partials of a run that is still alive."""
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from _faults import run_cli, start_cli, each_test_time_limit  # noqa: F401 (autouse fixture)
+from _faults import run_cli, start_cli, kill9_when, each_test_time_limit  # noqa: F401 (autouse fixture)
 from _geo_helpers import S2_TILE
 
 from plugin.engine.atomic import leftover_owner, remove_leftovers, temp_sibling
 
 EXTENT = "400000,4997440,402560,5000000,32633"
-
-
-def _wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
-def _kill9_when(child, condition, what, timeout=120):
-    try:
-        _wait_for(lambda: condition() or child.poll() is not None, timeout, what)
-        assert child.poll() is None, f"finished before {what}: {child.communicate()[1][-2000:]}"
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
 
 
 def _dead_pid():
@@ -68,7 +46,7 @@ def test_killed_run_then_a_normal_run_leaves_only_outputs(tmp_path, tiny_model_d
     else:
         args = ["prepare", "--modality", "s2_l2a", "--input", S2_TILE, "--out", out / "r.tif"]
     child = start_cli(args)
-    _kill9_when(child, lambda: out.is_dir() and _partials(out), "a partial output")
+    kill9_when(child, lambda: out.is_dir() and _partials(out), "a partial output")
     left = _partials(out)
     assert left and all(leftover_owner(name) == child.pid for name in left)
 
@@ -83,7 +61,7 @@ def test_killed_convert_then_a_normal_convert(tmp_path, fixtures_dir):
     args = ["convert", "--denoiser", fixtures_dir / "denoiser_tiny.pth", "--vae", fixtures_dir / "vae_tiny.pth",
             "--out", out, "--heads", "2", "--precision", "int8"]
     child = start_cli(args)
-    _kill9_when(child, lambda: out.parent.is_dir() and _partials(out.parent), "a partial model folder")
+    kill9_when(child, lambda: out.parent.is_dir() and _partials(out.parent), "a partial model folder")
     assert _partials(out.parent) and not out.exists()
     result = run_cli(args, timeout=300)
     assert result.returncode == 0, result.stderr
