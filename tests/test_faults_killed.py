@@ -1,6 +1,7 @@
 """Runs killed with kill -9 leave partial files; the next run writing into the same folder or
 model root removes them, and never the partials of a run that is still alive."""
 
+import os
 import subprocess
 import sys
 
@@ -26,15 +27,27 @@ def _partials(folder):
 def test_leftovers_of_dead_processes_go_and_those_of_live_ones_stay(tmp_path):
     live = temp_sibling(tmp_path / "a.tif")  # this process: alive
     live.write_bytes(b"x")
-    dead_file = tmp_path / f".b.tif.{_dead_pid()}-0123abcd.partial.work.tif"
+    dead_pid = _dead_pid()
+    dead_file = temp_sibling(tmp_path / "b.tif", ".work.tif")
+    dead_file = dead_file.with_name(dead_file.name.replace(f".{os.getpid()}-", f".{dead_pid}-"))
     dead_file.write_bytes(b"x")
-    dead_dir = tmp_path / f".model.{_dead_pid()}-89abcdef.partial"
+    dead_dir = temp_sibling(tmp_path / "model")
+    dead_dir = dead_dir.with_name(dead_dir.name.replace(f".{os.getpid()}-", f".{dead_pid}-"))
     (dead_dir / "sub").mkdir(parents=True)
     user = tmp_path / ".notes.partial"  # not ours: not named with a process id
     user.write_text("keep")
+    # another machine's (a shared network folder): its processes cannot be judged from here
+    other_host = tmp_path / f".c.tif.{dead_pid}-zzzz000000.partial".replace("zzzz", _other_host_tag())
+    other_host.write_bytes(b"x")
     removed = remove_leftovers(tmp_path)
     assert sorted(p.name for p in removed) == sorted([dead_file.name, dead_dir.name])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, user.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, user.name, other_host.name])
+
+
+def _other_host_tag():
+    from plugin.engine import atomic
+
+    return "0000" if atomic._HOST != "0000" else "ffff"
 
 
 @pytest.mark.parametrize("command", ["generate", "prepare"])

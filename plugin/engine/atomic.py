@@ -1,10 +1,12 @@
 """THE way files and folders a user relies on are written: complete, checked, then renamed.
 
 Everything is written under a temporary sibling of its destination, named
-``.<final name>.<pid>-<token>.partial`` (plus suffixes a writer adds: ``.work.tif``, ``.aux.xml``),
-so that a leftover of a run killed with kill -9 or a power cut is recognisable, names the process
-that owned it, and can be removed by the next run writing into the same folder
-(:func:`remove_leftovers`) while the partials of a run still alive are left alone.
+``.<final name>.<pid>-<host><random>.partial`` (plus suffixes a writer adds: ``.work.tif``,
+``.aux.xml``), so that a leftover of a run killed with kill -9 or a power cut is recognisable,
+names the process that owned it, and can be removed by the next run writing into the same folder
+(:func:`remove_leftovers`) while the partials of a run still alive are left alone. ``<host>``
+(4 hex digits of the machine's name) keeps a run from judging the processes of another machine
+sharing the folder (a network drive): only its own machine's leftovers are removed.
 
 On success the temporary file is flushed to disk (fsync), checked by the caller's ``verify``
 callback (e.g. reopen and read a GeoTIFF) and only then renamed into place; on any failure,
@@ -13,10 +15,12 @@ cancel (KeyboardInterrupt, Cancelled) included, it is removed. A full disk becom
 """
 
 import errno
+import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +28,9 @@ from pathlib import Path
 from .errors import CopGenError
 
 PARTIAL = ".partial"
-# .<name>.<pid>-<8 hex>.partial[.anything]
-_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.partial(?:\..*)?$")
+# .<name>.<pid>-<4 hex host><6 hex random>.partial[.anything]
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[0-9a-f]{4})[0-9a-f]{6}\.partial(?:\..*)?$")
+_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:4]
 
 
 class WriteError(CopGenError):
@@ -35,7 +40,7 @@ class WriteError(CopGenError):
 def temp_sibling(final, suffix=""):
     """A fresh temporary name beside ``final``, marked with this process's id."""
     final = Path(final)
-    return final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL}{suffix}")
+    return final.with_name(f".{final.name}.{os.getpid()}-{_HOST}{uuid.uuid4().hex[:6]}{PARTIAL}{suffix}")
 
 
 @contextmanager
@@ -165,9 +170,10 @@ def check_not_input(outputs, inputs, what="output"):
 
 
 def leftover_owner(name):
-    """The process id in a temporary name made by :func:`temp_sibling`, or None."""
+    """The process id in a temporary name made by :func:`temp_sibling` on this machine, or None
+    (not such a name, or made on another machine)."""
     match = _LEFTOVER.match(name)
-    return int(match.group("pid")) if match else None
+    return int(match.group("pid")) if match and match.group("host") == _HOST else None
 
 
 def process_alive(pid):
