@@ -167,3 +167,42 @@ def test_unsized_download_without_content_length_is_cut_at_the_hard_limit(tmp_pa
     with pytest.raises(DownloadError, match=r"more than the 1048576 bytes any checkpoint may have for vae_tiny\.pth"):
         manager.install(NAME)
     assert _entries(tmp_path / DOWNLOADS) == ["denoiser_tiny.pth"] and not (tmp_path / NAME).exists()
+
+
+def test_remove_forgets_a_learned_hash_even_when_nothing_is_installed(tmp_path, server, fixture_bytes):
+    """The reset a checksum-mismatch message points to: it works while the model is not
+    installed (the mismatch kept it from being installed)."""
+    args = _cli_args(tmp_path, _registry(server.url, fixture_bytes), "install", NAME)
+    assert run_cli(args, timeout=240).returncode == 0
+    remove_fp32 = _cli_args(tmp_path, _registry(server.url, fixture_bytes), "remove", NAME, "--precision", "fp32")
+    assert run_cli(remove_fp32, timeout=60).returncode == 0
+    server.files["/vae_tiny.pth"] = fixture_bytes["vae"] + b"changed"
+    mismatch = run_cli(args, timeout=240)
+    assert mismatch.returncode == 1
+    line = error_line(mismatch)
+    assert "checksum mismatch for vae_tiny.pth" in line and KNOWN_HASHES in line and f"models remove {NAME}" in line
+    reset = run_cli(_cli_args(tmp_path, _registry(server.url, fixture_bytes), "remove", NAME), timeout=60)
+    assert reset.returncode == 0, reset.stderr
+    assert "forgot the checksums learned" in reset.stdout
+    assert json.loads((tmp_path / "models" / DOWNLOADS / KNOWN_HASHES).read_text()) == {}
+
+
+def test_remove_waits_for_no_install(tmp_path, server, fixture_bytes):
+    """remove is refused while an install holds the model root."""
+    from plugin.engine.errors import ModelError
+    from plugin.engine.manager import InstallLock
+
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    manager.install(NAME)
+    with InstallLock(tmp_path):
+        child = run_cli(["models", "remove", NAME, "--model-dir", tmp_path, "--registry", _registry_file(tmp_path, server, fixture_bytes)], timeout=60)
+    assert child.returncode == 1 and f"process {os.getpid()}" in error_line(child)
+    assert (tmp_path / NAME / "model.json").is_file()
+    with pytest.raises(ModelError, match="not installed"):
+        manager.remove("tiny", precision="fp16")
+
+
+def _registry_file(tmp_path, server, fixture_bytes):
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(_registry(server.url, fixture_bytes)))
+    return path

@@ -173,7 +173,9 @@ def test_remove_deletes_the_model(tmp_path, server, fixture_bytes):
     manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
     folder = manager.install(NAME)
 
-    assert manager.remove(NAME) == [folder]
+    # the model, and the VAE checksum learned at its first download (an entry of the record)
+    assert manager.remove(NAME) == [folder, tmp_path / DOWNLOADS / KNOWN_HASHES]
+    assert json.loads((tmp_path / DOWNLOADS / KNOWN_HASHES).read_text()) == {}
 
     assert not folder.exists()
     assert manager.list()[0]["precisions"]["fp32"]["installed"] is False

@@ -406,9 +406,17 @@ class ModelManager:
 
     def remove(self, name, precision=None):
         """Delete the installed folder of one precision, or of all precisions and any partial
-        downloads of the model when ``precision`` is None; returns the removed paths."""
+        downloads of the model and the hashes learned for it when ``precision`` is None (then
+        the known-hashes file is among the returned paths); returns the removed paths. Refused
+        while an install runs in the same model root (it may be writing those files)."""
         entry = self._entry(name)
         precisions = PRECISIONS if precision is None else (_check_precision(precision),)
+        if not self.model_root.is_dir():
+            raise ModelError(f"{name} is not installed in {self.model_root}")
+        with InstallLock(self.model_root):
+            return self._remove(name, entry, precisions, precision)
+
+    def _remove(self, name, entry, precisions, precision):
         removed = []
         for each in precisions:
             folder = self.model_dir(name, each)
@@ -423,7 +431,8 @@ class ModelManager:
                         path.unlink()
                         removed.append(path)
             # hashes learned on first use go with the model: a reinstall learns them again
-            self._forget_hashes({source["url"] for source in entry["sources"].values()})
+            if self._forget_hashes({source["url"] for source in entry["sources"].values()}):
+                removed.append(self.model_root / DOWNLOADS / KNOWN_HASHES)  # entries of it
         if not removed:
             raise ModelError(f"{name} is not installed in {self.model_root}")
         return removed
