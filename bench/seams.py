@@ -34,6 +34,7 @@ import rasterio  # noqa: E402
 from plugin.engine import load  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
 from plugin.geo.conditions import ConditionSpec  # noqa: E402
+from plugin.engine.request import GenerationRequest  # noqa: E402
 from plugin.geo.pipeline import generate_area  # noqa: E402
 from plugin.geo.tiling import seam_score  # noqa: E402
 
@@ -52,10 +53,11 @@ def square_around_tile(side_m):
 
 def run_area(model, out_dir, side_m, steps, seed, overlap):
     start = time.perf_counter()
-    paths = generate_area(
-        model, [ConditionSpec("s2_l2a", TILE)], GENERATE, out_dir,
-        extent=square_around_tile(side_m), seed=seed, steps=steps, overlap=overlap,
+    request = GenerationRequest(
+        generate=GENERATE, conditions=[ConditionSpec("s2_l2a", TILE)], extent=square_around_tile(side_m),
+        seed=seed, steps=steps, tiling=f"overlap:{overlap}",
     )
+    paths = generate_area(model, request, out_dir)
     return paths, time.perf_counter() - start
 
 

@@ -16,6 +16,7 @@ import traceback
 from contextlib import contextmanager
 
 from . import __version__
+from .commands.flags import describe
 from .engine.errors import CopGenError
 
 # Modules under plugin.commands, in the order --help lists them.
@@ -58,7 +59,7 @@ def main(argv=None):
     except CopGenError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {describe(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)

@@ -12,7 +12,7 @@ import pytest
 from _faults import error_line, run_cli, start_cli, time_limit, each_test_time_limit  # noqa: F401 (autouse fixture)
 
 from plugin.engine.checkpoint import check_finite, load_state_dict
-from plugin.engine.checkpoint_write import _PickleWriter, save_pth, save_safetensors, write_torch_zip
+from checkpoint_write import _PickleWriter, save_pth, save_safetensors, write_torch_zip
 from plugin.engine.errors import Cancelled, CheckpointError
 
 MARKER = "PAYLOAD_SHOULD_NOT_BE_PRINTED"

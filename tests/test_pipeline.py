@@ -21,12 +21,19 @@ from plugin.engine import load
 from plugin.engine.errors import Cancelled, InputError
 from plugin.geo.conditions import ConditionSpec
 from plugin.geo.grid import TargetGrid
-from plugin.geo.pipeline import generate_area
+from plugin.engine.request import GenerationRequest
+from plugin.geo.pipeline import generate_area as run_request
 from plugin.commands.progress import ProgressBar
 from plugin.geo.tiling import seam_score
 
 STEPS = 3
 AREA_PX = 768  # 3 x 3 model tiles
+
+
+def generate_area(model, conditions, generate, out_dir, progress=None, cancel=None, **fields):
+    """One run of a GenerationRequest made of these fields."""
+    request = GenerationRequest(generate=generate, conditions=conditions, **fields)
+    return run_request(model, request, out_dir, progress=progress, cancel=cancel)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +76,7 @@ def area_runs(model, tile, area, tmp_path_factory):
         calls = []
         paths = generate_area(
             model, [ConditionSpec("s2_l2a", tile, layer_name="scene")], ["s1_rtc"], out,
-            extent=area, seed=7, steps=STEPS, overlap=overlap,
+            extent=area, seed=7, steps=STEPS, tiling=f"overlap:{overlap}",
             progress=lambda done, total, stage: calls.append((done, total, stage)),
         )
         runs[name] = {"out": out, "paths": paths, "progress": calls}
@@ -170,18 +177,18 @@ def test_area_limit_names_time_and_memory(model, area_10m, tmp_path):
         ({"generate": ["sar"]}, "unknown modality 'sar'"),
         ({"generate": []}, "nothing to generate"),
         ({"generate": ["s2_l2a"], "conditions": "tile"}, "s2_l2a: both generated and given"),
-        ({"overlap": 32}, "overlap must be 0..31"),
-        ({"samples": 0}, "samples must be"),
-        ({"steps": 0}, "steps must be"),
+        ({"tiling": "overlap:32"}, "tiling: .*overlap:N with N from 0 to 31"),
+        ({"samples": 0}, "samples: must be"),
+        ({"steps": 0}, "steps: must be"),
         ({"solver": "euler"}, "unknown solver 'euler'"),
         ({"reflectance": True}, "reflectance"),
         ({"extent": None}, "needs an extent"),
         ({"generate": ""}, "nothing to generate"),
         ({"extent": (0, 0, 2560, 2560)}, "give its CRS"),
-        ({"aoi": (Polygon([(0, 0), (1, 0), (1, 1)]), "EPSG:4326")}, "only one of grid, extent and aoi"),
+        ({"aoi": (Polygon([(0, 0), (1, 0), (1, 1)]), "EPSG:4326")}, "aoi: give only one of extent, aoi, grid"),
         ({"run_name": "../escape"}, "run_name"),
-        ({"extent": None, "grid": "300 px"}, "grid width 300 px must be a multiple of 8"),
-        ({"max_area_km2": -1}, "max_area_km2 must be a positive"),
+        ({"extent": None, "grid": "300 px"}, "grid: width 300 px must be a multiple of 8"),
+        ({"max_area_km2": -1}, "max_area_km2: must be a positive"),
     ],
 )
 def test_bad_arguments_fail_before_any_work(model, area_10m, tile, tmp_path, kwargs, message):
@@ -330,9 +337,9 @@ def generate_cli(tiny_model_dir, tmp_path, *args):
     (["--generate", ""], "--generate: nothing to generate"),
     (["--generate", "dem", "--extent=-48.11,-25.32,-48.0,-25.2,4326", "--max-area-km2", "1"],
      "--max-area-km2: the area is"),
-    (["--generate", "dem", "--extent=-48.11,-25.32,-48.1,-25.31,4326", "--samples", "0"], "--samples must be"),
-    (["--generate", "dem", "--extent=-48.11,-25.32,-48.1,-25.31,4326", "--run-name", "a/b"], "--run-name 'a/b'"),
-    (["--generate", "dem"], "needs an extent (--extent) or an AOI polygon (--aoi)"),
+    (["--generate", "dem", "--extent=-48.11,-25.32,-48.1,-25.31,4326", "--samples", "0"], "--samples: must be"),
+    (["--generate", "dem", "--extent=-48.11,-25.32,-48.1,-25.31,4326", "--run-name", "a/b"], "--run-name: 'a/b'"),
+    (["--generate", "dem"], "--extent: unconditional generation needs an extent or an AOI polygon"),
 ])
 def test_cli_messages_name_the_flags(tiny_model_dir, tmp_path, capsys, args, message):
     assert generate_cli(tiny_model_dir, tmp_path, *args) == 1
@@ -346,7 +353,8 @@ def test_cli_model_root_suggests_the_model_folder(tiny_model_dir, tmp_path, caps
     code = main(["generate", "--model", str(root), "--generate", "dem", "--out", str(tmp_path / "out"),
                  "--extent=-48.11,-25.32,-48.1,-25.31,4326"])
     assert code == 1
-    assert f"use --model {tiny_model_dir}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--model: {root} is a folder of models" in err and f"use {tiny_model_dir}" in err
 
 
 def test_cli_help_documents_the_extent_order(capsys):

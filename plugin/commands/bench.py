@@ -1,7 +1,7 @@
 """bench: time the denoiser, the VAE and whole tiles for every precision and provider here.
 
 Without --model it writes full-size random-weight checkpoints in the official layouts into a
-cache folder (with bench/convert_fullsize.py of the source checkout), converts them with an
+cache folder (plugin.benchmarks.weights, shipped with the plugin), converts them with an
 int8 denoiser (and an fp16 folder where CUDA is available) and reuses them on later runs.
 Each configuration runs in a child process of its own, so its peak memory is its own.
 
@@ -15,7 +15,6 @@ fp32 on the same random inputs.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -33,14 +32,13 @@ from ..engine.errors import InputError
 
 # The recommended fast preset: int8 denoiser, DPM-Solver-fast with a step count that ends on
 # a second-order group (docs/solvers.md), about 5x cheaper than the faithful 50 fp32 steps.
-PRESET = {"precision": "int8", "solver": "dpm-solver-fast", "steps": 20}
+PRESET = {"precision": "fast", "solver": "dpm-solver-fast", "steps": 20}
 SOLVER_STEPS = (10, 20, 26, 50)  # docs/solvers.md: 20 or 26 are the recommended short runs
 FULL_STEPS = 50
 TRANSLATION = {"condition": "s1_rtc", "generate": "s2_l2a"}
 NOISE_TIMES = (999.0, 500.0, 50.0)  # network time of the generated modality in the error inputs
 QUICK = {"repeats": 5, "tile_steps": 2, "area_sides": (1, 2), "area_decode": False}
 FULL = {"repeats": 5, "tile_steps": FULL_STEPS, "area_sides": (1, 2, 4), "area_decode": True}
-ROOT = Path(__file__).resolve().parents[2]  # the repository, i.e. the plugin folder
 PACKAGE = __package__.rsplit(".", 1)[0]  # "plugin", or "copgen_beta.plugin" inside QGIS
 
 
@@ -109,14 +107,12 @@ def _model_folders(model, cache):
         if "int8" in info:
             folders["int8"] = model
         return folders
-    builder = _fullsize_builder()
+    from ..benchmarks.weights import DENOISER, fullsize_checkpoints
+
     print(f"preparing random full-size models in {cache} (reused by later runs)",
           file=sys.stderr, flush=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    denoiser, vae = cache / "denoiser_fullsize.pth", cache / "vae_fullsize.pth"
-    builder.write_checkpoint(denoiser, builder.denoiser_shapes(builder.DENOISER), seed=0)
-    builder.write_checkpoint(vae, builder.vae_shapes(builder.VAE), seed=1)
-    heads = builder.DENOISER.num_heads
+    denoiser, vae = fullsize_checkpoints(cache)
+    heads = DENOISER.num_heads
     folder = convert(denoiser, vae, cache / "model_int8", heads=heads, precision="int8")
     folders = {"fp32": folder, "int8": folder}
     if cuda_available():
@@ -126,35 +122,21 @@ def _model_folders(model, cache):
     return folders
 
 
-def _fullsize_builder():
-    """bench/convert_fullsize.py of the source checkout (not shipped with the plugin)."""
-    path = ROOT / "bench" / "convert_fullsize.py"
-    if not path.is_file():
-        raise InputError(
-            f"{path} not found: random full-size weights need the source checkout; "
-            "pass --model DIR to benchmark a converted model folder"
-        )
-    spec = importlib.util.spec_from_file_location("copgen_convert_fullsize", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _configurations(folders):
     from ..engine.runtime import cuda_available
 
     configs = []
     if "fp32" in folders:
         configs.append({"name": "fp32-cpu", "model_dir": str(folders["fp32"]),
-                        "precision": None, "device": "cpu"})
+                        "precision": "faithful", "device": "cpu"})
     if "int8" in folders:
         configs.append({"name": "int8-cpu", "model_dir": str(folders["int8"]),
-                        "precision": "int8", "device": "cpu"})
+                        "precision": "fast", "device": "cpu"})
     if cuda_available():
         for precision in ("fp16", "fp32"):
             if precision in folders:
                 configs.append({"name": f"{precision}-cuda", "model_dir": str(folders[precision]),
-                                "precision": None, "device": "cuda"})
+                                "precision": "faithful", "device": "cuda"})
     if not configs:
         raise InputError(f"nothing to benchmark here: {', '.join(folders)} graphs need CUDA")
     return configs
@@ -178,7 +160,7 @@ def _worker(spec):
     outputs = Path(spec["outputs"])
     outputs.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    model = load(spec["model_dir"], device=spec["device"], precision=spec["precision"])
+    model = load(spec["model_dir"], device=spec["device"], preference=spec["precision"])
     result = {"name": spec["name"], "provider": model.provider,
               "load_s": time.perf_counter() - start}
     rng = np.random.default_rng(0)

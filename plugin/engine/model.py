@@ -18,13 +18,11 @@ import numpy as np
 from .errors import InputError, ModelError
 from .model_folder import check_graph_role, read_info
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
-from .quantize import denoiser_for
+from .precision import DEFAULT_PREFERENCE, INSTALL_HINT, resolve
+from .request import modality_keys
 from .runtime import open_session
 from .solvers import check_solver_args, solve
 
-ENCODER_FILE = "vae_encoder.onnx"
-DECODER_FILE = "vae_decoder.onnx"
-INSTALL_HINT = "install it with `python -m plugin models install`"
 # Items per ONNX call: bounds memory (a full-size VAE needs a few hundred MiB per 256 px image).
 DEFAULT_MAX_BATCH = 4
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
@@ -65,40 +63,34 @@ def split_generated(noise, generated_idx):
 class CopGenModel:
     """The three ONNX networks of a converted COP-GEN-Beta folder; see the module docstring."""
 
-    def __init__(self, info, denoiser, encoder, decoder, max_batch=None, denoiser_precision=None):
+    def __init__(self, info, denoiser, encoder, decoder, max_batch=None, plan=None):
         self.info = info
+        self.plan = plan  # what plugin.engine.precision.resolve decided (None: built by hand)
         # what the outputs' provenance must say: the folder's precision, or "int8"
-        self.denoiser_precision = denoiser_precision or info.get("precision", "")
+        self.denoiser_precision = plan.denoiser_precision if plan else info.get("precision", "")
         self.max_batch = _count("max_batch", DEFAULT_MAX_BATCH if max_batch is None else max_batch)
         self._denoiser = denoiser
         self._encoder = encoder
         self._decoder = decoder
 
     @classmethod
-    def open(cls, model_dir, device="auto", threads=None, max_batch=None, precision=None):
+    def open(cls, model_dir, device="auto", threads=None, max_batch=None, preference=DEFAULT_PREFERENCE):
         """Open a folder written by ``plugin.engine.convert.convert`` (or ``models install``).
 
-        precision: None for the folder's own graphs, "int8" for its quantised denoiser, which
-        runs on the CPU (see :func:`plugin.engine.quantize.denoiser_for`).
+        device and preference ("faithful" / "fast") go through the one policy,
+        :func:`plugin.engine.precision.resolve`; the result is ``self.plan`` (its ``notes``
+        say what was substituted for what was asked).
         """
         model_dir = Path(model_dir)
-        if not model_dir.is_dir():
-            raise ModelError(f"model folder {model_dir} does not exist; {INSTALL_HINT}")
-        info = _read_info(model_dir / "model.json")
-        denoiser, denoiser_device = denoiser_for(model_dir, info, device, precision)
-        paths = [denoiser, model_dir / ENCODER_FILE, model_dir / DECODER_FILE]
-        for path in paths:
-            if not path.is_file():
-                raise ModelError(
-                    f"{path} is missing, the model folder is incomplete; {INSTALL_HINT}"
-                )
-        devices = [denoiser_device, device, device]
+        info = _read_info(model_dir / "model.json") if model_dir.is_dir() else None
+        plan = resolve(model_dir, device, preference, info=info)
         sessions = [
-            open_session(path, device=on, threads=threads) for path, on in zip(paths, devices)
+            open_session(plan.graphs[name], device=plan.devices[name], threads=threads)
+            for name in ("denoiser", "vae_encoder", "vae_decoder")
         ]
-        for role, session in zip(("denoiser.onnx", ENCODER_FILE, DECODER_FILE), sessions):
+        for role, session in zip(("denoiser.onnx", "vae_encoder.onnx", "vae_decoder.onnx"), sessions):
             check_graph_role(role, session.input_names, session.output_names, session.path)
-        return cls(info, *sessions, max_batch=max_batch, denoiser_precision=precision)
+        return cls(info, *sessions, max_batch=max_batch, plan=plan)
 
     @property
     def provider(self):
@@ -163,15 +155,13 @@ class CopGenModel:
         """
         generated_idx = _modality_indices("generate", generate)
         if not generated_idx:
-            raise InputError("generate: nothing to generate; name at least one modality")
+            raise InputError("nothing to generate; name at least one modality", "generate")
         conditions = {} if conditions is None else conditions
         if not isinstance(conditions, dict):
             raise InputError("conditions must be a dict {modality: latents [B, 4, 32, 32]}")
         cond_idx = _modality_indices("conditions", list(conditions))
-        both = sorted(set(generated_idx) & set(cond_idx))
-        if both:
-            names = ", ".join(MODALITIES[i] for i in both)
-            raise InputError(f"{names}: both generated and given as condition")
+        for index in sorted(set(generated_idx) & set(cond_idx)):
+            raise InputError("both generated and given as condition", f"conditions.{MODALITIES[index]}")
         cond_latents = [
             _float_array(f"conditions[{key!r}]", conditions[key], (None,) + LATENT_TILE)
             for key in (MODALITIES[i] for i in cond_idx)
@@ -201,23 +191,14 @@ class CopGenModel:
 def _read_info(path):
     info = read_info(path, INSTALL_HINT)
     if list(info.get("modalities", [])) != list(MODALITIES):
-        raise ModelError(f"{path}: 'modalities' must be {list(MODALITIES)}; {INSTALL_HINT} again")
+        raise ModelError(f"{path}: 'modalities' must be {list(MODALITIES)}; {INSTALL_HINT}", "model")
     return info
 
 
-def _modality_indices(parameter, names):
-    """Sorted modality indices of a list of keys (a single key string is accepted too)."""
-    names = [names] if isinstance(names, str) else list(names)
-    indices = []
-    for name in names:
-        if name not in MODALITIES:
-            raise InputError(
-                f"{parameter}: unknown modality {name!r}; expected one of {', '.join(MODALITIES)}"
-            )
-        if MODALITIES.index(name) in indices:
-            raise InputError(f"{parameter}: modality {name!r} named twice")
-        indices.append(MODALITIES.index(name))
-    return sorted(indices)
+def _modality_indices(field, names):
+    """Sorted modality indices of a list of keys (a single key string is accepted too); the
+    request's rule (plugin.engine.request.modality_keys)."""
+    return [MODALITIES.index(key) for key in modality_keys(field, [names] if isinstance(names, str) else names)]
 
 
 def _float_array(name, value, shape):

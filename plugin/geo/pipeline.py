@@ -1,6 +1,6 @@
 """generate_area(): seamless generation over any area, from inputs on disk to COG outputs.
 
-The order of work: validate every argument, derive the 10 m grid, prepare the conditions
+The order of work (the request was validated when it was made): derive the 10 m grid, prepare the conditions
 (validating the rasters), VAE-encode them onto the latent canvas, sample the canvas with
 MultiDiffusion (:mod:`.tiling`), then decode and write one COG per generated modality and
 sample. Everything is written inside a temporary folder in ``out_dir`` and moved out only when
@@ -20,7 +20,6 @@ the windows they do not cover (at every network call, window batch by window bat
 """
 
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -30,9 +29,18 @@ import numpy as np
 
 from ..engine.atomic import check_not_input, remove_leftovers, temp_sibling
 from ..engine.errors import InputError
-from ..engine.modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, PIXEL_SIZE_M, TILE_PIXELS, modality_index
-from ..engine.solvers import check_solver_args, solve
-from .conditions import ConditionSpec, prepare_condition
+from ..engine.modalities import (
+    LATENT_CHANNELS,
+    LATENT_SIZE,
+    MODALITIES,
+    PIXEL_SIZE_M,
+    REGISTRY,
+    TILE_PIXELS,
+    modality_index,
+)
+from ..engine.request import GenerationRequest, tiling_overlap
+from ..engine.solvers import solve
+from .conditions import prepare_condition
 from .grid import TargetGrid, open_raster, parse_extent, raster_lattice
 from .output import OutputWriter, provenance_tags
 from .tiling import (
@@ -46,85 +54,66 @@ from .tiling import (
     window_starts,
 )
 
-REFLECTANCE_MODALITIES = ("s2_l1c", "s2_l2a")
-_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def generate_area(model, conditions, generate, out_dir, grid=None, extent=None, aoi=None,
-                  samples=1, seed=0, steps=50, solver="dpm-solver-fast", reflectance=False,
-                  max_area_km2=None, overlap=DEFAULT_OVERLAP, progress=None, cancel=None,
-                  run_name=None, option_names=None):
-    """Generate ``generate`` modalities over an area; returns the written GeoTIFF paths.
+def generate_area(model, request, out_dir, progress=None, cancel=None):
+    """Run a :class:`plugin.engine.request.GenerationRequest`; returns the written GeoTIFF paths.
 
-    model: a :class:`plugin.engine.model.CopGenModel`. conditions: ConditionSpec list (at most
-    one per modality, none of them generated). The area is ``grid`` (a TargetGrid), or
-    ``extent`` = (xmin, ymin, xmax, ymax[, crs]) or "xmin,ymin,xmax,ymax[,EPSG]" (without a CRS:
-    that of the first condition in a projected CRS, else of the first condition), or
-    ``aoi`` = (polygon, crs) whose outside becomes nodata, or else the footprint of the first
-    condition in a projected CRS (else of the first condition). ``overlap``: latents shared by
-    neighbouring 32-latent windows (0 = independent tiles, for comparison only).
-    ``reflectance``: write S2 outputs as UInt16 DN (B04, B03, B02). ``max_area_km2``: refuse
-    larger areas (InputError with the estimated time and memory). ``progress(done, total,
-    stage)``: ``done`` of ``total`` window evaluations (encoder, denoiser and decoder windows),
-    ``stage`` says which. ``cancel()`` returning True stops between network calls with
-    Cancelled, leaving no output. Files are named ``{run_name}_{modality}.tif``
-    (``..._sample{k}.tif`` when samples > 1), replacing files of the same name.
-    ``option_names``: {keyword: name} for messages about this function's arguments (the CLI
-    passes its flags, e.g. {"max_area_km2": "--max-area-km2"}); default: the keywords.
+    model: a :class:`plugin.engine.model.CopGenModel`. The area is the request's grid, extent
+    (without a CRS: that of the first condition in a projected CRS, else of the first
+    condition) or AOI (outside it: nodata), else the footprint of the first condition in a
+    projected CRS (else of the first condition). ``progress(done, total, stage)``: ``done`` of
+    ``total`` window evaluations (encoder, denoiser and decoder windows), ``stage`` says which.
+    ``cancel()`` returning True stops between network calls with Cancelled, leaving no
+    output. Files are ``request.output_names()`` in ``out_dir``, replacing files of the same
+    name. Errors are InputErrors naming the request field at fault.
 
     Where a condition has no data in a whole 256 px window, the model treats it as not given
     there; outputs record the fraction of the area each condition covers
     (``condition_coverage``).
     """
-    name = _namer(option_names)
-    generated_idx, user_specs = _check_modalities(generate, conditions, name)
-    _check_counts(name, samples=samples, seed=seed, steps=steps, overlap=overlap)
-    check_solver_args(steps, solver)
-    run_name = _check_run_name(run_name, seed, name)
+    if not isinstance(request, GenerationRequest):
+        raise TypeError(f"generate_area takes a GenerationRequest, not {type(request).__name__}")
+    generated_idx = [modality_index(key) for key in request.generate]
+    samples, seed, steps, solver = request.samples, request.seed, request.steps, request.solver
+    overlap = tiling_overlap(request.tiling, DEFAULT_OVERLAP)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"output folder {out_dir} exists and is not a folder")
-    if max_area_km2 is not None and not (
-        isinstance(max_area_km2, (int, float)) and not isinstance(max_area_km2, bool) and max_area_km2 > 0
-    ):
-        raise InputError(f"{name('max_area_km2')} must be a positive number of km2, got {max_area_km2!r}")
-    if reflectance and not any(MODALITIES[i] in REFLECTANCE_MODALITIES for i in generated_idx):
+    grid = _resolve_grid(request)
+    if request.max_area_km2 is not None and area_km2(grid) > request.max_area_km2:
+        estimate = estimate_run(model, grid, len(generated_idx), len(request.conditions), samples, steps, overlap)
         raise InputError(
-            f"{name('reflectance')}: only S2 outputs (s2_l1c, s2_l2a) can be written as reflectance; none is generated"
+            f"the area is {area_km2(grid):.1f} km2 ({grid.width} x {grid.height} px), "
+            f"above the limit of {request.max_area_km2:g} km2; it would take {estimate.describe()}. "
+            "Choose a smaller area or raise the limit.", "max_area_km2"
         )
-    grid = _resolve_grid(grid, extent, aoi, user_specs, name)
-    if max_area_km2 is not None and area_km2(grid) > max_area_km2:
-        estimate = estimate_run(model, grid, len(generated_idx), len(user_specs), samples, steps, overlap)
-        raise InputError(
-            f"{name('max_area_km2')}: the area is {area_km2(grid):.1f} km2 ({grid.width} x {grid.height} px), "
-            f"above the limit of {max_area_km2:g} km2; it would take {estimate.describe()}. "
-            "Choose a smaller area or raise the limit."
-        )
-    outputs = [_output_name(run_name, MODALITIES[i], k, samples) for i in generated_idx for k in range(samples)]
-    check_not_input([out_dir / name for name in outputs], [spec.path for spec in user_specs], "output")
-    cond_specs = sorted(user_specs, key=lambda spec: modality_index(spec.modality))
+    check_not_input([out_dir / name for name in request.output_names()], [spec.path for spec in request.conditions],
+                    "output")
+    cond_specs = sorted(request.conditions, key=lambda spec: modality_index(spec.modality))
     prepared = [prepare_condition(spec, grid, cancel) for spec in cond_specs]
     _make_out_dir(out_dir)
 
     layout = WindowLayout(grid.height // PIXELS_PER_LATENT, grid.width // PIXELS_PER_LATENT, overlap)
     tracker = _Progress(progress, len(layout) * (len(prepared) + samples * (steps + len(generated_idx))))
     remove_leftovers(out_dir)  # of runs killed (kill -9) before they could clean up
-    work = temp_sibling(out_dir / run_name)  # names this process: see plugin.engine.atomic
+    work = temp_sibling(out_dir / request.run_name)  # names this process: see plugin.engine.atomic
     work.mkdir()
     try:
         latents, coverage = _sample_canvas(model, prepared, generated_idx, layout, samples, seed, steps,
                                            solver, tracker, cancel)
         tags = _run_tags(model, prepared, coverage, seed, steps, solver, samples, overlap)
+        names = iter(request.output_names())
         written = []
         for k, index in enumerate(generated_idx):
-            modality = MODALITIES[index]
+            record = REGISTRY[index]
             for sample in range(samples):
-                name = _output_name(run_name, modality, sample, samples)
-                sample_tags = {**tags, "modality": modality, "sample": str(sample + 1)}
-                as_reflectance = reflectance and modality in REFLECTANCE_MODALITIES
-                with OutputWriter(work / name, grid, modality, sample_tags, reflectance=as_reflectance) as writer:
+                name = next(names)
+                sample_tags = {**tags, "modality": record.key, "sample": str(sample + 1)}
+                as_reflectance = request.reflectance and record.reflectance
+                with OutputWriter(work / name, grid, record.key, sample_tags, reflectance=as_reflectance) as writer:
                     decode_canvas(model, latents[k, sample], layout, writer.write_window, cancel,
-                                  tracker.stage(f"decoding {modality}"))
+                                  tracker.stage(f"decoding {record.key}"))
                 written.append(name)
         for name in written:
             os.replace(work / name, out_dir / name)
@@ -156,10 +145,6 @@ def _sample_canvas(model, prepared, generated_idx, layout, samples, seed, steps,
         ignored_stream, cancel=cancel, on_windows=tracker.stage("denoising"), cond_covered=covered,
     )
     return solve(denoiser, x_T, steps, solver, cancel=cancel), coverage
-
-
-def _output_name(run_name, modality, sample, samples):
-    return f"{run_name}_{modality}" + (f"_sample{sample + 1}" if samples > 1 else "") + ".tif"
 
 
 def area_km2(grid):
@@ -240,56 +225,6 @@ def _duration(seconds):
     return f"{seconds / 3600:.1f} h"
 
 
-def _namer(option_names):
-    """How messages name a keyword argument: ``option_names``' name for it, else the keyword."""
-    names = dict(option_names or {})
-    return lambda keyword: names.get(keyword, keyword)
-
-
-def _check_modalities(generate, conditions, name):
-    """Generated modality indices (sorted) and the condition specs in the order given."""
-    if isinstance(generate, str):
-        generate = [item.strip() for item in generate.split(",") if item.strip()]
-    modalities = list(generate)
-    if not modalities:
-        raise InputError(f"{name('generate')}: nothing to generate; name at least one of " + ", ".join(MODALITIES))
-    generated_idx = []
-    for modality in modalities:
-        index = modality_index(modality)
-        if index in generated_idx:
-            raise InputError(f"{name('generate')}: modality {modality!r} named twice")
-        generated_idx.append(index)
-    specs = {}
-    for spec in conditions or []:
-        if not isinstance(spec, ConditionSpec):
-            raise InputError(f"{name('conditions')}: expected ConditionSpec items, got {spec!r}")
-        index = modality_index(spec.modality)
-        if index in specs:
-            raise InputError(
-                f"{name('conditions')}: two conditions for {spec.modality} ({specs[index].label} and {spec.label})"
-            )
-        if index in generated_idx:
-            raise InputError(f"{spec.modality}: both generated and given as a condition ({spec.label})")
-        specs[index] = spec
-    return sorted(generated_idx), list(specs.values())
-
-
-def _check_counts(name, **counts):
-    lowest = {"samples": 1, "seed": 0, "steps": 1, "overlap": 0}
-    for keyword, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lowest[keyword]:
-            raise InputError(f"{name(keyword)} must be a whole number >= {lowest[keyword]}, got {value!r}")
-    if counts["overlap"] >= LATENT_SIZE:
-        raise InputError(f"{name('overlap')} must be 0..31 latents (8 px each), got {counts['overlap']}")
-
-
-def _check_run_name(run_name, seed, name):
-    run_name = f"copgen_seed{seed}" if run_name is None else str(run_name)
-    if not _RUN_NAME.fullmatch(run_name):
-        raise InputError(f"{name('run_name')} {run_name!r}: use letters, digits, '.', '_' and '-' only")
-    return run_name
-
-
 def _make_out_dir(out_dir):
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -299,44 +234,46 @@ def _make_out_dir(out_dir):
         raise InputError(f"output folder {out_dir} is not writable")
 
 
-def _resolve_grid(grid, extent, aoi, specs, name):
-    """The grid: given, or from the extent / AOI / conditions (``specs`` in the user's order)."""
-    given = [keyword for keyword, value in (("grid", grid), ("extent", extent), ("aoi", aoi)) if value is not None]
-    if len(given) > 1:
-        raise InputError(f"give only one of {name('grid')}, {name('extent')} and {name('aoi')} "
-                         f"(got {' and '.join(map(name, given))})")
-    if grid is not None:
+def _resolve_grid(request):
+    """The grid: given, or from the extent / AOI / conditions (in the user's order)."""
+    specs = request.conditions
+    if request.grid is not None:
+        grid = request.grid
         for side, size in (("width", grid.width), ("height", grid.height)):
             if size % PIXELS_PER_LATENT or size < TILE_PIXELS:
-                raise InputError(f"{name('grid')} {side} {size} px must be a multiple of 8 and at least {TILE_PIXELS}")
+                raise InputError(f"{side} {size} px must be a multiple of 8 and at least {TILE_PIXELS}", "grid")
         return grid
     lattices = [lattice for lattice in (raster_lattice(s.path, PIXEL_SIZE_M, s.label) for s in specs) if lattice]
-    if extent is not None:
-        default_crs = _raster_crs(_area_condition(specs)) if specs else None
-        if isinstance(extent, str):
-            return parse_extent(extent, default_crs=default_crs, pixel=PIXEL_SIZE_M, lattices=lattices)
-        values = list(extent)
-        if len(values) not in (4, 5):
-            raise InputError(f"{name('extent')} {extent!r}: expected xmin, ymin, xmax, ymax[, crs]")
-        crs = values.pop() if len(values) == 5 else default_crs
-        if crs is None:
-            raise InputError(f"{name('extent')} {extent!r}: give its CRS (no condition raster to take it from)")
-        try:
-            bounds = [float(v) for v in values]
-        except (TypeError, ValueError):
-            raise InputError(f"{name('extent')} {extent!r}: xmin, ymin, xmax, ymax must be numbers") from None
-        return TargetGrid.from_extent(*bounds, crs, pixel=PIXEL_SIZE_M, lattices=lattices)
-    if aoi is not None:
-        try:
-            geometry, crs = aoi
-        except (TypeError, ValueError):
-            raise InputError(f"{name('aoi')}: expected (polygon, crs)") from None
-        return TargetGrid.from_polygon(geometry, crs, pixel=PIXEL_SIZE_M, lattices=lattices)
-    if not specs:
-        raise InputError(
-            f"no area: unconditional generation needs an extent ({name('extent')}) or an AOI polygon ({name('aoi')})"
-        )
+    try:
+        if request.extent is not None:
+            return _extent_grid(request.extent, specs, lattices)
+        if request.aoi is not None:
+            try:
+                geometry, crs = request.aoi
+            except (TypeError, ValueError):
+                raise InputError("expected (polygon, crs)") from None
+            return TargetGrid.from_polygon(geometry, crs, pixel=PIXEL_SIZE_M, lattices=lattices)
+    except InputError as exc:
+        exc.field = exc.field or request.area_field
+        raise
     return TargetGrid.from_raster(_area_condition(specs).path, pixel=PIXEL_SIZE_M, lattices=lattices)
+
+
+def _extent_grid(extent, specs, lattices):
+    default_crs = _raster_crs(_area_condition(specs)) if specs else None
+    if isinstance(extent, str):
+        return parse_extent(extent, default_crs=default_crs, pixel=PIXEL_SIZE_M, lattices=lattices)
+    values = list(extent)
+    if len(values) not in (4, 5):
+        raise InputError(f"{extent!r}: expected xmin, ymin, xmax, ymax[, crs]")
+    crs = values.pop() if len(values) == 5 else default_crs
+    if crs is None:
+        raise InputError(f"{extent!r}: give its CRS (no condition raster to take it from)")
+    try:
+        bounds = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise InputError(f"{extent!r}: xmin, ymin, xmax, ymax must be numbers") from None
+    return TargetGrid.from_extent(*bounds, crs, pixel=PIXEL_SIZE_M, lattices=lattices)
 
 
 def _area_condition(specs):

@@ -9,6 +9,8 @@ its modality is rendered from (e.g. "S2_L2A_RED"), P + "IN_DB" (Sentinel-1) and 
 (Sentinel-2).
 """
 
+from ..engine.modalities import REGISTRY
+
 SOURCE = "SOURCE"
 S1_IN_DB = "IN_DB"
 S2_DN_OFFSET = "DN_OFFSET"
@@ -18,19 +20,10 @@ SOURCE_OPTIONS = ("physical", "thumbnail")
 
 # One single-band parameter per channel, in the rendering's order: a multiple band parameter
 # would hand the bands back sorted (B02, B03, B04), whatever order the user ticked them in.
-CHANNELS = {
-    "dem": ("ELEVATION",),
-    "s1_rtc": ("VV", "VH"),
-    "s2_l1c": ("RED", "GREEN", "BLUE"),
-    "s2_l2a": ("RED", "GREEN", "BLUE"),
-}
+# (Both from the modality registry.)
+CHANNELS = {record.key: record.channels for record in REGISTRY}
 CHANNEL_BANDS = {
-    "ELEVATION": "DEM elevation",
-    "VV": "Sentinel-1 VV",
-    "VH": "Sentinel-1 VH",
-    "RED": "Sentinel-2 B04 (red)",
-    "GREEN": "Sentinel-2 B03 (green)",
-    "BLUE": "Sentinel-2 B02 (blue)",
+    channel: label for record in REGISTRY for channel, label in zip(record.channels, record.channel_labels)
 }
 
 

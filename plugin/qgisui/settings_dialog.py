@@ -41,8 +41,8 @@ class SettingsWidget(QWidget):
         self.precision = QComboBox()
         self.precision.addItems(settings.PRECISIONS)
         self.precision_note = QLabel(
-            "faithful: the model's own graphs, exactly the reference. fast-int8: the int8 denoiser, "
-            "about 2.5x faster on the CPU with a small loss of accuracy (CPU only; ignored on CUDA)."
+            "faithful: the model's own graphs, exactly the reference. fast: the int8 denoiser, "
+            "about 2.5x faster on the CPU with a small loss of accuracy (on CUDA the fp16 graphs run)."
         )
         self.precision_note.setWordWrap(True)
         self.fast_preset = QPushButton("Use the fast preset")

@@ -9,6 +9,7 @@ from qgis.core import QgsProcessingOutputString
 from ... import __version__, dependencies
 from ...engine.errors import CopGenError
 from ...engine.manager import ModelManager
+from ...engine.precision import has_int8, resolve
 from .. import settings
 from .base import CopGenAlgorithm
 
@@ -52,15 +53,20 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             models = []
             lines.append(f"  cannot list the models: {exc}")
         for name, precision, folder in models:
-            int8 = "yes" if settings.has_int8_denoiser(folder) else "no"
+            int8 = "yes" if has_int8(folder) else "no"
             lines.append(f"  {name:<14} {precision:<5} {folder}  (int8 denoiser: {int8})")
         if not models:
             lines.append('  no model installed: run "Install model"')
         elif not missing:  # which one is used depends on onnxruntime's providers
             loaded = settings.model_dir()
             lines.append(f"The algorithms load: {loaded}")
-            if settings.precision() == "fast-int8" and not settings.has_int8_denoiser(loaded):
-                lines.append(f"  it has no int8 denoiser, so its faithful graphs run; {settings.INT8_HINT}")
+            try:  # the engine's one policy says what a run would use
+                plan = resolve(loaded, settings.device(), settings.precision())
+            except CopGenError as exc:
+                lines.append(f"  it cannot be used: {exc}")
+            else:
+                lines.append(f"  precision {plan.preference} runs {plan.describe()} on {plan.device}")
+                lines.extend(f"  {note}" for note in plan.notes)
         report = "\n".join(lines)
         feedback.pushInfo(report)
         return {

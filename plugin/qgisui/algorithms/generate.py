@@ -13,8 +13,10 @@ from qgis.core import (
 )
 
 from ...engine.modalities import LABELS, MODALITIES
-from ...geo.pipeline import REFLECTANCE_MODALITIES, generate_area
+from ...engine.request import GenerationRequest
+from ...geo.pipeline import generate_area
 from .. import settings
+from ..errors import parameter_labels
 from ..output_layers import default_layer_name, register_output_layer
 from .base import CopGenAlgorithm
 from .parameters import (
@@ -39,6 +41,18 @@ from .parameters import (
 )
 
 MAX_SAMPLES = 64
+# The parameter that sets each GenerationRequest field: engine errors name its label.
+REQUEST_PARAMETERS = {
+    "generate": "GENERATE",
+    **{f"conditions.{modality}": parameter_name(modality) for modality in MODALITIES},
+    "extent": "EXTENT",
+    "aoi": "AOI",
+    "samples": "SAMPLES",
+    "seed": "SEED",
+    "steps": "STEPS",
+    "solver": "SOLVER",
+    "reflectance": "REFLECTANCE",
+}
 
 
 class GenerateAlgorithm(CopGenAlgorithm):
@@ -103,76 +117,65 @@ class GenerateAlgorithm(CopGenAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def _check(self, parameters, context):
-        generate = self._generate(parameters, context)
-        if not generate:
-            raise QgsProcessingException("GENERATE: choose at least one modality to generate")
-        layers = {}
-        for modality in MODALITIES:
-            name = parameter_name(modality)
-            layer = raster_layer(self, parameters, context, name)
-            if layer is None:
-                continue
-            if modality in generate:
-                raise QgsProcessingException(
-                    f"{name}: {LABELS[modality]} is both a condition (layer {layer.name()!r}) and in GENERATE; "
-                    "a modality cannot be generated from itself"
-                )
-            read_condition(self, parameters, context, name, modality)  # checks its bands and options
-            layers[name] = layer
+        """What only QGIS can check (layers, bands, the area against the layers, the model);
+        the request validates the rest (see plugin.engine.request)."""
+        self._request(parameters, context)
         area = read_area(self, parameters, context)
-        if area is None and not layers:
-            raise QgsProcessingException(
-                "EXTENT: without condition layers the generation is unconditional and needs an EXTENT or an AOI"
-            )
         if area is not None:
-            check_overlap(area, layers, context)
-        if self.parameterAsBoolean(parameters, "REFLECTANCE", context) and not set(generate) & set(
-            REFLECTANCE_MODALITIES
-        ):
-            raise QgsProcessingException("REFLECTANCE: only Sentinel-2 outputs can be reflectance; none is in GENERATE")
+            names = map(parameter_name, MODALITIES)
+            layers = {name: raster_layer(self, parameters, context, name) for name in names}
+            check_overlap(area, {name: layer for name, layer in layers.items() if layer is not None}, context)
         problem = model_problem()
         if problem:
             raise QgsProcessingException(problem)
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        generate = self._generate(parameters, context)
+    def _request(self, parameters, context, run_name=None):
+        """The GenerationRequest of the parameters; engine errors name the parameter's label."""
         conditions = [
             spec
             for spec in (read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES)
             if spec is not None
         ]
         area = read_area(self, parameters, context)
-        sampling = read_sampling(self, parameters, context)
-        samples = self.parameterAsInt(parameters, "SAMPLES", context)
-        out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
-        run_name = unique_run_name(out_dir, run_name_base(conditions, sampling["seed"]))
-        model = load_model(feedback)
-        progress, cancel = pipeline_callbacks(feedback)
-        with engine_errors():
-            paths = generate_area(
-                model,
-                conditions,
-                generate,
-                out_dir,
-                samples=samples,
+        with engine_errors(self.labels()):
+            return GenerationRequest(
+                generate=self._generate(parameters, context),
+                conditions=conditions,
+                samples=self.parameterAsInt(parameters, "SAMPLES", context),
                 reflectance=self.parameterAsBoolean(parameters, "REFLECTANCE", context),
                 max_area_km2=settings.max_area_km2(),
-                progress=progress,
-                cancel=cancel,
                 run_name=run_name,
-                **sampling,
+                **read_sampling(self, parameters, context),
                 **(area_arguments(area) if area else {}),
             )
+
+    def labels(self):
+        labels = parameter_labels(self, REQUEST_PARAMETERS)
+        labels["max_area_km2"] = self.tr("Maximum area (plugin settings)")
+        return labels
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        request = self._request(parameters, context)
+        out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
+        run_name = unique_run_name(out_dir, run_name_base(request.conditions, request.seed))
+        request = self._request(parameters, context, run_name)
+        model = load_model(feedback)
+        progress, cancel = pipeline_callbacks(feedback)
+        with engine_errors(self.labels()):
+            paths = generate_area(model, request, out_dir, progress=progress, cancel=cancel)
         run_parameters = {
-            **sampling,
-            "samples": samples,
-            "conditions": "; ".join(f"{spec.modality}: {spec.label}" for spec in conditions) or "none",
+            "seed": request.seed,
+            "steps": request.steps,
+            "solver": request.solver,
+            "samples": request.samples,
+            "conditions": "; ".join(f"{spec.modality}: {spec.label}" for spec in request.conditions) or "none",
         }
         results = {"OUTPUT_FOLDER": str(out_dir), "OUTPUT_FILES": [str(path) for path in paths]}
-        for modality in generate:
-            files = output_paths(out_dir, run_name, modality, samples)
+        per_modality = iter(paths)  # generate_area returns them modality by modality, sample 1 first
+        for modality in request.generate:
+            files = [next(per_modality) for _ in range(request.samples)]
             for sample, path in enumerate(files, start=1):
-                name = default_layer_name(modality) + (f" sample {sample}" if samples > 1 else "")
+                name = default_layer_name(modality) + (f" sample {sample}" if request.samples > 1 else "")
                 register_output_layer(context, str(path), modality, run_name, run_parameters, layer_name=name)
                 feedback.pushInfo(f"Wrote {path}")
             results[f"OUTPUT_{parameter_name(modality)}"] = str(files[0])
@@ -187,9 +190,3 @@ def run_name_base(conditions, seed):
     source = (conditions[0].layer_name or Path(conditions[0].path).stem) if conditions else "unconditional"
     return f"{file_safe(source)}_seed{seed}"
 
-
-def output_paths(out_dir, run_name, modality, samples):
-    """The files generate_area writes for one modality, sample 1 first."""
-    if samples == 1:
-        return [out_dir / f"{run_name}_{modality}.tif"]
-    return [out_dir / f"{run_name}_{modality}_sample{k}.tif" for k in range(1, samples + 1)]

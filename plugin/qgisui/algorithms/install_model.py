@@ -10,12 +10,12 @@ from qgis.core import (
 )
 
 from ...engine.manager import ModelManager
-from ...engine.runtime import preferred_precision
+from ...engine.precision import FOLDER_PRECISIONS, install_precision
 from .. import settings
 from .base import CopGenAlgorithm, engine_callbacks
 from .parameters import engine_errors
 
-PRECISIONS = ("auto", "fp32", "fp16")
+PRECISIONS = ("auto", *FOLDER_PRECISIONS)
 CHECKPOINT_FILTER = "Checkpoints (*.pth *.safetensors *.ckpt);;All files (*.*)"
 LOCAL_FILES = {"DENOISER_FILE": "denoiser", "VAE_FILE": "vae"}
 
@@ -70,7 +70,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         name = manager.names()[self.parameterAsEnum(parameters, "MODEL", context)]
         precision = PRECISIONS[self.parameterAsEnum(parameters, "PRECISION", context)]
         if precision == "auto":
-            precision = preferred_precision(settings.device())
+            precision = install_precision(settings.device())
         local_files = {
             role: path
             for parameter, role in LOCAL_FILES.items()

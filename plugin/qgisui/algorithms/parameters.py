@@ -33,13 +33,13 @@ from shapely import wkt as shapely_wkt
 
 from ... import engine
 from ...engine.errors import CopGenError
-from ...engine.modalities import LABELS, MODALITIES
-from ...engine.quantize import INT8_KEY
+from ...engine.modalities import BY_KEY, LABELS, MODALITIES
 from ...engine.solvers import SOLVERS
 from ...geo.conditions import SOURCES, ConditionSpec
 from .. import settings
 from ..compat import field
 from ..condition_names import CHANNEL_BANDS, CHANNELS, S1_IN_DB, S2_DN_OFFSET, SOURCE, channel_parameters
+from ..errors import describe_error
 from .base import engine_callbacks
 
 SOURCE_OPTIONS = ("physical units", "rendered thumbnail")  # in the order of geo.conditions.SOURCES
@@ -90,14 +90,14 @@ def add_condition(algorithm, layer, description, modality=None, optional=True, p
                 optional=True,
             ),
         )
-    if "s1_rtc" in modalities:
+    if any("s1_in_db" in BY_KEY[each].reading_options for each in modalities):
         add_advanced(
             algorithm,
             QgsProcessingParameterBoolean(
                 prefix + S1_IN_DB, algorithm.tr(f"{description}: Sentinel-1 values are in dB (not linear)"), False
             ),
         )
-    if any(each.startswith("s2") for each in modalities):
+    if any("s2_offset" in BY_KEY[each].reading_options for each in modalities):
         offset = QgsProcessingParameterNumber(
             prefix + S2_DN_OFFSET,
             algorithm.tr(f"{description}: Sentinel-2 DN offset"),
@@ -195,8 +195,9 @@ def read_condition(algorithm, parameters, context, layer, modality, prefix=None)
         return None
     refuse_stray_options(algorithm, parameters, context, prefix, modality)
     source = SOURCES[algorithm.parameterAsEnum(parameters, prefix + SOURCE, context)]
-    s1_in_db = modality == "s1_rtc" and algorithm.parameterAsBoolean(parameters, prefix + S1_IN_DB, context)
-    s2_offset = algorithm.parameterAsInt(parameters, prefix + S2_DN_OFFSET, context) if modality.startswith("s2") else 0
+    options = BY_KEY[modality].reading_options
+    s1_in_db = "s1_in_db" in options and algorithm.parameterAsBoolean(parameters, prefix + S1_IN_DB, context)
+    s2_offset = algorithm.parameterAsInt(parameters, prefix + S2_DN_OFFSET, context) if "s2_offset" in options else 0
     with engine_errors():
         return ConditionSpec(
             modality=modality,
@@ -233,10 +234,11 @@ def refuse_stray_options(algorithm, parameters, context, prefix, modality):
     others = [prefix + channel for channel in CHANNEL_BANDS if channel not in CHANNELS[modality]]
     stray = [name for name in others if is_declared(algorithm, name) and is_set(parameters, name)]
     in_db, offset = prefix + S1_IN_DB, prefix + S2_DN_OFFSET
-    if modality != "s1_rtc" and is_declared(algorithm, in_db):
+    options = BY_KEY[modality].reading_options
+    if "s1_in_db" not in options and is_declared(algorithm, in_db):
         if algorithm.parameterAsBoolean(parameters, in_db, context):
             stray.append(in_db)
-    if not modality.startswith("s2") and is_declared(algorithm, offset):
+    if "s2_offset" not in options and is_declared(algorithm, offset):
         if algorithm.parameterAsInt(parameters, offset, context):
             stray.append(offset)
     if stray:
@@ -330,43 +332,25 @@ def model_problem():
 
 
 def load_model(feedback):
+    """The model of the settings (folder, device, precision), opened through the engine's one
+    policy (plugin.engine.precision.resolve); what it substituted is a warning, never a failure."""
     folder = settings.model_dir()
-    device = settings.device()
-    precision = engine_precision(folder, device, feedback)
     with engine_errors():
-        model = engine.load(folder, device=device, precision=precision)
-    graphs = model.info.get("precision", "fp32") + (", int8 denoiser" if precision == INT8_KEY else "")
-    feedback.pushInfo(f"Model {folder} ({graphs}) on {model.provider}")
+        model = engine.load(folder, device=settings.device(), preference=settings.precision())
+    for note in model.plan.notes:
+        feedback.pushWarning(f"Precision {settings.precision()}: {note}")
+    feedback.pushInfo(f"Model {folder} ({model.plan.describe()}) on {model.provider}")
     return model
 
 
-def engine_precision(folder, device, feedback):
-    """engine.load's ``precision`` for the precision setting: "int8" for fast-int8 on the CPU
-    when ``folder`` holds the int8 denoiser, else None (the folder's own graphs). A missing
-    int8 denoiser only costs speed, so it is a warning, never a failed run."""
-    if settings.precision() != "fast-int8":
-        return None
-    from ...engine.runtime import cuda_available  # onnxruntime: imported only for a run
-
-    if device == "cuda" or (device == "auto" and cuda_available()):
-        feedback.pushInfo("Precision fast-int8 is for the CPU: on CUDA the model's own graphs run")
-        return None
-    if not settings.has_int8_denoiser(folder):
-        feedback.pushWarning(
-            f"Precision fast-int8: {folder} has no int8 denoiser, so its faithful graphs run (slower); "
-            + settings.INT8_HINT
-        )
-        return None
-    return INT8_KEY
-
-
 @contextmanager
-def engine_errors():
-    """Engine errors (bad input, cancel) as Processing errors, with the engine's message."""
+def engine_errors(labels=None):
+    """Engine errors (bad input, cancel) as Processing errors, with the engine's message and
+    its field as the parameter's label (``labels``: {field: label}, see ..errors)."""
     try:
         yield
     except CopGenError as exc:
-        raise QgsProcessingException(str(exc)) from exc
+        raise QgsProcessingException(describe_error(exc, labels or {})) from exc
 
 
 def pipeline_callbacks(feedback):
