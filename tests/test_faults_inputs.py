@@ -119,7 +119,7 @@ def test_cli_refuses_a_large_area_by_default_with_an_estimate(tmp_path, tiny_mod
     assert result.returncode == 1
     line = error_line(result)
     assert line.startswith("error: --max-area-km2:") and "1000.0 km2" in line and "limit of 100 km2" in line
-    assert "denoiser" in line and "window evaluations" in line and "about" in line
+    assert "denoiser windows" in line and "calls" in line and "about" in line
     assert not out.exists()
 
 
