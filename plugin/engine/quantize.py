@@ -15,7 +15,7 @@ import platform
 import shutil
 from pathlib import Path
 
-from .atomic import remove_leftovers, temp_sibling, write_json_atomic
+from .atomic import remove_leftovers, temp_sibling, translate_os_errors, write_json_atomic
 from .errors import ModelError
 from .model_folder import INFO_FILE, file_entry, read_info
 from .precision import DENOISER_FILE, INT8_FILE, INT8_KEY
@@ -85,9 +85,11 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
     work = temp_sibling(model_dir / INT8_FILE)  # a killed run's leftover is recognisable
     work.mkdir()
     try:
-        entry = quantize_denoiser(
-            model_dir / DENOISER_FILE, work / INT8_FILE, per_channel, reduce_range
-        )
+        with translate_os_errors(model_dir / INT8_FILE):  # a full disk is one line, not a traceback
+            entry = quantize_denoiser(
+                model_dir / DENOISER_FILE, work / INT8_FILE, per_channel, reduce_range
+            )
+            _verify_int8_graph(work / INT8_FILE)
         int8_files = {name: file_entry(work / name) for name in (INT8_FILE, INT8_DATA_FILE)}
         base = {key: value for key, value in info.items() if key != INT8_KEY}
         base["files"] = {
@@ -105,6 +107,17 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return model_dir / INT8_FILE
+
+
+def _verify_int8_graph(path):
+    """The written graph and its weights are on disk and load: checked before they get their
+    names, so a truncated write (full disk, killed quantiser) never enters the folder."""
+    from .runtime import open_session
+
+    for name in (path, path.with_name(INT8_DATA_FILE)):
+        with open(name, "rb") as handle:
+            os.fsync(handle.fileno())
+    open_session(path, device="cpu", threads=1)
 
 
 def needs_reduced_range():
