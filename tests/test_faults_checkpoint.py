@@ -320,3 +320,26 @@ def test_convert_cancel_is_obeyed_within_a_second_while_reading(tmp_path, fixtur
         convert(slow, fixtures_dir / "vae_tiny.pth", out, heads=2, progress=progress, cancel=cancel)
     assert time.monotonic() - (reading[0] + 0.3) < 1.0
     assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("stage", ["building and writing vae_encoder.onnx", "building and writing denoiser.onnx"])
+def test_convert_cancel_is_obeyed_while_building_the_graphs(tmp_path, fixtures_dir, stage):
+    """The QGIS cancel button pressed while graphs are built: polled at every weight, so the
+    conversion stops before the next one and leaves nothing, not after the whole graph."""
+    from plugin.engine.convert import convert
+
+    stages, polls = [], []
+
+    def progress(done, total, message):
+        stages.append(message)
+
+    def cancel():
+        building = any(message.startswith(stage) for message in stages)
+        polls.append(building)
+        return building and polls.count(True) > 3  # a few weights in, mid-graph
+
+    out = tmp_path / "models" / "m"
+    with pytest.raises(Cancelled, match="cancelled while building copgen_beta"):
+        convert(fixtures_dir / "denoiser_tiny.pth", fixtures_dir / "vae_tiny.pth", out, heads=2,
+                progress=progress, cancel=cancel)
+    assert not out.exists() and list(out.parent.iterdir()) == []

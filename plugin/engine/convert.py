@@ -136,14 +136,14 @@ def _build_folder(work, denoiser_path, vae_path, sources, options, step, with_in
 
     step(f"building and writing {ENCODER_FILE} and {DECODER_FILE}")
     for name, build in ((ENCODER_FILE, build_vae_encoder), (DECODER_FILE, build_vae_decoder)):
-        model = build(vae_state, vae_config, precision)
+        model = build(vae_state, vae_config, precision, cancel=cancel)
         set_metadata(model, metadata)
         onnx.save_model(model, os.fspath(work / name))
     del model, vae_state
 
     step(f"building and writing {DENOISER_FILE}")
     # the weights stream into the data file as the graph is built
-    model = build_denoiser(state, config, precision, external_data=work / DENOISER_DATA_FILE)
+    model = build_denoiser(state, config, precision, external_data=work / DENOISER_DATA_FILE, cancel=cancel)
     del state
     set_metadata(model, metadata)
     onnx.save_model(model, os.fspath(work / DENOISER_FILE))
