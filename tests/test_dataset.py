@@ -278,3 +278,13 @@ def test_one_local_worker_per_gpu_each_pinned_to_its_gpu(monkeypatch):
     finally:
         gpu_client.close()
         gpu_cluster.close()
+
+
+def test_a_cell_failure_keeps_its_field_for_the_faces_words():
+    from plugin.commands.flags import describe
+    from plugin.dataset.worker import CellResult
+
+    failure = CellResult("0U_0R", False, "names 4 bands, the raster has 2", field="conditions.s2_l2a.bands")
+    assert describe(failure.error()) == "--condition s2_l2a=FILE:BANDS: names 4 bands, the raster has 2"
+    assert describe(CellResult("0U_0R", False, "tiles/0U_0R.tif: cannot read raster").error()) == (
+        "tiles/0U_0R.tif: cannot read raster")

@@ -103,8 +103,8 @@ def model_on_workers(client, options):
 
 def run_jobs(client, jobs, model, progress=None, precheck=None):
     """Run the jobs not already complete (``model``: :func:`model_on_workers`); a RunReport.
-    ``progress(report, eta_seconds)`` after
-    each finished cell. ``precheck(job)``: a message when the job cannot run (recorded as failed)."""
+    ``progress(report, eta_seconds)`` after each finished cell. ``precheck(job)``: a message
+    when the job cannot run (recorded as failed)."""
     from dask.distributed import as_completed
 
     report = RunReport(total=len(jobs), dashboard=dashboard_link(client))
