@@ -21,10 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from plugin.dataset.jobs import RunOptions, make_jobs  # noqa: E402
-from plugin.dataset.run import model_info_from_workers, run_jobs, start_client  # noqa: E402
+from plugin.dataset.run import model_on_workers, run_jobs, start_client  # noqa: E402
+from plugin.engine.canvas import PIXELS_PER_LATENT  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
-from plugin.geo.majortom import cell_named  # noqa: E402
-from plugin.geo.tiling import DEFAULT_OVERLAP, window_starts  # noqa: E402
+from plugin.engine.modalities import LATENT_SIZE  # noqa: E402
+from plugin.engine.tiling import DEFAULT_TILING, parse_tiling, vae_layout  # noqa: E402
+from plugin.geo.majortom import cell_named, cell_target_grid  # noqa: E402
 
 FIXTURES = REPO.parent / "shared" / "fixtures" / "copgen_beta_reference"
 CELLS = ("282D_485L", "282D_484L", "282D_483L", "282D_482L", "38D_378R", "38D_379R", "38D_380R", "38D_381R")
@@ -50,9 +52,9 @@ def main():
             start = time.perf_counter()
             client, cluster = start_client(workers=workers)
             try:
-                info = model_info_from_workers(client, options.model_dir)
+                model = model_on_workers(client, options)
                 ready = time.perf_counter()
-                report = run_jobs(client, jobs, info)
+                report = run_jobs(client, jobs, model)
                 end = time.perf_counter()
             finally:
                 client.close()
@@ -61,22 +63,25 @@ def main():
             print(f"{workers} worker(s): {end - start:6.1f} s with cluster start ({ready - start:.1f} s), "
                   f"{3600 * len(cells) / (end - start):7.1f} cells/h; "
                   f"{3600 * len(cells) / (end - ready):7.1f} cells/h once started")
-    print_full_size_estimate(args.size)
+    print_full_size_estimate(cells[0], args.size)
 
 
-def print_full_size_estimate(size):
-    """Cells per hour of the full-size model, on paper: window counts times per-window costs."""
-    latents = max(256, -(-size // 8) * 8) // 8  # the grid generate pads the cell to
-    windows = len(window_starts(latents, overlap=DEFAULT_OVERLAP)) ** 2
-    denoiser_calls = windows * 50
+def print_full_size_estimate(cell, size, steps=50):
+    """Cells per hour of the full-size model, on paper: the engine's window counts for the
+    default tiling times per-window costs."""
+    grid = cell_target_grid(cell, size)  # the grid generate pads the cell to
+    height, width = grid.height // PIXELS_PER_LATENT, grid.width // PIXELS_PER_LATENT
+    denoiser_calls = sum(parse_tiling(DEFAULT_TILING).windows_per_call(height, width, steps))
+    vae = vae_layout(height, width)
+    decoder_tiles = len(vae) * vae.window_shape[0] * vae.window_shape[1] / LATENT_SIZE ** 2  # in 256 px tiles
     # Full-size denoiser window: ~0.7 TFLOP (287 M parameters x 1028 tokens x 2, plus attention);
     # SD VAE decoder at 256 px: ~0.3 TFLOP. Assumed sustained fp16 throughput per GPU:
     # 300 TFLOP/s (a third of an H100/H200's dense peak). CPU fp32: 3.7 s per denoiser window
     # (docs/performance.md, this machine's CPU).
-    gpu_seconds = (denoiser_calls * 0.7 + windows * 0.3) / 300.0
+    gpu_seconds = (denoiser_calls * 0.7 + decoder_tiles * 0.3) / 300.0
     cpu_seconds = denoiser_calls * 3.7
-    print(f"full-size model, one {size} px cell, 1 generated modality, 50 steps: {windows} windows, "
-          f"{denoiser_calls} denoiser window calls")
+    print(f"full-size model, one {size} px cell ({grid.width} px grid), 1 generated modality, {steps} steps, "
+          f"tiling {DEFAULT_TILING}: {denoiser_calls} denoiser window calls, {decoder_tiles:.1f} decoder tiles of 256 px")
     print(f"  paper: ~{gpu_seconds:.0f} s per cell per GPU worker -> ~{3600 / gpu_seconds:.0f} cells/h per GPU, "
           f"N GPU workers ~{3600 / gpu_seconds:.0f} x N cells/h (cells are independent)")
     print(f"  measured basis: CPU fp32 3.7 s per window -> {cpu_seconds / 3600:.1f} h per cell on this CPU")

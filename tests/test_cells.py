@@ -44,7 +44,7 @@ def test_cli_writes_the_cells_of_an_extent(tmp_path):
 @pytest.mark.timeout(60)
 def test_cli_refuses_bad_areas_in_one_line(tmp_path):
     result = run_cli("cells", "--extent", "1,2,3", "--out", str(tmp_path / "c.gpkg"))
-    assert result.returncode == 1 and result.stderr.strip() == "error: --extent '1,2,3': expected xmin,ymin,xmax,ymax[,EPSG]"
+    assert result.returncode == 1 and result.stderr.strip() == "error: --extent: '1,2,3': expected xmin,ymin,xmax,ymax[,EPSG]"
     result = run_cli("cells", "--extent", "1,2,3,4", "--out", str(tmp_path / "none" / "c.gpkg"))
     assert result.returncode == 1 and "does not exist" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "c.gpkg").exists()

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -73,10 +74,11 @@ def jobs_for(model_dir, tiles, out, cells=tuple(CELLS), seed=7):
     return make_jobs([cell_named(name) for name in cells], [source], options, out)
 
 
-def model_info(model_dir):
-    problem, info = model_folder_status(model_dir)
+def model_on(jobs):
+    """The model folder as a worker of these jobs sees it."""
+    problem, model = model_folder_status(jobs[0].options)
     assert problem is None
-    return info
+    return model
 
 
 def mtimes(out):
@@ -87,7 +89,7 @@ def mtimes(out):
 def test_cluster_run_survives_a_killed_worker_then_resumes_by_tags(client, tiny_model_dir, tiles, tmp_path):
     out = tmp_path / "out"
     jobs = jobs_for(tiny_model_dir, tiles, out)
-    info = model_info(tiny_model_dir)
+    info = model_on(jobs)
     killed = []
 
     def kill_a_busy_worker(report, eta):
@@ -121,6 +123,11 @@ def test_cluster_run_survives_a_killed_worker_then_resumes_by_tags(client, tiny_
     assert [job.cell for job in rerun.done] == ["38D_379R"] and len(rerun.skipped) == 3
     with rasterio.open(tampered) as ds:
         assert ds.tags()["seed"] == str(cell_seed(7, "38D_379R"))
+        assert ds.tags()["tiling"] == jobs[0].options.tiling_spec  # the engine's default, spelled out
+
+    # ... and by the tiling: the same cells with another tiling are not done yet
+    retiled = [replace(job, options=replace(job.options, tiling="overlap:8")) for job in jobs]
+    assert all(completed(job, info) for job in jobs) and not any(completed(job, info) for job in retiled)
 
 
 @pytest.mark.timeout(300)
@@ -128,7 +135,7 @@ def test_cells_equal_single_generate_runs_with_the_derived_seed(client, tiny_mod
     out = tmp_path / "out"
     names = ("282D_484L", "38D_378R")
     jobs = jobs_for(tiny_model_dir, tiles, out, cells=names)
-    report = run_jobs(client, jobs, model_info(tiny_model_dir))
+    report = run_jobs(client, jobs, model_on(jobs))
     assert len(report.done) == 2
     for name in names:
         cell = cell_named(name)
@@ -160,7 +167,7 @@ def test_a_cell_with_broken_input_fails_alone_and_named(client, tiny_model_dir, 
     # 1D_0R's condition is not a raster at all: found before submitting
     (tiles / "1D_0R.tif").write_bytes(b"not a tiff")
     jobs = jobs_for(tiny_model_dir, tiles, out, cells=("282D_485L", "0U_0R", "1D_0R", "38D_379R"))
-    report = run_jobs(client, jobs, model_info(tiny_model_dir), precheck=condition_problem)
+    report = run_jobs(client, jobs, model_on(jobs), precheck=condition_problem)
     assert sorted(job.cell for job in report.done) == ["282D_485L", "38D_379R"]
     failures = {result.cell: result.message for result in report.failed}
     assert sorted(failures) == ["0U_0R", "1D_0R"]
@@ -197,7 +204,7 @@ def test_stac_catalog_validates_offline_and_points_at_the_files(client, tiny_mod
 
     out = tmp_path / "out"
     jobs = jobs_for(tiny_model_dir, tiles, out, cells=("282D_485L", "38D_378R"))
-    info = model_info(tiny_model_dir)
+    info = model_on(jobs)
     assert len(run_jobs(client, jobs, info).done) == 2
     path = write_catalog(out, jobs, info, run_id="test")
 
@@ -230,6 +237,8 @@ def test_stac_catalog_validates_offline_and_points_at_the_files(client, tiny_mod
         assert projection.code == f"EPSG:{cell.epsg}" and projection.shape == [SIZE, SIZE]
         assert item.properties["copgen:synthetic"] is True and item.properties["copgen:seed"] == job.seed
         assert item.properties["copgen:steps"] == STEPS and item.properties["copgen:denoiser_sha256"]
+        assert item.properties["copgen:tiling"] == job.options.tiling_spec
+        assert (item.properties["copgen:precision"], item.properties["copgen:graph_precision"]) == ("faithful", "fp32")
         for modality in GENERATE:
             asset = item.assets[modality]
             assert not Path(asset.href).is_absolute() or asset.href.startswith(str(moved))
@@ -269,3 +278,13 @@ def test_one_local_worker_per_gpu_each_pinned_to_its_gpu(monkeypatch):
     finally:
         gpu_client.close()
         gpu_cluster.close()
+
+
+def test_a_cell_failure_keeps_its_field_for_the_faces_words():
+    from plugin.commands.flags import describe
+    from plugin.dataset.worker import CellResult
+
+    failure = CellResult("0U_0R", False, "names 4 bands, the raster has 2", field="conditions.s2_l2a.bands")
+    assert describe(failure.error()) == "--condition s2_l2a=FILE:BANDS: names 4 bands, the raster has 2"
+    assert describe(CellResult("0U_0R", False, "tiles/0U_0R.tif: cannot read raster").error()) == (
+        "tiles/0U_0R.tif: cannot read raster")

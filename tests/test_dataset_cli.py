@@ -83,7 +83,7 @@ def test_unreachable_scheduler_is_reported_within_seconds(tiny_model_dir, tmp_pa
     result = dataset("--cells", "282D_485L", "--model", str(tiny_model_dir), "--out", str(tmp_path / "out"),
                      "--scheduler", f"tcp://127.0.0.1:{free_port()}", *BASE, timeout=30)
     assert time.monotonic() - start < 20
-    assert error_line(result).startswith(f"error: --scheduler tcp://127.0.0.1:") and "cannot reach it within 5 s" in result.stderr
+    assert error_line(result).startswith(f"error: --scheduler: tcp://127.0.0.1:") and "cannot reach it within 5 s" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -94,7 +94,15 @@ def test_unreachable_scheduler_is_reported_within_seconds(tiny_model_dir, tmp_pa
      "error: condition s2_l2a=tiles/{name}.tif: a pattern must name the cell as {cell} and nothing else (found {name})"),
     (["--cells", "282D_485L", "--condition", "s2_l2a=tiles/cell.tif"],
      "error: condition s2_l2a: tiles/cell.tif does not exist (for one file per cell, name the cell as {cell} in the path)"),
-    (["--cells", "282D_485L", "--cell-size-px", "255"], "error: cell size 255 px: use an even count of 2..1068 px"),
+    (["--cells", "282D_485L", "--cell-size-px", "255"], "error: --cell-size-px: 255 px: use an even count of 2..1068 px"),
+    # the generation options are generate's, checked by the request, named by their flags
+    (["--cells", "282D_485L", "--tiling", "overlap:40"],
+     "error: --tiling: 'overlap:40': overlap:N takes an overlap of 0..31 latents, got 40"),
+    (["--cells", "282D_485L", "--steps", "0"], "error: --steps: must be a whole number >= 1, got 0"),
+    (["--cells", "282D_485L", "--generate", "dem,rgb"],
+     "error: --generate: unknown modality 'rgb'; expected one of dem, s1_rtc, s2_l1c, s2_l2a"),
+    (["--cells", "282D_485L", "--workers", "0"],
+     "error: --workers: a whole number >= 1, for the local cluster only (not with --scheduler)"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tiny_model_dir, tmp_path, args, message):
     result = dataset(*BASE, *args, "--model", str(tiny_model_dir), "--out", str(tmp_path / "out"), timeout=60)
@@ -109,7 +117,7 @@ def test_a_model_folder_workers_cannot_read_is_named(tiny_model_dir, tmp_path):
     (broken / "model.json").write_text("{not json")
     result = dataset("--cells", "282D_485L", "--model", str(broken), "--out", str(tmp_path / "out"), *BASE)
     line = error_line(result)
-    assert line.startswith(f"error: model folder {broken} on worker tcp://") and "model.json is unreadable" in line
+    assert line.startswith(f"error: --model: {broken} on worker tcp://") and "model.json is unreadable" in line
     assert not (tmp_path / "out").exists()
 
 

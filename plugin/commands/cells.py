@@ -41,13 +41,13 @@ def parse_area_extent(text):
     """(box, crs) of "xmin,ymin,xmax,ymax[,EPSG]" (EPSG:4326 by default)."""
     parts = [part.strip() for part in str(text).split(",")]
     if len(parts) not in (4, 5):
-        raise InputError(f"--extent {text!r}: expected xmin,ymin,xmax,ymax[,EPSG]")
+        raise InputError(f"{text!r}: expected xmin,ymin,xmax,ymax[,EPSG]", "extent")
     try:
         xmin, ymin, xmax, ymax = (float(part) for part in parts[:4])
     except ValueError:
-        raise InputError(f"--extent {text!r}: xmin, ymin, xmax, ymax must be numbers") from None
+        raise InputError(f"{text!r}: xmin, ymin, xmax, ymax must be numbers", "extent") from None
     if not (xmin < xmax and ymin < ymax):
-        raise InputError(f"--extent {text!r} is empty: need xmin < xmax and ymin < ymax")
+        raise InputError(f"{text!r} is empty: need xmin < xmax and ymin < ymax", "extent")
     crs = "EPSG:" + parts[4].upper().removeprefix("EPSG:") if len(parts) == 5 else "EPSG:4326"
     return box(xmin, ymin, xmax, ymax), _checked_crs(crs, text)
 
@@ -58,7 +58,7 @@ def _checked_crs(crs, text):
     try:
         return pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError:
-        raise InputError(f"--extent {text!r}: unknown CRS {crs}") from None
+        raise InputError(f"{text!r}: unknown CRS {crs}", "extent") from None
 
 
 def run(args):

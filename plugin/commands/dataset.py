@@ -3,14 +3,17 @@
 Cells: --cells 282D_485L,38D_378R, a --cells-layer written by the cells command, or the cells
 of an --extent / --aoi. Conditions: MODALITY=FILE (one raster or VRT each cell reads its window
 from) or MODALITY=PATTERN with {cell} (e.g. s2_l2a=tiles/{cell}.tif); none: unconditional.
+The generation options (--seed, --steps, --solver, --tiling, --precision, ...) are generate's.
 
-Each cell gets OUT/<cell>/<modality>.tif on its Major TOM 10 m product grid (1068 px, padded to
-1072 like generate pads it) with the seed derived from --seed and the cell name, so it equals
-`generate` over the same cell with that seed. Without --scheduler the command starts a local
-cluster: one worker per GPU with --device cuda, else --workers processes (default 1, the CPU
-cores shared between them). A rerun skips cells
-whose outputs are complete (checked by their tags) and redoes the rest; the exit status is 1
-when a cell failed, and the failures are listed.
+Each cell gets OUT/<cell>/<modality>.tif on its Major TOM 10 m product grid (1068 px, padded
+to 1072 px with a 2 px nodata rim, as generate pads areas to whole latents), with a seed
+derived from --seed and the cell name: the files equal those of generate over the cell's
+extent with that seed. OUT/collection.json is a STAC catalog of the cells.
+
+Without --scheduler the command starts a local cluster: one worker per GPU with --device cuda,
+else --workers processes (default 1; the CPU cores are shared between them). A rerun skips
+cells whose outputs are complete (checked by their tags) and redoes the rest; the exit status
+is 1 when a cell failed, and the failures are listed.
 """
 
 import argparse
@@ -19,12 +22,19 @@ import sys
 
 from ..engine.errors import InputError
 from ..geo.majortom import PRODUCT_PIXELS, parse_cell_names
-from . import generate as generate_command
 from .cells import add_area_options, cells_of_area_args
+from .flags import describe
+from .options import (
+    add_condition_option,
+    add_condition_reading_options,
+    add_generation_options,
+    add_model_option,
+    add_precision_options,
+    condition_specs,
+)
 
-# generate's own flags that mean the same here (copied from its parser, so both read alike)
-SHARED_OPTIONS = ("model", "condition", "generate", "out", "samples", "seed", "steps", "solver", "overlap",
-                  "reflectance", "source", "s1_db", "s2_offset", "device", "int8")
+# This command's own fields (the request's and the model's map through flags.FLAGS).
+FLAGS = {"scheduler": "--scheduler", "workers": "--workers", "cell_size_px": "--cell-size-px"}
 
 
 def add_parser(subparsers):
@@ -36,57 +46,51 @@ def add_parser(subparsers):
     cells.add_argument("--cells", metavar="NAMES", help="comma-separated cell names, e.g. 282D_485L,38D_378R")
     cells.add_argument("--cells-layer", metavar="FILE", help="vector file with a 'name' field (the cells command's output)")
     add_area_options(cells)
-    for action in generate_options():
-        parser._add_action(action)
+    add_model_option(parser)
+    add_condition_option(parser, what="a raster each cell reads its window from, or a pattern naming the cell",
+                         example="s2_l2a=tiles/{cell}.tif:B04,B03,B02")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for OUT/<cell>/<modality>.tif and the STAC catalog (OUT/collection.json)")
+    add_generation_options(parser)
+    add_condition_reading_options(parser)
+    add_precision_options(parser)
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask scheduler instead of a local cluster")
     parser.add_argument("--workers", type=int, metavar="N", help="local cluster worker processes (default 1)")
     parser.add_argument(
         "--cell-size-px", type=int, default=PRODUCT_PIXELS, metavar="N",
         help=f"advanced: generate only the centred N x N px of each cell's product grid (default {PRODUCT_PIXELS})",
     )
-    parser.set_defaults(func=run)
-
-
-def generate_options():
-    """The argparse actions of generate's flags in SHARED_OPTIONS."""
-    scratch = argparse.ArgumentParser(add_help=False).add_subparsers()
-    generate_command.add_parser(scratch)
-    actions = scratch.choices["generate"]._actions
-    return [action for action in actions if action.dest in SHARED_OPTIONS]
+    parser.set_defaults(func=run, flags=FLAGS)
 
 
 def run(args):
     from ..dataset.jobs import ConditionSource, RunOptions, condition_problem, make_jobs
     from ..dataset.run import (
-        dashboard_link, describe_progress, finish, model_info_from_workers, run_jobs, start_client, visible_gpus,
+        dashboard_link, describe_progress, finish, model_on_workers, run_jobs, start_client, visible_gpus,
     )
     from ..dataset.stac import write_catalog
-    from ..geo.conditions import parse_condition_arg
 
     if args.workers is not None and (args.workers < 1 or args.scheduler):
-        raise InputError("--workers: a whole number >= 1, for the local cluster only (not with --scheduler)")
+        raise InputError("a whole number >= 1, for the local cluster only (not with --scheduler)", "workers")
     cells = read_cells(args)
-    reading = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
-    sources = [ConditionSource(parse_condition_arg(text, **reading)) for text in args.condition]
+    sources = [ConditionSource(spec) for spec in condition_specs(args)]
     # one worker per GPU on CUDA (each pinned to its GPU), else --workers CPU workers
     gpus = visible_gpus() if args.device == "cuda" and not args.scheduler and args.workers is None else []
     workers = len(gpus) or args.workers or 1
     options = RunOptions(
         model_dir=os.path.abspath(args.model), generate=args.generate, seed=args.seed, steps=args.steps,
-        solver=args.solver, samples=args.samples, overlap=args.overlap, reflectance=args.reflectance,
-        device=args.device, precision="int8" if args.int8 else None,
+        solver=args.solver, samples=args.samples, tiling=args.tiling, reflectance=args.reflectance,
+        device=args.device, precision=args.precision,
         threads=None if args.scheduler else max(1, (os.cpu_count() or 1) // workers),
         cell_size_px=args.cell_size_px,
     )
-    jobs = make_jobs(cells, sources, options, os.path.abspath(args.out))
-    if cells:
-        from ..geo.majortom import cell_target_grid
-
-        cell_target_grid(cells[0], args.cell_size_px)  # a bad --cell-size-px fails here, once
+    jobs = make_jobs(cells, sources, options, os.path.abspath(args.out))  # checks the options once
     client, cluster = start_client(args.scheduler, workers, gpus)
     report = None
     try:
-        info = model_info_from_workers(client, options.model_dir)
+        model = model_on_workers(client, options)
+        for note in model.plan.notes:
+            print(f"note: {note}", file=sys.stderr)
         os.makedirs(args.out, exist_ok=True)
         if dashboard_link(client):
             print(f"Dask dashboard: {dashboard_link(client)}", file=sys.stderr)
@@ -94,7 +98,7 @@ def run(args):
         def progress(report, eta):
             print(describe_progress(report, eta), file=sys.stderr, flush=True)
 
-        report = run_jobs(client, jobs, info, progress=progress, precheck=condition_problem)
+        report = run_jobs(client, jobs, model, progress=progress, precheck=condition_problem)
     finally:
         client.close()
         if cluster is not None:
@@ -103,10 +107,10 @@ def run(args):
         finish(args.out, cluster is not None or report is not None)
     complete = report.skipped + report.done
     if complete:
-        print(f"STAC catalog: {write_catalog(args.out, complete, info, run_id=f'seed{args.seed}')}")
+        print(f"STAC catalog: {write_catalog(args.out, complete, model, run_id=f'seed{args.seed}')}")
     print(f"{len(report.done)} cells generated, {len(report.skipped)} already complete, {len(report.failed)} failed")
     for failure in report.failed:
-        print(f"failed: {failure.cell}: {failure.message}", file=sys.stderr)
+        print(f"failed: {failure.cell}: {describe(failure.error(), args)}", file=sys.stderr)
     return 1 if report.failed else 0
 
 

@@ -6,17 +6,19 @@ Cloud Optimized GeoTIFF is written per generated modality (and per sample) into 
 nothing is left there if the run fails or is interrupted (Ctrl-C or SIGTERM).
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 from ..engine.errors import InputError, ModelError
-from ..engine.modalities import MODALITIES, describe_choices
-from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES
-from ..engine.solvers import SOLVERS
-from ..engine.tiling import DEFAULT_TILING
 from .cleanup import folders_removed_on_failure
-from .options import add_condition_reading_options
+from .options import (
+    add_condition_option,
+    add_condition_reading_options,
+    add_generation_options,
+    add_model_option,
+    add_precision_options,
+    condition_specs,
+)
 from .progress import ProgressBar
 
 DEFAULT_MAX_AREA_KM2 = 100.0  # 10 x 10 km: minutes to hours on a CPU
@@ -28,19 +30,8 @@ def add_parser(subparsers):
         help="generate modalities over an area (GeoTIFF outputs)",
         description=__doc__,
     )
-    parser.add_argument(
-        "--model", required=True, metavar="DIR",
-        help="converted model folder (the one holding model.json, e.g. MODEL_ROOT/cop-gen-beta)",
-    )
-    parser.add_argument(
-        "--condition", action="append", default=[], metavar="MODALITY=FILE[:BANDS]",
-        help=f"a conditioning raster, e.g. {MODALITIES[-1]}=scene.tif:B04,B03,B02 (repeatable); "
-        f"MODALITY is one of: {describe_choices()}",
-    )
-    parser.add_argument(
-        "--generate", required=True, metavar="MODALITIES",
-        help=f"comma-separated modalities to generate, from {', '.join(MODALITIES)}",
-    )
+    add_model_option(parser)
+    add_condition_option(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the GeoTIFFs")
     parser.add_argument(
         "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
@@ -49,20 +40,7 @@ def add_parser(subparsers):
         "write --extent=... when it starts with a minus sign",
     )
     parser.add_argument("--aoi", metavar="FILE", help="polygon vector file; outside it outputs are nodata")
-    parser.add_argument("--samples", type=int, default=1, metavar="N", help="samples per modality (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--steps", type=int, default=50, metavar="N", help="solver steps (default 50)")
-    parser.add_argument("--solver", choices=SOLVERS, default=SOLVERS[0], help=f"default {SOLVERS[0]}")
-    parser.add_argument(
-        "--tiling", metavar="SPEC",
-        help="how the denoiser's windows cover the area at each step: overlap:N, schedule:A@F,...,Z "
-        f"(overlap A for the first fraction F of the steps, ...), shifted[:N] or spread:N "
-        f"(default {DEFAULT_TILING}; docs/performance.md)",
-    )
-    parser.add_argument(
-        "--reflectance", action="store_true",
-        help="write S2 outputs as UInt16 reflectance x 10000 (B04, B03, B02) instead of RGB",
-    )
+    add_generation_options(parser)
     add_condition_reading_options(parser)
     parser.add_argument(
         "--max-area-km2", type=float, default=DEFAULT_MAX_AREA_KM2, metavar="KM2",
@@ -74,26 +52,12 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def add_precision_options(parser):
-    """--device and --precision (with --int8, the earlier spelling of --precision fast)."""
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument(
-        "--precision", choices=PREFERENCES, default=DEFAULT_PREFERENCE,
-        help="faithful: the model folder's own graphs, exactly the reference (default); fast: the "
-        "int8 denoiser on the CPU, about 2.5x faster per step, not bit-faithful (docs/performance.md)",
-    )
-    parser.add_argument("--int8", dest="precision", action="store_const", const="fast", help=argparse.SUPPRESS)
-
-
 def build_request(args, aoi=None):
     """The GenerationRequest of the parsed arguments (it validates every field)."""
     from ..engine.request import GenerationRequest
-    from ..geo.conditions import parse_condition_arg
 
-    options = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
-    conditions = [parse_condition_arg(text, **options) for text in args.condition]
     return GenerationRequest(
-        generate=args.generate, conditions=conditions, extent=args.extent, aoi=aoi,
+        generate=args.generate, conditions=condition_specs(args), extent=args.extent, aoi=aoi,
         samples=args.samples, seed=args.seed, steps=args.steps, solver=args.solver, tiling=args.tiling,
         reflectance=args.reflectance, max_area_km2=args.max_area_km2, run_name=args.run_name,
     )

@@ -1,6 +1,64 @@
-"""Command-line options that several commands share, so they read and behave the same."""
+"""Command-line options that several commands share, so they read and behave the same.
 
+``generate`` and ``dataset`` take the model, the conditions, what to generate, how to sample
+it and the precision from here; ``generate`` and ``prepare`` take how conditions are read.
+"""
+
+import argparse
+
+from ..engine.modalities import MODALITIES, describe_choices
+from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES
+from ..engine.solvers import SOLVERS
+from ..engine.tiling import DEFAULT_TILING
 from ..geo.conditions import SOURCES
+
+
+def add_model_option(parser):
+    parser.add_argument(
+        "--model", required=True, metavar="DIR",
+        help="converted model folder (the one holding model.json, e.g. MODEL_ROOT/cop-gen-beta)",
+    )
+
+
+def add_condition_option(parser, what="a conditioning raster", example=f"{MODALITIES[-1]}=scene.tif:B04,B03,B02"):
+    """--condition MODALITY=FILE[:BANDS], repeatable (``what`` a FILE is, for the help)."""
+    parser.add_argument(
+        "--condition", action="append", default=[], metavar="MODALITY=FILE[:BANDS]",
+        help=f"{what}, e.g. {example} (repeatable); MODALITY is one of: {describe_choices()}",
+    )
+
+
+def add_generation_options(parser):
+    """--generate and how to sample it: the GenerationRequest fields a user sets by flag."""
+    parser.add_argument(
+        "--generate", required=True, metavar="MODALITIES",
+        help=f"comma-separated modalities to generate, from {', '.join(MODALITIES)}",
+    )
+    parser.add_argument("--samples", type=int, default=1, metavar="N", help="samples per modality (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--steps", type=int, default=50, metavar="N", help="solver steps (default 50)")
+    parser.add_argument("--solver", choices=SOLVERS, default=SOLVERS[0], help=f"default {SOLVERS[0]}")
+    parser.add_argument(
+        "--tiling", metavar="SPEC",
+        help="how the denoiser's windows cover the area at each step: overlap:N, schedule:A@F,...,Z "
+        f"(overlap A for the first fraction F of the steps, ...), shifted[:N] or spread:N "
+        f"(default {DEFAULT_TILING}; docs/performance.md)",
+    )
+    parser.add_argument(
+        "--reflectance", action="store_true",
+        help="write S2 outputs as UInt16 reflectance x 10000 (B04, B03, B02) instead of RGB",
+    )
+
+
+def add_precision_options(parser):
+    """--device and --precision (with --int8, the earlier spelling of --precision fast)."""
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument(
+        "--precision", choices=PREFERENCES, default=DEFAULT_PREFERENCE,
+        help="faithful: the model folder's own graphs, exactly the reference (default); fast: the "
+        "int8 denoiser on the CPU, about 2.5x faster per step, not bit-faithful (docs/performance.md)",
+    )
+    parser.add_argument("--int8", dest="precision", action="store_const", const="fast", help=argparse.SUPPRESS)
 
 
 def add_condition_reading_options(parser, applies_to="conditions are"):
@@ -14,3 +72,11 @@ def add_condition_reading_options(parser, applies_to="conditions are"):
         "--s2-offset", type=float, default=0, metavar="N",
         help="DN offset to subtract from S2 bands: 1000 for processing baseline 04.00+ (default 0)",
     )
+
+
+def condition_specs(args):
+    """The ConditionSpecs of the --condition arguments, read as --source, --s1-db and --s2-offset say."""
+    from ..geo.conditions import parse_condition_arg
+
+    reading = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
+    return [parse_condition_arg(text, **reading) for text in args.condition]

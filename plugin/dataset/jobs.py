@@ -13,14 +13,18 @@ from pathlib import Path
 from typing import Optional
 
 from ..engine.errors import InputError
-from ..engine.modalities import MODALITIES, PIXEL_SIZE_M, modality_index
-from ..engine.solvers import check_solver_args
+from ..engine.modalities import BY_KEY, PIXEL_SIZE_M
+from ..engine.precision import DEFAULT_PREFERENCE, check_device, check_preference
+from ..engine.request import GenerationRequest, modality_keys
+from ..engine.solvers import SOLVERS
+from ..engine.tiling import parse_tiling
 from ..geo.majortom import PRODUCT_PIXELS, cell_named, cell_target_grid
-from ..geo.pipeline import REFLECTANCE_MODALITIES
 
 # The tags of an output that must match a job for the output to count as that job's result.
-CHECKED_TAGS = ("seed", "steps", "solver", "samples", "overlap_latents", "denoiser_sha256", "vae_sha256",
+CHECKED_TAGS = ("seed", "steps", "solver", "samples", "tiling", "denoiser_sha256", "vae_sha256",
                 "denoiser_precision", "modality")
+# The run name of a cell's request: its files are renamed to <modality>[_sampleN].tif in the cell folder.
+CELL_RUN_NAME = "cell"
 
 
 def cell_seed(run_seed, cell_name):
@@ -69,28 +73,42 @@ class ConditionSource:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What every cell of a run shares (the options of ``generate``)."""
+    """What every cell of a run shares: ``generate``'s options (the GenerationRequest fields
+    that are the same for all cells, and how to load the model).
+
+    tiling: a tiling spec (None: the engine's default). precision: the precision preference,
+    "faithful" or "fast" (:mod:`plugin.engine.precision`). threads: ONNX Runtime threads per
+    worker (None: all cores). cell_size_px: the centred part of each cell's product grid to
+    generate. The request fields are checked by the request itself (:func:`make_jobs`).
+    """
 
     model_dir: str
     generate: tuple
     seed: int = 0
     steps: int = 50
-    solver: str = "dpm-solver-fast"
+    solver: str = SOLVERS[0]
     samples: int = 1
-    overlap: int = 16
+    tiling: Optional[str] = None
     reflectance: bool = False
     device: str = "auto"
-    precision: Optional[str] = None  # None: the folder's own graphs; "int8": its int8 denoiser
-    threads: Optional[int] = None  # ONNX Runtime threads per worker (None: all cores)
+    precision: str = DEFAULT_PREFERENCE
+    threads: Optional[int] = None
     cell_size_px: int = PRODUCT_PIXELS
 
     def __post_init__(self):
-        generate = self.generate.split(",") if isinstance(self.generate, str) else self.generate
-        generate = tuple(sorted({m.strip() for m in generate if m.strip()}, key=modality_index))
-        if not generate:
-            raise InputError("--generate: nothing to generate; name at least one of " + ", ".join(MODALITIES))
-        object.__setattr__(self, "generate", generate)
-        check_solver_args(self.steps, self.solver)  # once here, not once per failed cell
+        object.__setattr__(self, "generate", modality_keys("generate", self.generate))
+        check_device(self.device)
+        check_preference(self.precision)
+
+    @property
+    def tiling_spec(self):
+        """The tiling as outputs record it (the default spelled out)."""
+        return parse_tiling(self.tiling).spec
+
+
+# Output names do not depend on the area: a request made only for its names gets this stand-in
+# for the cell's grid (computing a grid takes milliseconds, thousands of cells take minutes).
+NO_GRID = object()
 
 
 @dataclass(frozen=True)
@@ -105,28 +123,43 @@ class CellJob:
     def folder(self):
         return Path(self.out_dir) / self.cell
 
-    def output_names(self):
-        """File names of the outputs, in generation order."""
-        samples = self.options.samples
-        return [f"{modality}" + (f"_sample{k + 1}" if samples > 1 else "") + ".tif"
-                for modality in self.options.generate for k in range(samples)]
+    def grid(self):
+        """The cell's product grid, as ``generate`` derives it from the cell's extent."""
+        return cell_target_grid(cell_named(self.cell), self.options.cell_size_px)
 
-    def expected_tags(self, model_info):
-        """Tag values the outputs of this job carry (see :data:`CHECKED_TAGS`), by file name."""
-        sources = model_info.get("sources", {})
+    def request(self, grid=None):
+        """The GenerationRequest of this cell (``grid``: :meth:`grid`, when already known)."""
+        options = self.options
+        return GenerationRequest(
+            generate=options.generate, conditions=self.conditions,
+            grid=self.grid() if grid is None else grid,
+            samples=options.samples, seed=self.seed, steps=options.steps, solver=options.solver,
+            tiling=options.tiling, reflectance=options.reflectance, run_name=CELL_RUN_NAME,
+        )
+
+    def output_names(self):
+        """File names of the outputs in the cell folder, in generation order: the request's
+        names without the run name."""
+        request = self.request(grid=NO_GRID)
+        return [name.removeprefix(f"{request.run_name}_") for name in request.output_names()]
+
+    def expected_tags(self, model):
+        """Tag values the outputs of this job carry (see :data:`CHECKED_TAGS`), by file name.
+        ``model``: the folder as the workers see it (:class:`plugin.dataset.worker.ModelOnWorkers`)."""
+        sources = model.info.get("sources", {})
         common = {
             "seed": str(self.seed),
             "steps": str(self.options.steps),
             "solver": self.options.solver,
             "samples": str(self.options.samples),
-            "overlap_latents": str(self.options.overlap),
+            "tiling": self.options.tiling_spec,
             "denoiser_sha256": str(sources.get("denoiser", {}).get("sha256", "")),
             "vae_sha256": str(sources.get("vae", {}).get("sha256", "")),
-            "denoiser_precision": str(self.options.precision or model_info.get("precision", "")),
+            "denoiser_precision": model.plan.denoiser_precision,
         }
         names = self.output_names()
-        per_modality = len(names) // len(self.options.generate)
-        return {name: {**common, "modality": self.options.generate[i // per_modality]} for i, name in enumerate(names)}
+        return {name: {**common, "modality": self.options.generate[i // self.options.samples]}
+                for i, name in enumerate(names)}
 
     def condition_files(self):
         return sorted(spec.path for spec in self.conditions)
@@ -136,20 +169,25 @@ def make_jobs(cells, sources, options, out_dir):
     """One CellJob per cell (:class:`plugin.geo.majortom.Cell` items)."""
     for source in sources:
         source.check()
-    return [
+    jobs = [
         CellJob(cell.name, cell_seed(options.seed, cell.name), tuple(s.for_cell(cell.name) for s in sources),
                 options, str(out_dir))
         for cell in cells
     ]
+    if jobs:
+        # Cells differ only in grid, conditions' paths and seed, which the request takes as they
+        # are: one cell's request checks the run's options for all, before any work.
+        jobs[0].request()
+    return jobs
 
 
-def completed(job, model_info):
+def completed(job, model):
     """True when every output of ``job`` exists, opens, lies on the cell's grid and carries the
     job's tags and data type (a file from another seed, model or option set does not count)."""
     import rasterio
 
     grid = None
-    for name, tags in job.expected_tags(model_info).items():
+    for name, tags in job.expected_tags(model).items():
         path = job.folder / name
         if not path.is_file():
             return False
@@ -162,12 +200,12 @@ def completed(job, model_info):
             return False
         if any(found.get(key) != value for key, value in tags.items()):
             return False
-        as_reflectance = job.options.reflectance and tags["modality"] in REFLECTANCE_MODALITIES
+        as_reflectance = job.options.reflectance and BY_KEY[tags["modality"]].reflectance
         if dtype != ("uint16" if as_reflectance else "uint8"):
             return False
         if _condition_files(found) != job.condition_files():
             return False
-        grid = grid or cell_target_grid(cell_named(job.cell), job.options.cell_size_px)
+        grid = grid or job.grid()
         if georef[0] != grid.crs or georef[2:] != (grid.width, grid.height) or not georef[1].almost_equals(
             grid.transform, precision=PIXEL_SIZE_M * 1e-6
         ):

@@ -42,7 +42,7 @@ def start_client(scheduler=None, workers=None, gpus=()):
             return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
         except (OSError, TimeoutError, ValueError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"--scheduler {scheduler}: cannot reach it within {CONNECT_TIMEOUT_S} s ({reason})") from None
+            raise InputError(f"{scheduler}: cannot reach it within {CONNECT_TIMEOUT_S} s ({reason})", "scheduler") from None
     cluster = LocalCluster(
         n_workers=0 if gpus else workers or 1, threads_per_worker=1, processes=True,
         dashboard_address=":0", silence_logs=logging.ERROR,
@@ -78,29 +78,39 @@ def dashboard_link(client):
     return client.dashboard_link if "dashboard" in client.scheduler_info().get("services", {}) else ""
 
 
-def model_info_from_workers(client, model_dir):
-    """model.json as the workers read it; ModelError naming a worker that cannot read the folder."""
+def model_on_workers(client, options):
+    """The model folder of ``options`` (RunOptions) as the workers read it, a
+    :class:`plugin.dataset.worker.ModelOnWorkers`; ModelError naming a worker that cannot read
+    the folder, InputError when workers would run different graphs (their outputs would differ)."""
+    address = client.scheduler.address
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)
     except TimeoutError:
-        raise InputError(f"the Dask scheduler {client.scheduler.address} has no worker after {WORKER_WAIT_S} s; "
-                         "start one with: dask worker SCHEDULER_ADDRESS") from None
-    statuses = client.run(model_folder_status, model_dir)
+        raise InputError(f"{address} has no worker after {WORKER_WAIT_S} s; start one with: dask worker {address}",
+                         "scheduler") from None
+    statuses = client.run(model_folder_status, options)
     for worker, (problem, _) in sorted(statuses.items()):
         if problem:
-            raise ModelError(f"model folder {model_dir} on worker {worker}: {problem}")
-    return next(iter(statuses.values()))[1]
+            raise ModelError(f"{options.model_dir} on worker {worker}: {problem}", "model")
+    models = {worker: model for worker, (_, model) in sorted(statuses.items())}
+    runs = {worker: model.plan.describe() + " on " + model.plan.device for worker, model in models.items()}
+    if len(set(runs.values())) > 1:
+        raise InputError("the workers would run different graphs, so cells would depend on where they run ("
+                         + "; ".join(f"{worker}: {run}" for worker, run in runs.items())
+                         + "); give every worker the same kind of device", "device")
+    return next(iter(models.values()))
 
 
-def run_jobs(client, jobs, model_info, progress=None, precheck=None):
-    """Run the jobs not already complete; a RunReport. ``progress(report, eta_seconds)`` after
-    each finished cell. ``precheck(job)``: a message when the job cannot run (recorded as failed)."""
+def run_jobs(client, jobs, model, progress=None, precheck=None):
+    """Run the jobs not already complete (``model``: :func:`model_on_workers`); a RunReport.
+    ``progress(report, eta_seconds)`` after each finished cell. ``precheck(job)``: a message
+    when the job cannot run (recorded as failed)."""
     from dask.distributed import as_completed
 
     report = RunReport(total=len(jobs), dashboard=dashboard_link(client))
     pending = []
     for job in jobs:
-        if completed(job, model_info):
+        if completed(job, model):
             report.skipped.append(job)
             continue
         problem = precheck(job) if precheck else None

@@ -16,7 +16,6 @@ from pystac.stac_io import DefaultStacIO
 from shapely.geometry import box, mapping
 from shapely.ops import transform as transform_geometry
 
-from ..geo.majortom import cell_named, cell_target_grid
 
 COLLECTION_FILE = "collection.json"
 
@@ -35,11 +34,12 @@ class AtomicStacIO(DefaultStacIO):
             work.unlink(missing_ok=True)
 
 
-def write_catalog(out_dir, jobs, model_info, run_id):
-    """Write OUT/collection.json and OUT/<cell>/<cell>.json for the complete ``jobs``."""
+def write_catalog(out_dir, jobs, model, run_id):
+    """Write OUT/collection.json and OUT/<cell>/<cell>.json for the complete ``jobs``
+    (``model``: :class:`plugin.dataset.worker.ModelOnWorkers`)."""
     out_dir = Path(out_dir).resolve()
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    items = [_item(job, model_info, now) for job in jobs]
+    items = [_item(job, model, now) for job in jobs]
     bboxes = [item.bbox for item in items] or [[-180.0, -90.0, 180.0, 90.0]]
     options = jobs[0].options if jobs else None
     collection = pystac.Collection(
@@ -64,12 +64,12 @@ def write_catalog(out_dir, jobs, model_info, run_id):
     return out_dir / COLLECTION_FILE
 
 
-def _item(job, model_info, when):
-    cell = cell_named(job.cell)
-    grid = cell_target_grid(cell, job.options.cell_size_px)
+def _item(job, model, when):
+    grid = job.grid()
     footprint = _lonlat(box(*grid.bounds), grid.crs)
     options = job.options
-    sources = model_info.get("sources", {})
+    info = model.info
+    sources = info.get("sources", {})
     item = pystac.Item(
         id=job.cell,
         geometry=mapping(footprint),
@@ -78,7 +78,7 @@ def _item(job, model_info, when):
         properties={
             "copgen:synthetic": True,
             "copgen:majortom_cell": job.cell,
-            "copgen:model": str(model_info.get("name", "")),
+            "copgen:model": str(info.get("name", "")),
             "copgen:denoiser_sha256": str(sources.get("denoiser", {}).get("sha256", "")),
             "copgen:vae_sha256": str(sources.get("vae", {}).get("sha256", "")),
             "copgen:seed": job.seed,
@@ -86,8 +86,9 @@ def _item(job, model_info, when):
             "copgen:steps": options.steps,
             "copgen:solver": options.solver,
             "copgen:samples": options.samples,
-            "copgen:overlap_latents": options.overlap,
-            "copgen:precision": options.precision or str(model_info.get("precision", "")),
+            "copgen:tiling": options.tiling_spec,
+            "copgen:precision": options.precision,
+            "copgen:graph_precision": model.plan.describe(),
             "copgen:conditions": [
                 {"modality": spec.modality, "file": os.path.relpath(Path(spec.path).resolve(), job.folder.resolve())}
                 for spec in job.conditions

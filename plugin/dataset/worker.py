@@ -14,10 +14,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
-from ..engine.errors import CopGenError, ModelError
+from ..engine.errors import CopGenError
 from ..engine.model_folder import INFO_FILE, read_info
-from ..geo.majortom import cell_named, cell_target_grid
+from ..engine.precision import resolve
 
 WORK_PREFIX = ".work-"
 _MODELS = {}
@@ -26,11 +27,29 @@ _LOAD_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class CellResult:
+    """How a cell's job ended. A failure keeps its error's ``message`` and ``field`` apart
+    (:class:`plugin.engine.errors.CopGenError`), so each face words the field its own way."""
+
     cell: str
     ok: bool
     message: str = ""
     seconds: float = 0.0
     worker_pid: int = 0
+    field: Optional[str] = None
+
+    def error(self):
+        """The failure as a CopGenError (its field kept), for the faces' wording."""
+        return CopGenError(self.message, self.field)
+
+
+@dataclass(frozen=True)
+class ModelOnWorkers:
+    """The model folder as a worker reads it: ``info`` (model.json) and ``plan`` (what the
+    precision policy runs there for the run's device and preference, a
+    :class:`plugin.engine.precision.Plan`)."""
+
+    info: dict
+    plan: object
 
 
 def model_for(options):
@@ -40,7 +59,7 @@ def model_for(options):
         if key not in _MODELS:
             from ..engine import load
 
-            _MODELS[key] = load(options.model_dir, device=options.device, precision=options.precision,
+            _MODELS[key] = load(options.model_dir, device=options.device, preference=options.precision,
                                 threads=options.threads)
         return _MODELS[key]
 
@@ -50,20 +69,21 @@ def loaded_models():
     return len(_MODELS)
 
 
-def model_folder_status(model_dir):
-    """(None, model.json dict) when this machine can read the model folder and its files, else
-    (the reason, None). Run on every worker before any job."""
-    folder = Path(model_dir)
+def model_folder_status(options):
+    """(None, ModelOnWorkers) when this machine can read the model folder of ``options`` (a
+    RunOptions) and its files, else (the reason, None). Run on every worker before any job."""
+    folder = Path(options.model_dir)
     try:
         info = read_info(folder / INFO_FILE)
         for name in sorted(info.get("files", {})):
             with open(folder / name, "rb") as stream:
                 stream.read(1)
-    except ModelError as exc:
-        return str(exc), None
+        plan = resolve(folder, options.device, options.precision, info=info)
+    except CopGenError as exc:
+        return exc.message, None
     except OSError as exc:
         return f"{exc.filename or folder}: {exc.strerror or exc}", None
-    return None, info
+    return None, ModelOnWorkers(info, plan)
 
 
 def run_cell(job):
@@ -73,24 +93,20 @@ def run_cell(job):
         model = model_for(job.options)
         generate_cell(model, job)
     except CopGenError as exc:
-        return CellResult(job.cell, False, str(exc), time.perf_counter() - start, os.getpid())
+        return CellResult(job.cell, False, exc.message, time.perf_counter() - start, os.getpid(), exc.field)
     return CellResult(job.cell, True, "", time.perf_counter() - start, os.getpid())
 
 
 def generate_cell(model, job):
-    """The one call of the area pipeline for a cell (keep it the only one: the lead adapts it)."""
+    """Run the cell's GenerationRequest (its grid: the cell's product grid) with the area
+    pipeline, exactly as ``generate`` over the cell's extent would."""
     from ..geo.pipeline import generate_area
 
-    options = job.options
-    grid = cell_target_grid(cell_named(job.cell), options.cell_size_px)
+    request = job.request()
     job.folder.mkdir(parents=True, exist_ok=True)
     work = job.folder / f"{WORK_PREFIX}{uuid.uuid4().hex[:12]}"
     try:
-        written = generate_area(
-            model, list(job.conditions), list(options.generate), work, grid=grid,
-            samples=options.samples, seed=job.seed, steps=options.steps, solver=options.solver,
-            reflectance=options.reflectance, overlap=options.overlap, run_name="cell",
-        )
+        written = generate_area(model, request, work)
         for path, name in zip(written, job.output_names()):
             os.replace(path, job.folder / name)
     finally:

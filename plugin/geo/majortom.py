@@ -121,7 +121,7 @@ class Cell:
         """The 10 m product grid: (crs, transform, size_px, size_px). ``size_px`` < 1068 gives the
         centred part of the Core product grid (same lattice)."""
         if not 1 <= size_px <= PRODUCT_PIXELS or (PRODUCT_PIXELS - size_px) % 2:
-            raise InputError(f"cell size {size_px} px: use an even count of 2..{PRODUCT_PIXELS} px")
+            raise InputError(f"{size_px} px: use an even count of 2..{PRODUCT_PIXELS} px", "cell_size_px")
         x, y = _to_crs(self.epsg).transform(self.lon, self.lat)
         inset = (PRODUCT_PIXELS - size_px) // 2 - PRODUCT_MARGIN_PX
         left = x + inset * PIXEL_SIZE_M
