@@ -23,12 +23,23 @@ DEFAULT_DEVICE = "auto"
 DEFAULT_STEPS = 50
 STEPS_RANGE = (1, 1000)
 DEFAULT_SOLVER = "dpm-solver-fast"
-# "faithful": the model folder's own graphs, exactly the reference; "fast-int8": its int8
-# denoiser on the CPU (about 2.5x faster per step, ~2.6 % RMS noise-prediction error).
-PRECISIONS = ("faithful", "fast-int8")
+# "faithful": the model folder's own graphs, exactly the reference (fp32 on the CPU, fp16 on
+# CUDA); "fast": its int8 denoiser on the CPU (about 2.5x faster per step, ~2.6 % RMS
+# noise-prediction error). Version 0.x stored "fast-int8" for "fast": read as "fast".
+PRECISIONS = ("faithful", "fast")
+LEGACY_PRECISIONS = {"fast-int8": "fast"}
 DEFAULT_PRECISION = "faithful"
 # The recommended fast CPU preset (docs/performance.md): int8 with dpm-solver-fast at 20 steps.
-FAST_PRESET = {"precision": "fast-int8", "solver": "dpm-solver-fast", "steps": 20}
+FAST_PRESET = {"precision": "fast", "solver": "dpm-solver-fast", "steps": 20}
+# The labels of the settings page: messages about a setting name it by these.
+LABELS = {
+    "model_dir": "Model folder",
+    "device": "Device",
+    "steps": "Default steps",
+    "solver": "Default solver",
+    "precision": "Precision",
+    "max_area_km2": "Largest area per run",
+}
 INT8_HINT = (
     "add it with `python -m plugin convert ... --precision int8` or by installing the model again "
     '("Install model", fp32)'
@@ -107,7 +118,7 @@ def model_dir(name=DEFAULT_MODEL, precision=None):
 
 def has_int8_denoiser(folder):
     """Whether the converted model folder records its int8 denoiser in model.json ("int8")
-    and holds the file, as fast-int8 needs."""
+    and holds the file, as fast needs."""
     try:
         info = json.loads((Path(folder) / "model.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -157,7 +168,9 @@ def set_default_solver(value):
 
 
 def precision():
-    return _choice("precision", PRECISIONS, DEFAULT_PRECISION)
+    stored = _value("precision", DEFAULT_PRECISION)
+    stored = LEGACY_PRECISIONS.get(stored, stored)
+    return stored if stored in PRECISIONS else DEFAULT_PRECISION
 
 
 def set_precision(value):

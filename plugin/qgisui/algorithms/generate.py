@@ -1,11 +1,10 @@
 """Generate modalities: the Processing face of plugin.geo.pipeline.generate_area."""
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessingException,
     QgsProcessingOutputMultipleLayers,
-    QgsProcessingOutputRasterLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFolderDestination,
@@ -13,52 +12,69 @@ from qgis.core import (
 )
 
 from ...engine.modalities import LABELS, MODALITIES
-from ...geo.pipeline import REFLECTANCE_MODALITIES, generate_area
-from .. import settings
-from ..output_layers import default_layer_name, register_output_layer
-from .base import CopGenAlgorithm
+from ...geo.pipeline import REFLECTANCE_MODALITIES
+from ..output_layers import default_layer_name
+from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_area,
     add_condition,
     add_sampling,
     area_arguments,
     check_overlap,
+    coverage_fractions,
     destination_path,
-    engine_errors,
-    file_safe,
-    load_model,
+    label,
     modality_options,
-    model_problem,
     parameter_name,
-    pipeline_callbacks,
     raster_layer,
     read_area,
     read_condition,
     read_sampling,
-    unique_run_name,
+    refusal,
 )
+from .run_context import declare_modality_destinations
 
 MAX_SAMPLES = 64
+FULL_COVERAGE = 0.999
 
 
-class GenerateAlgorithm(CopGenAlgorithm):
+@dataclass
+class GeneratePlan:
+    generate: list
+    conditions: list  # ConditionSpec
+    layers: dict  # {parameter: QgsRasterLayer} of the conditions
+    area: tuple  # from read_area, or None
+    sampling: dict
+    samples: int
+    reflectance: bool
+    out_dir: Path
+    destinations: dict  # {modality: the destination's file, or None}
+    coverage: dict = field(default_factory=dict)  # {parameter: fraction of the area}
+
+
+class GenerateAlgorithm(ModelAlgorithm):
     NAME = "generate"
     DISPLAY_NAME = "Generate modalities"
     GROUP = "generation"
     HELP = (
-        "Generates the chosen modalities (GENERATE) from any of the others given as condition layers: "
-        "DEM elevation, Sentinel-1 RTC (VV, VH backscatter), Sentinel-2 L1C and L2A (bands B04, B03, "
-        "B02). A condition is read in physical units (rendered here as the model's training thumbnails) "
-        "or as a ready rendered thumbnail (8-bit RGB). Without conditions the generation is "
-        "unconditional and needs an EXTENT or AOI.\n\n"
-        "The area is the EXTENT, the AOI polygons (outside them: nodata), or else the first condition "
-        "layer; any size is generated seamlessly on a 10 m grid. Outputs are Cloud Optimized GeoTIFFs "
-        "in OUTPUT_FOLDER, one per generated modality and sample: synthetic imagery, not measurements. "
-        "REFLECTANCE writes Sentinel-2 outputs as UInt16 reflectance x 10000 (B04, B03, B02).\n\n"
-        "SEED makes a run reproducible; STEPS is the number of network calls (50 = the reference).\n\n"
-        "Advanced parameters, per condition: its bands, one per channel (B04, B03, B02 / VV, VH / "
-        "elevation; empty: from band names and count), whether Sentinel-1 values are in dB, and the "
-        "Sentinel-2 DN offset (1000 for products of processing baseline 04.00 or later, since 2022)."
+        "Generates the chosen modalities (Modalities to generate) from any of the others given as "
+        "condition layers: DEM elevation, Sentinel-1 RTC (VV, VH backscatter), Sentinel-2 L1C and L2A "
+        "(bands B04, B03, B02). A condition's values are physical units (rendered here as the model's "
+        "training thumbnails), a ready rendered thumbnail (8-bit RGB), or, by default, as the layer says "
+        "(this plugin's own outputs are recognised by their tags). Without conditions the generation is "
+        "unconditional and needs an Area or Area of interest polygons.\n\n"
+        "The area is the Area, the Area of interest polygons (outside them: nodata), or else the first "
+        "condition layer; any size is generated seamlessly on a 10 m grid. A condition that covers only "
+        "part of the area is told in the log before any work. Every output is a Cloud Optimized GeoTIFF "
+        "in the Output folder, one per generated modality and sample: synthetic imagery, not "
+        "measurements. Each modality also has its own output (default: its file in the Output folder), "
+        "which chains in models and is loaded when asked. \"Sentinel-2 outputs as reflectance\" writes "
+        "UInt16 reflectance x 10000 (B04, B03, B02).\n\n"
+        "Random seed makes a run reproducible; Solver steps is the number of network calls (50 = the "
+        "reference). The log tells the work ahead and the progress text the time left.\n\n"
+        "Advanced parameters, per condition: its bands, one per channel (empty: from the layer), whether "
+        "Sentinel-1 values are in dB, and the Sentinel-2 DN offset (auto: read from the product's "
+        "metadata or name; 1000 for processing baseline 04.00 or later, since 2022)."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -87,25 +103,13 @@ class GenerateAlgorithm(CopGenAlgorithm):
             )
         )
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
-        for modality in MODALITIES:
-            self.addOutput(
-                QgsProcessingOutputRasterLayer(
-                    f"OUTPUT_{parameter_name(modality)}", self.tr(default_layer_name(modality))
-                )
-            )
+        declare_modality_destinations(self)
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
-        try:
-            self._check(parameters, context)
-        except QgsProcessingException as exc:
-            return False, str(exc)
-        return super().checkParameterValues(parameters, context)
-
-    def _check(self, parameters, context):
+    def check(self, parameters, context):
         generate = self._generate(parameters, context)
         if not generate:
-            raise QgsProcessingException("GENERATE: choose at least one modality to generate")
+            raise refusal(self, "GENERATE", "choose at least one modality to generate")
         layers = {}
         for modality in MODALITIES:
             name = parameter_name(modality)
@@ -113,69 +117,102 @@ class GenerateAlgorithm(CopGenAlgorithm):
             if layer is None:
                 continue
             if modality in generate:
-                raise QgsProcessingException(
-                    f"{name}: {LABELS[modality]} is both a condition (layer {layer.name()!r}) and in GENERATE; "
-                    "a modality cannot be generated from itself"
+                raise refusal(
+                    self,
+                    name,
+                    f"{LABELS[modality]} is both a condition (layer {layer.name()!r}) and to be generated; "
+                    "a modality cannot be generated from itself",
                 )
             read_condition(self, parameters, context, name, modality)  # checks its bands and options
             layers[name] = layer
         area = read_area(self, parameters, context)
         if area is None and not layers:
-            raise QgsProcessingException(
-                "EXTENT: without condition layers the generation is unconditional and needs an EXTENT or an AOI"
+            raise refusal(
+                self,
+                "EXTENT",
+                "without condition layers the generation is unconditional and needs an area or area of interest",
             )
         if area is not None:
-            check_overlap(area, layers, context)
+            check_overlap(self, area, layers, context)
         if self.parameterAsBoolean(parameters, "REFLECTANCE", context) and not set(generate) & set(
             REFLECTANCE_MODALITIES
         ):
-            raise QgsProcessingException("REFLECTANCE: only Sentinel-2 outputs can be reflectance; none is in GENERATE")
-        problem = model_problem()
-        if problem:
-            raise QgsProcessingException(problem)
+            raise refusal(self, "REFLECTANCE", "only Sentinel-2 outputs can be reflectance; none is to be generated")
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def read(self, parameters, context, run):
+        specs = {m: read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES}
         generate = self._generate(parameters, context)
-        conditions = [
-            spec
-            for spec in (read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES)
-            if spec is not None
-        ]
-        area = read_area(self, parameters, context)
-        sampling = read_sampling(self, parameters, context)
-        samples = self.parameterAsInt(parameters, "SAMPLES", context)
-        out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
-        run_name = unique_run_name(out_dir, run_name_base(conditions, sampling["seed"]))
-        model = load_model(feedback)
-        progress, cancel = pipeline_callbacks(feedback)
-        with engine_errors():
-            paths = generate_area(
-                model,
-                conditions,
-                generate,
-                out_dir,
-                samples=samples,
-                reflectance=self.parameterAsBoolean(parameters, "REFLECTANCE", context),
-                max_area_km2=settings.max_area_km2(),
-                progress=progress,
-                cancel=cancel,
-                run_name=run_name,
-                **sampling,
-                **(area_arguments(area) if area else {}),
-            )
+        return GeneratePlan(
+            generate=generate,
+            conditions=[spec for spec in specs.values() if spec is not None],
+            layers={
+                parameter_name(m): raster_layer(self, parameters, context, parameter_name(m))
+                for m, spec in specs.items()
+                if spec is not None
+            },
+            area=read_area(self, parameters, context),
+            sampling=read_sampling(self, parameters, context),
+            samples=self.parameterAsInt(parameters, "SAMPLES", context),
+            reflectance=self.parameterAsBoolean(parameters, "REFLECTANCE", context),
+            out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER"),
+            destinations={m: run.destination(f"OUTPUT_{parameter_name(m)}") for m in generate},
+        )
+
+    def execute(self, plan, run):
+        self._tell_conditions(plan, run)
+        run_name = run.run_name(plan.out_dir, run_name_base(plan.conditions, plan.sampling["seed"]))
+        paths = run.generate(
+            plan.conditions,
+            plan.generate,
+            plan.out_dir,
+            area=area_arguments(plan.area) if plan.area else None,
+            samples=plan.samples,
+            reflectance=plan.reflectance,
+            run_name=run_name,
+            **plan.sampling,
+        )
+        return run_name, [Path(path) for path in paths]
+
+    def _tell_conditions(self, plan, run):
+        """Before any work: the S2 offset each condition uses and why; a warning per condition
+        that covers only part of the area."""
+        for spec in plan.conditions:
+            if spec.s2_offset_note:
+                run.feedback.pushInfo(
+                    f"{LABELS[spec.modality]} condition {spec.layer_name!r}: DN offset {spec.s2_offset:g} "
+                    f"({spec.s2_offset_note})"
+                )
+        plan.coverage = coverage_fractions(plan.area, plan.layers, run.context)
+        for name, fraction in plan.coverage.items():
+            if fraction < FULL_COVERAGE:
+                run.feedback.pushWarning(
+                    f"{label(self, name)}: the layer {plan.layers[name].name()!r} covers {100 * fraction:.0f} % of "
+                    "the area; outside it the model generates without this condition"
+                )
+
+    def publish(self, plan, outcome, run):
+        run_name, paths = outcome
+        group = run.group_name(run_name)
         run_parameters = {
-            **sampling,
-            "samples": samples,
-            "conditions": "; ".join(f"{spec.modality}: {spec.label}" for spec in conditions) or "none",
+            **plan.sampling,
+            "samples": plan.samples,
+            "conditions": "; ".join(f"{spec.modality}: {spec.label}" for spec in plan.conditions) or "none",
+            **{
+                f"coverage of {label(self, name)}": f"{100 * fraction:.0f} %"
+                for name, fraction in plan.coverage.items()
+            },
         }
-        results = {"OUTPUT_FOLDER": str(out_dir), "OUTPUT_FILES": [str(path) for path in paths]}
-        for modality in generate:
-            files = output_paths(out_dir, run_name, modality, samples)
-            for sample, path in enumerate(files, start=1):
-                name = default_layer_name(modality) + (f" sample {sample}" if samples > 1 else "")
-                register_output_layer(context, str(path), modality, run_name, run_parameters, layer_name=name)
-                feedback.pushInfo(f"Wrote {path}")
-            results[f"OUTPUT_{parameter_name(modality)}"] = str(files[0])
+        results = {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
+        for modality in plan.generate:
+            files = [path for path in paths if path.name.startswith(f"{run_name}_{modality}")]
+            first = run.settle(plan.destinations[modality], files[0])
+            results[f"OUTPUT_{parameter_name(modality)}"] = first
+            wanted = run.wants_layers(first)
+            for sample, path in enumerate([first, *files[1:]], start=1):
+                name = default_layer_name(modality) + (f" sample {sample}" if plan.samples > 1 else "")
+                run.show(path, modality, group, run_parameters, layer_name=name, load=wanted)
+                results["OUTPUT_FILES"].append(str(path))
+                run.feedback.pushInfo(f"Wrote {path}")
         return results
 
     def _generate(self, parameters, context):
@@ -183,13 +220,7 @@ class GenerateAlgorithm(CopGenAlgorithm):
 
 
 def run_name_base(conditions, seed):
-    """The run's name from its first condition layer (or "unconditional") and seed, file-safe."""
+    """The run's name from its first condition layer (or "unconditional") and seed."""
     source = (conditions[0].layer_name or Path(conditions[0].path).stem) if conditions else "unconditional"
-    return f"{file_safe(source)}_seed{seed}"
+    return f"{source}_seed{seed}"
 
-
-def output_paths(out_dir, run_name, modality, samples):
-    """The files generate_area writes for one modality, sample 1 first."""
-    if samples == 1:
-        return [out_dir / f"{run_name}_{modality}.tif"]
-    return [out_dir / f"{run_name}_{modality}_sample{k}.tif" for k in range(1, samples + 1)]

@@ -13,7 +13,7 @@ from ...engine.manager import ModelManager
 from ...engine.runtime import preferred_precision
 from .. import settings
 from .base import CopGenAlgorithm, engine_callbacks
-from .parameters import engine_errors
+from .run_context import engine_errors
 
 PRECISIONS = ("auto", "fp32", "fp16")
 CHECKPOINT_FILTER = "Checkpoints (*.pth *.safetensors *.ckpt);;All files (*.*)"
@@ -35,7 +35,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        with engine_errors():
+        with engine_errors(self):
             names = ModelManager(settings.model_root()).names()
         self.addParameter(QgsProcessingParameterEnum("MODEL", self.tr("Model"), options=names, defaultValue=0))
         self.addParameter(
@@ -65,7 +65,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        with engine_errors():
+        with engine_errors(self):
             manager = ModelManager(settings.model_root())
         name = manager.names()[self.parameterAsEnum(parameters, "MODEL", context)]
         precision = PRECISIONS[self.parameterAsEnum(parameters, "PRECISION", context)]
@@ -87,7 +87,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
                 feedback.pushInfo(message)
             progress(done, total)
 
-        with engine_errors():
+        with engine_errors(self):
             folder = manager.install(
                 name,
                 precision,
