@@ -41,8 +41,7 @@ LABELS = {
     "max_area_km2": "Largest area per run",
 }
 INT8_HINT = (
-    "add it with `python -m plugin convert ... --precision int8` or by installing the model again "
-    '("Install model", fp32)'
+    'install the model again with "Install model" (fp32 files), which adds the int8 denoiser that fast needs'
 )
 # A guard against accidental runs of many hours on a CPU; 0 removes it.
 DEFAULT_MAX_AREA_KM2 = 100.0

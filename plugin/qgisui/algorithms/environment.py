@@ -4,7 +4,9 @@ import json
 import platform
 import sys
 
-from qgis.core import QgsProcessingOutputString
+from pathlib import Path
+
+from qgis.core import QgsApplication, QgsProcessingOutputString
 
 from ... import __version__, dependencies
 from ...engine.errors import CopGenError
@@ -21,7 +23,8 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
         "Reports the plugin version, the Python packages it needs (and which are missing), "
         "the ONNX Runtime execution providers available (CUDA or CPU), the model directory "
         "and the models installed there (name, precision, folder), and which of them the "
-        "algorithms load. Run it first when something does not work."
+        "algorithms load. Missing packages come with the command that installs them (for qgis_process "
+        "and other uses without the GUI). Run it first when something does not work."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -40,9 +43,15 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             f"COP-GEN-Beta plugin {__version__}",
             f"Python {platform.python_version()} ({sys.executable})",
         ]
+        lines.append("Python packages:")
         for status in statuses:
             state = status.version if status.ok else (f"too old ({status.version})" if status.version else "MISSING")
-            lines.append(f"  {status.requirement.distribution:<12} {state:<12} {status.requirement.why}")
+            lines.append(f"  - {status.requirement.distribution} {state}: {status.requirement.why}")
+        requirements = dependencies.installable(statuses)
+        if requirements:
+            folder = dependencies.deps_folder(Path(QgsApplication.qgisSettingsDirPath()))
+            lines.append("To install the missing packages without the GUI, run in a terminal, then restart QGIS:")
+            lines.append(f"  {dependencies.manual_command(folder, requirements)}")
         lines.append(f"Execution providers: {', '.join(providers) or 'none (onnxruntime missing)'}")
         lines.append(f"Precision setting: {settings.precision()}")
         lines.append(f"Model directory: {model_root}")
@@ -53,13 +62,13 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             lines.append(f"  cannot list the models: {exc}")
         for name, precision, folder in models:
             int8 = "yes" if settings.has_int8_denoiser(folder) else "no"
-            lines.append(f"  {name:<14} {precision:<5} {folder}  (int8 denoiser: {int8})")
+            lines.append(f"  - {name}, {precision}: {folder}  (int8 denoiser: {int8})")
         if not models:
             lines.append('  no model installed: run "Install model"')
         elif not missing:  # which one is used depends on onnxruntime's providers
             loaded = settings.model_dir()
             lines.append(f"The algorithms load: {loaded}")
-            if settings.precision() == "fast-int8" and not settings.has_int8_denoiser(loaded):
+            if settings.precision() == "fast" and not settings.has_int8_denoiser(loaded):
                 lines.append(f"  it has no int8 denoiser, so its faithful graphs run; {settings.INT8_HINT}")
         report = "\n".join(lines)
         feedback.pushInfo(report)
