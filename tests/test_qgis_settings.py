@@ -47,9 +47,9 @@ def test_values_are_stored_and_read_back(settings, tmp_path):
     settings.set_default_steps(20)
     settings.set_default_solver("ddim")
     settings.set_max_area_km2(12.5)
-    settings.set_precision("fast-int8")
+    settings.set_precision("fast")
     assert stored("device") == "cuda" and stored("model_dir") == str(tmp_path)
-    assert stored("precision") == "fast-int8" and settings.precision() == "fast-int8"
+    assert stored("precision") == "fast" and settings.precision() == "fast"
     assert settings.model_root() == tmp_path
     assert settings.device() == "cuda"
     assert settings.default_steps() == 20
@@ -160,10 +160,10 @@ def test_options_page_shows_and_applies_settings(settings, tmp_path):
     form.steps.setValue(12)
     form.solver.setCurrentText("dpm-solver++2m")
     form.max_area.setValue(0)
-    form.precision.setCurrentText("fast-int8")
+    form.precision.setCurrentText("fast")
     page.apply()
     assert settings.model_root() == tmp_path
-    assert settings.precision() == "fast-int8"
+    assert settings.precision() == "fast"
     assert (settings.device(), settings.default_steps(), settings.default_solver()) == ("cuda", 12, "dpm-solver++2m")
     assert settings.max_area_km2() is None
 
@@ -190,14 +190,35 @@ def test_fast_preset_button_fills_the_form_and_apply_stores_it(settings):
     assert form.precision.currentText() == "faithful"
     form.fast_preset.click()
     assert (form.precision.currentText(), form.solver.currentText(), form.steps.value()) == (
-        "fast-int8",
+        "fast",
         "dpm-solver-fast",
         20,
     )
     assert settings.precision() == "faithful"  # nothing is stored before apply
     form.apply()
     stored_preset = (settings.precision(), settings.default_solver(), settings.default_steps())
-    assert stored_preset == ("fast-int8", "dpm-solver-fast", 20)
+    assert stored_preset == ("fast", "dpm-solver-fast", 20)
+
+
+def test_precision_saved_by_version_0_reads_as_fast(settings):
+    from qgis.core import QgsSettings
+
+    QgsSettings().setValue("copgen_beta/precision", "fast-int8")
+    assert settings.precision() == "fast"
+
+
+def test_options_page_says_which_model_and_precision_run(settings, tiny_model_dir, tmp_path, monkeypatch):
+    from plugin.qgisui.settings_dialog import SettingsWidget
+
+    monkeypatch.setenv(settings.MODEL_DIR_ENV, str(tiny_model_dir))
+    settings.set_precision("fast")
+    form = SettingsWidget()
+    text = form.usage_note.text()
+    assert str(tiny_model_dir) in text and "fp32" in text and "fast" in text
+    monkeypatch.setenv(settings.MODEL_DIR_ENV, str(tmp_path / "empty"))
+    form.load()
+    text = form.usage_note.text()
+    assert "No model is installed" in text and "Install model" in text
 
 
 def test_has_int8_denoiser_needs_the_model_json_entry_and_the_file(settings, tmp_path):

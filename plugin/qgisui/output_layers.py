@@ -111,7 +111,7 @@ def use_alpha_band(layer):
     on the canvas, in exports and in layouts."""
     provider, renderer = layer.dataProvider(), layer.renderer()
     alpha = next(
-        (band for band in range(1, layer.bandCount() + 1) if provider.colorInterpretation(band) == QgsRaster.AlphaBand),
+        (band for band in range(1, layer.bandCount() + 1) if provider.colorInterpretation(band) == QgsRaster.ColorInterpretation.AlphaBand),
         -1,
     )
     if renderer is not None and hasattr(renderer, "setAlphaBand"):

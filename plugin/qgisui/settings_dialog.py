@@ -1,5 +1,7 @@
 """The COP-GEN-Beta page of Settings > Options (also opened from the plugin menu)."""
 
+import json
+
 from qgis.gui import QgsFileWidget, QgsOptionsPageWidget, QgsOptionsWidgetFactory
 from qgis.PyQt.QtWidgets import (
     QComboBox,
@@ -41,8 +43,9 @@ class SettingsWidget(QWidget):
         self.precision = QComboBox()
         self.precision.addItems(settings.PRECISIONS)
         self.precision_note = QLabel(
-            "faithful: the model's own graphs, exactly the reference. fast-int8: the int8 denoiser, "
-            "about 2.5x faster on the CPU with a small loss of accuracy (CPU only; ignored on CUDA)."
+            "faithful: the model's own graphs, exactly the reference (fp32 on the CPU, fp16 on CUDA). "
+            "fast: the int8 denoiser, about 2.5x faster on the CPU with a small loss of accuracy "
+            "(CPU only; ignored on CUDA)."
         )
         self.precision_note.setWordWrap(True)
         self.fast_preset = QPushButton("Use the fast preset")
@@ -59,6 +62,8 @@ class SettingsWidget(QWidget):
         self.max_area.setSpecialValueText("no limit")
         self.model_note = QLabel()
         self.model_note.setWordWrap(True)
+        self.usage_note = QLabel()  # which model and precision the algorithms will use
+        self.usage_note.setWordWrap(True)
         providers = dependencies.execution_providers()
         self.providers_note = QLabel(
             "ONNX Runtime can use: " + (", ".join(providers) if providers else "nothing (onnxruntime is missing)")
@@ -66,7 +71,7 @@ class SettingsWidget(QWidget):
         self.providers_note.setWordWrap(True)
 
         form = QFormLayout()
-        form.addRow("Model folder", self.model_dir)
+        form.addRow(settings.LABELS["model_dir"], self.model_dir)
         form.addRow("", self.model_note)
         form.addRow("Device", self.device)
         form.addRow("", self.providers_note)
@@ -75,7 +80,8 @@ class SettingsWidget(QWidget):
         form.addRow("Precision", self.precision)
         form.addRow("", self.precision_note)
         form.addRow("", self.fast_preset)
-        form.addRow("Largest area per run", self.max_area)
+        form.addRow(settings.LABELS["max_area_km2"], self.max_area)
+        form.addRow("Will be used", self.usage_note)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         if show_dependencies is not None:
@@ -101,6 +107,7 @@ class SettingsWidget(QWidget):
         self.solver.setCurrentText(settings.default_solver())
         self.precision.setCurrentText(settings.precision())
         self.max_area.setValue(settings.max_area_km2() or 0.0)
+        self.usage_note.setText(usage_summary())
 
     def apply(self):
         if settings.model_root_from_environment() is None:
@@ -118,6 +125,23 @@ class SettingsWidget(QWidget):
         self.precision.setCurrentText(preset["precision"])
         self.solver.setCurrentText(preset["solver"])
         self.steps.setValue(preset["steps"])
+
+
+def usage_summary():
+    """Which model folder and precision the algorithms will use, as stored now."""
+    folder = settings.model_dir()
+    info_file = folder / "model.json"
+    if not info_file.is_file():
+        return f'No model is installed in {folder}: run Raster > COP-GEN-Beta > Install model… first.'
+    try:
+        graphs = json.loads(info_file.read_text(encoding="utf-8")).get("precision", "fp32")
+    except (OSError, ValueError, AttributeError):
+        graphs = "unreadable model.json"
+    precision = settings.precision()
+    note = ""
+    if precision == "fast" and not settings.has_int8_denoiser(folder):
+        note = " (it has no int8 denoiser, so its faithful graphs run)"
+    return f"{folder} ({graphs} files), precision {precision}{note}, on device {settings.device()}."
 
 
 class OptionsPage(QgsOptionsPageWidget):
