@@ -7,15 +7,18 @@ every guess stays editable in the dialog.
 
 from qgis.core import Qgis, QgsMapLayerType, QgsProject
 from qgis.PyQt import sip
-from qgis.PyQt.QtWidgets import QAction
+from qgis.PyQt.QtWidgets import QAction, QPushButton
 
 from ..engine.modalities import MODALITIES
+from . import settings
 from .condition_names import SOURCE, SOURCE_OPTIONS, channel_parameters
 from .layer_guess import guess_modality
 from .output_layers import SHORT_NAMES
 from .resources import plugin_icon
 
 GENERATE_ALGORITHM = "copgen:generate"
+INSTALL_MODEL_ALGORITHM = "copgen:installmodel"
+CHECK_INSTALLATION_ALGORITHM = "copgen:checkinstallation"
 MENU = "COP-GEN-Beta"
 ACTION_TEXT = "Generate from this layer…"
 
@@ -46,22 +49,48 @@ def is_generation_source(layer):
     )
 
 
-def open_generate_dialog(layer):
-    """Open the Generate dialog set up for ``layer``; returns it, or None without the algorithm."""
+def open_algorithm_dialog(algorithm_id, parameters=None):
+    """Open the Processing dialog of ``algorithm_id``; returns it, or None without the algorithm."""
     import processing
 
-    guess = guess_modality(layer)
-    dialog = processing.createAlgorithmDialog(GENERATE_ALGORITHM, generate_parameters(layer, guess))
+    dialog = processing.createAlgorithmDialog(algorithm_id, parameters or {})
+    if dialog is not None:
+        dialog.show()
+    return dialog
+
+
+def open_generate_dialog(layer=None):
+    """Open the Generate dialog, set up for ``layer`` when given; before any work it says when no
+    model is installed, with a button opening Install model. Returns it, or None without the
+    algorithm."""
+    guess = guess_modality(layer) if layer is not None else None
+    dialog = open_algorithm_dialog(GENERATE_ALGORITHM, generate_parameters(layer, guess) if guess else None)
     if dialog is None:
         return None
-    dialog.messageBar().pushMessage(
-        "COP-GEN-Beta",
-        f"“{layer.name()}” set as the {SHORT_NAMES[guess.modality]} condition ({guess.reason}); edit below if wrong.",
-        Qgis.MessageLevel.Info,
-        0,
-    )
-    dialog.show()
+    if guess is not None:
+        dialog.messageBar().pushMessage(
+            "COP-GEN-Beta",
+            f"“{layer.name()}” set as the {SHORT_NAMES[guess.modality]} condition ({guess.reason}); "
+            "edit below if wrong.",
+            Qgis.MessageLevel.Info,
+            0,
+        )
+    offer_model_install(dialog.messageBar(), dialog)
     return dialog
+
+
+def offer_model_install(bar, owner):
+    """When no model is installed: a warning in ``bar`` with a button opening Install model
+    (the button lives as long as ``owner``). Returns the button, or None when a model is there."""
+    problem = settings.model_problem()
+    if problem is None:
+        return None
+    message = bar.createMessage("No model yet", problem[0].upper() + problem[1:] + ".")
+    button = QPushButton("Install model…", owner)
+    button.clicked.connect(lambda: open_algorithm_dialog(INSTALL_MODEL_ALGORITHM))
+    message.layout().addWidget(button)
+    bar.pushWidget(message, Qgis.MessageLevel.Warning)
+    return button
 
 
 class LayerActions:

@@ -115,6 +115,17 @@ def model_dir(name=DEFAULT_MODEL, precision=None):
     return next((folder for folder in folders if (folder / "model.json").is_file()), folders[0])
 
 
+INSTALL_HINT = 'run "Install model" (Raster > COP-GEN-Beta > Install model…, or Processing > COP-GEN-Beta > Models)'
+
+
+def model_problem():
+    """Why no model can be loaded (a message saying how to install one), or None."""
+    folder = model_dir()
+    if (folder / "model.json").is_file():
+        return None
+    return f"no COP-GEN-Beta model is installed in {folder}: {INSTALL_HINT}"
+
+
 def has_int8_denoiser(folder):
     """Whether the converted model folder records its int8 denoiser in model.json ("int8")
     and holds the file, as fast needs."""

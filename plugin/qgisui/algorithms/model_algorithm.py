@@ -13,7 +13,8 @@ from qgis.core import QgsProcessingException
 
 from .base import CopGenAlgorithm
 from .parameters import upgrade_legacy_values
-from .run_context import RunContext, model_problem
+from ..settings import model_problem
+from .run_context import RunContext
 
 
 class ModelAlgorithm(CopGenAlgorithm):

@@ -25,8 +25,6 @@ from .. import settings
 from ..output_layers import default_layer_name, register_output_layer
 from .parameters import label
 
-INSTALL_HINT = 'run "Install model" (Raster > COP-GEN-Beta > Install model…, or Processing > COP-GEN-Beta > Models)'
-
 # The engine's field names (CopGenError.field, generate_area's keywords) -> the parameter whose
 # label names them in QGIS; fields that are settings, not parameters -> the setting's label.
 FIELD_PARAMETERS = {
@@ -80,14 +78,6 @@ def engine_errors(algorithm):
         yield
     except CopGenError as exc:
         raise QgsProcessingException(describe_error(algorithm, exc)) from exc
-
-
-def model_problem():
-    """Why no model can be loaded (a message saying how to install one), or None."""
-    folder = settings.model_dir()
-    if (folder / "model.json").is_file():
-        return None
-    return f"no COP-GEN-Beta model is installed in {folder}: {INSTALL_HINT}"
 
 
 class RunContext:
