@@ -768,9 +768,12 @@ def test_cancelled_generate_leaves_no_file(provider, tiles, tmp_path):
 
 
 def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
+    import processing
+    from qgis.core import QgsApplication, QgsLayerTree, QgsProcessingOutputHtml, QgsProject
+
     parameters = {key.upper(): str(path) for key, path in thumbnails.items()}
     parameters.update({f"{key.upper()}_SOURCE": 1 for key in thumbnails})
-    sheet, table = tmp_path / "sheet.png", tmp_path / "combinations.gpkg"
+    sheet, table = tmp_path / "sheet.html", tmp_path / "combinations.gpkg"
     parameters.update(
         {
             "STEPS": STEPS,
@@ -779,7 +782,9 @@ def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
             "OUTPUT_TABLE": str(table),
         }
     )
-    result = run("combinations", parameters)
+    project = QgsProject.instance()
+    project.clear()
+    result = processing.runAndLoadResults("copgen:combinations", parameters)  # as the dialog runs it
     rows, _ = read_table(result["OUTPUT_TABLE"])
     # 15 combinations (none to three given), each generating the rest: 4 + 4*3 + 6*2 + 4*1 layers.
     assert len(rows) == 32 == len(list((tmp_path / "runs").iterdir()))
@@ -793,9 +798,19 @@ def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
     assert by_combination["UNCONDITIONAL"] == ["dem", "s1_rtc", "s2_l1c", "s2_l2a"]
     assert by_combination["GIVEN S1 RTC + S2 L2A"] == ["dem", "s2_l1c"]
     assert all(math.isfinite(row[-5]) and -1 <= row[-4] <= 1 for row in rows)
-    png = gdal.Open(result["OUTPUT_SHEET"])
+    # The sheet is an HTML output (the Results Viewer opens those) showing the PNG beside it.
+    algorithm = QgsApplication.processingRegistry().algorithmById("copgen:combinations")
+    assert isinstance(algorithm.outputDefinition("OUTPUT_SHEET"), QgsProcessingOutputHtml)
+    assert result["OUTPUT_SHEET"] == str(sheet) and 'src="sheet.png"' in sheet.read_text()
+    png = gdal.Open(str(tmp_path / "sheet.png"))
     assert png.GetDriver().ShortName == "PNG" and png.RasterCount == 3
     assert png.RasterYSize > 15 * 128  # one row per combination
+    # The 32 generated layers: one collapsed group, all unchecked (the table is the other layer).
+    groups = [node for node in project.layerTreeRoot().children() if QgsLayerTree.isGroup(node)]
+    assert len(groups) == 1 and not groups[0].isExpanded()
+    assert len(groups[0].findLayers()) == 32
+    assert not any(node.isVisible() for node in groups[0].findLayers())
+    project.clear()
 
 
 # -- Bad input, refused before any work -----------------------------------------------------------

@@ -25,6 +25,8 @@ from .. import settings
 from ..output_layers import default_layer_name, register_output_layer
 from .parameters import label
 
+ETA_INTERVAL_S = 30  # how often the time left may change the progress text (and the log)
+
 # The engine's field names (CopGenError.field, generate_area's keywords) -> the parameter whose
 # label names them in QGIS; fields that are settings, not parameters -> the setting's label.
 FIELD_PARAMETERS = {
@@ -128,24 +130,28 @@ class RunContext:
     def callbacks(self):
         """(progress(done, total, message), cancel()) for the engine and the analysis runners.
         The progress text is the engine's message (which may carry its own estimate) plus the
-        time remaining at the pace measured so far; the amount of work is logged once."""
+        time remaining at the pace measured so far. Dialogs copy every progress text into the
+        log, so it changes with the stage, else at most every ETA_INTERVAL_S seconds; the amount
+        of work and the first estimate are logged once."""
         feedback = self.feedback
-        state = {"shown": None, "start": None, "first": 0, "announced": False}
+        state = {"stage": None, "shown_at": 0.0, "start": None, "first": 0, "announced": False, "estimated": False}
 
         def progress(done, total, message=""):
             now = time.monotonic()
             if not state["announced"] and total:
                 state["announced"] = True
-                feedback.pushInfo(f"Work: {total} window evaluations of the networks in all")
+                feedback.pushInfo(f"Work ahead: {total} window evaluations of the networks")
             if state["start"] is None and done:
                 state["start"], state["first"] = now, done
-            text = message
             remaining = _remaining(state, done, total, now)
-            if remaining is not None:
-                text = f"{message} – about {remaining} left" if message else f"about {remaining} left"
-            if text != state["shown"]:
-                state["shown"] = text
-                feedback.setProgressText(text)
+            if remaining is not None and not state["estimated"]:
+                state["estimated"] = True
+                feedback.pushInfo(f"Estimated time: about {remaining} on this machine (from the pace so far)")
+            if message != state["stage"] or (remaining and now - state["shown_at"] >= ETA_INTERVAL_S):
+                state["stage"], state["shown_at"] = message, now
+                text = " – ".join(part for part in (message, remaining and f"about {remaining} left") if part)
+                if text:
+                    feedback.setProgressText(text)
             if total:
                 feedback.setProgress(100.0 * done / total)
 
