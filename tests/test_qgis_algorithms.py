@@ -939,3 +939,18 @@ def test_missing_packages_leave_only_check_installation(provider, monkeypatch):
     ]
     monkeypatch.setattr(dependencies, "check", lambda: missing_rasterio)
     assert [cls.NAME for cls in algorithm_classes()] == ["checkinstallation"]
+
+
+def test_check_installation_prints_the_command_that_installs_what_is_missing(provider, monkeypatch):
+    # The installed plugin's own module: that is what the registered algorithm reads.
+    dependencies = importlib.import_module(f"{PLUGIN_NAME}.plugin.dependencies")
+    statuses = dependencies.check()
+    without_onnx = [
+        dependencies.PackageStatus(s.requirement, "" if s.requirement.module == "onnx" else s.version) for s in statuses
+    ]
+    monkeypatch.setattr(dependencies, "check", lambda: without_onnx)
+    lines = run("checkinstallation", {})["REPORT"].splitlines()
+    assert "  - onnx MISSING: builds the ONNX graphs when converting checkpoints" in lines
+    command = lines[lines.index(next(line for line in lines if line.startswith("To install"))) + 1].split()
+    assert command[1:5] == ["-m", "pip", "install", "--upgrade"] and "'onnx>=1.15'" in command
+    assert command[6].strip("'").endswith(f"copgen_deps/{dependencies.abi_tag()}")

@@ -82,10 +82,9 @@ def open_generate_dialog(layer=None):
 def offer_model_install(bar, owner):
     """When no model is installed: a warning in ``bar`` with a button opening Install model
     (the button lives as long as ``owner``). Returns the button, or None when a model is there."""
-    problem = settings.model_problem()
-    if problem is None:
+    if settings.model_problem() is None:
         return None
-    message = bar.createMessage("No model yet", problem[0].upper() + problem[1:] + ".")
+    message = bar.createMessage("No model yet", f"generating needs a model; none is installed in {settings.model_dir()}.")
     button = QPushButton("Install model…", owner)
     button.clicked.connect(lambda: open_algorithm_dialog(INSTALL_MODEL_ALGORITHM))
     message.layout().addWidget(button)
