@@ -288,3 +288,35 @@ def test_a_generated_modality_chains_in_a_graphical_model(provider, tiles, tmp_p
     np.testing.assert_array_equal(  # a rendering prepared as the S1 thumbnail it is: unchanged
         gdal.Open(str(tmp_path / "prepared.tif")).ReadAsArray(), gdal.Open(str(generated)).ReadAsArray()
     )
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("given, solver", [("ddim", "ddim"), (1, "dpm-solver++2m"), ("2", "ddim")])
+def test_solver_is_stored_by_name_and_old_indexes_still_read(provider, tiles, tmp_path, given, solver):
+    from qgis.core import QgsApplication
+
+    definition = QgsApplication.processingRegistry().algorithmById("copgen:generate").parameterDefinition("SOLVER")
+    assert definition.usesStaticStrings()  # models and saved runs hold the name
+    parameters = {"S2_L2A": str(tiles[0]), **S2_L2A_BANDS, "GENERATE": [ENUM["dem"]], "STEPS": STEPS}
+    assert check(provider, "generate", {**parameters, "SOLVER": given, "OUTPUT_FOLDER": "/tmp/x"})[0]
+    result = run("generate", {**parameters, "SOLVER": given, "OUTPUT_FOLDER": str(tmp_path)})
+    assert gdal.Open(result["OUTPUT_FILES"][0]).GetMetadataItem("solver") == solver
+
+
+@pytest.mark.timeout(300)
+def test_inputs_follow_the_layer_without_options(provider, tiles, tmp_path):
+    # A generated DEM (an 8-bit hillshade rendering, tagged by the plugin) as a condition, and the
+    # real tile in Prepare, all options left at their defaults.
+    dem = run("generate", {"S2_L2A": str(tiles[0]), "GENERATE": [ENUM["dem"]], "STEPS": STEPS,
+                           "OUTPUT_FOLDER": str(tmp_path / "a")})["OUTPUT_DEM"]
+    feedback = RecordingFeedback()
+    result = run("generate", {"DEM": dem, "GENERATE": [ENUM["s1_rtc"]], "STEPS": STEPS,
+                              "OUTPUT_FOLDER": str(tmp_path / "b")}, feedback)
+    conditions = json.loads(gdal.Open(result["OUTPUT_S1_RTC"]).GetMetadataItem("conditions"))
+    assert [(c["modality"], c["source"]) for c in conditions] == [("dem", "thumbnail")]
+    run("prepare", {"INPUT": str(tiles[0]), "OUTPUT": str(tmp_path / "guessed.tif")})
+    run("prepare", {"INPUT": str(tiles[0]), "MODALITY": ENUM["s2_l2a"], "SOURCE": 0, **INPUT_BANDS,
+                    "OUTPUT": str(tmp_path / "chosen.tif")})
+    np.testing.assert_array_equal(
+        gdal.Open(str(tmp_path / "guessed.tif")).ReadAsArray(), gdal.Open(str(tmp_path / "chosen.tif")).ReadAsArray()
+    )
