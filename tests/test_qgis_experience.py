@@ -105,6 +105,7 @@ def test_outputs_are_transparent_outside_the_aoi_in_every_style(provider, tiles,
     processing.runAndLoadResults("copgen:generate", parameters)
     layers = {layer.customProperty("copgen_beta/modality"): layer for layer in generated_layers(clean_project)}
     assert sorted(layers) == ["dem", "s1_rtc", "s2_l1c"]
+    assert len(clean_project.mapLayers()) == 3  # the S2 L2A destination (not generated) is not loaded
     styles = set()
     for modality, layer in layers.items():
         assert str(tmp_path / "out") in layer.source()  # the file in the output folder was loaded

@@ -20,6 +20,7 @@ from .parameters import (
     add_condition,
     add_sampling,
     area_arguments,
+    check_geotiff_destination,
     check_overlap,
     coverage_fractions,
     destination_path,
@@ -134,6 +135,8 @@ class GenerateAlgorithm(ModelAlgorithm):
             )
         if area is not None:
             check_overlap(self, area, layers, context)
+        for modality in generate:
+            check_geotiff_destination(self, parameters, context, f"OUTPUT_{parameter_name(modality)}")
         if self.parameterAsBoolean(parameters, "REFLECTANCE", context) and not set(generate) & set(
             REFLECTANCE_MODALITIES
         ):
@@ -155,7 +158,7 @@ class GenerateAlgorithm(ModelAlgorithm):
             samples=self.parameterAsInt(parameters, "SAMPLES", context),
             reflectance=self.parameterAsBoolean(parameters, "REFLECTANCE", context),
             out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER"),
-            destinations={m: run.destination(f"OUTPUT_{parameter_name(m)}") for m in generate},
+            destinations={m: run.destination(f"OUTPUT_{parameter_name(m)}") for m in MODALITIES},
         )
 
     def execute(self, plan, run):
@@ -203,6 +206,8 @@ class GenerateAlgorithm(ModelAlgorithm):
             },
         }
         results = {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
+        for modality in set(MODALITIES) - set(plan.generate):
+            run.forget(plan.destinations[modality])
         for modality in plan.generate:
             files = [path for path in paths if path.name.startswith(f"{run_name}_{modality}")]
             first = run.settle(plan.destinations[modality], files[0])

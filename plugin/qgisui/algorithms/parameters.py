@@ -408,6 +408,18 @@ def destination_path(algorithm, parameters, context, name):
     return Path(path)
 
 
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def check_geotiff_destination(algorithm, parameters, context, name):
+    """Refuse a raster destination ``name`` that is not a GeoTIFF file (what the engine writes)."""
+    if not is_set(parameters, name):
+        return
+    output = algorithm.parameterAsOutputLayer(parameters, name, context)
+    if output and not output.lower().endswith(GEOTIFF_SUFFIXES):
+        raise refusal(algorithm, name, f"{output} must be a GeoTIFF (.tif)")
+
+
 def engine_crs(crs):
     """A QgsCoordinateReferenceSystem as the engine (rasterio) reads it: EPSG code, else WKT."""
     if crs.authid().upper().startswith("EPSG:"):

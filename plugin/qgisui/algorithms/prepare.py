@@ -7,6 +7,7 @@ from ...geo.rendering import rendering_grid, write_rendering
 from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_condition,
+    check_geotiff_destination,
     check_overlap,
     engine_crs,
     modality_options,
@@ -14,11 +15,7 @@ from .parameters import (
     read_area,
     read_condition,
     read_modality,
-    refusal,
 )
-
-GEOTIFF_SUFFIXES = (".tif", ".tiff")
-
 
 class PrepareAlgorithm(ModelAlgorithm):
     NEEDS_MODEL = False
@@ -57,9 +54,7 @@ class PrepareAlgorithm(ModelAlgorithm):
         area = read_area(self, parameters, context)
         if area is not None and layer is not None:
             check_overlap(self, area, {"INPUT": layer}, context)
-        output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        if output and not output.lower().endswith(GEOTIFF_SUFFIXES):
-            raise refusal(self, "OUTPUT", f"{output} must be a GeoTIFF (.tif)")
+        check_geotiff_destination(self, parameters, context, "OUTPUT")
 
     def read(self, parameters, context, run):
         spec = read_condition(self, parameters, context, "INPUT", self._modality(parameters, context), prefix="")

@@ -231,6 +231,14 @@ class RunContext:
         shutil.move(str(written), destination)
         return destination
 
+    def forget(self, destination):
+        """Withdraw a destination that received nothing (a modality not generated) from the
+        layers to load, so the dialog does not report it as a failed output."""
+        if destination and self.context.willLoadLayerOnCompletion(destination):
+            loads = dict(self.context.layersToLoadOnCompletion())
+            loads.pop(destination, None)
+            self.context.setLayersToLoadOnCompletion(loads)
+
     def wants_layers(self, *names):
         """Whether the user asked for outputs to be loaded: one of the destinations ``names``
         (their values as the run returns them) is to be loaded on completion."""
