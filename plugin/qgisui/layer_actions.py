@@ -7,17 +7,16 @@ every guess stays editable in the dialog.
 
 from qgis.core import Qgis, QgsMapLayerType, QgsProject
 from qgis.PyQt import sip
-from qgis.PyQt.QtWidgets import QAction, QPushButton
+from qgis.PyQt.QtWidgets import QAction
 
 from ..engine.modalities import MODALITIES
-from . import settings
 from .condition_names import SOURCE, SOURCE_OPTIONS, channel_parameters
+from .first_run import open_algorithm_dialog
 from .layer_guess import guess_modality
 from .output_layers import SHORT_NAMES
 from .resources import plugin_icon
 
 GENERATE_ALGORITHM = "copgen:generate"
-INSTALL_MODEL_ALGORITHM = "copgen:installmodel"
 CHECK_INSTALLATION_ALGORITHM = "copgen:checkinstallation"
 MENU = "COP-GEN-Beta"
 ACTION_TEXT = "Generate from this layer…"
@@ -49,20 +48,9 @@ def is_generation_source(layer):
     )
 
 
-def open_algorithm_dialog(algorithm_id, parameters=None):
-    """Open the Processing dialog of ``algorithm_id``; returns it, or None without the algorithm."""
-    import processing
-
-    dialog = processing.createAlgorithmDialog(algorithm_id, parameters or {})
-    if dialog is not None:
-        dialog.show()
-    return dialog
-
-
 def open_generate_dialog(layer=None):
-    """Open the Generate dialog, set up for ``layer`` when given; before any work it says when no
-    model is installed, with a button opening Install model. Returns it, or None without the
-    algorithm."""
+    """Open the Generate dialog, set up for ``layer`` when given (the dialog itself offers Install
+    model where no model is installed). Returns it, or None without the algorithm."""
     guess = guess_modality(layer) if layer is not None else None
     dialog = open_algorithm_dialog(GENERATE_ALGORITHM, generate_parameters(layer, guess) if guess else None)
     if dialog is None:
@@ -75,21 +63,7 @@ def open_generate_dialog(layer=None):
             Qgis.MessageLevel.Info,
             0,
         )
-    offer_model_install(dialog.messageBar(), dialog)
     return dialog
-
-
-def offer_model_install(bar, owner):
-    """When no model is installed: a warning in ``bar`` with a button opening Install model
-    (the button lives as long as ``owner``). Returns the button, or None when a model is there."""
-    if settings.model_problem() is None:
-        return None
-    message = bar.createMessage("No model yet", f"generating needs a model; none is installed in {settings.model_dir()}.")
-    button = QPushButton("Install model…", owner)
-    button.clicked.connect(lambda: open_algorithm_dialog(INSTALL_MODEL_ALGORITHM))
-    message.layout().addWidget(button)
-    bar.pushWidget(message, Qgis.MessageLevel.Warning)
-    return button
 
 
 class LayerActions:

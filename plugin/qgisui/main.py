@@ -10,13 +10,8 @@ from qgis.PyQt.QtWidgets import QAction, QPushButton
 
 from .. import dependencies
 from .dependencies_dialog import DependenciesDialog, deps_folder, missing_summary
-from .layer_actions import (
-    CHECK_INSTALLATION_ALGORITHM,
-    INSTALL_MODEL_ALGORITHM,
-    LayerActions,
-    open_algorithm_dialog,
-    open_generate_dialog,
-)
+from .first_run import INSTALL_MODEL_ALGORITHM, open_algorithm_dialog
+from .layer_actions import CHECK_INSTALLATION_ALGORITHM, LayerActions, open_generate_dialog
 from .provider import CopGenProvider
 from .resources import plugin_icon
 from .settings_dialog import OptionsFactory, show_settings

@@ -32,6 +32,20 @@ class ModelAlgorithm(CopGenAlgorithm):
     def publish(self, plan, outcome, run):
         raise NotImplementedError
 
+    def createCustomParametersWidget(self, parent=None):  # noqa: N802 (QGIS's name)
+        """The standard dialog (the toolbox, the locator, the menus and processing's dialog
+        functions all open it through here), telling before any work that no model is installed
+        and offering Install model."""
+        if not self.NEEDS_MODEL:
+            return None
+        from processing.gui.AlgorithmDialog import AlgorithmDialog
+
+        from ..first_run import offer_model_install
+
+        dialog = AlgorithmDialog(self, parent=parent)
+        offer_model_install(dialog.messageBar(), dialog)
+        return dialog
+
     def checkParameterValues(self, parameters, context):  # noqa: N802
         parameters = upgrade_legacy_values(parameters)
         try:
