@@ -321,3 +321,22 @@ def test_inputs_follow_the_layer_without_options(provider, tiles, tmp_path):
     np.testing.assert_array_equal(
         gdal.Open(str(tmp_path / "guessed.tif")).ReadAsArray(), gdal.Open(str(tmp_path / "chosen.tif")).ReadAsArray()
     )
+
+
+def test_progress_logs_the_estimate_first_then_tells_the_time_left(provider, monkeypatch):
+    from plugin.qgisui.algorithms import run_context
+
+    clock = iter([0.0, 0.0, 10.0, 12.0, 45.0])
+    monkeypatch.setattr(run_context.time, "monotonic", lambda: next(clock))
+    feedback = RecordingFeedback()
+    texts = []
+    feedback.setProgressText = texts.append
+    progress, cancel = run_context.RunContext(None, {}, None, feedback).callbacks()
+    progress(0, 100, "estimate: about 3 min (90 denoiser windows ...)")
+    progress(10, 100, "encoding s2_l2a")
+    progress(20, 100, "denoising")  # 10 windows in 10 s: 80 left, about 80 s
+    progress(22, 100, "denoising")  # the same stage 2 s later: the text stays (and so does the log)
+    progress(60, 100, "denoising · about 1 min left")  # the engine tells the time left itself
+    assert feedback.lines[0] == "Estimate: about 3 min (90 denoiser windows ...)"
+    assert texts == ["encoding s2_l2a", "denoising – about 80 s left", "denoising · about 1 min left"]
+    assert not cancel()

@@ -129,24 +129,27 @@ class RunContext:
 
     def callbacks(self):
         """(progress(done, total, message), cancel()) for the engine and the analysis runners.
-        The progress text is the engine's message (which may carry its own estimate) plus the
-        time remaining at the pace measured so far. Dialogs copy every progress text into the
-        log, so it changes with the stage, else at most every ETA_INTERVAL_S seconds; the amount
-        of work and the first estimate are logged once."""
+
+        The engine's first report may carry its estimate (done = 0, "estimate: ..."): logged
+        before any work. The progress text is the engine's message; where it does not tell the
+        time left itself, the time left at the pace measured so far is added. Dialogs copy every
+        progress text into the log, so it changes with the stage, else at most every
+        ETA_INTERVAL_S seconds."""
         feedback = self.feedback
-        state = {"stage": None, "shown_at": 0.0, "start": None, "first": 0, "announced": False, "estimated": False}
+        state = {"stage": None, "shown_at": 0.0, "start": None, "first": 0, "estimated": False}
 
         def progress(done, total, message=""):
             now = time.monotonic()
-            if not state["announced"] and total:
-                state["announced"] = True
+            if not done and message.lower().startswith("estimate"):
+                state["estimated"] = True
+                feedback.pushInfo(message[0].upper() + message[1:])
+                return
+            if not state["estimated"] and total:
+                state["estimated"] = True
                 feedback.pushInfo(f"Work ahead: {total} window evaluations of the networks")
             if state["start"] is None and done:
                 state["start"], state["first"] = now, done
-            remaining = _remaining(state, done, total, now)
-            if remaining is not None and not state["estimated"]:
-                state["estimated"] = True
-                feedback.pushInfo(f"Estimated time: about {remaining} on this machine (from the pace so far)")
+            remaining = None if " left" in message else _remaining(state, done, total, now)
             if message != state["stage"] or (remaining and now - state["shown_at"] >= ETA_INTERVAL_S):
                 state["stage"], state["shown_at"] = message, now
                 text = " – ".join(part for part in (message, remaining and f"about {remaining} left") if part)
