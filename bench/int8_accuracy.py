@@ -52,7 +52,7 @@ def tiny(work):
     }
     models = {
         "fp32": load(folders["int8"], device="cpu"),
-        "int8": load(folders["int8"], device="cpu", precision="int8"),
+        "int8": load(folders["int8"], device="cpu", preference="fast"),
         "fp16": load(folders["fp16"], device="cpu"),
     }
     latents, timesteps = expected["denoiser_latents"], expected["denoiser_timesteps"]

@@ -12,6 +12,12 @@ Run from the repository root:
    the 256 px tile grid over the same elsewhere; about 1 = no visible grid) of every output.
 2. A --km x --km area generated the same way in a child process: wall time and peak RSS
    (the child's ru_maxrss), compared with the 4 GB target.
+
+With --decoder instead: the VAE decoder's tiles with a real-size random VAE (the official
+structure at full size, random weights as bench/convert_fullsize.py writes them): seconds per
+tile at 256 px and at the 400 px of a cell's halo tiles, and the seam score of a smooth latent
+canvas decoded in the default halo tiles, in the old 32-latent windows at overlap 16 and in
+hard-cut tiles, each minus that of the whole canvas decoded at once at the same lines.
 """
 
 import argparse
@@ -34,8 +40,9 @@ import rasterio  # noqa: E402
 from plugin.engine import load  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
 from plugin.geo.conditions import ConditionSpec  # noqa: E402
+from plugin.engine.request import GenerationRequest  # noqa: E402
 from plugin.geo.pipeline import generate_area  # noqa: E402
-from plugin.geo.tiling import seam_score  # noqa: E402
+from plugin.analysis.seams import seam_score  # noqa: E402
 
 GENERATE = ["dem", "s1_rtc"]
 TARGET_BYTES = 4 * 10**9
@@ -52,10 +59,11 @@ def square_around_tile(side_m):
 
 def run_area(model, out_dir, side_m, steps, seed, overlap):
     start = time.perf_counter()
-    paths = generate_area(
-        model, [ConditionSpec("s2_l2a", TILE)], GENERATE, out_dir,
-        extent=square_around_tile(side_m), seed=seed, steps=steps, overlap=overlap,
+    request = GenerationRequest(
+        generate=GENERATE, conditions=[ConditionSpec("s2_l2a", TILE)], extent=square_around_tile(side_m),
+        seed=seed, steps=steps, tiling=f"overlap:{overlap}",
     )
+    paths = generate_area(model, request, out_dir)
     return paths, time.perf_counter() - start
 
 
@@ -82,13 +90,70 @@ def big_area(model_dir, out_dir, km, steps):
     print(json.dumps({"seconds": seconds, "peak_bytes": peak, "size": size, "files": len(paths)}))
 
 
+def decoder_seams(size):
+    """Decoder figures with a real-size random VAE; see the module docstring."""
+    import numpy as np
+    import onnx
+
+    from bench.convert_fullsize import VAE, random_state
+    from plugin.engine.canvas import decode_canvas
+    from plugin.engine.runtime import open_session
+    from plugin.engine.tiling import Layout, lattice, vae_layout
+    from plugin.engine.vae_layout import expected_shapes
+    from plugin.engine.vae_onnx import build_vae_decoder
+
+    with tempfile.TemporaryDirectory(prefix="copgen-decoder-") as tmp:
+        path = Path(tmp) / "vae_decoder.onnx"
+        onnx.save(build_vae_decoder(random_state(expected_shapes(VAE), 1), VAE), path)
+        session = open_session(path, device="cpu")
+
+    def decode(latents):
+        return np.clip((session.run({"latents": latents})[0] + 1.0) / 2.0, 0.0, 1.0)
+
+    rng = np.random.default_rng(0)
+    for side in (32, 50):
+        tile = rng.standard_normal((1, 4, side, side), dtype=np.float32)
+        decode(tile)
+        start = time.perf_counter()
+        decode(tile)
+        print(f"decode of one {side * 8} px tile: {time.perf_counter() - start:.2f} s")
+    field = rng.standard_normal((4, size, size))
+    kernel = np.exp(-0.5 * (np.arange(-18, 19) / 6.0) ** 2)
+    for axis in (1, 2):
+        field = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), axis, field)
+    latents = (field / field.std()).astype(np.float32)
+    whole = decode(latents[None])[0] * 255.0
+    layouts = {"halo tiles (default)": vae_layout(size, size),
+               "32-latent windows, overlap 16 (before)": Layout(lattice(size, 16), lattice(size, 16)),
+               "hard-cut tiles": Layout(lattice(size, 0), lattice(size, 0))}
+    print(f"seam score over the whole decode's at the same lines, {size} x {size} latents:")
+    for name, layout in layouts.items():
+        image = np.zeros((3, size * 8, size * 8), np.float64)
+
+        def write(row, col, rgb):
+            image[:, row:row + rgb.shape[1], col:col + rgb.shape[2]] = rgb
+
+        start = time.perf_counter()
+        decode_canvas(decode, latents, write, layout=layout, batch=1)
+        rows, cols = layout.boundaries()
+        lines = {"rows": [8 * r for r in rows], "cols": [8 * c for c in cols]}
+        excess = seam_score(image, **lines) - seam_score(whole, **lines)
+        print(f"  {name:40} {len(layout):3d} tiles {excess:+.3f}  "
+              f"(mean |difference| {np.abs(image - whole).mean():.1f} / 255; {time.perf_counter() - start:.0f} s)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--km", type=float, default=20)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--decoder", type=int, metavar="LATENTS",
+                        help="only the decoder figures with a real-size random VAE on this canvas side")
     parser.add_argument("--child", nargs=2, metavar=("MODEL_DIR", "OUT_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.decoder:
+        decoder_seams(args.decoder)
+        return
     if args.child:
         big_area(*args.child, args.km, args.steps)
         return

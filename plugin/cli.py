@@ -13,10 +13,11 @@ import threading
 from contextlib import contextmanager
 
 from . import __version__
+from .commands.flags import describe
 from .engine.errors import CopGenError
 
 # Modules under plugin.commands, in the order --help lists them.
-COMMAND_MODULES = ("demo", "models", "convert", "prepare", "generate", "bench")
+COMMAND_MODULES = ("demo", "models", "convert", "prepare", "generate", "cells", "dataset", "bench")
 
 
 def build_parser():
@@ -47,7 +48,7 @@ def main(argv=None):
         with sigterm_as_interrupt():
             return args.func(args) or 0
     except CopGenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {describe(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)

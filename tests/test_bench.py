@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 from plugin.engine.solvers import SOLVERS
+from plugin.engine.tiling import DEFAULT_TILING
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_bench_quick_reports_calls_tiles_areas_and_every_solver(tiny_model_dir, tmp_path):
+def test_bench_quick_reports_calls_tiles_areas_cells_and_every_solver(tiny_model_dir, tmp_path):
     report_file = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "plugin", "bench", "--quick", "--model", str(tiny_model_dir),
@@ -28,3 +29,11 @@ def test_bench_quick_reports_calls_tiles_areas_and_every_solver(tiny_model_dir, 
     assert sorted(report["solver_overhead_s"]) == sorted(SOLVERS)
     for solver in SOLVERS:
         assert any(line.startswith("fp32-cpu") and f" {solver} " in line for line in result.stdout.splitlines())
+    # one Major TOM cell, today's tiling beside the default
+    today, default = config["cell"]
+    assert (today["tiling"], default["tiling"]) == ("overlap:16", DEFAULT_TILING)
+    assert today["windows_per_step"] == 64 and today["vae_tiles"] == 64
+    assert default["windows_per_step"] / default["area_tiles"] <= 1.65
+    assert default["vae_area_tiles"] / default["area_tiles"] <= 1.3
+    assert default["cell_s"] < today["cell_s"]
+    assert any(line.startswith("fp32-cpu") and DEFAULT_TILING in line for line in result.stdout.splitlines())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from plugin.engine.checkpoint import load_state_dict
-from plugin.engine.checkpoint_write import save_pth, save_safetensors, state_dict_pickle, write_torch_zip
+from checkpoint_write import save_pth, save_safetensors, state_dict_pickle, write_torch_zip
 from plugin.engine.errors import CheckpointError
 
 

@@ -12,7 +12,7 @@ import pytest
 from plugin import __version__
 from plugin.cli import main
 from plugin.engine.checkpoint import load_state_dict
-from plugin.engine.checkpoint_write import save_pth
+from checkpoint_write import save_pth
 from plugin.engine import convert as convert_module
 from plugin.engine.convert import convert
 from plugin.engine.errors import CheckpointError, InputError

@@ -326,7 +326,7 @@ def test_inputs_follow_the_layer_without_options(provider, tiles, tmp_path):
 def test_progress_logs_the_estimate_first_then_tells_the_time_left(provider, monkeypatch):
     from plugin.qgisui.algorithms import run_context
 
-    clock = iter([0.0, 0.0, 10.0, 12.0, 45.0])
+    clock = iter([0.0, 0.0, 2.0, 12.0, 20.0, 45.0])
     monkeypatch.setattr(run_context.time, "monotonic", lambda: next(clock))
     feedback = RecordingFeedback()
     texts = []
@@ -334,9 +334,11 @@ def test_progress_logs_the_estimate_first_then_tells_the_time_left(provider, mon
     progress, cancel = run_context.RunContext(None, {}, None, feedback).callbacks()
     progress(0, 100, "estimate: about 3 min (90 denoiser windows ...)")
     progress(10, 100, "encoding s2_l2a")
-    progress(20, 100, "denoising")  # 10 windows in 10 s: 80 left, about 80 s
+    progress(20, 100, "denoising")
     progress(22, 100, "denoising")  # the same stage 2 s later: the text stays (and so does the log)
-    progress(60, 100, "denoising · about 1 min left")  # the engine tells the time left itself
-    assert feedback.lines[0] == "Estimate: about 3 min (90 denoiser windows ...)"
-    assert texts == ["encoding s2_l2a", "denoising – about 80 s left", "denoising · about 1 min left"]
+    progress(40, 100, "denoising · about 1 min left")  # the engine's first time left: shown at once
+    progress(50, 100, "denoising · about 50 s left")  # 8 s later: the text stays
+    progress(80, 100, "denoising · about 20 s left")  # 33 s later: updated
+    assert feedback.lines == ["Estimate: about 3 min (90 denoiser windows ...)"]  # logged before any work
+    assert texts == ["encoding s2_l2a", "denoising", "denoising · about 1 min left", "denoising · about 20 s left"]
     assert not cancel()

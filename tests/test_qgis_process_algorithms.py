@@ -85,5 +85,8 @@ def test_bad_input_is_refused_naming_the_parameter(home, shared_dir, tmp_path):
         home, "run", "copgen:generate", f"--S2_L2A={path}", "--GENERATE=3", f"--OUTPUT_FOLDER={tmp_path / 'out'}"
     )
     assert completed.returncode != 0
-    assert "Sentinel-2 L2A true colour condition: Sentinel-2 L2A true colour is both a condition" in completed.stdout + completed.stderr
+    # the engine's request refuses it; the message names the parameter by its label
+    assert "Sentinel-2 L2A true colour condition: both generated and given as a condition" in (
+        completed.stdout + completed.stderr
+    )
     assert not (tmp_path / "out").exists()

@@ -200,11 +200,13 @@ def test_fast_preset_button_fills_the_form_and_apply_stores_it(settings):
     assert stored_preset == ("fast", "dpm-solver-fast", 20)
 
 
-def test_precision_saved_by_version_0_reads_as_fast(settings):
+def test_precision_stored_by_earlier_versions_reads_in_todays_words(settings):
     from qgis.core import QgsSettings
 
     QgsSettings().setValue("copgen_beta/precision", "fast-int8")
     assert settings.precision() == "fast"
+    QgsSettings().setValue("copgen_beta/precision", "turbo")  # hand-edited nonsense: the default
+    assert settings.precision() == "faithful"
 
 
 def test_options_page_says_which_model_and_precision_run(settings, tiny_model_dir, tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 
 from plugin.engine import load
 from plugin.engine.convert import convert
-from plugin.engine.errors import InputError, ModelError
+from plugin.engine.errors import ModelError
 from plugin.engine.modalities import MODALITIES
 from plugin.engine.quantize import INT8_DATA_FILE, INT8_FILE, quantize_model, reduced_range_for
 
@@ -45,7 +45,7 @@ def int8_dir(fixtures_dir, tmp_path_factory):
 def models(int8_dir, tiny_model_dir_fp16):
     return {
         "fp32": load(int8_dir, device="cpu"),
-        "int8": load(int8_dir, device="cpu", precision="int8"),
+        "int8": load(int8_dir, device="cpu", preference="fast"),
         "fp16": load(tiny_model_dir_fp16, device="cpu"),
     }
 
@@ -118,23 +118,6 @@ def test_default_precision_is_the_fp32_graph(int8_dir, expected):
     model = load(int8_dir, device="cpu")
     noise = model.denoise(expected["denoiser_latents"], expected["denoiser_timesteps"])
     assert max_relative(noise, expected["denoiser_out"]) <= 1e-4
-
-
-def test_int8_needs_the_quantized_file(tiny_model_dir):
-    with pytest.raises(ModelError, match=f"{tiny_model_dir.name}.*int8.*--precision int8"):
-        load(tiny_model_dir, device="cpu", precision="int8")
-
-
-def test_int8_is_cpu_only(int8_dir):
-    with pytest.raises(InputError, match="precision='int8'.*CPU"):
-        load(int8_dir, device="cuda", precision="int8")
-
-
-def test_precision_must_match_the_folder(int8_dir):
-    with pytest.raises(ModelError, match="fp16"):
-        load(int8_dir, device="cpu", precision="fp16")
-    with pytest.raises(InputError, match="precision='int4'"):
-        load(int8_dir, device="cpu", precision="int4")
 
 
 def test_quantize_model_adds_int8_to_an_fp32_folder(

@@ -8,7 +8,8 @@ import pytest
 
 from plugin.engine import load
 from plugin.engine.errors import Cancelled, InputError, ModelError
-from plugin.engine.model import CopGenModel, assemble_network_input, split_generated
+from plugin.engine.canvas import assemble_network_input, split_generated
+from plugin.engine.model import CopGenModel
 from plugin.engine.modalities import MODALITIES, VAE_SCALE
 from plugin.engine.runtime import open_session
 
@@ -235,7 +236,7 @@ def dem(**kwargs):
         (dem(batch=0), "batch must be"),
         (dem(conditions=[ONE]), "conditions must be a dict"),
         (dem(solver="heun"), "unknown solver 'heun'"),
-        (dem(steps=0), "steps must be"),
+        (dem(steps=0), "steps: must be"),
     ],
 )
 def test_sample_rejects_bad_input_before_any_network_call(recorded, kwargs, message):
@@ -257,14 +258,15 @@ def test_vae_rejects_bad_images(model):
 
 
 def test_open_names_what_is_missing_and_how_to_install(tiny_model_dir, tmp_path):
-    with pytest.raises(ModelError, match="does not exist.*python -m plugin models install"):
+    with pytest.raises(ModelError, match="does not exist; install the model first") as error:
         CopGenModel.open(tmp_path / "nowhere")
+    assert error.value.field == "model" and "--" not in error.value.message
     with pytest.raises(ModelError, match="model.json is missing"):
         CopGenModel.open(tmp_path)
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, broken)
     (broken / "vae_decoder.onnx").unlink()
-    with pytest.raises(ModelError, match="vae_decoder.onnx is missing.*models install"):
+    with pytest.raises(ModelError, match="vae_decoder.onnx is missing.*install the model"):
         CopGenModel.open(broken)
     (broken / "model.json").write_text("{not json")
     with pytest.raises(ModelError, match="model.json is unreadable"):

@@ -170,9 +170,9 @@ def test_float32_state_stays_float32(solver):
     "steps, solver, message",
     [
         (10, "euler", "unknown solver 'euler'"),
-        (0, "ddim", "steps must be"),
-        (2.5, "ddim", "steps must be"),
-        (True, "ddim", "steps must be"),
+        (0, "ddim", "steps: must be"),
+        (2.5, "ddim", "steps: must be"),
+        (True, "ddim", "steps: must be"),
     ],
 )
 def test_bad_arguments_raise_input_error_before_any_call(steps, solver, message):

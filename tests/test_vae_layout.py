@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from plugin.engine.checkpoint import load_state_dict
-from plugin.engine.checkpoint_write import save_safetensors
+from checkpoint_write import save_safetensors
 from plugin.engine.errors import CheckpointError
 from plugin.engine.vae_layout import VaeConfig, expected_shapes, infer_vae_config, to_ldm_layout, validate_vae
 

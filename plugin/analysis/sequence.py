@@ -1,7 +1,7 @@
 """Several generate_area runs on one grid, as one job: shared settings, one progress bar, and
 no files left behind unless every run succeeded."""
 
-from ..engine.modalities import MODALITIES
+from ..engine.request import GenerationRequest
 from ..geo.pipeline import generate_area
 
 PROGRESS_SCALE = 1000  # progress units per run
@@ -31,7 +31,8 @@ class GenerationSequence:
         self.grid = grid
         self.out_dir = out_dir
         self.runs = runs
-        self.options = {"seed": seed, "steps": steps, "solver": solver, "max_area_km2": max_area_km2, "cancel": cancel}
+        self.options = {"seed": seed, "steps": steps, "solver": solver, "max_area_km2": max_area_km2}
+        self.cancel = cancel
         self.progress = progress
         self.written = []
         self.started = 0
@@ -48,18 +49,14 @@ class GenerationSequence:
         """Run one generation; returns {modality: output path}."""
         index = self.started
         self.started += 1
+        request = GenerationRequest(
+            generate=generate, conditions=conditions, grid=self.grid, run_name=run_name, **self.options
+        )
         paths = generate_area(
-            self.model,
-            conditions,
-            generate,
-            self.out_dir,
-            grid=self.grid,
-            run_name=run_name,
-            progress=self._run_progress(index, run_name),
-            **self.options,
+            self.model, request, self.out_dir, progress=self._run_progress(index, run_name), cancel=self.cancel
         )
         self.written.extend(paths)
-        return {_modality_of(path, run_name): path for path in paths}
+        return dict(zip(request.generate, paths))  # one sample: one file per generated modality
 
     def _run_progress(self, index, run_name):
         if self.progress is None:
@@ -75,10 +72,3 @@ class GenerationSequence:
 
         return progress
 
-
-def _modality_of(path, run_name):
-    """The modality of a file generate_area named ``{run_name}_{modality}.tif``."""
-    modality = path.stem[len(run_name) + 1 :]
-    if modality not in MODALITIES:
-        raise ValueError(f"unexpected output name {path.name} for run {run_name}")
-    return modality

@@ -1,7 +1,7 @@
 """bench: time the denoiser, the VAE and whole tiles for every precision and provider here.
 
 Without --model it writes full-size random-weight checkpoints in the official layouts into a
-cache folder (with bench/convert_fullsize.py of the source checkout), converts them with an
+cache folder (plugin.benchmarks.weights, shipped with the plugin), converts them with an
 int8 denoiser (and an fp16 folder where CUDA is available) and reuses them on later runs.
 Each configuration runs in a child process of its own, so its peak memory is its own.
 
@@ -9,13 +9,13 @@ Figures: one denoiser call (batch 1, 4 modalities, 1028 tokens) and one VAE enco
 of a 256 px tile (minimum and median of the repeats); one 1-to-1 translation tile (encode
 the condition, sample, decode); a 50-step tile and the fast preset (measured in the full run,
 extrapolated from the per-call figures with --quick); one canvas step over areas of 1, 4 and
-16 tiles (4 at most with --quick; MultiDiffusion windows, plugin.geo.tiling) and their decode;
+16 tiles (4 at most with --quick; MultiDiffusion windows at overlap 16, plugin.engine.canvas) and
+their decode;
 the peak RSS of the first tile (and the GPU memory on CUDA); the int8 and fp16 errors against
 fp32 on the same random inputs.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -32,13 +32,18 @@ from ..engine.errors import InputError
 
 # The recommended fast preset: int8 denoiser, DPM-Solver-fast with a step count that ends on
 # a second-order group (docs/solvers.md), about 5x cheaper than the faithful 50 fp32 steps.
-PRESET = {"precision": "int8", "solver": "dpm-solver-fast", "steps": 20}
+PRESET = {"precision": "fast", "solver": "dpm-solver-fast", "steps": 20}
 SOLVER_STEPS = (10, 20, 26, 50)  # docs/solvers.md: 20 or 26 are the recommended short runs
 FULL_STEPS = 50
 TRANSLATION = {"condition": "s1_rtc", "generate": "s2_l2a"}
 NOISE_TIMES = (999.0, 500.0, 50.0)  # network time of the generated modality in the error inputs
-QUICK = {"repeats": 5, "tile_steps": 2, "area_sides": (1, 2), "area_decode": False}
-FULL = {"repeats": 5, "tile_steps": FULL_STEPS, "area_sides": (1, 2, 4), "area_decode": True}
+QUICK = {"repeats": 5, "tile_steps": 2, "area_sides": (1, 2), "area_decode": False, "cell_measured": False}
+FULL = {"repeats": 5, "tile_steps": FULL_STEPS, "area_sides": (1, 2, 4), "area_decode": True, "cell_measured": True}
+# One Major TOM cell: 1068 px, padded to 1072 px (134 latents) by the 10 m grid. Today's tiling
+# (overlap 16, and 32-latent decoder windows at overlap 16) beside the default.
+CELL_LATENTS = 134
+CELL_TILINGS = ("overlap:16", None)  # None: the default
+FASTEST_PRESET_STEPS = {"int8": PRESET["steps"]}  # the others run the faithful 50 steps
 ROOT = Path(__file__).resolve().parents[2]  # the repository, i.e. the plugin folder
 PACKAGE = __package__.rsplit(".", 1)[0]  # "plugin", or "copgen_beta.plugin" inside QGIS
 
@@ -108,14 +113,12 @@ def _model_folders(model, cache):
         if "int8" in info:
             folders["int8"] = model
         return folders
-    builder = _fullsize_builder()
+    from ..benchmarks.weights import DENOISER, fullsize_checkpoints
+
     print(f"preparing random full-size models in {cache} (reused by later runs)",
           file=sys.stderr, flush=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    denoiser, vae = cache / "denoiser_fullsize.pth", cache / "vae_fullsize.pth"
-    builder.write_checkpoint(denoiser, builder.denoiser_shapes(builder.DENOISER), seed=0)
-    builder.write_checkpoint(vae, builder.vae_shapes(builder.VAE), seed=1)
-    heads = builder.DENOISER.num_heads
+    denoiser, vae = fullsize_checkpoints(cache)
+    heads = DENOISER.num_heads
     folder = convert(denoiser, vae, cache / "model_int8", heads=heads, precision="int8")
     folders = {"fp32": folder, "int8": folder}
     if cuda_available():
@@ -125,35 +128,21 @@ def _model_folders(model, cache):
     return folders
 
 
-def _fullsize_builder():
-    """bench/convert_fullsize.py of the source checkout (not shipped with the plugin)."""
-    path = ROOT / "bench" / "convert_fullsize.py"
-    if not path.is_file():
-        raise InputError(
-            f"{path} not found: random full-size weights need the source checkout; "
-            "pass --model DIR to benchmark a converted model folder"
-        )
-    spec = importlib.util.spec_from_file_location("copgen_convert_fullsize", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _configurations(folders):
     from ..engine.runtime import cuda_available
 
     configs = []
     if "fp32" in folders:
         configs.append({"name": "fp32-cpu", "model_dir": str(folders["fp32"]),
-                        "precision": None, "device": "cpu"})
+                        "precision": "faithful", "device": "cpu"})
     if "int8" in folders:
         configs.append({"name": "int8-cpu", "model_dir": str(folders["int8"]),
-                        "precision": "int8", "device": "cpu"})
+                        "precision": "fast", "device": "cpu"})
     if cuda_available():
         for precision in ("fp16", "fp32"):
             if precision in folders:
                 configs.append({"name": f"{precision}-cuda", "model_dir": str(folders[precision]),
-                                "precision": None, "device": "cuda"})
+                                "precision": "faithful", "device": "cuda"})
     if not configs:
         raise InputError(f"nothing to benchmark here: {', '.join(folders)} graphs need CUDA")
     return configs
@@ -177,7 +166,7 @@ def _worker(spec):
     outputs = Path(spec["outputs"])
     outputs.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    model = load(spec["model_dir"], device=spec["device"], precision=spec["precision"])
+    model = load(spec["model_dir"], device=spec["device"], preference=spec["precision"])
     result = {"name": spec["name"], "provider": model.provider,
               "load_s": time.perf_counter() - start}
     rng = np.random.default_rng(0)
@@ -212,6 +201,7 @@ def _worker(spec):
         result["preset"] = _tile_figure(result, PRESET["steps"], steps, seconds)
     result["area"] = [_area_step(model, side, spec["area_decode"], result, rng)
                       for side in spec["area_sides"]]
+    result["cell"] = cell_figures(model, result, spec, rng)
     print(json.dumps(result))
     return 0
 
@@ -276,25 +266,72 @@ def _tile_figure(result, steps, measured_steps, measured_seconds):
 
 def _area_step(model, side, decode, result, rng):
     """One canvas denoiser step (and the decode) over side x side tiles."""
-    from ..geo.tiling import CanvasDenoiser, WindowLayout, decode_canvas
+    from ..engine.canvas import CanvasDenoiser, decode_canvas
+    from ..engine.tiling import vae_layout
 
     size = 32 * side
-    layout = WindowLayout(size, size)
     x = rng.standard_normal((1, 1, 4, size, size), dtype=np.float32)
     condition = rng.standard_normal((1, 1, 4, size, size), dtype=np.float32)
-    denoiser = CanvasDenoiser(model, layout, [3], [1], condition, rng)
+    denoiser = CanvasDenoiser(model.denoise, "overlap:16", 1, [3], [1], condition, rng,
+                              max_windows=model.max_batch)
     start = time.perf_counter()
     denoiser(x, 0.5)
-    figure = {"tiles": side * side, "windows": len(layout),
+    figure = {"tiles": side * side, "windows": denoiser.windows_run[0],
               "step_s": time.perf_counter() - start, "step_how": "measured, 1 step"}
+    tiles = vae_layout(size, size)
     if decode:
         start = time.perf_counter()
-        decode_canvas(model, x[0, 0], layout, lambda *_: None)
+        decode_canvas(model.decode, x[0, 0], lambda *_: None, batch=model.max_batch)
         figure.update(decode_s=time.perf_counter() - start, decode_how="measured")
     else:
-        figure.update(decode_s=len(layout) * result["vae_decode_s"]["min"],
-                      decode_how="extrapolated: windows x decode")
+        area = len(tiles) * tiles.window_shape[0] * tiles.window_shape[1] / 32 ** 2
+        figure.update(decode_s=area * result["vae_decode_s"]["min"],
+                      decode_how="extrapolated: tile area x decode")
     return figure
+
+
+def cell_figures(model, result, spec, rng):
+    """One Major TOM cell (134 x 134 latents), today's tiling beside the default: denoiser windows
+    per step, decoder tiles and their area, seconds per step and the whole cell (a 1-to-1
+    translation: encode, steps, decode) at this configuration's preset (faithful: 50 steps; int8:
+    the fast preset's 20). Extrapolated from the per-call minimums; the full run also measures one
+    default step and the default decode."""
+    from ..engine.canvas import CanvasDenoiser, decode_canvas
+    from ..engine.tiling import Layout, lattice, parse_tiling, vae_layout
+
+    size = CELL_LATENTS
+    steps = FASTEST_PRESET_STEPS.get(spec["precision"], FULL_STEPS)
+    call, decode, encode = (result[key]["min"] for key in ("denoiser_call_s", "vae_decode_s", "vae_encode_s"))
+    figures = []
+    for name in CELL_TILINGS:
+        tiling = parse_tiling(name)
+        windows = tiling.windows_per_call(size, size, steps)
+        # today decoded 32-latent windows at overlap 16; now halo tiles
+        vae = Layout(lattice(size, 16), lattice(size, 16)) if name == "overlap:16" else vae_layout(size, size)
+        vae_area = len(vae) * vae.window_shape[0] * vae.window_shape[1] / 32 ** 2
+        per_step = float(np.mean(windows)) * call
+        figure = {
+            "tiling": tiling.spec, "steps": steps, "windows_per_step": float(np.mean(windows)),
+            "area_tiles": size * size / 32 ** 2, "vae_tiles": len(vae), "vae_area_tiles": vae_area,
+            "step_s": per_step, "step_how": "extrapolated: windows x call",
+            "cell_s": vae_area * (encode + decode) + steps * per_step,
+            "cell_how": "extrapolated: VAE area x (encode + decode) + steps x windows x call",
+        }
+        if spec.get("cell_measured") and name is None:
+            x = rng.standard_normal((1, 1, 4, size, size), dtype=np.float32)
+            condition = rng.standard_normal((1, 1, 4, size, size), dtype=np.float32)
+            denoiser = CanvasDenoiser(model.denoise, tiling, steps, [3], [1], condition, rng,
+                                      max_windows=model.max_batch)
+            start = time.perf_counter()
+            denoiser(x, 0.5)
+            figure.update(step_s=time.perf_counter() - start, step_how="measured, the first step")
+            start = time.perf_counter()
+            decode_canvas(model.decode, x[0, 0], lambda *_: None, batch=model.max_batch)
+            figure.update(decode_s=time.perf_counter() - start)
+            figure.update(cell_s=vae_area * encode + figure["decode_s"] + steps * figure["step_s"],
+                          cell_how="measured: first step and decode; encode extrapolated")
+        figures.append(figure)
+    return figures
 
 
 def _peak_rss_gib():
@@ -397,6 +434,16 @@ def format_report(report):
             how = "m" if a["decode_how"] == "measured" else "x"
             lines.append(f"{r['name']:10} {a['tiles']:5d} {a['windows']:7d} {a['step_s']:8.2f} "
                          f"{a['step_s'] / a['tiles']:11.2f} {a['decode_s']:8.1f}{how}")
+    lines += ["", f"{'config':10} {'tiling':18} {'steps':>5} {'windows/step':>12} {'x area':>7} "
+              f"{'VAE tiles':>9} {'x area':>7} {'s/step':>8} {'cell min':>9}   (one Major TOM cell, "
+              f"{CELL_LATENTS} x {CELL_LATENTS} latents; (m) measured, (x) extrapolated)"]
+    for r in report["configurations"]:
+        for c in r.get("cell", []):
+            how = "m" if c["step_how"].startswith("measured") else "x"
+            lines.append(
+                f"{r['name']:10} {c['tiling']:18} {c['steps']:5d} {c['windows_per_step']:12.1f} "
+                f"{c['windows_per_step'] / c['area_tiles']:7.2f} {c['vae_tiles']:9d} "
+                f"{c['vae_area_tiles'] / c['area_tiles']:7.2f} {c['step_s']:7.1f}{how} {c['cell_s'] / 60:9.1f}")
     lines += ["", f"{'config':10} {'solver':16} " + " ".join(f"{f'{n} steps':>10}" for n in SOLVER_STEPS)
               + "   (s per 1-to-1 tile: encode + steps x call + solver (measured) + decode)"]
     for r in report["configurations"]:

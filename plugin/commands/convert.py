@@ -2,6 +2,8 @@
 
 import sys
 
+from ..engine.precision import GRAPH_PRECISIONS
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -24,7 +26,7 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--precision",
-        choices=("fp32", "fp16", "int8"),
+        choices=GRAPH_PRECISIONS,
         default="fp32",
         help=(
             "fp32 (CPU) or fp16 (GPU) weights and arithmetic; int8: fp32 plus a faster, "

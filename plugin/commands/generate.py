@@ -6,31 +6,18 @@ Cloud Optimized GeoTIFF is written per generated modality (and per sample) into 
 nothing is left there if the run fails or is interrupted (Ctrl-C or SIGTERM).
 """
 
+import argparse
 import sys
 from pathlib import Path
 
 from ..engine.errors import InputError, ModelError
+from ..engine.modalities import MODALITIES, describe_choices
+from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES
 from ..engine.solvers import SOLVERS
-from ..geo.conditions import parse_condition_arg
-from ..geo.tiling import DEFAULT_OVERLAP
+from ..engine.tiling import DEFAULT_TILING
 from .cleanup import folders_removed_on_failure
 from .options import add_condition_reading_options
 from .progress import ProgressBar
-
-# generate_area's keywords as this command's flags, for its messages
-OPTION_NAMES = {
-    "generate": "--generate",
-    "conditions": "--condition",
-    "extent": "--extent",
-    "aoi": "--aoi",
-    "samples": "--samples",
-    "seed": "--seed",
-    "steps": "--steps",
-    "overlap": "--overlap",
-    "reflectance": "--reflectance",
-    "max_area_km2": "--max-area-km2",
-    "run_name": "--run-name",
-}
 
 
 def add_parser(subparsers):
@@ -45,11 +32,12 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--condition", action="append", default=[], metavar="MODALITY=FILE[:BANDS]",
-        help="a conditioning raster, e.g. s2_l2a=scene.tif:B04,B03,B02 (repeatable)",
+        help=f"a conditioning raster, e.g. {MODALITIES[-1]}=scene.tif:B04,B03,B02 (repeatable); "
+        f"MODALITY is one of: {describe_choices()}",
     )
     parser.add_argument(
         "--generate", required=True, metavar="MODALITIES",
-        help="comma-separated modalities to generate, e.g. s1_rtc,dem",
+        help=f"comma-separated modalities to generate, from {', '.join(MODALITIES)}",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the GeoTIFFs")
     parser.add_argument(
@@ -64,8 +52,10 @@ def add_parser(subparsers):
     parser.add_argument("--steps", type=int, default=50, metavar="N", help="solver steps (default 50)")
     parser.add_argument("--solver", choices=SOLVERS, default=SOLVERS[0], help=f"default {SOLVERS[0]}")
     parser.add_argument(
-        "--overlap", type=int, default=DEFAULT_OVERLAP, metavar="LATENTS",
-        help=f"latents shared by neighbouring 32-latent windows, 0..31 (default {DEFAULT_OVERLAP})",
+        "--tiling", metavar="SPEC",
+        help="how the denoiser's windows cover the area at each step: overlap:N, schedule:A@F,...,Z "
+        f"(overlap A for the first fraction F of the steps, ...), shifted[:N] or spread:N "
+        f"(default {DEFAULT_TILING}; docs/performance.md)",
     )
     parser.add_argument(
         "--reflectance", action="store_true",
@@ -74,33 +64,55 @@ def add_parser(subparsers):
     add_condition_reading_options(parser)
     parser.add_argument("--max-area-km2", type=float, metavar="KM2", help="refuse larger areas")
     parser.add_argument("--run-name", metavar="NAME", help="output file name prefix (default copgen_seed<SEED>)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument(
-        "--int8", action="store_true",
-        help="use the model folder's int8 denoiser on the CPU: about 2.5x faster per step than "
-        "fp32, not bit-faithful to the reference (see docs/performance.md)",
-    )
+    add_precision_options(parser)
     parser.set_defaults(func=run)
 
 
-def run(args):
-    from ..engine import load
-    from ..geo.pipeline import generate_area
+def add_precision_options(parser):
+    """--device and --precision (with --int8, the earlier spelling of --precision fast)."""
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument(
+        "--precision", choices=PREFERENCES, default=DEFAULT_PREFERENCE,
+        help="faithful: the model folder's own graphs, exactly the reference (default); fast: the "
+        "int8 denoiser on the CPU, about 2.5x faster per step, not bit-faithful (docs/performance.md)",
+    )
+    parser.add_argument("--int8", dest="precision", action="store_const", const="fast", help=argparse.SUPPRESS)
+
+
+def build_request(args, aoi=None):
+    """The GenerationRequest of the parsed arguments (it validates every field)."""
+    from ..engine.request import GenerationRequest
+    from ..geo.conditions import parse_condition_arg
 
     options = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
     conditions = [parse_condition_arg(text, **options) for text in args.condition]
-    aoi = read_aoi(args.aoi) if args.aoi else None
+    return GenerationRequest(
+        generate=args.generate, conditions=conditions, extent=args.extent, aoi=aoi,
+        samples=args.samples, seed=args.seed, steps=args.steps, solver=args.solver, tiling=args.tiling,
+        reflectance=args.reflectance, max_area_km2=args.max_area_km2, run_name=args.run_name,
+    )
+
+
+def open_model(model_dir, args):
+    """The model for --device / --precision; prints what the policy substituted, if anything."""
+    from ..engine import load
+
+    model = load(model_dir, device=args.device, preference=args.precision)
+    for note in model.plan.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return model
+
+
+def run(args):
+    from ..geo.pipeline import generate_area
+
+    request = build_request(args, aoi=read_aoi(args.aoi) if args.aoi else None)
     check_model_folder(args.model)
-    model = load(args.model, device=args.device, precision="int8" if args.int8 else None)
+    model = open_model(args.model, args)
     with folders_removed_on_failure(args.out):
         bar = ProgressBar(sys.stderr)
         try:
-            paths = generate_area(
-                model, conditions, args.generate, args.out, extent=args.extent, aoi=aoi,
-                samples=args.samples, seed=args.seed, steps=args.steps, solver=args.solver,
-                reflectance=args.reflectance, max_area_km2=args.max_area_km2, overlap=args.overlap,
-                progress=bar, run_name=args.run_name, option_names=OPTION_NAMES,
-            )
+            paths = generate_area(model, request, args.out, progress=bar)
         finally:
             bar.close()
     for path in paths:
@@ -116,8 +128,8 @@ def check_model_folder(path):
     inside = sorted(str(child) for child in folder.iterdir() if (child / "model.json").is_file())
     if inside:
         raise ModelError(
-            f"--model {folder} is a folder of models, not a converted model folder (no model.json); "
-            f"use --model {inside[0]}" + (f" (or one of {', '.join(inside[1:])})" if len(inside) > 1 else "")
+            f"{folder} is a folder of models, not a converted model folder (no model.json); "
+            f"use {inside[0]}" + (f" (or one of {', '.join(inside[1:])})" if len(inside) > 1 else ""), "model"
         )
 
 
@@ -132,11 +144,11 @@ def read_aoi(path):
     except RuntimeError:  # when GDAL exceptions are enabled (QGIS does)
         source = None
     if source is None or source.GetLayerCount() == 0:
-        raise InputError(f"--aoi {path}: cannot read it as a vector file with layers")
+        raise InputError(f"{path}: cannot read it as a vector file with layers", "aoi")
     layer = source.GetLayer(0)
     reference = layer.GetSpatialRef()
     if reference is None:
-        raise InputError(f"--aoi {path}: layer {layer.GetName()!r} has no CRS")
+        raise InputError(f"{path}: layer {layer.GetName()!r} has no CRS", "aoi")
     shapes = []
     for feature in layer:
         geometry = feature.GetGeometryRef()
@@ -144,5 +156,5 @@ def read_aoi(path):
             shapes.append(wkb.loads(bytes(geometry.ExportToIsoWkb())))
     polygons = [shape for shape in shapes if shape.area > 0]
     if not polygons:
-        raise InputError(f"--aoi {path}: layer {layer.GetName()!r} has no polygon")
+        raise InputError(f"{path}: layer {layer.GetName()!r} has no polygon", "aoi")
     return unary_union(polygons), reference.ExportToWkt()

@@ -2,6 +2,7 @@
 
 import sys
 
+from ..engine.precision import FOLDER_PRECISIONS
 from .progress import ProgressBar
 
 DEFAULT_MODEL = "cop-gen-beta"
@@ -30,7 +31,7 @@ def add_parser(subparsers):
 
     action("list", "list the registry's models and what is installed", _list, with_name=False)
     install = action("install", "download, check, convert and install a model", _install)
-    install.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp32 (CPU) or fp16 (GPU) (default: fp32)")
+    install.add_argument("--precision", choices=FOLDER_PRECISIONS, default="fp32", help="fp32 (CPU) or fp16 (GPU) (default: fp32)")
     install.add_argument("--denoiser", metavar="FILE", help="use this denoiser checkpoint instead of downloading it")
     install.add_argument("--vae", metavar="FILE", help="use this autoencoder checkpoint instead of downloading it")
     install.add_argument(
@@ -42,9 +43,9 @@ def add_parser(subparsers):
     verify = action(
         "verify", "re-hash an installed model's files and check its checkpoints against the registry", _verify
     )
-    verify.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    verify.add_argument("--precision", choices=FOLDER_PRECISIONS, default="fp32")
     remove = action("remove", "delete an installed model", _remove)
-    remove.add_argument("--precision", choices=("fp32", "fp16"), help="only this precision (default: all, and partial downloads)")
+    remove.add_argument("--precision", choices=FOLDER_PRECISIONS, help="only this precision (default: all, and partial downloads)")
 
 
 def _manager(args):

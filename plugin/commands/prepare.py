@@ -38,7 +38,9 @@ def add_parser(subparsers):
         "write --extent=... when it starts with a minus sign",
     )
     parser.add_argument("--out", required=True, metavar="FILE.tif", help="output GeoTIFF (.tif or .tiff)")
-    parser.set_defaults(func=run)
+    # the condition's options are this command's own flags (see .flags)
+    fields = {f"conditions.{key}": "--input" for key in MODALITIES}
+    parser.set_defaults(func=run, flags={**fields, **{f"{field}.bands": "--bands" for field in fields}})
 
 
 def run(args):

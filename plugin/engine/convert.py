@@ -23,8 +23,9 @@ from .denoiser_onnx import build_denoiser
 from .errors import CheckpointError, InputError
 from .modalities import MODALITIES, VAE_SCALE
 from .model_folder import INFO_FILE, file_entry, sha256_file
-from .onnx_graph import OPSET, PRECISIONS, set_metadata
-from .quantize import INT8_FILE, INT8_KEY, quantize_denoiser
+from .onnx_graph import OPSET, set_metadata
+from .precision import DECODER_FILE, DENOISER_FILE, ENCODER_FILE, GRAPH_PRECISIONS, INT8_FILE, INT8_KEY
+from .quantize import quantize_denoiser
 from .schedule import BETA_END, BETA_START, NUM_TRAIN_STEPS
 from .vae_layout import infer_vae_config, to_ldm_layout, validate_vae
 from .vae_onnx import build_vae_decoder, build_vae_encoder
@@ -33,10 +34,7 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "COP-GEN-Beta"
 FORMAT_VERSION = 1  # of the converted folder; bump when graphs or model.json change meaning
-DENOISER_FILE = "denoiser.onnx"
 DENOISER_DATA_FILE = "denoiser.onnx.data"  # weights beside the graph: protobuf stops at 2 GB
-ENCODER_FILE = "vae_encoder.onnx"
-DECODER_FILE = "vae_decoder.onnx"
 SCHEDULE = {
     "type": "discrete",
     "beta_schedule": "scaled_linear",
@@ -47,7 +45,7 @@ SCHEDULE = {
 }
 STEPS = 5  # progress steps of a full conversion
 # "int8": the fp32 graphs plus an int8 denoiser for the CPU (plugin.engine.quantize)
-CONVERT_PRECISIONS = (*PRECISIONS, INT8_KEY)
+CONVERT_PRECISIONS = GRAPH_PRECISIONS
 
 
 def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progress=None, known_sha256=None):

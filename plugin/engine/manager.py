@@ -29,13 +29,15 @@ import urllib.request
 from pathlib import Path
 
 from .. import __version__
-from .errors import Cancelled, DownloadError, InputError, ModelError
+from .cancel import check_cancel
+from .errors import DownloadError, InputError, ModelError
 from .model_folder import INFO_FILE, read_info, sha256_file
+from .precision import FOLDER_PRECISIONS
 
 MODEL_DIR_ENV = "COPGEN_MODEL_DIR"
 REGISTRY_FILE = Path(__file__).resolve().parents[2] / "models" / "registry.json"
 ROLES = ("denoiser", "vae")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = FOLDER_PRECISIONS  # an installed folder's graphs (see plugin.engine.precision)
 INSTALL_RECORD = "install.json"
 DOWNLOADS = "downloads"
 KNOWN_HASHES = "known_hashes.json"
@@ -44,7 +46,6 @@ _CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 _REINSTALL = "reinstall the model (remove it, then install it)"
-_ALLOW_UNOFFICIAL = "--allow-unofficial (the \"Install model\" algorithm's ALLOW_UNOFFICIAL)"
 # Socket errors that mean the server cannot be reached at all, and how often each is retried:
 # a failed name lookup or a missing network does not heal within seconds; a refused connection
 # may (a server restarting), once.
@@ -183,7 +184,7 @@ class ModelManager:
             if local_files.get(role):
                 path = Path(local_files[role])
                 if not path.is_file():
-                    raise InputError(f"--{role}: {path} is not a file")
+                    raise InputError(f"{path} is not a file", f"local_files.{role}")
                 checkpoints[role], origins[role] = path, "local"
                 official[role], hashes[role] = _check_local(
                     role, path, entry["sources"][role], allow_unofficial, progress
@@ -196,7 +197,7 @@ class ModelManager:
                 official[role] = True  # the registry's own source, checked as far as it can be
 
         def convert_progress(done, total, message):
-            _check_cancel(cancel, f"installation of {name}")
+            check_cancel(cancel, f"installing {name}")
             if progress:
                 progress(done, total, message)
 
@@ -243,14 +244,14 @@ class ModelManager:
                 if unreachable > exc.retries or attempt == self.max_attempts:
                     raise DownloadError(
                         f"{source['url']}: cannot reach the server ({exc}); check the internet "
-                        f"connection, or {_local_install_hint(name)}"
+                        f"connection, or {LOCAL_INSTALL_HINT}", "local_files"
                     ) from None
             except _Interrupted as exc:
                 if attempt == self.max_attempts:
                     raise DownloadError(
                         f"{source['url']}: download of {source['file_name']} failed after "
                         f"{attempt} attempts ({exc}); run the install again to resume, or "
-                        f"{_local_install_hint(name)}"
+                        f"{LOCAL_INSTALL_HINT}", "local_files"
                     ) from None
             time.sleep(self.retry_delay_s * attempt)
         self._check_download(source, part, expected)
@@ -285,7 +286,7 @@ class ModelManager:
                 )
             with part.open() as handle:
                 while True:
-                    _check_cancel(cancel, f"download of {file_name} (the partial file is kept to resume)")
+                    check_cancel(cancel, f"downloading {file_name} (the partial file is kept to resume)")
                     try:
                         data = response.read(_CHUNK)
                     except (OSError, http.client.HTTPException) as exc:
@@ -393,7 +394,8 @@ class ModelManager:
                 raise ModelError(
                     f"{folder}: converted from a {role} checkpoint {used.get('file')} with sha256 "
                     f"{used.get('sha256')}, not the official {official['file_name']} ({expected}); "
-                    f"install the official file, or reinstall with {_ALLOW_UNOFFICIAL} to keep this one"
+                    "install the official file, or reinstall allowing unofficial checkpoints to keep this one",
+                    "allow_unofficial",
                 )
             sources[role] = {"file": used.get("file"), "sha256": used.get("sha256"), "status": status}
         return {
@@ -438,12 +440,10 @@ def _connection_failure(reason):
     return _Interrupted(str(reason))
 
 
-def _local_install_hint(name):
-    return (
-        f"download the checkpoints another way and install from local files: "
-        f"python -m plugin models install {name} --denoiser FILE --vae FILE "
-        f"(in QGIS: the \"Install model\" algorithm's DENOISER_FILE and VAE_FILE)"
-    )
+LOCAL_INSTALL_HINT = (
+    "download the checkpoints another way and install from local files (the denoiser and VAE "
+    "checkpoint files)"
+)
 
 
 def _check_local(role, path, source, allow_unofficial, progress):
@@ -461,8 +461,8 @@ def _check_local(role, path, source, allow_unofficial, progress):
     if not allow_unofficial:
         raise InputError(
             f"{role} checkpoint {path}: sha256 {actual} differs from the official {source['file_name']} "
-            f"(sha256 {expected}); use the official file, or pass {_ALLOW_UNOFFICIAL} to install "
-            f"this checkpoint as an unofficial model"
+            f"(sha256 {expected}); use the official file, or allow unofficial checkpoints to install "
+            "this checkpoint as an unofficial model", "allow_unofficial"
         )
     return False, actual
 
@@ -554,11 +554,6 @@ def _check_precision(precision):
     if precision not in PRECISIONS:
         raise InputError(f"precision={precision!r}; expected one of {', '.join(PRECISIONS)}")
     return precision
-
-
-def _check_cancel(cancel, what):
-    if cancel is not None and cancel():
-        raise Cancelled(f"{what} cancelled")
 
 
 def _read_info(folder):

@@ -4,99 +4,61 @@ Sampling follows the official ``sample_n_triffuser.py``: at every network call t
 modalities carry the solver state at time t x 1000, the conditioning modalities their fixed
 latents at time 0, and the modalities neither generated nor given fresh N(0, 1) noise at time 0.
 
-Random streams (numpy Generators; one seed makes a run bit-for-bit reproducible):
-``sample(seed=s)`` spawns two independent streams from ``SeedSequence(s)``: the first draws the
-initial noise x_T ([n_generated, B, 4, 32, 32] float32, once), the second the noise of the
-ignored modalities (one [B, 4, 32, 32] float32 draw per ignored modality, in modality order, at
-every network call). ``encode(seed=s)`` draws its posterior noise from ``default_rng(s)``.
+Sampling is the one-window case of :func:`plugin.engine.canvas.sample_canvas`, with its random
+streams (:func:`plugin.engine.canvas.canvas_streams`): from ``SeedSequence(s)``, the first child
+draws the initial noise x_T ([n_generated, B, 4, 32, 32] float32, once), the second the noise of
+the ignored modalities (one [B, 4, 32, 32] float32 draw per ignored modality, in modality order,
+at every network call). ``encode(seed=s)`` draws its posterior noise from ``default_rng(s)``.
 """
 
 from pathlib import Path
 
 import numpy as np
 
+from .canvas import canvas_streams, sample_canvas, sample_posterior
 from .errors import InputError, ModelError
 from .model_folder import read_info
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
-from .quantize import denoiser_for
+from .precision import DEFAULT_PREFERENCE, INSTALL_HINT, resolve
+from .request import modality_keys
 from .runtime import open_session
-from .solvers import check_solver_args, solve
+from .solvers import check_solver_args
 
-ENCODER_FILE = "vae_encoder.onnx"
-DECODER_FILE = "vae_decoder.onnx"
-INSTALL_HINT = "install it with `python -m plugin models install`"
 # Items per ONNX call: bounds memory (a full-size VAE needs a few hundred MiB per 256 px image).
 DEFAULT_MAX_BATCH = 4
-LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
-NETWORK_TIME_SCALE = 1000.0  # the reference feeds t_continuous * N to the network
 LATENT_TILE = (LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE)
 IMAGE_RANGE_SLACK = 1e-3  # images must lie in [-1, 1]; allow rounding
-
-
-def assemble_network_input(x_generated, generated_idx, cond_latents, cond_idx, t_continuous, rng):
-    """The denoiser input for one network call, with the reference's per-modality semantics.
-
-    x_generated: [n_generated, N, 4, h, w] solver state of the generated modalities;
-    cond_latents: [n_cond, N, 4, h, w] (or a sequence of [N, 4, h, w]) fixed conditioning
-    latents; generated_idx / cond_idx: their modality indices. Every other modality gets fresh
-    N(0, 1) noise from ``rng``, drawn in modality order. Returns (latents [N, 4, 4, h, w],
-    timesteps [N, 4]), float32: generated at t_continuous x 1000, all others at 0.
-    """
-    x_generated = np.asarray(x_generated)
-    count, shape = x_generated.shape[1], x_generated.shape[2:]
-    latents = np.empty((count, len(MODALITIES)) + shape, dtype=np.float32)
-    timesteps = np.zeros((count, len(MODALITIES)), dtype=np.float32)
-    for state, index in zip(x_generated, generated_idx):
-        latents[:, index] = state
-        timesteps[:, index] = t_continuous * NETWORK_TIME_SCALE
-    for latent, index in zip(cond_latents, cond_idx):
-        latents[:, index] = latent
-    for index in range(len(MODALITIES)):
-        if index not in generated_idx and index not in cond_idx:
-            latents[:, index] = rng.standard_normal((count,) + shape, dtype=np.float32)
-    return latents, timesteps
-
-
-def split_generated(noise, generated_idx):
-    """The generated modalities of a network output [N, 4, ...] as [n_generated, N, ...]."""
-    return np.stack([noise[:, index] for index in generated_idx])
 
 
 class CopGenModel:
     """The three ONNX networks of a converted COP-GEN-Beta folder; see the module docstring."""
 
-    def __init__(self, info, denoiser, encoder, decoder, max_batch=None, denoiser_precision=None):
+    def __init__(self, info, denoiser, encoder, decoder, max_batch=None, plan=None):
         self.info = info
+        self.plan = plan  # what plugin.engine.precision.resolve decided (None: built by hand)
         # what the outputs' provenance must say: the folder's precision, or "int8"
-        self.denoiser_precision = denoiser_precision or info.get("precision", "")
+        self.denoiser_precision = plan.denoiser_precision if plan else info.get("precision", "")
         self.max_batch = _count("max_batch", DEFAULT_MAX_BATCH if max_batch is None else max_batch)
         self._denoiser = denoiser
         self._encoder = encoder
         self._decoder = decoder
 
     @classmethod
-    def open(cls, model_dir, device="auto", threads=None, max_batch=None, precision=None):
+    def open(cls, model_dir, device="auto", threads=None, max_batch=None, preference=DEFAULT_PREFERENCE):
         """Open a folder written by ``plugin.engine.convert.convert`` (or ``models install``).
 
-        precision: None for the folder's own graphs, "int8" for its quantised denoiser, which
-        runs on the CPU (see :func:`plugin.engine.quantize.denoiser_for`).
+        device and preference ("faithful" / "fast") go through the one policy,
+        :func:`plugin.engine.precision.resolve`; the result is ``self.plan`` (its ``notes``
+        say what was substituted for what was asked).
         """
         model_dir = Path(model_dir)
-        if not model_dir.is_dir():
-            raise ModelError(f"model folder {model_dir} does not exist; {INSTALL_HINT}")
-        info = _read_info(model_dir / "model.json")
-        denoiser, denoiser_device = denoiser_for(model_dir, info, device, precision)
-        paths = [denoiser, model_dir / ENCODER_FILE, model_dir / DECODER_FILE]
-        for path in paths:
-            if not path.is_file():
-                raise ModelError(
-                    f"{path} is missing, the model folder is incomplete; {INSTALL_HINT}"
-                )
-        devices = [denoiser_device, device, device]
+        info = _read_info(model_dir / "model.json") if model_dir.is_dir() else None
+        plan = resolve(model_dir, device, preference, info=info)
         sessions = [
-            open_session(path, device=on, threads=threads) for path, on in zip(paths, devices)
+            open_session(plan.graphs[name], device=plan.devices[name], threads=threads)
+            for name in ("denoiser", "vae_encoder", "vae_decoder")
         ]
-        return cls(info, *sessions, max_batch=max_batch, denoiser_precision=precision)
+        return cls(info, *sessions, max_batch=max_batch, plan=plan)
 
     @property
     def provider(self):
@@ -125,10 +87,10 @@ class CopGenModel:
 
     def encode(self, images, seed=None):
         """Sampled latents x 0.18215 [B, 4, H/8, W/8] of images [B, 3, H, W] in [-1, 1]."""
-        mean, logvar = np.split(self.encode_moments(images), 2, axis=1)
-        std = np.exp(0.5 * np.clip(logvar, LOGVAR_MIN, LOGVAR_MAX))
-        noise = np.random.default_rng(seed).standard_normal(mean.shape, dtype=np.float32)
-        return ((mean + std * noise) * VAE_SCALE).astype(np.float32)
+        moments = self.encode_moments(images)
+        shape = (len(moments), LATENT_CHANNELS) + moments.shape[2:]
+        noise = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+        return sample_posterior(moments, noise)
 
     def decode(self, latents):
         """Images [B, 3, 8h, 8w] in [0, 1] from latents [B, 4, h, w] (already x 0.18215)."""
@@ -161,15 +123,13 @@ class CopGenModel:
         """
         generated_idx = _modality_indices("generate", generate)
         if not generated_idx:
-            raise InputError("generate: nothing to generate; name at least one modality")
+            raise InputError("nothing to generate; name at least one modality", "generate")
         conditions = {} if conditions is None else conditions
         if not isinstance(conditions, dict):
             raise InputError("conditions must be a dict {modality: latents [B, 4, 32, 32]}")
         cond_idx = _modality_indices("conditions", list(conditions))
-        both = sorted(set(generated_idx) & set(cond_idx))
-        if both:
-            names = ", ".join(MODALITIES[i] for i in both)
-            raise InputError(f"{names}: both generated and given as condition")
+        for index in sorted(set(generated_idx) & set(cond_idx)):
+            raise InputError("both generated and given as condition", f"conditions.{MODALITIES[index]}")
         cond_latents = [
             _float_array(f"conditions[{key!r}]", conditions[key], (None,) + LATENT_TILE)
             for key in (MODALITIES[i] for i in cond_idx)
@@ -179,43 +139,26 @@ class CopGenModel:
         batch = _batch_size(cond_latents, cond_idx, x_T, batch)
         check_solver_args(steps, solver)
 
-        init_stream, ignored_stream = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
+        cond = np.stack(cond_latents) if cond_latents else np.zeros((0, batch) + LATENT_TILE, np.float32)
+        result = sample_canvas(
+            self.denoise, generated_idx, cond_idx, cond, (batch, LATENT_SIZE, LATENT_SIZE), steps, solver,
+            streams=canvas_streams(seed), x_T=x_T, max_windows=self.max_batch, progress=progress,
+            cancel=cancel,
         )
-        if x_T is None:
-            shape = (len(generated_idx), batch) + LATENT_TILE
-            x_T = init_stream.standard_normal(shape, dtype=np.float32)
-
-        def model_fn(x, t_continuous):
-            latents, timesteps = assemble_network_input(
-                x, generated_idx, cond_latents, cond_idx, t_continuous, ignored_stream
-            )
-            return split_generated(self.denoise(latents, timesteps), generated_idx)
-
-        result = solve(model_fn, x_T, steps, solver, progress=progress, cancel=cancel)
         return {MODALITIES[index]: result[k] for k, index in enumerate(generated_idx)}
 
 
 def _read_info(path):
     info = read_info(path, INSTALL_HINT)
     if list(info.get("modalities", [])) != list(MODALITIES):
-        raise ModelError(f"{path}: 'modalities' must be {list(MODALITIES)}; {INSTALL_HINT} again")
+        raise ModelError(f"{path}: 'modalities' must be {list(MODALITIES)}; {INSTALL_HINT}", "model")
     return info
 
 
-def _modality_indices(parameter, names):
-    """Sorted modality indices of a list of keys (a single key string is accepted too)."""
-    names = [names] if isinstance(names, str) else list(names)
-    indices = []
-    for name in names:
-        if name not in MODALITIES:
-            raise InputError(
-                f"{parameter}: unknown modality {name!r}; expected one of {', '.join(MODALITIES)}"
-            )
-        if MODALITIES.index(name) in indices:
-            raise InputError(f"{parameter}: modality {name!r} named twice")
-        indices.append(MODALITIES.index(name))
-    return sorted(indices)
+def _modality_indices(field, names):
+    """Sorted modality indices of a list of keys (a single key string is accepted too); the
+    request's rule (plugin.engine.request.modality_keys)."""
+    return [MODALITIES.index(key) for key in modality_keys(field, [names] if isinstance(names, str) else names)]
 
 
 def _float_array(name, value, shape):

@@ -6,8 +6,8 @@ writes the same files while converting. Every MatMul with a constant 2-D weight 
 proj, MLP and skip projections: nearly all of the arithmetic) gets int8 weights, symmetric
 per output channel, and uint8 activations quantised per tensor at run time; onnxruntime runs
 them as fused DynamicQuantizeMatMul kernels. Attention scores, softmax, norms and GELU stay in
-float32. The fp32 graph remains the faithful default; `denoiser_for` picks the int8 graph
-only when it is asked for.
+float32. The fp32 graph remains the faithful default; `plugin.engine.precision.resolve` picks
+the int8 graph for the "fast" preference on the CPU.
 """
 
 import json
@@ -17,14 +17,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import InputError, ModelError
+from .errors import ModelError
 from .model_folder import INFO_FILE, file_entry, read_info
+from .precision import DENOISER_FILE, INT8_FILE, INT8_KEY
 
-DENOISER_FILE = "denoiser.onnx"
-INT8_FILE = "denoiser.int8.onnx"
 INT8_DATA_FILE = INT8_FILE + ".data"  # the name onnxruntime's quantizer gives the weights
-INT8_KEY = "int8"
-PRECISIONS = ("fp32", "fp16", "int8")
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
@@ -83,7 +80,7 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
     if info.get("precision") != "fp32":
         raise ModelError(
             f"{info_path}: precision is {info.get('precision')!r}; int8 is made from an fp32 "
-            "folder (convert with --precision fp32 or int8)"
+            "folder (convert with precision fp32 or int8)"
         )
     work = Path(tempfile.mkdtemp(prefix=".int8.", suffix=".partial", dir=model_dir))
     try:
@@ -107,35 +104,6 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return model_dir / INT8_FILE
-
-
-def denoiser_for(model_dir, info, device="auto", precision=None):
-    """(path, device) of the denoiser graph to open for `precision`.
-
-    None: the folder's own graph (its model.json precision). "int8": the quantised graph,
-    which runs on the CPU only. "fp32" / "fp16": the folder's graph, which must be that
-    precision. Raises InputError for an unknown or impossible request, ModelError when the
-    folder lacks the graph asked for.
-    """
-    model_dir = Path(model_dir)
-    if precision is not None and precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r}; expected one of {', '.join(PRECISIONS)}")
-    if precision != INT8_KEY:
-        if precision not in (None, info.get("precision")):
-            raise ModelError(
-                f"{model_dir}: the folder holds {info.get('precision')} graphs, not {precision}; "
-                f"convert again with --precision {precision}"
-            )
-        return model_dir / DENOISER_FILE, device
-    if device == "cuda":
-        raise InputError("precision='int8' runs on the CPU only; use device='cpu' or fp16 on CUDA")
-    entry = info.get(INT8_KEY)
-    if not isinstance(entry, dict) or not (model_dir / entry.get("file", INT8_FILE)).is_file():
-        raise ModelError(
-            f"{model_dir} has no int8 denoiser; add it with `python -m plugin convert ... "
-            "--precision int8` or plugin.engine.quantize.quantize_model(folder)"
-        )
-    return model_dir / entry.get("file", INT8_FILE), "cpu"
 
 
 def needs_reduced_range():

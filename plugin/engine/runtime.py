@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .errors import InputError, ModelError
+from .errors import ModelError
+from .precision import check_device
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -108,13 +108,6 @@ def cuda_available():
     return CUDA in ort.get_available_providers()
 
 
-def preferred_precision(device="auto"):
-    """fp16 where the model will run on CUDA, fp32 on the CPU."""
-    _check_device(device)
-    on_cuda = device == "cuda" or (device == "auto" and cuda_available())
-    return "fp16" if on_cuda else "fp32"
-
-
 def physical_cores():
     """Physical cores this process may run on, or None where only onnxruntime can tell.
 
@@ -148,7 +141,7 @@ def open_session(path, device="auto", threads=None, io_binding=None):
     RuntimeSession. Raises ModelError naming the file when it is missing or not a loadable
     ONNX model.
     """
-    _check_device(device)
+    check_device(device)
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: ONNX model file not found")
@@ -200,7 +193,3 @@ def release_freed_heap():
     except (OSError, AttributeError):  # another C library (musl)
         pass
 
-
-def _check_device(device):
-    if device not in DEVICES:
-        raise InputError(f"device={device!r}; expected one of {', '.join(DEVICES)}")

@@ -27,9 +27,9 @@ T_END = 1.0 / 1000  # the reference's eps
 def check_solver_args(steps, solver):
     """Raise InputError for an unknown solver name or a step count below 1."""
     if solver not in SOLVERS:
-        raise InputError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
+        raise InputError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}", "solver")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise InputError(f"steps must be a whole number >= 1, got {steps!r}")
+        raise InputError(f"must be a whole number >= 1, got {steps!r}", "steps")
 
 
 def solve(model_fn, x_T, steps=50, solver="dpm-solver-fast", progress=None, cancel=None):

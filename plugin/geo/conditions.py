@@ -19,8 +19,9 @@ from osgeo import gdal
 from rasterio.enums import ColorInterp
 from rasterio.warp import transform_bounds
 
-from ..engine.errors import Cancelled, InputError
-from ..engine.modalities import MODALITIES, modality_index
+from ..engine.cancel import check_cancel
+from ..engine.errors import InputError
+from ..engine.modalities import MODALITIES, get_modality
 from . import render
 from .grid import open_raster
 from .s2_offset import S2Offset, detect_s2_offset
@@ -28,16 +29,8 @@ from .s2_offset import S2Offset, detect_s2_offset
 SOURCES = ("physical", "thumbnail")
 AUTO_OFFSET = "auto"  # s2_offset read from the product's metadata or name
 
-# Bands each modality is rendered from, by their usual description.
-PHYSICAL_BANDS = {
-    "dem": ("DEM",),
-    "s1_rtc": ("VV", "VH"),
-    "s2_l1c": ("B04", "B03", "B02"),
-    "s2_l2a": ("B04", "B03", "B02"),
-}
 # ESA order B01, B02, B03, B04, ... (12 bands as Major TOM, 13 with B10): B04, B03, B02 = 4, 3, 2
 S2_STANDARD_INDEXES = (4, 3, 2)
-S2_NODATA = 0  # ESA's NO_DATA DN, assumed when the file declares none
 S2_REFLECTANCE_MAX = 2.0  # an S2 area whose values all stay below this is reflectance, not DN
 DEM_FACTOR = 3  # Major TOM renders the DEM at 30 m, then resizes it to 10 m
 BLOCK = 1024  # pixels a side of the blocks of the statistics pass (bounded memory)
@@ -66,9 +59,11 @@ class ConditionSpec:
     s2_offset_note: Optional[str] = None
 
     def __post_init__(self):
-        modality_index(self.modality)
+        get_modality(self.modality, "conditions")
+        field = f"conditions.{self.modality}"
         if self.source not in SOURCES:
-            raise InputError(f"{self.label}: source {self.source!r} must be one of {', '.join(SOURCES)}")
+            raise InputError(f"{self.label}: source {self.source!r} must be one of {', '.join(SOURCES)}",
+                             field + ".source")
         if self.s2_offset == AUTO_OFFSET:
             found = _auto_s2_offset(self)
             object.__setattr__(self, "s2_offset", found.value)
@@ -76,7 +71,7 @@ class ConditionSpec:
         if not (math.isfinite(self.s2_offset) and self.s2_offset >= 0):
             raise InputError(
                 f"{self.label}: s2_offset {self.s2_offset} must be >= 0 (the DN offset to subtract, "
-                "1000 for BOA_ADD_OFFSET = -1000)"
+                "1000 for BOA_ADD_OFFSET = -1000)", field + ".s2_offset"
             )
         object.__setattr__(self, "path", str(self.path))
         if self.bands is not None:
@@ -90,7 +85,7 @@ class ConditionSpec:
 
 def _auto_s2_offset(spec):
     """The offset "auto" stands for: read from a physical S2 product, else 0 (nothing to subtract)."""
-    if not spec.modality.startswith("s2") or spec.source != "physical":
+    if "s2_offset" not in get_modality(spec.modality).reading_options or spec.source != "physical":
         return S2Offset(0, "not a Sentinel-2 product in physical units")
     return detect_s2_offset(spec.path)
 
@@ -103,7 +98,8 @@ def parse_condition_arg(text, **options):
     modality = modality.strip()
     if not sep or not rest or modality not in MODALITIES:
         raise InputError(
-            f"condition {text!r}: expected MODALITY=FILE[:BANDS] with MODALITY one of {', '.join(MODALITIES)}"
+            f"{text!r}: expected MODALITY=FILE[:BANDS] with MODALITY one of {', '.join(MODALITIES)}",
+            "conditions",
         )
     path, bands = rest, None
     head, _, tail = rest.rpartition(":")
@@ -148,7 +144,7 @@ class PreparedCondition(ABC):
         whether any pixel of the area has data. Here: nothing to gather, so it stops at
         the first block with data."""
         for window in self.grid.blocks(BLOCK):
-            _check_cancel(cancel, self.spec.label)
+            check_cancel(cancel, f"preparing {self.spec.label}")
             if self.read_window(*window)[1].any():
                 return True
         return False
@@ -192,7 +188,7 @@ class _S2Condition(PreparedCondition):
         values <= 2 is float reflectance (0..1), which would render almost black."""
         has_data = False
         for window in self.grid.blocks(BLOCK):
-            _check_cancel(cancel, self.spec.label)
+            check_cancel(cancel, f"preparing {self.spec.label}")
             bands = self._warp_window(*window, "bilinear")
             values = bands[:, np.isfinite(bands).all(axis=0)]
             if values.size and values.max() > S2_REFLECTANCE_MAX:
@@ -220,7 +216,7 @@ class _S1Condition(PreparedCondition):
         """Area-wide dB ranges and max(VV + VH), merged block by block."""
         stats = render.S1Stats()
         for window in self.grid.blocks(BLOCK):
-            _check_cancel(cancel, self.spec.label)
+            check_cancel(cancel, f"preparing {self.spec.label}")
             vv, vh = self._warp_window(*window, "bilinear")
             stats = stats.merge(render.s1_stats(vv, vh, nodata=None, db_input=self.spec.s1_in_db))
         if not self.spec.s1_in_db:
@@ -229,7 +225,8 @@ class _S1Condition(PreparedCondition):
             for band, floor, top in (("VV", stats.vv_floor, stats.vv_max), ("VH", stats.vh_floor, stats.vh_max)):
                 if top > -np.inf and floor == np.inf:
                     raise InputError(
-                        f"{self.spec.label}: {band} values look like dB (all <= 0): use --s1-db / 'S1 values in dB'"
+                        f"{self.spec.label}: {band} values look like dB (all <= 0); read them as dB",
+                        f"conditions.{self.modality}.s1_in_db",
                     )
         self.stats = stats
         return not stats.empty
@@ -272,7 +269,7 @@ class _DemCondition(PreparedCondition):
         """Area-wide min and max of the illumination (matplotlib's stretch), at 30 m."""
         low, high = np.inf, -np.inf
         for window30 in _coarse_blocks(self.grid):
-            _check_cancel(cancel, self.spec.label)
+            check_cancel(cancel, f"preparing {self.spec.label}")
             intensity = self.coarse_intensity(*window30)
             finite = intensity[np.isfinite(intensity)]
             if finite.size:
@@ -307,21 +304,21 @@ def prepare_condition(spec, grid, cancel=None):
     georeferenced, a band is unknown or missing, the raster misses the area, or it has no
     valid pixel there. ``cancel()`` returning True stops the statistics pass (Cancelled).
     """
-    with open_raster(spec.path, spec.label) as ds:
-        indexes = resolve_bands(spec, ds)
-        alpha = _alpha_index(ds) if spec.source == "thumbnail" else None
-        src_nodata = _source_nodata(spec, ds)
-        _check_overlap(spec, ds, grid)
-    if spec.source == "thumbnail":
-        prepared = _ThumbnailCondition(spec, grid, indexes, src_nodata, alpha)
-    elif spec.modality == "dem":
-        prepared = _DemCondition(spec, grid, indexes, src_nodata)
-    elif spec.modality == "s1_rtc":
-        prepared = _S1Condition(spec, grid, indexes, src_nodata)
-    else:
-        prepared = _S2Condition(spec, grid, indexes, src_nodata)
-    if not prepared.measure(cancel):
-        raise InputError(f"{spec.label}: no valid pixel inside the area (all nodata there)")
+    try:
+        with open_raster(spec.path, spec.label) as ds:
+            indexes = resolve_bands(spec, ds)
+            alpha = _alpha_index(ds) if spec.source == "thumbnail" else None
+            src_nodata = _source_nodata(spec, ds)
+            _check_overlap(spec, ds, grid)
+        if spec.source == "thumbnail":
+            prepared = _ThumbnailCondition(spec, grid, indexes, src_nodata, alpha)
+        else:
+            prepared = _PHYSICAL_READERS[get_modality(spec.modality).rendering](spec, grid, indexes, src_nodata)
+        if not prepared.measure(cancel):
+            raise InputError(f"{spec.label}: no valid pixel inside the area (all nodata there)")
+    except InputError as exc:  # every problem of a condition is about its field
+        exc.field = exc.field or f"conditions.{spec.modality}"
+        raise
     return prepared
 
 
@@ -348,27 +345,22 @@ def resolve_bands(spec, ds):
         if ds.count == 1:
             return (1,)
         raise InputError(f"{spec.label}: a thumbnail must have 1 (grey) or 3 (RGB) bands, it has {ds.count}")
-    names = PHYSICAL_BANDS[spec.modality]
+    names = get_modality(spec.modality).bands
     described = {_normalise_band_name(d): i for i, d in enumerate(ds.descriptions, 1) if d}
     if all(_normalise_band_name(n) in described for n in names):
         return tuple(described[_normalise_band_name(n)] for n in names)
     if ds.count == len(names):
         return tuple(range(1, len(names) + 1))
-    if spec.modality.startswith("s2") and ds.count >= 12:
+    if get_modality(spec.modality).rendering == "s2" and ds.count >= 12:
         return S2_STANDARD_INDEXES
     if ds.count < len(names):
         raise InputError(f"{spec.label}: has {ds.count} band(s); {_band_need(spec)}")
     example = ",".join(map(str, range(1, len(names) + 1)))
     raise InputError(
         f"{spec.label}: cannot tell which of its {ds.count} bands are {', '.join(names)} "
-        f"(no such band descriptions); give their numbers in that order as the bands, e.g. {example} "
-        f"(prepare --bands {example}; generate --condition {spec.modality}=FILE:{example})"
+        f"(no such band descriptions); give their numbers in that order as the bands, e.g. {example}",
+        f"conditions.{spec.modality}.bands",
     )
-
-
-def _check_cancel(cancel, label):
-    if cancel is not None and cancel():
-        raise Cancelled(f"cancelled while preparing {label}")
 
 
 def _coarse_positions(offset, size):
@@ -438,13 +430,13 @@ def _band_index(spec, ds, token):
 
 
 def _wanted_counts(spec):
-    return (1, 3) if spec.source == "thumbnail" else (len(PHYSICAL_BANDS[spec.modality]),)
+    return (1, 3) if spec.source == "thumbnail" else (len(get_modality(spec.modality).bands),)
 
 
 def _band_need(spec):
     if spec.source == "thumbnail":
         return "a thumbnail needs 1 (grey) or 3 (R, G, B) bands"
-    names = PHYSICAL_BANDS[spec.modality]
+    names = get_modality(spec.modality).bands
     return f"{spec.modality} needs {len(names)} ({', '.join(names)})"
 
 
@@ -458,11 +450,7 @@ def _alpha_index(ds):
 def _source_nodata(spec, ds):
     if ds.nodata is not None or spec.source == "thumbnail":
         return ds.nodata
-    if spec.modality == "s1_rtc":
-        return render.S1_NODATA
-    if spec.modality.startswith("s2"):
-        return S2_NODATA
-    return None
+    return get_modality(spec.modality).source_nodata
 
 
 def _check_overlap(spec, ds, grid):
@@ -474,3 +462,7 @@ def _check_overlap(spec, ds, grid):
     s_left, s_bottom, s_right, s_top = ds.bounds
     if left >= s_right or right <= s_left or bottom >= s_top or top <= s_bottom:
         raise InputError(f"{spec.label}: the raster does not overlap the area")
+
+
+# The reader of physical rasters for each rendering of the modality registry.
+_PHYSICAL_READERS = {"hillshade": _DemCondition, "s1": _S1Condition, "s2": _S2Condition}

@@ -22,15 +22,9 @@ from rasterio.windows import Window
 
 from .. import __version__
 from ..engine.errors import InputError
-from ..engine.modalities import modality_index
+from ..engine.modalities import get_modality
 from .render import s2_to_reflectance_dn
 
-BAND_DESCRIPTIONS = {
-    "dem": ("R (hillshade)", "G (hillshade)", "B (hillshade)"),
-    "s1_rtc": ("R (VV)", "G (VV+VH)", "B (VH)"),
-    "s2_l1c": ("R (B04)", "G (B03)", "B (B02)"),
-    "s2_l2a": ("R (B04)", "G (B03)", "B (B02)"),
-}
 REFLECTANCE_DESCRIPTIONS = ("B04", "B03", "B02")
 COG_OPTIONS = ["COMPRESS=DEFLATE", "PREDICTOR=YES", "BLOCKSIZE=256", "OVERVIEW_RESAMPLING=AVERAGE", "BIGTIFF=IF_SAFER"]
 
@@ -45,9 +39,9 @@ class OutputWriter:
     """
 
     def __init__(self, path, grid, modality, tags=None, reflectance=False):
-        modality_index(modality)
-        if reflectance and not modality.startswith("s2"):
-            raise InputError(f"reflectance output is for Sentinel-2 modalities, not {modality!r}")
+        record = get_modality(modality)
+        if reflectance and not record.reflectance:
+            raise InputError(f"reflectance output is for Sentinel-2 modalities, not {modality!r}", "reflectance")
         self.path = Path(path)
         self.grid = grid
         self.reflectance = reflectance
@@ -76,7 +70,7 @@ class OutputWriter:
                 zlevel=1,
                 bigtiff="if_safer",
             )
-            self._dataset.descriptions = REFLECTANCE_DESCRIPTIONS if reflectance else BAND_DESCRIPTIONS[modality]
+            self._dataset.descriptions = REFLECTANCE_DESCRIPTIONS if reflectance else record.output_bands
             self._dataset.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
             self._dataset.update_tags(**_tag_strings({"modality": modality, **(tags or {})}))
         except BaseException:

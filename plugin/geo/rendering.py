@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ..engine.errors import Cancelled
+from ..engine.cancel import check_cancel
 from .grid import TargetGrid, raster_lattice
 from .output import OutputWriter, provenance_tags
 
@@ -27,8 +27,7 @@ def write_rendering(prepared, grid, path, progress=None, cancel=None):
     blocks = list(grid.blocks(WINDOW))
     with OutputWriter(path, grid, prepared.modality, tags) as writer:
         for done, (row_off, col_off, height, width) in enumerate(blocks):
-            if cancel is not None and cancel():
-                raise Cancelled(f"cancelled while writing {path}")
+            check_cancel(cancel, f"writing {path}")
             rgb, valid = prepared.read_window(row_off, col_off, height, width)
             writer.write_window(row_off, col_off, rgb, valid)
             if progress is not None:

@@ -3,11 +3,14 @@
 Shared by the algorithms and the layer context action, which presets them and must not import
 the algorithms (they need packages that may still be missing while the plugin loads).
 
-A condition declared with the prefix P (e.g. "S2_L2A_", or "" where one input raster's modality
+A modality's own condition is the parameter parameter_name(modality), e.g. "S2_L2A". A condition
+declared with the prefix P (e.g. "S2_L2A_", or "" where one input raster's modality
 is chosen by another parameter) has the parameters P + "SOURCE", P + a channel name for each band
 its modality is rendered from (e.g. "S2_L2A_RED"), P + "IN_DB" (Sentinel-1) and P + "DN_OFFSET"
 (Sentinel-2).
 """
+
+from ..engine.modalities import REGISTRY
 
 SOURCE = "SOURCE"
 S1_IN_DB = "IN_DB"
@@ -18,20 +21,17 @@ SOURCE_OPTIONS = ("physical", "thumbnail")
 
 # One single-band parameter per channel, in the rendering's order: a multiple band parameter
 # would hand the bands back sorted (B02, B03, B04), whatever order the user ticked them in.
-CHANNELS = {
-    "dem": ("ELEVATION",),
-    "s1_rtc": ("VV", "VH"),
-    "s2_l1c": ("RED", "GREEN", "BLUE"),
-    "s2_l2a": ("RED", "GREEN", "BLUE"),
-}
+# (Both from the modality registry.)
+CHANNELS = {record.key: record.channels for record in REGISTRY}
 CHANNEL_BANDS = {
-    "ELEVATION": "DEM elevation",
-    "VV": "Sentinel-1 VV",
-    "VH": "Sentinel-1 VH",
-    "RED": "Sentinel-2 B04 (red)",
-    "GREEN": "Sentinel-2 B03 (green)",
-    "BLUE": "Sentinel-2 B02 (blue)",
+    channel: label for record in REGISTRY for channel, label in zip(record.channels, record.channel_labels)
 }
+
+
+def parameter_name(modality):
+    """The parameter key of a modality's condition (and the prefix of its options, its output
+    OUTPUT_<key>): "s1_rtc" -> "S1_RTC"."""
+    return modality.upper()
 
 
 def channel_parameters(prefix, modality):

@@ -10,7 +10,7 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QAction
 
 from ..engine.modalities import MODALITIES
-from .condition_names import SOURCE, SOURCE_OPTIONS, channel_parameters
+from .condition_names import SOURCE, SOURCE_OPTIONS, channel_parameters, parameter_name
 from .first_run import open_algorithm_dialog
 from .layer_guess import guess_modality
 from .output_layers import SHORT_NAMES
@@ -26,7 +26,7 @@ def generate_parameters(layer, guess):
     """Initial copgen:generate parameters: the layer as the guessed condition (with its bands
     where they fill the modality's channels: not an S1 thumbnail's R, G, B, which the
     engine reads by itself), every other modality to generate."""
-    key = guess.modality.upper()
+    key = parameter_name(guess.modality)
     parameters = {
         key: layer.id(),
         f"{key}_{SOURCE}": SOURCE_OPTIONS.index(guess.source),

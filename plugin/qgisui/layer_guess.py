@@ -8,10 +8,12 @@ from pathlib import Path
 
 from qgis.core import Qgis
 
-from ..engine.modalities import MODALITIES
+from ..engine.modalities import BY_KEY, MODALITIES
 
 _S2_BAND = re.compile(r"(?<![a-z0-9])b0?(\d{1,2}a?)(?![0-9])", re.IGNORECASE)
 _ELEVATION = re.compile(r"elevation|height|altitude|\bdem\b|\bdsm\b|\bdtm\b", re.IGNORECASE)
+S2_BANDS = BY_KEY["s2_l2a"].bands  # ("B04", "B03", "B02"), as the registry names them
+S1_BANDS = BY_KEY["s1_rtc"].bands  # ("VV", "VH")
 # Name hints for 8-bit RGB thumbnails, which carry no band names; first match wins.
 _THUMBNAIL_HINTS = (
     ("dem", re.compile(r"dem|hillshade|elevation", re.IGNORECASE)),
@@ -61,15 +63,15 @@ def guess_from_bands(names, eight_bit, hint_text="", tagged=""):
         source = "thumbnail" if eight_bit else "physical"
         return ModalityGuess(tagged, (1, 2, 3), source, "a generated layer")
     s2_bands = {_s2_band_key(name): index + 1 for index, name in enumerate(names) if _s2_band_key(name)}
-    if {"B04", "B03", "B02"} <= set(s2_bands):
+    if set(S2_BANDS) <= set(s2_bands):
         level = _s2_level(hint_text, "B10" in s2_bands, count)
-        bands = (s2_bands["B04"], s2_bands["B03"], s2_bands["B02"])
+        bands = tuple(s2_bands[band] for band in S2_BANDS)
         source = "thumbnail" if eight_bit else "physical"  # reflectance needs more than 8 bits
-        return ModalityGuess(level, bands, source, "band names B04, B03, B02")
+        return ModalityGuess(level, bands, source, f"band names {', '.join(S2_BANDS)}")
     upper = [name.upper() for name in names]
-    if "VV" in upper and "VH" in upper:
-        bands = (upper.index("VV") + 1, upper.index("VH") + 1)
-        return ModalityGuess("s1_rtc", bands, "physical", "band names VV, VH")
+    if set(S1_BANDS) <= set(upper):
+        bands = tuple(upper.index(band) + 1 for band in S1_BANDS)
+        return ModalityGuess("s1_rtc", bands, "physical", f"band names {', '.join(S1_BANDS)}")
     if eight_bit and count == 1:  # elevations need more than 8 bits: a grey hillshade rendering
         return ModalityGuess("dem", (1,), "thumbnail", "one 8-bit band: a hillshade thumbnail")
     if count == 1 or any(_ELEVATION.search(name) for name in names):

@@ -4,31 +4,28 @@ Readers never fail: a missing or hand-edited invalid value reads as its default.
 and raise InputError naming the setting, so the options page can say what is wrong.
 """
 
-import json
 import os
 from pathlib import Path
 
 from qgis.core import QgsSettings
 
-from ..engine.errors import CopGenError, InputError
-from ..engine.quantize import INT8_KEY, denoiser_for
+from ..engine.errors import InputError
+from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES, has_int8, legacy_preference
 from ..engine.solvers import SOLVERS
 
 PREFIX = "copgen_beta/"
 MODEL_DIR_ENV = "COPGEN_MODEL_DIR"  # overrides the setting (tests, shared installations)
 DEFAULT_MODEL = "cop-gen-beta"
 
-DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_DEVICE = "auto"
 DEFAULT_STEPS = 50
 STEPS_RANGE = (1, 1000)
 DEFAULT_SOLVER = "dpm-solver-fast"
-# "faithful": the model folder's own graphs, exactly the reference (fp32 on the CPU, fp16 on
-# CUDA); "fast": its int8 denoiser on the CPU (about 2.5x faster per step, ~2.6 % RMS
-# noise-prediction error). Version 0.x stored "fast-int8" for "fast": read as "fast".
-PRECISIONS = ("faithful", "fast")
-LEGACY_PRECISIONS = {"fast-int8": "fast"}
-DEFAULT_PRECISION = "faithful"
+# The engine's precision preferences (plugin.engine.precision): "faithful", the model folder's
+# own graphs, exactly the reference; "fast", its int8 denoiser on the CPU (about 2.5x faster per
+# step, ~2.6 % RMS noise-prediction error). Version 0.x stored "fast-int8": read as "fast".
+PRECISIONS = PREFERENCES
+DEFAULT_PRECISION = DEFAULT_PREFERENCE
 # The recommended fast CPU preset (docs/performance.md): int8 with dpm-solver-fast at 20 steps.
 FAST_PRESET = {"precision": "fast", "solver": "dpm-solver-fast", "steps": 20}
 # The labels of the settings page: messages about a setting name it by these.
@@ -40,9 +37,6 @@ LABELS = {
     "precision": "Precision",
     "max_area_km2": "Largest area per run",
 }
-INT8_HINT = (
-    'install the model again with "Install model" (fp32 files), which adds the int8 denoiser that fast needs'
-)
 # A guard against accidental runs of many hours on a CPU; 0 removes it.
 DEFAULT_MAX_AREA_KM2 = 100.0
 
@@ -108,9 +102,9 @@ def model_dir(name=DEFAULT_MODEL, precision=None):
     manager = ModelManager(root)
     if precision is not None:
         return manager.model_dir(name, precision)
-    from ..engine.runtime import preferred_precision
+    from ..engine.precision import install_precision
 
-    preferred = preferred_precision(device())
+    preferred = install_precision(device())
     folders = [manager.model_dir(name, each) for each in (preferred, *(p for p in PRECISIONS if p != preferred))]
     return next((folder for folder in folders if (folder / "model.json").is_file()), folders[0])
 
@@ -128,18 +122,8 @@ def model_problem():
 
 def has_int8_denoiser(folder):
     """Whether the converted model folder records its int8 denoiser in model.json ("int8")
-    and holds the file, as fast needs."""
-    try:
-        info = json.loads((Path(folder) / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(info, dict):
-        return False
-    try:
-        denoiser_for(folder, info, "cpu", INT8_KEY)
-    except CopGenError:
-        return False
-    return True
+    and holds the file, as the fast precision needs."""
+    return has_int8(folder)
 
 
 def set_model_root(path):
@@ -178,9 +162,8 @@ def set_default_solver(value):
 
 
 def precision():
-    stored = _value("precision", DEFAULT_PRECISION)
-    stored = LEGACY_PRECISIONS.get(stored, stored)
-    return stored if stored in PRECISIONS else DEFAULT_PRECISION
+    # settings stored by earlier versions ("fast-int8") read in today's words
+    return legacy_preference(_value("precision", DEFAULT_PRECISION)) or DEFAULT_PRECISION
 
 
 def set_precision(value):

@@ -1,7 +1,5 @@
 """The COP-GEN-Beta page of Settings > Options (also opened from the plugin menu)."""
 
-import json
-
 from qgis.gui import QgsFileWidget, QgsOptionsPageWidget, QgsOptionsWidgetFactory
 from qgis.PyQt.QtWidgets import (
     QComboBox,
@@ -18,6 +16,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import dependencies
 from ..engine.errors import CopGenError
 from ..engine.manager import default_model_root
+from ..engine.precision import resolve
 from ..engine.solvers import SOLVERS
 from . import settings
 from .resources import plugin_icon
@@ -45,7 +44,7 @@ class SettingsWidget(QWidget):
         self.precision_note = QLabel(
             "faithful: the model's own graphs, exactly the reference (fp32 on the CPU, fp16 on CUDA). "
             "fast: the int8 denoiser, about 2.5x faster on the CPU with a small loss of accuracy "
-            "(CPU only; ignored on CUDA)."
+            "(on CUDA the fp16 graphs run)."
         )
         self.precision_note.setWordWrap(True)
         self.fast_preset = QPushButton("Use the fast preset")
@@ -128,20 +127,20 @@ class SettingsWidget(QWidget):
 
 
 def usage_summary():
-    """Which model folder and precision the algorithms will use, as stored now."""
+    """Which model folder and precision the algorithms will use, as stored now, in the words of
+    the engine's one policy (plugin.engine.precision.resolve)."""
     folder = settings.model_dir()
-    info_file = folder / "model.json"
-    if not info_file.is_file():
+    if not (folder / "model.json").is_file():
         return f'No model is installed in {folder}: run Raster > COP-GEN-Beta > Install model… first.'
-    try:
-        graphs = json.loads(info_file.read_text(encoding="utf-8")).get("precision", "fp32")
-    except (OSError, ValueError, AttributeError):
-        graphs = "unreadable model.json"
     precision = settings.precision()
-    note = ""
-    if precision == "fast" and not settings.has_int8_denoiser(folder):
-        note = " (it has no int8 denoiser, so its faithful graphs run)"
-    return f"{folder} ({graphs} files), precision {precision}{note}, on device {settings.device()}."
+    try:
+        plan = resolve(folder, settings.device(), precision)
+    except CopGenError as exc:
+        return f"{folder} cannot be used: {exc.message}"
+    except ImportError:  # onnxruntime is not installed yet (see Install dependencies)
+        return f"{folder}, precision {precision}: install the dependencies to use it."
+    notes = "".join(f" ({note})" for note in plan.notes)
+    return f"{folder} ({plan.describe()} files), precision {precision}, on {plan.device}{notes}."
 
 
 class OptionsPage(QgsOptionsPageWidget):

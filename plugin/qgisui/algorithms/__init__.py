@@ -10,6 +10,7 @@ def algorithm_classes():
         # The others import the engine's packages; Check installation says which are missing.
         return [CheckInstallationAlgorithm]
 
+    from .cells import CellsAlgorithm
     from .chain import ChainAlgorithm
     from .combinations import CombinationsAlgorithm
     from .generate import GenerateAlgorithm
@@ -22,5 +23,6 @@ def algorithm_classes():
         InstallModelAlgorithm,
         ChainAlgorithm,
         CombinationsAlgorithm,
+        CellsAlgorithm,
         CheckInstallationAlgorithm,
     ]

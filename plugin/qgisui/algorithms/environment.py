@@ -11,7 +11,9 @@ from qgis.core import QgsApplication, QgsProcessingOutputString
 from ... import __version__, dependencies
 from ...engine.errors import CopGenError
 from ...engine.manager import ModelManager
+from ...engine.precision import has_int8, resolve
 from .. import settings
+from ..errors import SETTING_LABELS, describe_error
 from .base import CopGenAlgorithm
 
 
@@ -61,15 +63,20 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             models = []
             lines.append(f"  cannot list the models: {exc}")
         for name, precision, folder in models:
-            int8 = "yes" if settings.has_int8_denoiser(folder) else "no"
+            int8 = "yes" if has_int8(folder) else "no"
             lines.append(f"  - {name}, {precision}: {folder}  (int8 denoiser: {int8})")
         if not models:
             lines.append('  no model installed: run "Install model"')
         elif not missing:  # which one is used depends on onnxruntime's providers
             loaded = settings.model_dir()
             lines.append(f"The algorithms load: {loaded}")
-            if settings.precision() == "fast" and not settings.has_int8_denoiser(loaded):
-                lines.append(f"  it has no int8 denoiser, so its faithful graphs run; {settings.INT8_HINT}")
+            try:  # the engine's one policy says what a run would use
+                plan = resolve(loaded, settings.device(), settings.precision())
+            except CopGenError as exc:
+                lines.append(f"  it cannot be used: {describe_error(exc, SETTING_LABELS)}")
+            else:
+                lines.append(f"  precision {plan.preference} runs {plan.describe()} on {plan.device}")
+                lines.extend(f"  {note}" for note in plan.notes)
         report = "\n".join(lines)
         feedback.pushInfo(report)
         return {

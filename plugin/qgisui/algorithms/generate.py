@@ -12,7 +12,6 @@ from qgis.core import (
 )
 
 from ...engine.modalities import LABELS, MODALITIES
-from ...geo.pipeline import REFLECTANCE_MODALITIES
 from ..output_layers import default_layer_name
 from .model_algorithm import ModelAlgorithm
 from .parameters import (
@@ -31,9 +30,8 @@ from .parameters import (
     read_area,
     read_condition,
     read_sampling,
-    refusal,
 )
-from .run_context import declare_modality_destinations
+from .run_context import declare_modality_destinations, generation_request
 
 MAX_SAMPLES = 64
 FULL_COVERAGE = 0.999
@@ -108,51 +106,32 @@ class GenerateAlgorithm(ModelAlgorithm):
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
 
     def check(self, parameters, context):
-        generate = self._generate(parameters, context)
-        if not generate:
-            raise refusal(self, "GENERATE", "choose at least one modality to generate")
-        layers = {}
-        for modality in MODALITIES:
-            name = parameter_name(modality)
-            layer = raster_layer(self, parameters, context, name)
-            if layer is None:
-                continue
-            if modality in generate:
-                raise refusal(
-                    self,
-                    name,
-                    f"{LABELS[modality]} is both a condition (layer {layer.name()!r}) and to be generated; "
-                    "a modality cannot be generated from itself",
-                )
-            read_condition(self, parameters, context, name, modality)  # checks its bands and options
-            layers[name] = layer
+        """What only QGIS can check (layers, bands, the area against the layers, destinations);
+        the engine's request validates the rest (plugin.engine.request), naming the labels."""
+        specs = self._conditions(parameters, context)  # checks their bands and options
         area = read_area(self, parameters, context)
-        if area is None and not layers:
-            raise refusal(
-                self,
-                "EXTENT",
-                "without condition layers the generation is unconditional and needs an area or area of interest",
-            )
+        generate = self._generate(parameters, context)
+        generation_request(
+            self,
+            specs.values(),
+            generate,
+            area_arguments(area) if area else None,
+            samples=self.parameterAsInt(parameters, "SAMPLES", context),
+            reflectance=self.parameterAsBoolean(parameters, "REFLECTANCE", context),
+            **read_sampling(self, parameters, context),
+        )
         if area is not None:
+            layers = {parameter_name(m): raster_layer(self, parameters, context, parameter_name(m)) for m in specs}
             check_overlap(self, area, layers, context)
         for modality in generate:
             check_geotiff_destination(self, parameters, context, f"OUTPUT_{parameter_name(modality)}")
-        if self.parameterAsBoolean(parameters, "REFLECTANCE", context) and not set(generate) & set(
-            REFLECTANCE_MODALITIES
-        ):
-            raise refusal(self, "REFLECTANCE", "only Sentinel-2 outputs can be reflectance; none is to be generated")
 
     def read(self, parameters, context, run):
-        specs = {m: read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES}
-        generate = self._generate(parameters, context)
+        specs = self._conditions(parameters, context)
         return GeneratePlan(
-            generate=generate,
-            conditions=[spec for spec in specs.values() if spec is not None],
-            layers={
-                parameter_name(m): raster_layer(self, parameters, context, parameter_name(m))
-                for m, spec in specs.items()
-                if spec is not None
-            },
+            generate=self._generate(parameters, context),
+            conditions=list(specs.values()),
+            layers={parameter_name(m): raster_layer(self, parameters, context, parameter_name(m)) for m in specs},
             area=read_area(self, parameters, context),
             sampling=read_sampling(self, parameters, context),
             samples=self.parameterAsInt(parameters, "SAMPLES", context),
@@ -208,8 +187,9 @@ class GenerateAlgorithm(ModelAlgorithm):
         results = {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
         for modality in set(MODALITIES) - set(plan.generate):
             run.forget(plan.destinations[modality])
+        per_modality = iter(paths)  # in the request's order: modality by modality, sample 1 first
         for modality in plan.generate:
-            files = [path for path in paths if path.name.startswith(f"{run_name}_{modality}")]
+            files = [next(per_modality) for _ in range(plan.samples)]
             first = run.settle(plan.destinations[modality], files[0])
             results[f"OUTPUT_{parameter_name(modality)}"] = first
             wanted = run.wants_layers(first)
@@ -219,6 +199,11 @@ class GenerateAlgorithm(ModelAlgorithm):
                 results["OUTPUT_FILES"].append(str(path))
                 run.feedback.pushInfo(f"Wrote {path}")
         return results
+
+    def _conditions(self, parameters, context):
+        """{modality: ConditionSpec} of the condition layers given."""
+        specs = {m: read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES}
+        return {modality: spec for modality, spec in specs.items() if spec is not None}
 
     def _generate(self, parameters, context):
         return [MODALITIES[index] for index in sorted(set(self.parameterAsEnums(parameters, "GENERATE", context)))]

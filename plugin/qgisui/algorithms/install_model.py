@@ -10,12 +10,12 @@ from qgis.core import (
 )
 
 from ...engine.manager import ModelManager
-from ...engine.runtime import preferred_precision
+from ...engine.precision import FOLDER_PRECISIONS, install_precision
 from .. import settings
+from ..errors import engine_errors
 from .base import CopGenAlgorithm, engine_callbacks
-from .run_context import engine_errors
 
-PRECISIONS = ("auto", "fp32", "fp16")  # the files; both run "faithful" (fast = fp32 + int8 denoiser)
+PRECISIONS = ("auto", *FOLDER_PRECISIONS)  # the files; both run "faithful" (fast = fp32 + int8 denoiser)
 PRECISION_OPTIONS = (
     "auto: fp16 where the model runs on a CUDA GPU, else fp32",
     "fp32 (for the CPU; adds the int8 denoiser that precision fast uses)",
@@ -82,7 +82,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         name = manager.names()[self.parameterAsEnum(parameters, "MODEL", context)]
         precision = PRECISIONS[self.parameterAsEnum(parameters, "PRECISION", context)]
         if precision == "auto":
-            precision = preferred_precision(settings.device())
+            precision = install_precision(settings.device())
         local_files = {
             role: path
             for parameter, role in LOCAL_FILES.items()

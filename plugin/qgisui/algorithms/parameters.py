@@ -29,11 +29,20 @@ from qgis.core import (
 )
 from shapely import wkt as shapely_wkt
 
-from ...engine.modalities import LABELS, MODALITIES
+from ...engine.modalities import BY_KEY, LABELS, MODALITIES
 from ...engine.solvers import SOLVERS
 from ...geo.conditions import AUTO_OFFSET, SOURCES, ConditionSpec
 from .. import settings
-from ..condition_names import CHANNEL_BANDS, CHANNELS, S1_IN_DB, S2_DN_OFFSET, SOURCE, channel_parameters
+from ..condition_names import (  # noqa: F401 (parameter_name: the algorithms' import of it)
+    CHANNEL_BANDS,
+    CHANNELS,
+    S1_IN_DB,
+    S2_DN_OFFSET,
+    SOURCE,
+    channel_parameters,
+    parameter_name,
+)
+from ..errors import engine_errors
 from ..layer_guess import guess_modality
 
 # In the order of geo.conditions.SOURCES, then the guess (last, so saved indexes keep their meaning).
@@ -48,11 +57,6 @@ S2_OFFSET_HELP = (
 )
 # Where SOLVER was an index into the solvers of version 0.x (saved models, batch files, scripts).
 LEGACY_SOLVER_ORDER = ("dpm-solver-fast", "dpm-solver++2m", "ddim")
-
-
-def parameter_name(modality):
-    """The parameter key of a modality: "s1_rtc" -> "S1_RTC"."""
-    return modality.upper()
 
 
 def modality_options(with_guess=False):
@@ -104,14 +108,14 @@ def add_condition(algorithm, layer, description, modality=None, optional=True, p
                 optional=True,
             ),
         )
-    if "s1_rtc" in modalities:
+    if any("s1_in_db" in BY_KEY[each].reading_options for each in modalities):
         add_advanced(
             algorithm,
             QgsProcessingParameterBoolean(
                 prefix + S1_IN_DB, algorithm.tr(f"{description}: Sentinel-1 values are in dB (not linear)"), False
             ),
         )
-    if any(each.startswith("s2") for each in modalities):
+    if any("s2_offset" in BY_KEY[each].reading_options for each in modalities):
         offset = QgsProcessingParameterString(
             prefix + S2_DN_OFFSET, algorithm.tr(f"{description}: Sentinel-2 DN offset (auto or a number)"), AUTO_OFFSET
         )
@@ -237,10 +241,9 @@ def read_condition(algorithm, parameters, context, layer, modality, prefix=None)
     bands = read_bands(algorithm, parameters, context, prefix, modality, source)
     if bands is None and guess.modality == modality and guess.source == source:
         bands = guessed_bands(guess, modality, source)
-    s1_in_db = modality == "s1_rtc" and algorithm.parameterAsBoolean(parameters, prefix + S1_IN_DB, context)
-    s2_offset = read_s2_offset(algorithm, parameters, context, prefix + S2_DN_OFFSET) if modality.startswith("s2") else 0
-    from .run_context import engine_errors  # the one bridge from engine errors to labels
-
+    options = BY_KEY[modality].reading_options
+    s1_in_db = "s1_in_db" in options and algorithm.parameterAsBoolean(parameters, prefix + S1_IN_DB, context)
+    s2_offset = read_s2_offset(algorithm, parameters, context, prefix + S2_DN_OFFSET) if "s2_offset" in options else 0
     with engine_errors(algorithm):
         return ConditionSpec(
             modality=modality,
@@ -295,10 +298,11 @@ def refuse_stray_options(algorithm, parameters, context, prefix, modality):
     others = [prefix + channel for channel in CHANNEL_BANDS if channel not in CHANNELS[modality]]
     stray = [name for name in others if is_declared(algorithm, name) and is_set(parameters, name)]
     in_db, offset = prefix + S1_IN_DB, prefix + S2_DN_OFFSET
-    if modality != "s1_rtc" and is_declared(algorithm, in_db):
+    options = BY_KEY[modality].reading_options
+    if "s1_in_db" not in options and is_declared(algorithm, in_db):
         if algorithm.parameterAsBoolean(parameters, in_db, context):
             stray.append(in_db)
-    if not modality.startswith("s2") and is_declared(algorithm, offset):
+    if "s2_offset" not in options and is_declared(algorithm, offset):
         value = (algorithm.parameterAsString(parameters, offset, context) or AUTO_OFFSET).strip().lower()
         if value not in (AUTO_OFFSET, "0", "0.0"):
             stray.append(offset)

@@ -2,84 +2,47 @@
 
 The algorithms' processAlgorithm (see .model_algorithm) make one :class:`RunContext` and go
 through it for everything that is not reading parameters: loading the model the settings name,
-the progress and cancel callbacks handed to the engine (with time remaining), turning engine
+the progress and cancel callbacks handed to the engine (its estimate logged, its time left shown), turning engine
 errors into Processing errors in the dialog's words, naming the run, settling the per-modality
 destinations and loading the layers the user asked for. The call into the engine's generation
-is :meth:`RunContext.generate`, the one place that knows generate_area's signature.
+is :meth:`RunContext.generate`: the one place that builds a GenerationRequest and calls
+generate_area.
 """
 
 import re
 import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-from qgis.core import QgsLayerTree, QgsProcessingException, QgsProcessingParameterRasterDestination, QgsProcessingUtils
+from qgis.core import QgsLayerTree, QgsProcessingParameterRasterDestination, QgsProcessingUtils
 
 from ... import engine
-from ...engine.errors import CopGenError
+from ...engine.estimate import SEPARATOR
 from ...engine.modalities import MODALITIES
-from ...engine.quantize import INT8_KEY
+from ...engine.request import GenerationRequest
 from ...geo.pipeline import generate_area
 from .. import settings
+from ..condition_names import parameter_name
+from ..errors import engine_errors
 from ..output_layers import default_layer_name, register_output_layer
-from .parameters import label
 
-ETA_INTERVAL_S = 30  # how often the time left may change the progress text (and the log)
-
-# The engine's field names (CopGenError.field, generate_area's keywords) -> the parameter whose
-# label names them in QGIS; fields that are settings, not parameters -> the setting's label.
-FIELD_PARAMETERS = {
-    "generate": "GENERATE",
-    "samples": "SAMPLES",
-    "seed": "SEED",
-    "steps": "STEPS",
-    "solver": "SOLVER",
-    "reflectance": "REFLECTANCE",
-    "extent": "EXTENT",
-    "aoi": "AOI",
-    "run_name": "OUTPUT_FOLDER",
-    "out_dir": "OUTPUT_FOLDER",
-    "iterations": "ITERATIONS",
-    **{f"conditions.{modality}": modality.upper() for modality in MODALITIES},
-}
-SETTING_LABELS = {
-    "max_area_km2": f'"{settings.LABELS["max_area_km2"]}" setting (Settings > Options > COP-GEN-Beta)',
-    "device": f'"{settings.LABELS["device"]}" setting (Settings > Options > COP-GEN-Beta)',
-    "precision": f'"{settings.LABELS["precision"]}" setting (Settings > Options > COP-GEN-Beta)',
-}
+ESTIMATE_PREFIX = "estimate: "  # the engine's first progress message (plugin.engine.estimate)
+ETA_INTERVAL_S = 30  # how often the time left alone may change the progress text (and the log)
 
 
-def field_label(algorithm, field):
-    """How the dialog names an engine field: the setting's or the parameter's label, else None."""
-    if field in SETTING_LABELS:
-        return SETTING_LABELS[field]
-    name = FIELD_PARAMETERS.get(field)
-    if name is not None and algorithm.parameterDefinition(name) is not None:
-        return label(algorithm, name)
-    return None
-
-
-def describe_error(algorithm, error):
-    """An engine error's text in the dialog's words: "<label>: message" when it is about a field."""
-    field = getattr(error, "field", None)
-    message = getattr(error, "message", None) or str(error)
-    where = field_label(algorithm, field) if field else None
-    return f"{where}: {message}" if where else message
-
-
-def option_labels(algorithm):
-    """generate_area's ``option_names``: its keywords in the dialog's words (same table)."""
-    return {field: text for field in [*FIELD_PARAMETERS, *SETTING_LABELS] if (text := field_label(algorithm, field))}
-
-
-@contextmanager
-def engine_errors(algorithm):
-    """Engine errors (bad input, cancel) as Processing errors, naming labels."""
-    try:
-        yield
-    except CopGenError as exc:
-        raise QgsProcessingException(describe_error(algorithm, exc)) from exc
+def generation_request(algorithm, conditions, generate, area=None, **options):
+    """The GenerationRequest of an algorithm's values, validated by the engine (errors name the
+    dialog's labels): ``conditions`` (ConditionSpec list), ``generate`` (modality keys),
+    ``area`` (its extent= / aoi= keyword), ``options`` (samples, seed, steps, solver,
+    reflectance, run_name). The area limit is the plugin's setting."""
+    with engine_errors(algorithm):
+        return GenerationRequest(
+            generate=generate,
+            conditions=tuple(conditions),
+            max_area_km2=settings.max_area_km2(),
+            **(area or {}),
+            **options,
+        )
 
 
 class RunContext:
@@ -96,65 +59,40 @@ class RunContext:
         return engine_errors(self.algorithm)
 
     def load_model(self):
-        folder = settings.model_dir()
-        device = settings.device()
-        precision = self._engine_precision(folder, device)
+        """The model the settings name (folder, device, precision), opened through the engine's
+        one policy (plugin.engine.precision.resolve): what it substituted is a warning, never a
+        failure."""
+        folder, precision = settings.model_dir(), settings.precision()
         with self.errors():
-            self.model = engine.load(folder, device=device, precision=precision)
-        graphs = self.model.info.get("precision", "fp32") + (", int8 denoiser" if precision == INT8_KEY else "")
-        used = "fast" if precision == INT8_KEY else "faithful"
-        self.feedback.pushInfo(f"Model {folder} ({graphs}, {used}) on {self.model.provider}")
+            self.model = engine.load(folder, device=settings.device(), preference=precision)
+        for note in self.model.plan.notes:
+            self.feedback.pushWarning(f"Precision {precision}: {note}")
+        self.feedback.pushInfo(f"Model {folder} ({self.model.plan.describe()}) on {self.model.provider}")
         return self.model
-
-    def _engine_precision(self, folder, device):
-        """engine.load's ``precision`` for the precision setting: "int8" for fast on the CPU
-        when ``folder`` holds the int8 denoiser, else None (the folder's own graphs). A missing
-        int8 denoiser only costs speed, so it is a warning, never a failed run."""
-        if settings.precision() != "fast":
-            return None
-        from ...engine.runtime import cuda_available  # onnxruntime: imported only for a run
-
-        if device == "cuda" or (device == "auto" and cuda_available()):
-            self.feedback.pushInfo("Precision fast is for the CPU: on CUDA the model's own graphs run")
-            return None
-        if not settings.has_int8_denoiser(folder):
-            self.feedback.pushWarning(
-                f"Precision fast: {folder} has no int8 denoiser, so its faithful graphs run (slower); "
-                + settings.INT8_HINT
-            )
-            return None
-        return INT8_KEY
 
     # -- callbacks -------------------------------------------------------------------------
 
     def callbacks(self):
         """(progress(done, total, message), cancel()) for the engine and the analysis runners.
 
-        The engine's first report may carry its estimate (done = 0, "estimate: ..."): logged
-        before any work. The progress text is the engine's message; where it does not tell the
-        time left itself, the time left at the pace measured so far is added. Dialogs copy every
-        progress text into the log, so it changes with the stage, else at most every
+        The engine's first report is its estimate (done = 0, "estimate: ..."): logged before any
+        work. Later messages are the stage, with the time left once the engine can tell it
+        ("denoising · about 4 min left"). Dialogs copy every progress text into the log, so the
+        text changes with the stage and when the time left is first told, else at most every
         ETA_INTERVAL_S seconds."""
         feedback = self.feedback
-        state = {"stage": None, "shown_at": 0.0, "start": None, "first": 0, "estimated": False}
+        shown = {"message": None, "stage": None, "left": "", "at": 0.0}
 
         def progress(done, total, message=""):
-            now = time.monotonic()
-            if not done and message.lower().startswith("estimate"):
-                state["estimated"] = True
-                feedback.pushInfo(message[0].upper() + message[1:])
+            if not done and message.startswith(ESTIMATE_PREFIX):
+                feedback.pushInfo("Estimate: " + message[len(ESTIMATE_PREFIX):])
                 return
-            if not state["estimated"] and total:
-                state["estimated"] = True
-                feedback.pushInfo(f"Work ahead: {total} window evaluations of the networks")
-            if state["start"] is None and done:
-                state["start"], state["first"] = now, done
-            remaining = None if " left" in message else _remaining(state, done, total, now)
-            if message != state["stage"] or (remaining and now - state["shown_at"] >= ETA_INTERVAL_S):
-                state["stage"], state["shown_at"] = message, now
-                text = " – ".join(part for part in (message, remaining and f"about {remaining} left") if part)
-                if text:
-                    feedback.setProgressText(text)
+            now, (stage, _, left) = time.monotonic(), message.partition(SEPARATOR)
+            news = stage != shown["stage"] or (left and not shown["left"])  # a stage, or the first time left
+            if message != shown["message"] and (news or now - shown["at"] >= ETA_INTERVAL_S):
+                shown.update(message=message, stage=stage, left=left, at=now)
+                if message:
+                    feedback.setProgressText(message)
             if total:
                 feedback.setProgress(100.0 * done / total)
 
@@ -163,23 +101,13 @@ class RunContext:
     # -- the engine ------------------------------------------------------------------------
 
     def generate(self, conditions, generate, out_dir, area=None, **options):
-        """generate_area for the conditions (ConditionSpec list), modalities and output folder;
-        ``area``: its extent= / aoi= keyword; ``options``: samples, seed, steps, solver,
-        reflectance, run_name. Returns the written paths."""
+        """generate_area for the conditions (ConditionSpec list), modalities and output folder
+        (arguments as :func:`generation_request`). Returns the written paths, in the request's
+        order (modality by modality, sample 1 first)."""
+        request = generation_request(self.algorithm, conditions, generate, area, **options)
         progress, cancel = self.callbacks()
         with self.errors():
-            return generate_area(
-                self.model,
-                conditions,
-                generate,
-                out_dir,
-                max_area_km2=settings.max_area_km2(),
-                progress=progress,
-                cancel=cancel,
-                option_names=option_labels(self.algorithm),
-                **(area or {}),
-                **options,
-            )
+            return generate_area(self.model, request, out_dir, progress=progress, cancel=cancel)
 
     # -- names -----------------------------------------------------------------------------
 
@@ -268,21 +196,10 @@ def declare_modality_destinations(algorithm):
     the file in the output folder; outputs chain in models and honour "Open output file"."""
     for modality in MODALITIES:
         destination = QgsProcessingParameterRasterDestination(
-            f"OUTPUT_{modality.upper()}",
+            f"OUTPUT_{parameter_name(modality)}",
             algorithm.tr(f"{default_layer_name(modality)} (when generated)"),
             optional=True,
             createByDefault=True,
         )
         algorithm.addParameter(destination)
 
-
-def _remaining(state, done, total, now):
-    """Time left at the pace since the first report, as "4 min"; None until measurable."""
-    if state["start"] is None or not total or done <= state["first"] or now - state["start"] < 1:
-        return None
-    seconds = (now - state["start"]) / (done - state["first"]) * (total - done)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

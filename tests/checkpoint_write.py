@@ -1,12 +1,12 @@
 """Write state dicts as PyTorch zip checkpoints or safetensors files, without PyTorch.
 
-A development tool for tests and benchmarks (users only ever read checkpoints). The ``.pth``
+A development tool for tests (users only ever read checkpoints); safetensors files are written by
+plugin.benchmarks.weights.save_safetensors (the bench command needs it), re-exported here. The ``.pth``
 files follow the layout ``torch.save`` writes (``<name>/data.pkl``, ``<name>/data/<key>``,
 64-byte aligned, stored uncompressed), so ``torch.load`` reads them. Tensor data is streamed
 from the arrays in chunks: writing a 1.15 GB checkpoint needs little memory beyond the arrays.
 """
 
-import json
 import os
 import struct
 import tempfile
@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from plugin.benchmarks.weights import save_safetensors  # noqa: F401 (tests import it from here)
 
 _CHUNK_BYTES = 16 * 1024 * 1024
 _ALIGNMENT = 64  # torch.save aligns every member's data to 64 bytes
@@ -32,20 +34,6 @@ _STORAGE_NAMES = {
     np.dtype("bool"): "BoolStorage",
 }
 
-_SAFETENSORS_NAMES = {
-    np.dtype("float64"): "F64",
-    np.dtype("float32"): "F32",
-    np.dtype("float16"): "F16",
-    np.dtype("int64"): "I64",
-    np.dtype("int32"): "I32",
-    np.dtype("int16"): "I16",
-    np.dtype("int8"): "I8",
-    np.dtype("uint64"): "U64",
-    np.dtype("uint32"): "U32",
-    np.dtype("uint16"): "U16",
-    np.dtype("uint8"): "U8",
-    np.dtype("bool"): "BOOL",
-}
 
 
 def save_pth(state, path, nest_under=None):
@@ -121,28 +109,6 @@ def state_dict_pickle(entries, nest_under=None):
         out.write(b"s")  # SETITEM: wrapper[nest_under] = state dict
     out.write(b".")  # STOP
     return out.getvalue()
-
-
-def save_safetensors(state, path):
-    """Write ``{name: array}`` as a safetensors file (little-endian, C order)."""
-    arrays = {name: _little_endian(np.asarray(value)) for name, value in state.items()}
-    header, offset = {}, 0
-    for name, array in arrays.items():
-        if array.dtype not in _SAFETENSORS_NAMES:
-            raise ValueError(f"{name}: dtype {array.dtype} has no safetensors type")
-        header[name] = {
-            "dtype": _SAFETENSORS_NAMES[array.dtype],
-            "shape": list(array.shape),
-            "data_offsets": [offset, offset + array.nbytes],
-        }
-        offset += array.nbytes
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)  # the format pads the header to 8 bytes
-    with _atomic_file(Path(path)) as handle:
-        handle.write(struct.pack("<Q", len(text)))
-        handle.write(text)
-        for array in arrays.values():
-            _write_array(handle, array)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""cells: the Major TOM cells of an area as a vector layer (name, UTM EPSG code, footprint).
+
+The area is --extent (in EPSG:4326 unless an EPSG code follows) or an --aoi polygon file in
+any CRS. Each cell is named after its bottom-left grid point (e.g. 282D_485L); its footprint is
+written in EPSG:4326.
+"""
+
+from shapely.geometry import box
+
+from ..engine.errors import InputError
+from ..geo.majortom import cells_in_area
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("cells", help="the Major TOM cells of an area (vector layer)", description=__doc__)
+    add_area_options(parser.add_mutually_exclusive_group(required=True))
+    parser.add_argument("--out", required=True, metavar="FILE", help="vector file to write (.gpkg, .geojson, .shp)")
+    parser.set_defaults(func=run)
+
+
+def add_area_options(group):
+    """--extent and --aoi, in a mutually exclusive ``group``."""
+    group.add_argument(
+        "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
+        help="the area, in EPSG:4326 (longitude, latitude) unless an EPSG code follows; "
+        "write --extent=... when it starts with a minus sign",
+    )
+    group.add_argument("--aoi", metavar="FILE", help="polygon vector file (any CRS)")
+
+
+def cells_of_area_args(args):
+    """The cells of --extent or --aoi."""
+    if args.extent is not None:
+        return cells_in_area(*parse_area_extent(args.extent))
+    from .generate import read_aoi
+
+    return cells_in_area(*read_aoi(args.aoi))
+
+
+def parse_area_extent(text):
+    """(box, crs) of "xmin,ymin,xmax,ymax[,EPSG]" (EPSG:4326 by default)."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if len(parts) not in (4, 5):
+        raise InputError(f"--extent {text!r}: expected xmin,ymin,xmax,ymax[,EPSG]")
+    try:
+        xmin, ymin, xmax, ymax = (float(part) for part in parts[:4])
+    except ValueError:
+        raise InputError(f"--extent {text!r}: xmin, ymin, xmax, ymax must be numbers") from None
+    if not (xmin < xmax and ymin < ymax):
+        raise InputError(f"--extent {text!r} is empty: need xmin < xmax and ymin < ymax")
+    crs = "EPSG:" + parts[4].upper().removeprefix("EPSG:") if len(parts) == 5 else "EPSG:4326"
+    return box(xmin, ymin, xmax, ymax), _checked_crs(crs, text)
+
+
+def _checked_crs(crs, text):
+    import pyproj
+
+    try:
+        return pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        raise InputError(f"--extent {text!r}: unknown CRS {crs}") from None
+
+
+def run(args):
+    from ..dataset.cells_layer import write_cells_layer
+
+    cells = cells_of_area_args(args)
+    if not cells:
+        raise InputError("the area holds no Major TOM cell")
+    path = write_cells_layer(cells, args.out)
+    print(f"{len(cells)} cells -> {path}")
+    return 0

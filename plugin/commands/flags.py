@@ -1,0 +1,50 @@
+"""The command line's words for request fields: the one table that turns an error's ``field``
+into the flag a user typed (as click's BadParameter(param_hint=...) does for its options).
+
+cli.main renders every CopGenError with it; a command whose flags differ for a field adds
+its own entries with ``parser.set_defaults(flags={...})``.
+"""
+
+from ..engine.modalities import MODALITIES
+
+
+def _condition_flags():
+    flags = {}
+    for key in MODALITIES:
+        field = f"conditions.{key}"
+        flags[field] = f"--condition {key}=..."
+        flags[field + ".bands"] = f"--condition {key}=FILE:BANDS"
+        flags[field + ".source"] = "--source"
+        flags[field + ".s1_in_db"] = "--s1-db"
+        flags[field + ".s2_offset"] = "--s2-offset"
+    return flags
+
+
+FLAGS = {
+    "generate": "--generate",
+    "conditions": "--condition",
+    **_condition_flags(),
+    "extent": "--extent",
+    "aoi": "--aoi",
+    "grid": "--extent",
+    "samples": "--samples",
+    "seed": "--seed",
+    "steps": "--steps",
+    "solver": "--solver",
+    "tiling": "--tiling",
+    "reflectance": "--reflectance",
+    "max_area_km2": "--max-area-km2",
+    "run_name": "--run-name",
+    "model": "--model",
+    "local_files": "--denoiser FILE --vae FILE",
+    "local_files.denoiser": "--denoiser",
+    "local_files.vae": "--vae",
+    "allow_unofficial": "--allow-unofficial",
+    "device": "--device",
+    "precision": "--precision",
+}
+
+
+def describe(error, args=None):
+    """``error`` (a CopGenError) in the command line's words, for ``args`` (its parsed command)."""
+    return error.describe({**FLAGS, **(getattr(args, "flags", None) or {})})

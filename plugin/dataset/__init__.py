@@ -1,0 +1,1 @@
+"""Datasets over the Major TOM grid: the cells layer, per-cell jobs, Dask runs, STAC catalogs."""

@@ -1,0 +1,208 @@
+"""One job per Major TOM cell: what it generates, from which conditions, with which seed, where.
+
+A job is a small picklable value: it crosses to Dask workers, which run it with
+:func:`plugin.dataset.worker.run_cell`. Everything that decides whether a cell is already done
+lives here too, so the driver and the workers agree on it.
+"""
+
+import hashlib
+import json
+import string
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+from ..engine.errors import InputError
+from ..engine.modalities import MODALITIES, PIXEL_SIZE_M, modality_index
+from ..engine.solvers import check_solver_args
+from ..geo.majortom import PRODUCT_PIXELS, cell_named, cell_target_grid
+from ..geo.pipeline import REFLECTANCE_MODALITIES
+
+# The tags of an output that must match a job for the output to count as that job's result.
+CHECKED_TAGS = ("seed", "steps", "solver", "samples", "overlap_latents", "denoiser_sha256", "vae_sha256",
+                "denoiser_precision", "modality")
+
+
+def cell_seed(run_seed, cell_name):
+    """The seed of one cell: a hash of the run seed and the cell name, so a cell's outputs do not
+    depend on which cells run with it, where or in which order. 53 bits, so that JSON readers
+    that hold numbers as doubles (the STAC Items) keep it exact."""
+    digest = hashlib.sha256(f"copgen-majortom:{int(run_seed)}:{cell_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 11
+
+
+@dataclass(frozen=True)
+class ConditionSource:
+    """A condition for every cell: ``spec`` (a ConditionSpec) whose path is one raster each cell
+    reads its window from, or a pattern with ``{cell}`` (e.g. ``tiles/{cell}.tif``)."""
+
+    spec: object
+
+    @property
+    def is_pattern(self):
+        return "{" in self.spec.path or "}" in self.spec.path
+
+    def check(self):
+        """InputError when a pattern has no ``{cell}`` or other fields, or one raster is missing."""
+        if not self.is_pattern:
+            if not Path(self.spec.path).is_file():
+                raise InputError(
+                    f"condition {self.spec.modality}: {self.spec.path} does not exist "
+                    "(for one file per cell, name the cell as {cell} in the path)"
+                )
+            return
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(self.spec.path) if name is not None}
+        except ValueError as exc:
+            raise InputError(f"condition {self.spec.modality}={self.spec.path}: bad pattern ({exc})") from None
+        if fields != {"cell"}:
+            raise InputError(
+                f"condition {self.spec.modality}={self.spec.path}: a pattern must name the cell as {{cell}} "
+                f"and nothing else (found {', '.join('{' + f + '}' for f in sorted(fields)) or 'no field'})"
+            )
+
+    def for_cell(self, cell_name):
+        if not self.is_pattern:
+            return self.spec
+        return replace(self.spec, path=self.spec.path.replace("{cell}", cell_name))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What every cell of a run shares (the options of ``generate``)."""
+
+    model_dir: str
+    generate: tuple
+    seed: int = 0
+    steps: int = 50
+    solver: str = "dpm-solver-fast"
+    samples: int = 1
+    overlap: int = 16
+    reflectance: bool = False
+    device: str = "auto"
+    precision: Optional[str] = None  # None: the folder's own graphs; "int8": its int8 denoiser
+    threads: Optional[int] = None  # ONNX Runtime threads per worker (None: all cores)
+    cell_size_px: int = PRODUCT_PIXELS
+
+    def __post_init__(self):
+        generate = self.generate.split(",") if isinstance(self.generate, str) else self.generate
+        generate = tuple(sorted({m.strip() for m in generate if m.strip()}, key=modality_index))
+        if not generate:
+            raise InputError("--generate: nothing to generate; name at least one of " + ", ".join(MODALITIES))
+        object.__setattr__(self, "generate", generate)
+        check_solver_args(self.steps, self.solver)  # once here, not once per failed cell
+
+
+@dataclass(frozen=True)
+class CellJob:
+    cell: str
+    seed: int
+    conditions: tuple  # ConditionSpec per modality, paths resolved for this cell
+    options: RunOptions
+    out_dir: str
+
+    @property
+    def folder(self):
+        return Path(self.out_dir) / self.cell
+
+    def output_names(self):
+        """File names of the outputs, in generation order."""
+        samples = self.options.samples
+        return [f"{modality}" + (f"_sample{k + 1}" if samples > 1 else "") + ".tif"
+                for modality in self.options.generate for k in range(samples)]
+
+    def expected_tags(self, model_info):
+        """Tag values the outputs of this job carry (see :data:`CHECKED_TAGS`), by file name."""
+        sources = model_info.get("sources", {})
+        common = {
+            "seed": str(self.seed),
+            "steps": str(self.options.steps),
+            "solver": self.options.solver,
+            "samples": str(self.options.samples),
+            "overlap_latents": str(self.options.overlap),
+            "denoiser_sha256": str(sources.get("denoiser", {}).get("sha256", "")),
+            "vae_sha256": str(sources.get("vae", {}).get("sha256", "")),
+            "denoiser_precision": str(self.options.precision or model_info.get("precision", "")),
+        }
+        names = self.output_names()
+        per_modality = len(names) // len(self.options.generate)
+        return {name: {**common, "modality": self.options.generate[i // per_modality]} for i, name in enumerate(names)}
+
+    def condition_files(self):
+        return sorted(spec.path for spec in self.conditions)
+
+
+def make_jobs(cells, sources, options, out_dir):
+    """One CellJob per cell (:class:`plugin.geo.majortom.Cell` items)."""
+    for source in sources:
+        source.check()
+    return [
+        CellJob(cell.name, cell_seed(options.seed, cell.name), tuple(s.for_cell(cell.name) for s in sources),
+                options, str(out_dir))
+        for cell in cells
+    ]
+
+
+def completed(job, model_info):
+    """True when every output of ``job`` exists, opens, lies on the cell's grid and carries the
+    job's tags and data type (a file from another seed, model or option set does not count)."""
+    import rasterio
+
+    grid = None
+    for name, tags in job.expected_tags(model_info).items():
+        path = job.folder / name
+        if not path.is_file():
+            return False
+        try:
+            with rasterio.open(path) as ds:
+                found = ds.tags()
+                georef = (ds.crs, ds.transform, ds.width, ds.height)
+                dtype = ds.dtypes[0]
+        except rasterio.errors.RasterioIOError:
+            return False
+        if any(found.get(key) != value for key, value in tags.items()):
+            return False
+        as_reflectance = job.options.reflectance and tags["modality"] in REFLECTANCE_MODALITIES
+        if dtype != ("uint16" if as_reflectance else "uint8"):
+            return False
+        if _condition_files(found) != job.condition_files():
+            return False
+        grid = grid or cell_target_grid(cell_named(job.cell), job.options.cell_size_px)
+        if georef[0] != grid.crs or georef[2:] != (grid.width, grid.height) or not georef[1].almost_equals(
+            grid.transform, precision=PIXEL_SIZE_M * 1e-6
+        ):
+            return False
+    return True
+
+
+def _condition_files(tags):
+    try:
+        return sorted(entry["file"] for entry in json.loads(tags.get("conditions", "[]")))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def condition_problem(job):
+    """Why a job's conditions cannot serve its cell (a missing file, no overlap), else None.
+    Cheap: reads only the rasters' georeferencing."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    cell = cell_named(job.cell)
+    bounds = cell.product_bounds(job.options.cell_size_px)
+    for spec in job.conditions:
+        if not Path(spec.path).is_file():
+            return f"condition {spec.modality}: {spec.path} does not exist"
+        try:
+            with rasterio.open(spec.path) as ds:
+                crs, (left, bottom, right, top) = ds.crs, ds.bounds
+        except rasterio.errors.RasterioIOError as exc:
+            return f"condition {spec.modality}: {spec.path}: cannot read raster: {exc}"
+        if crs is None:
+            return f"condition {spec.modality}: {spec.path} has no CRS"
+        # compared in lon/lat: a far-away cell may lie outside the raster CRS's projection domain
+        west, south, east, north = transform_bounds(cell.crs, "EPSG:4326", *bounds, densify_pts=21)
+        left, bottom, right, top = transform_bounds(crs, "EPSG:4326", left, bottom, right, top, densify_pts=21)
+        if west >= right or east <= left or south >= top or north <= bottom:
+            return f"condition {spec.modality}: {spec.path} covers none of cell {job.cell}"
+    return None
