@@ -6,10 +6,13 @@ Each command lives in its own module under :mod:`plugin.commands` and exposes
 """
 
 import argparse
+import errno
 import importlib
+import os
 import signal
 import sys
 import threading
+import traceback
 from contextlib import contextmanager
 
 from . import __version__
@@ -26,6 +29,9 @@ def build_parser():
         description="COP-GEN-Beta for QGIS: headless commands (no QGIS needed).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show Python tracebacks (for reporting a bug)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="<command>")
     for name in COMMAND_MODULES:
         try:
@@ -44,15 +50,40 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not args.debug:
+        # GDAL prints its errors on stderr as well as raising them: the one line below suffices
+        os.environ.setdefault("CPL_LOG", os.devnull)
     try:
         with sigterm_as_interrupt():
             return args.func(args) or 0
     except CopGenError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {describe(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: one line, the traceback on request
+        if args.debug:
+            raise
+        if isinstance(exc, OSError) and exc.filename:
+            # the file system refused (permission, missing folder, full disk): not a bug
+            print(f"error: {_os_error_text(exc)}", file=sys.stderr)
+            return 1
+        print(
+            f"error: internal error ({type(exc).__name__}: {str(exc)[:200]}); run the command again "
+            "with --debug before the command name (python -m plugin --debug ...) to see the traceback, "
+            "and report it",
+            file=sys.stderr,
+        )
+        return 70  # EX_SOFTWARE
+
+
+def _os_error_text(exc):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full: cannot write {exc.filename} (no space left on the device)"
+    return f"{exc.filename}: {exc.strerror or exc}"
 
 
 @contextmanager

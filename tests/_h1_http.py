@@ -4,17 +4,22 @@ import http.server
 import re
 import socket
 import threading
+import time
 
 
 class FileServer:
     """Serves ``files`` ({"/name": bytes}); ``drop_after[name] = n`` makes the first request
     for that file send the full Content-Length but only ``n`` bytes, then cut the connection.
-    ``requests`` records (path, Range header or None) in arrival order."""
+    ``requests`` records (path, Range header or None) in arrival order. ``no_length`` holds paths
+    answered without Content-Length (the connection is closed at the end instead);
+    ``chunk_delay_s[name]`` sleeps that long between 64 KiB pieces (a slow server)."""
 
     def __init__(self, files):
         self.files = dict(files)
         self.drop_after = {}
         self.requests = []
+        self.no_length = set()
+        self.chunk_delay_s = {}
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -26,6 +31,8 @@ class FileServer:
 
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        # a client that stops reading (a download cut off on purpose) is not a server error
+        self._httpd.handle_error = lambda request, client_address: None
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
@@ -63,7 +70,10 @@ class FileServer:
         else:
             handler.send_response(200)
         body = data[start:]
-        handler.send_header("Content-Length", str(len(body)))
+        if handler.path in self.no_length:
+            handler.close_connection = True
+        else:
+            handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         cut = self.drop_after.pop(handler.path, None)
         if cut is not None:
@@ -71,5 +81,12 @@ class FileServer:
             handler.wfile.flush()
             handler.connection.shutdown(socket.SHUT_RDWR)
             handler.close_connection = True
+            return
+        delay = self.chunk_delay_s.get(handler.path)
+        if delay:
+            for offset in range(0, len(body), 1 << 16):
+                handler.wfile.write(body[offset : offset + (1 << 16)])
+                handler.wfile.flush()
+                time.sleep(delay)
             return
         handler.wfile.write(body)

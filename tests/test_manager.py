@@ -150,11 +150,14 @@ def test_corrupted_download_is_rejected_and_nothing_installed(tmp_path, server, 
 def test_recorded_hash_rejects_a_changed_file_later(tmp_path, server, fixture_bytes):
     manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
     manager.install(NAME)
-    manager.remove(NAME)
+    manager.remove(NAME, precision="fp32")  # the model goes, the learned hash stays
     server.files["/vae_tiny.pth"] = fixture_bytes["vae"][:-10] + b"0123456789"
 
-    with pytest.raises(DownloadError, match="checksum mismatch for vae_tiny.pth: expected sha256"):
+    with pytest.raises(DownloadError, match="checksum mismatch for vae_tiny.pth: expected sha256") as caught:
         manager.install(NAME)
+    # the message names the record holding that hash and how to reset it
+    assert str(tmp_path / DOWNLOADS / KNOWN_HASHES) in str(caught.value)
+    assert f"models remove {NAME}" in str(caught.value)
     assert not (tmp_path / NAME).exists()
 
 
@@ -170,7 +173,9 @@ def test_remove_deletes_the_model(tmp_path, server, fixture_bytes):
     manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
     folder = manager.install(NAME)
 
-    assert manager.remove(NAME) == [folder]
+    # the model, and the VAE checksum learned at its first download (an entry of the record)
+    assert manager.remove(NAME) == [folder, tmp_path / DOWNLOADS / KNOWN_HASHES]
+    assert json.loads((tmp_path / DOWNLOADS / KNOWN_HASHES).read_text()) == {}
 
     assert not folder.exists()
     assert manager.list()[0]["precisions"]["fp32"]["installed"] is False

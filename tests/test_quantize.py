@@ -158,6 +158,27 @@ def test_failed_quantization_leaves_the_folder_as_it_was(tiny_model_dir, tmp_pat
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_a_truncated_int8_graph_never_enters_the_folder(tiny_model_dir, tmp_path, monkeypatch):
+    """A quantiser that leaves a cut-off graph (a full disk, a killed process) is caught by the
+    check before the rename: one ModelError naming the file, the folder as it was."""
+    import onnxruntime.quantization as quantization
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    real = quantization.quantize_dynamic
+
+    def truncating(model_input, model_output, **kwargs):
+        real(model_input, model_output, **kwargs)
+        data = open(model_output, "rb").read()
+        open(model_output, "wb").write(data[: len(data) // 2])
+
+    monkeypatch.setattr(quantization, "quantize_dynamic", truncating)
+    with pytest.raises(ModelError, match=INT8_FILE.replace(".", r"\.")):
+        quantize_model(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
 def test_quantize_model_refuses_fp16_folders(tiny_model_dir_fp16, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir_fp16, folder)

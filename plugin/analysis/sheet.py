@@ -1,13 +1,13 @@
 """The comparison sheet: one row per conditioning combination, real renderings on the left
 (the given ones framed), generated renderings on the right, written as a PNG with GDAL."""
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from osgeo import gdal
 
+from ..engine.atomic import atomic_path
 from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES
 from .font import GLYPH_HEIGHT, text_mask
@@ -94,16 +94,11 @@ def write_sheet(rows, path, columns=MODALITIES, cell=128):
     memory = gdal.GetDriverByName("MEM").Create("", sheet.shape[2], sheet.shape[1], 3, gdal.GDT_Byte)
     for band_index, band in enumerate(sheet, start=1):
         memory.GetRasterBand(band_index).WriteArray(band)
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_path(path) as temporary:
         written = gdal.GetDriverByName("PNG").CreateCopy(str(temporary), memory)
         if written is None:
             raise InputError(f"cannot write the comparison sheet {path}: {gdal.GetLastErrorMsg()}")
         written = None  # closing flushes the file
-        os.replace(temporary, path)
-    finally:
-        for leftover in (temporary, temporary.with_name(temporary.name + ".aux.xml")):
-            leftover.unlink(missing_ok=True)
     return path
 
 

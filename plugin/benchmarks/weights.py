@@ -7,12 +7,12 @@ official .pth files). Random weights give real timings and memory, never real im
 """
 
 import json
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
+from ..engine.atomic import atomic_path
 from ..engine.denoiser_layout import DenoiserConfig
 from ..engine.denoiser_layout import expected_shapes as denoiser_shapes
 from ..engine.vae_layout import VaeConfig
@@ -72,17 +72,12 @@ def save_safetensors(state, path):
         offset += array.nbytes
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)  # the format pads the header to 8 bytes
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_path(path) as temporary:
         with open(temporary, "wb") as handle:
             handle.write(struct.pack("<Q", len(text)))
             handle.write(text)
             for array in arrays.values():
                 handle.write(array.tobytes())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _little_endian(value):

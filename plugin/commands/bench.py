@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.atomic import write_json_atomic
 from ..engine.errors import InputError
 
 # The recommended fast preset: int8 denoiser, DPM-Solver-fast with a step count that ends on
@@ -95,7 +96,7 @@ def run(args):
     }
     print(format_report(report))
     if args.json:
-        _write_json(args.json, report)
+        write_json_atomic(args.json, report)
     return 0
 
 
@@ -507,10 +508,3 @@ def _read_json(path):
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable model.json ({exc})") from None
-
-
-def _write_json(path, data):
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)

@@ -19,6 +19,8 @@ from .cleanup import folders_removed_on_failure
 from .options import add_condition_reading_options
 from .progress import ProgressBar
 
+DEFAULT_MAX_AREA_KM2 = 100.0  # 10 x 10 km: minutes to hours on a CPU
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -62,7 +64,11 @@ def add_parser(subparsers):
         help="write S2 outputs as UInt16 reflectance x 10000 (B04, B03, B02) instead of RGB",
     )
     add_condition_reading_options(parser)
-    parser.add_argument("--max-area-km2", type=float, metavar="KM2", help="refuse larger areas")
+    parser.add_argument(
+        "--max-area-km2", type=float, default=DEFAULT_MAX_AREA_KM2, metavar="KM2",
+        help=f"refuse larger areas, saying how long they would take (default {DEFAULT_MAX_AREA_KM2:g} km2: "
+        "a mistyped extent must not start a run of days)",
+    )
     parser.add_argument("--run-name", metavar="NAME", help="output file name prefix (default copgen_seed<SEED>)")
     add_precision_options(parser)
     parser.set_defaults(func=run)

@@ -90,6 +90,11 @@ def _verify(args):
 
 
 def _remove(args):
+    from ..engine.manager import KNOWN_HASHES
+
     for path in _manager(args).remove(args.name, precision=args.precision):
-        print(f"removed {path}")
+        if path.name == KNOWN_HASHES:
+            print(f"forgot the checksums learned at the first download of {args.name} ({path})")
+        else:
+            print(f"removed {path}")
     return 0

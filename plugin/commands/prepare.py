@@ -8,6 +8,7 @@ it fails or is interrupted (Ctrl-C or SIGTERM).
 
 from pathlib import Path
 
+from ..engine.atomic import check_not_input
 from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES
 from ..geo.conditions import ConditionSpec, prepare_condition
@@ -54,6 +55,7 @@ def run(args):
         s1_in_db=args.s1_db,
         s2_offset=args.s2_offset,
     )
+    check_not_input([args.out], [args.input], "--out")
     grid = _grid(args)
     prepared = prepare_condition(spec, grid)
     with folders_removed_on_failure(Path(args.out).parent):

@@ -5,6 +5,12 @@
 Tensors are numpy views into a read-only memory map of the file, so a 1.15 GB checkpoint costs
 little more than the pages actually touched (bfloat16 and big-endian data are the exceptions:
 they are converted, which copies).
+
+A hostile file gets time and memory proportional to its size, and one line naming the file
+(and tensor): the pickle is checked before it is unpickled (:mod:`.pickle_scan`), every tensor
+must lie inside its storage without zero or overlapping strides, and all tensors together may
+not describe more than ``MAX_EXPANSION`` times the file's bytes. Messages show names and shapes,
+never pickled data.
 """
 
 import collections
@@ -18,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError
+from .errors import Cancelled, CheckpointError
+from .pickle_scan import MAX_DIMS, scan_state_dict_pickle
 
 # torch.<Name>Storage -> numpy dtype of one element. bfloat16 is read as raw uint16 bits.
 _TORCH_STORAGES = {
@@ -56,21 +63,34 @@ _NESTING_KEYS = ("state_dict", "model")
 _ZIP_MAGIC = b"PK\x03\x04"
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., name length, extra length
 _MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+# Tensors sharing storages may describe more bytes than the file holds, but not many times more.
+MAX_EXPANSION = 2
+_EXPANSION_SLACK = 1 << 16
+_MAX_DIM = 1 << 40
+MAX_ARCHIVE_MEMBERS = 100_000  # a state dict's storages; the official denoiser has about 600
+_NAME_CHARS = 80  # of a tensor name in a message
 
 
-def load_state_dict(path):
+def short(text):
+    """A name cut to a length fit for a one-line message."""
+    text = str(text)
+    return text if len(text) <= _NAME_CHARS else text[: _NAME_CHARS - 3] + "..."
+
+
+def load_state_dict(path, cancel=None):
     """Return ``{name: numpy array}`` from a PyTorch zip checkpoint or a safetensors file.
 
     Raises :class:`CheckpointError` naming the file (and tensor where known) when the file is
     missing, truncated, corrupt, in an unsupported format, or asks for anything besides tensors.
+    ``cancel()`` returning True stops the reading with :class:`Cancelled`.
     """
     path = Path(path)
     buffer = _map_file(path)
     head = bytes(buffer[:16])
     if head.startswith(_ZIP_MAGIC):
-        state = _load_torch_zip(path, buffer)
+        state = _load_torch_zip(path, buffer, cancel)
     elif _looks_like_safetensors(head):
-        state = _load_safetensors(path, buffer)
+        state = _load_safetensors(path, buffer, cancel)
     elif head[:1] == b"\x80":
         raise CheckpointError(
             f"{path}: legacy (pre-zip) PyTorch pickle checkpoint; only the zip format written by "
@@ -95,9 +115,16 @@ def _map_file(path):
 # PyTorch zip checkpoints
 
 
-def _load_torch_zip(path, buffer):
+def _load_torch_zip(path, buffer, cancel):
+    members = _archive_member_count(buffer)
+    if members is not None and members > MAX_ARCHIVE_MEMBERS:
+        # zipfile parses the whole directory at once, deaf to a cancel: refuse it before
+        raise CheckpointError(
+            f"{path}: the archive holds {members} members; a state dict has far fewer "
+            f"(at most {MAX_ARCHIVE_MEMBERS} accepted)"
+        )
     try:
-        archive = zipfile.ZipFile(_MappedFile(buffer))
+        archive = zipfile.ZipFile(_MappedFile(buffer, _cancel_check(path, cancel)))
         members = {info.filename: info for info in archive.infolist()}
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint archive ({exc})") from None
@@ -118,25 +145,60 @@ def _load_torch_zip(path, buffer):
         return _member_view(path, buffer, info)
 
     pickled = _member_bytes(path, buffer, members[pickles[0]])
-    unpickler = _SafeUnpickler(pickled, path, storage_bytes, "<" if byteorder == "little" else ">")
+    scan_state_dict_pickle(pickled, path, cancel)  # before the C unpickler sees any of it
+    budget = MAX_EXPANSION * len(buffer) + _EXPANSION_SLACK
+    unpickler = _SafeUnpickler(pickled, path, storage_bytes, "<" if byteorder == "little" else ">", budget)
+    unpickler.check_cancel = _cancel_check(path, cancel)
     try:
         return unpickler.load()
     except CheckpointError:
         raise
     except Exception as exc:  # any malformed pickle: report, never crash with internals
-        raise CheckpointError(f"{path}: corrupt checkpoint pickle ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path}: corrupt checkpoint pickle ({type(exc).__name__})") from None
     finally:
         # The unpickler's memo and its bound-method table form a cycle that pins every storage
         # view (and so the whole file mapping) after the caller has dropped the state dict.
         unpickler.release()
 
 
-class _MappedFile:
-    """Minimal seekable read-only file over a memory map, so zipfile copies nothing big."""
+def _cancel_check(path, cancel, every=1024):
+    """A function to call often: every ``every`` calls it raises Cancelled if ``cancel()``."""
+    calls = [0]
 
-    def __init__(self, buffer):
+    def check():
+        calls[0] += 1
+        if cancel is not None and calls[0] % every == 0 and cancel():
+            raise Cancelled(f"reading {path} cancelled")
+
+    return check
+
+
+def _archive_member_count(buffer):
+    """Number of members the zip's end-of-central-directory record declares (zip64 too), or
+    None when it cannot be found (zipfile then reports the damage)."""
+    tail_start = max(0, len(buffer) - (1 << 16) - 22)
+    tail = bytes(buffer[tail_start:])
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or end + 22 > len(tail):
+        return None
+    count = struct.unpack_from("<H", tail, end + 10)[0]
+    locator = end - 20
+    if count == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+        record = struct.unpack_from("<Q", tail, locator + 8)[0]
+        if record + 40 <= len(buffer) and bytes(buffer[record : record + 4]) == b"PK\x06\x06":
+            count = struct.unpack_from("<Q", buffer, record + 32)[0]
+    return count
+
+
+class _MappedFile:
+    """Minimal seekable read-only file over a memory map, so zipfile copies nothing big.
+    ``check`` is called on every read: zipfile reads each member's directory entry, so a cancel
+    is seen while an archive of many members is opened."""
+
+    def __init__(self, buffer, check=None):
         self._buffer = buffer
         self._pos = 0
+        self._check = check or (lambda: None)
 
     def seekable(self):
         return True
@@ -150,6 +212,7 @@ class _MappedFile:
         return self._pos
 
     def read(self, size=-1):
+        self._check()
         end = len(self._buffer) if size is None or size < 0 else self._pos + size
         data = self._buffer[self._pos : end]
         self._pos += len(data)
@@ -191,8 +254,10 @@ class _SafeUnpickler(pickle.Unpickler):
     """Unpickler that can only build ordered dicts and tensors; any other global is refused
     in ``find_class``, i.e. before the pickle can call it."""
 
-    def __init__(self, data, path, storage_bytes, byte_prefix):
+    def __init__(self, data, path, storage_bytes, byte_prefix, budget):
         super().__init__(io.BytesIO(data))
+        self._budget = budget  # bytes all tensors together may describe
+        self.check_cancel = lambda: None
         self._path = path
         self._storage_bytes = storage_bytes
         self._byte_prefix = byte_prefix
@@ -215,17 +280,18 @@ class _SafeUnpickler(pickle.Unpickler):
         if allowed is None:
             raise CheckpointError(
                 f"{self._path}: refused to load, the checkpoint asks for the global "
-                f"{module}.{name}, which is not needed for model weights (possibly malicious)"
+                f"{short(module)}.{short(name)}, which is not needed for model weights (possibly malicious)"
             )
         return allowed
 
     def persistent_load(self, pid):
+        # the pickle scan let through only ("storage", type, "key", "location", int)
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise CheckpointError(f"{self._path}: unsupported persistent reference {pid!r:.80}")
+            raise CheckpointError(f"{self._path}: unsupported persistent reference")
         _, storage_type, key, _location, numel = pid
-        if not isinstance(storage_type, _StorageType) or not isinstance(numel, int):
-            raise CheckpointError(f"{self._path}: malformed storage reference {pid!r:.80}")
-        key = str(key)
+        if not isinstance(storage_type, _StorageType) or not isinstance(numel, int) or not isinstance(key, str):
+            raise CheckpointError(f"{self._path}: malformed storage reference")
+        key = short(key)
         if key not in self._storages:
             dtype = storage_type.dtype.newbyteorder(self._byte_prefix)
             raw = self._storage_bytes(key)
@@ -239,18 +305,32 @@ class _SafeUnpickler(pickle.Unpickler):
         return self._storages[key]
 
     def _rebuild_tensor(self, storage, storage_offset, size, stride, *_ignored):
+        self.check_cancel()
         if not isinstance(storage, _Storage):
             raise CheckpointError(f"{self._path}: tensor without a storage")
         size, stride = tuple(int(n) for n in size), tuple(int(n) for n in stride)
-        if len(size) != len(stride) or min(size + stride + (storage_offset,), default=0) < 0:
-            raise CheckpointError(f"{self._path}: tensor in data/{storage.key} has an invalid shape {size}")
+        where = f"{self._path}: tensor in data/{storage.key}"
+        if (
+            len(size) != len(stride) or len(size) > MAX_DIMS
+            or min(size + stride + (storage_offset,), default=0) < 0 or max(size, default=0) > _MAX_DIM
+        ):
+            raise CheckpointError(f"{where} has an invalid shape {short(size)} or strides {short(stride)}")
         if 0 not in size:
             last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
             if last >= storage.numel:
+                raise CheckpointError(f"{where}, shape {size}, reads past the end of its storage")
+            if _overlapping(size, stride):
                 raise CheckpointError(
-                    f"{self._path}: tensor of shape {size} reads past the end of storage data/{storage.key}"
+                    f"{where}, shape {size}, has zero or overlapping strides {stride}: it would repeat "
+                    "the same stored values (refused: that inflates a small file into a huge tensor)"
                 )
         itemsize = storage.dtype.itemsize
+        self._budget -= int(np.prod(size, dtype=object)) * itemsize
+        if self._budget < 0:
+            raise CheckpointError(
+                f"{self._path}: its tensors describe more than {MAX_EXPANSION} times the bytes the file "
+                f"holds (refused at the tensor of shape {size} in data/{storage.key})"
+            )
         array = np.ndarray(
             size,
             dtype=storage.dtype,
@@ -263,6 +343,17 @@ class _SafeUnpickler(pickle.Unpickler):
     @staticmethod
     def _rebuild_parameter(data, _requires_grad, _backward_hooks):
         return data
+
+
+def _overlapping(size, stride):
+    """True when two indexes of a (non-empty) tensor reach the same element of its storage."""
+    dims = sorted((s, n) for n, s in zip(size, stride) if n > 1)
+    span = 1  # elements covered by the dimensions checked so far
+    for s, n in dims:
+        if s < span:
+            return True
+        span = s * n
+    return False
 
 
 class _StorageType:
@@ -292,41 +383,69 @@ def _looks_like_safetensors(head):
     return head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= _MAX_SAFETENSORS_HEADER
 
 
-def _load_safetensors(path, buffer):
+def _load_safetensors(path, buffer, cancel=None):
     (header_len,) = struct.unpack_from("<Q", buffer, 0)
     data_start = 8 + header_len
     if data_start > len(buffer):
         raise CheckpointError(f"{path}: truncated safetensors file (header runs past the end)")
     try:
         header = json.loads(bytes(buffer[8:data_start]).decode("utf-8"))
+    except RecursionError:
+        raise CheckpointError(f"{path}: corrupt safetensors header (JSON nested too deeply)") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: corrupt safetensors header ({exc})") from None
+        raise CheckpointError(f"{path}: corrupt safetensors header ({str(exc)[:120]})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path}: corrupt safetensors header (__metadata__ must map strings to strings)")
     data = memoryview(buffer)[data_start:]
+    entries = [(name, _safetensors_entry(path, name, entry, len(data))) for name, entry in header.items()]
+    previous_end, previous = 0, None
+    for name, (_, _, begin, end) in sorted(entries, key=lambda item: item[1][2:]):
+        if begin < previous_end:
+            raise CheckpointError(
+                f"{path}: tensor {short(name)} overlaps tensor {short(previous)} in the data section"
+            )
+        previous_end, previous = max(previous_end, end), name
     state = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        state[name] = _safetensors_tensor(path, name, entry, data)
+    for count, (name, (dtype_name, shape, begin, end)) in enumerate(entries):
+        if cancel is not None and count % 256 == 0 and cancel():
+            raise Cancelled(f"reading {path} cancelled")
+        array = np.frombuffer(data[begin:end], dtype=_SAFETENSORS_DTYPES[dtype_name].newbyteorder("<"))
+        state[name] = _to_native(array.reshape(shape), bfloat16=dtype_name == "BF16")
     return state
 
 
-def _safetensors_tensor(path, name, entry, data):
-    try:
-        dtype_name, shape, (begin, end) = entry["dtype"], [int(n) for n in entry["shape"]], entry["data_offsets"]
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"{path}: malformed safetensors entry for tensor {name}") from None
-    dtype = _SAFETENSORS_DTYPES.get(dtype_name)
+def _safetensors_entry(path, name, entry, data_len):
+    """(dtype name, shape, begin, end) of a header entry, every field checked."""
+    where = f"{path}: tensor {short(name)}"
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise CheckpointError(f"{where}: malformed safetensors entry (expected dtype, shape and data_offsets)")
+    dtype_name, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    dtype = _SAFETENSORS_DTYPES.get(dtype_name) if isinstance(dtype_name, str) else None
     if dtype is None:
-        raise CheckpointError(f"{path}: tensor {name} has unsupported dtype {dtype_name}")
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if not (isinstance(begin, int) and isinstance(end, int)) or begin < 0 or end - begin != expected:
-        raise CheckpointError(f"{path}: tensor {name} has inconsistent data offsets for shape {shape}")
-    if end > len(data):
-        raise CheckpointError(f"{path}: truncated safetensors file, tensor {name} lies past the end")
-    array = np.frombuffer(data[begin:end], dtype=dtype.newbyteorder("<")).reshape(shape)
-    return _to_native(array, bfloat16=dtype_name == "BF16")
+        raise CheckpointError(f"{where}: unsupported dtype {short(dtype_name)}")
+    if (
+        not isinstance(shape, list) or len(shape) > MAX_DIMS
+        or not all(_plain_int(n) and 0 <= n <= _MAX_DIM for n in shape)
+    ):
+        raise CheckpointError(
+            f"{where}: invalid shape (expected at most {MAX_DIMS} non-negative whole numbers below {_MAX_DIM})"
+        )
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_plain_int(n) for n in offsets)):
+        raise CheckpointError(f"{where}: invalid data_offsets (expected [begin, end])")
+    begin, end = offsets
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if begin < 0 or end - begin != expected:
+        raise CheckpointError(f"{where}: data offsets [{begin}, {end}] do not fit shape {shape} of {dtype_name}")
+    if end > data_len:
+        raise CheckpointError(f"{path}: truncated safetensors file, tensor {short(name)} lies past the end")
+    return dtype_name, shape, begin, end
+
+
+def _plain_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,7 +462,7 @@ def _unwrap(path, obj):
         nested = [value for value in obj.values() if _is_state_dict(value)]
         if len(nested) == 1:
             return dict(nested[0])
-        keys = ", ".join(map(str, list(obj)[:8]))
+        keys = ", ".join(short(key) if isinstance(key, str) else type(key).__name__ for key in list(obj)[:8])
         raise CheckpointError(f"{path}: no state dict of tensors found (top-level keys: {keys})")
     raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state dict of tensors")
 
@@ -354,3 +473,21 @@ def _is_state_dict(obj):
         and bool(obj)
         and all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items())
     )
+
+
+def check_finite(state, path, cancel=None):
+    """CheckpointError naming the first float tensor of ``state`` holding NaN or Inf; read in
+    blocks, so the check needs little memory beyond the file's own pages."""
+    block = 1 << 22
+    for name, array in state.items():
+        if array.dtype.kind != "f":
+            continue
+        flat = array.reshape(-1)
+        for start in range(0, flat.size, block):
+            if cancel is not None and cancel():
+                raise Cancelled(f"checking {path} cancelled")
+            if not np.isfinite(flat[start : start + block]).all():
+                raise CheckpointError(
+                    f"{path}: tensor {short(name)} {tuple(array.shape)} holds NaN or infinite weights; "
+                    "the checkpoint is damaged"
+                )

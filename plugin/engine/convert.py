@@ -1,7 +1,8 @@
 """Converts the official PyTorch checkpoints into a model folder of ONNX graphs.
 
-The folder (see docs/ARCHITECTURE.md) is built in a temporary sibling and renamed into place,
-so a failure or an interrupt leaves no partial folder behind. Running the conversion again on
+The folder (see docs/ARCHITECTURE.md) is built in a temporary sibling and renamed into place
+(:func:`.atomic.atomic_dir`), so a failure or an interrupt leaves no partial folder behind, and
+a kill -9 leaves one that the next conversion into the same parent folder removes. Running the conversion again on
 the same checkpoints with the same options finds the existing folder up to date and returns
 without rewriting it.
 """
@@ -10,14 +11,13 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import onnx
 
 from .. import __version__
-from .checkpoint import load_state_dict
+from .atomic import WriteError, atomic_dir, remove_leftovers, write_json_atomic
+from .checkpoint import check_finite, load_state_dict
 from .denoiser_layout import infer_denoiser_config
 from .denoiser_onnx import build_denoiser
 from .errors import CheckpointError, InputError
@@ -48,7 +48,8 @@ STEPS = 5  # progress steps of a full conversion
 CONVERT_PRECISIONS = GRAPH_PRECISIONS
 
 
-def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progress=None, known_sha256=None):
+def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progress=None, known_sha256=None,
+            cancel=None):
     """Writes the model folder `out_dir` from the two checkpoints and returns its Path.
 
     heads: attention heads of the denoiser (not stored in the weights; official: 16).
@@ -57,6 +58,8 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
     progress: optional callable(done, total, message).
     known_sha256: optional {"denoiser"/"vae": sha256} the caller already computed (the model
     manager hashes downloads as they arrive), so large checkpoints are not read again.
+    cancel: optional callable; returning True stops the conversion (also while a checkpoint is
+    read) with Cancelled, leaving no folder.
     Raises CheckpointError naming the file and the first offending key when a checkpoint does
     not fit the architecture, InputError for bad options or an `out_dir` that is not a model
     folder.
@@ -73,7 +76,7 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
     step("hashing the checkpoints")
     known_sha256 = known_sha256 or {}
     sources = {
-        role: {"file": path.name, "sha256": _sha256_of_checkpoint(path, known_sha256.get(role))}
+        role: {"file": path.name, "sha256": _sha256_of_checkpoint(path, known_sha256.get(role), cancel)}
         for role, path in (("denoiser", denoiser_path), ("vae", vae_path))
     }
     options = {"num_heads": heads, "precision": _graph_precision(precision)}
@@ -81,18 +84,16 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
         step.finish(f"{out_dir} is already converted from these checkpoints with these options")
         return out_dir
     _check_replaceable(out_dir)
+    for path in (denoiser_path, vae_path):  # replacing the folder would delete its checkpoint
+        if out_dir.resolve() in path.resolve().parents:
+            raise InputError(f"{path} lies inside the output folder {out_dir}; choose another output")
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    try:
+    remove_leftovers(out_dir.parent)  # of conversions killed before they could clean up
+    with atomic_dir(out_dir, verify=lambda work: _verify_folder(work, out_dir)) as work:
         info = _build_folder(
-            work, denoiser_path, vae_path, sources, options, step, precision == INT8_KEY
+            work, denoiser_path, vae_path, sources, options, step, precision == INT8_KEY, cancel
         )
-        _write_json(work / INFO_FILE, info)
-        _move_into_place(work, out_dir)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+        write_json_atomic(work / INFO_FILE, info)
     step.finish(f"wrote {out_dir}")
     return out_dir
 
@@ -118,28 +119,31 @@ def _graph_precision(precision):
     return "fp32" if precision == INT8_KEY else precision
 
 
-def _build_folder(work, denoiser_path, vae_path, sources, options, step, with_int8):
+def _build_folder(work, denoiser_path, vae_path, sources, options, step, with_int8, cancel=None):
     precision, heads = options["precision"], options["num_heads"]
 
     # both checkpoints are checked before anything is built, so a wrong file fails fast
     step("reading the checkpoints")
-    state = load_state_dict(denoiser_path)
+    state = load_state_dict(denoiser_path, cancel)
     config = infer_denoiser_config(state, denoiser_path, num_heads=heads)
-    vae_state = to_ldm_layout(load_state_dict(vae_path), vae_path)
+    vae_state = to_ldm_layout(load_state_dict(vae_path, cancel), vae_path)
+    # NaN or Inf weights would only show as black outputs much later, naming no file
+    check_finite(state, denoiser_path, cancel)
+    check_finite(vae_state, vae_path, cancel)
     vae_config = infer_vae_config(vae_state, vae_path)
     validate_vae(vae_state, vae_config, vae_path)
     metadata = _metadata(config, options)
 
     step(f"building and writing {ENCODER_FILE} and {DECODER_FILE}")
     for name, build in ((ENCODER_FILE, build_vae_encoder), (DECODER_FILE, build_vae_decoder)):
-        model = build(vae_state, vae_config, precision)
+        model = build(vae_state, vae_config, precision, cancel=cancel)
         set_metadata(model, metadata)
         onnx.save_model(model, os.fspath(work / name))
     del model, vae_state
 
     step(f"building and writing {DENOISER_FILE}")
     # the weights stream into the data file as the graph is built
-    model = build_denoiser(state, config, precision, external_data=work / DENOISER_DATA_FILE)
+    model = build_denoiser(state, config, precision, external_data=work / DENOISER_DATA_FILE, cancel=cancel)
     del state
     set_metadata(model, metadata)
     onnx.save_model(model, os.fspath(work / DENOISER_FILE))
@@ -211,38 +215,17 @@ def _check_replaceable(out_dir):
             )
 
 
-def _apply_default_permissions(folder):
-    """mkdtemp/mkstemp create private (0700/0600) entries; a model folder should be as readable
-    as any file the user creates (other users of a shared workstation, backups)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for entry in folder.iterdir():
-        entry.chmod((0o777 if entry.is_dir() else 0o666) & ~umask)
+def _verify_folder(work, out_dir):
+    """Every file model.json lists is there with the size recorded (written in full)."""
+    info = json.loads((work / INFO_FILE).read_text(encoding="utf-8"))
+    for name, entry in info["files"].items():
+        size = (work / name).stat().st_size
+        if size != entry["bytes"]:
+            raise WriteError(f"cannot write {out_dir / name}: it has {size} bytes, {entry['bytes']} were written")
 
 
-def _move_into_place(work, out_dir):
-    _apply_default_permissions(work)
-    if not out_dir.exists():
-        work.rename(out_dir)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-    old.rmdir()
-    out_dir.rename(old)
-    try:
-        work.rename(out_dir)
-    except BaseException:
-        old.rename(out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_json(path, data):
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
-def _sha256_of_checkpoint(path, known=None):
+def _sha256_of_checkpoint(path, known=None, cancel=None):
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    return known or sha256_file(path)
+    return known or sha256_file(path, cancel)
 

@@ -14,13 +14,13 @@ from .onnx_graph import GraphBuilder
 MAX_PERIOD = 10000
 
 
-def build_denoiser(state, config, precision="fp32", external_data=None):
+def build_denoiser(state, config, precision="fp32", external_data=None, cancel=None):
     """Builds the graph for a state dict already checked by infer_denoiser_config.
 
     external_data: a new file to stream the weights into (save the graph beside it);
     None keeps them inside the returned ModelProto.
     """
-    with GraphBuilder("copgen_beta_denoiser", precision, external_data) as builder:
+    with GraphBuilder("copgen_beta_denoiser", precision, external_data, cancel) as builder:
         _build(builder, state, config)
     return builder.model()
 

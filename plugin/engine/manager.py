@@ -3,9 +3,13 @@
 A model is installed as ``<model root>/<name>`` (fp32) or ``<model root>/<name>-fp16``: the
 folder :func:`plugin.engine.convert.convert` writes. Downloads go to
 ``<model root>/downloads/<file>.part`` first, resume with HTTP Range requests after a dropped
-connection or a cancel, and are renamed to ``<file>`` only once their sha256 checks out. Where
-the registry knows no sha256, the first download's hash is recorded
-(``downloads/known_hashes.json``) and later downloads of the same URL must match it.
+connection or a cancel, and are renamed to ``<file>`` only once the sha256 of the bytes on disk
+checks out; reading stops at the registry's size whatever the server says, and a ``.part`` that
+cannot be the start of the right file is discarded and downloaded again. Where the registry knows
+no sha256, the first download's hash is recorded (``downloads/known_hashes.json``) once that
+file has been converted successfully, later downloads of the same URL must match it, and
+``models remove`` forgets it. One install runs at a time per model root: ``.install.lock``
+names the process holding it, and the operating system releases it when that process ends.
 
 Local checkpoint files must match the registry's sha256 too, unless the caller allows an
 unofficial model; each installed folder keeps an install record (``install.json``, beside
@@ -14,7 +18,6 @@ model.json) saying per checkpoint where it came from and whether it is the offic
 """
 
 import errno
-import hashlib
 import http.client
 import json
 import os
@@ -22,16 +25,16 @@ import re
 import shutil
 import socket
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from .. import __version__
+from .atomic import disk_error, remove_leftovers, temp_sibling, write_json_atomic
 from .cancel import check_cancel
-from .errors import DownloadError, InputError, ModelError
-from .model_folder import INFO_FILE, read_info, sha256_file
+from .errors import CheckpointError, DownloadError, InputError, ModelError
+from .model_folder import GRAPH_ROLES, INFO_FILE, REINSTALL_HINT, check_graph_role, read_info, sha256_file
 from .precision import FOLDER_PRECISIONS
 
 MODEL_DIR_ENV = "COPGEN_MODEL_DIR"
@@ -41,11 +44,14 @@ PRECISIONS = FOLDER_PRECISIONS  # an installed folder's graphs (see plugin.engin
 INSTALL_RECORD = "install.json"
 DOWNLOADS = "downloads"
 KNOWN_HASHES = "known_hashes.json"
+LOCK_FILE = ".install.lock"
 DOWNLOADING = "downloading"  # prefix of progress messages whose counts are bytes
 _CHUNK = 1 << 20
+# A download the registry gives no size for is still cut off here (a server streaming forever)
+MAX_UNSIZED_DOWNLOAD = 8 << 30
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
-_REINSTALL = "reinstall the model (remove it, then install it)"
+_REINSTALL = REINSTALL_HINT
 # Socket errors that mean the server cannot be reached at all, and how often each is retried:
 # a failed name lookup or a missing network does not heal within seconds; a refused connection
 # may (a server restarting), once.
@@ -166,14 +172,22 @@ class ModelManager:
         install with :class:`Cancelled` (a partial download is kept to resume).
         Downloaded checkpoints are deleted once the model is installed. An installed model
         is left as it is (remove it first to install it again)."""
-        from .convert import convert
-
         entry = self._entry(name)
         folder = self.model_dir(name, precision)
         if self._installed(folder):
             if progress:
                 progress(1, 1, f"{name} ({precision}) is already installed in {folder}")
             return folder
+        with InstallLock(self.model_root):
+            if self._installed(folder):  # installed by the process that held the lock
+                return folder
+            remove_leftovers(self.model_root)  # of installs killed before they could clean up
+            remove_leftovers(self.model_root / DOWNLOADS)
+            return self._install(name, entry, folder, precision, progress, cancel, local_files, allow_unofficial)
+
+    def _install(self, name, entry, folder, precision, progress, cancel, local_files, allow_unofficial):
+        from .convert import convert
+
         local_files = dict(local_files or {})
         for role in local_files:
             if role not in ROLES:
@@ -187,7 +201,7 @@ class ModelManager:
                     raise InputError(f"{path} is not a file", f"local_files.{role}")
                 checkpoints[role], origins[role] = path, "local"
                 official[role], hashes[role] = _check_local(
-                    role, path, entry["sources"][role], allow_unofficial, progress
+                    role, path, entry["sources"][role], allow_unofficial, progress, cancel
                 )
         for role in ROLES:
             if role not in checkpoints:
@@ -201,17 +215,32 @@ class ModelManager:
             if progress:
                 progress(done, total, message)
 
-        out_dir = convert(
-            checkpoints["denoiser"],
-            checkpoints["vae"],
-            folder,
-            heads=entry.get("num_heads", 16),
-            # fp32 folders also get the int8 denoiser: the fast CPU path, chosen at run time
-            precision="int8" if precision == "fp32" else precision,
-            progress=convert_progress,
-            known_sha256=hashes,  # already computed here: a 1.15 GB file is not read twice
-        )
+        try:
+            out_dir = convert(
+                checkpoints["denoiser"],
+                checkpoints["vae"],
+                folder,
+                heads=entry.get("num_heads", 16),
+                # fp32 folders also get the int8 denoiser: the fast CPU path, chosen at run time
+                precision="int8" if precision == "fp32" else precision,
+                progress=convert_progress,
+                known_sha256=hashes,  # already computed here: a 1.15 GB file is not read twice
+                cancel=cancel,
+            )
+        except CheckpointError:
+            # a download nothing vouched for (no published sha256, none recorded) that is not
+            # a checkpoint, e.g. a captive portal's page: deleted, so the next install fetches
+            # it again instead of trusting it
+            for role in ROLES:
+                source = entry["sources"][role]
+                if origins[role] == "download" and not self._vouched_for(source):
+                    checkpoints[role].unlink(missing_ok=True)
+            raise
         _write_install_record(out_dir, name, official, origins)
+        for role in ROLES:  # trust on first use, only for a file that converted
+            source = entry["sources"][role]
+            if origins[role] == "download" and not self._vouched_for(source):
+                self._record_hash(source["url"], hashes[role])
         for role in ROLES:
             if origins[role] == "download":
                 try:
@@ -220,24 +249,35 @@ class ModelManager:
                     pass
         return out_dir
 
+    def _vouched_for(self, source):
+        return bool(source.get("sha256") or self._known_hashes().get(source["url"]))
+
     def _download(self, name, source, progress, cancel):
-        """(path, sha256 or None if not computed) of the verified downloaded file of model
+        """(path, sha256 of the file on disk) of the verified downloaded file of model
         ``name``'s registry source."""
         downloads = self.model_root / DOWNLOADS
         downloads.mkdir(parents=True, exist_ok=True)
         final = downloads / source["file_name"]
         expected = source.get("sha256") or self._known_hashes().get(source["url"])
-        if final.is_file():  # left by an install whose conversion failed
-            if expected is None:
-                return final, None
-            if sha256_file(final) == expected:
-                return final, expected
+        hashing = _raising(cancel, f"checking {source['file_name']}")
+        if final.is_file():  # left by an install whose conversion failed or was cancelled
+            actual = sha256_file(final, hashing)
+            if expected is None or actual == expected:
+                return final, actual
             final.unlink()
         part = _PartialFile(downloads / (source["file_name"] + ".part"))
+        if source.get("size") and part.size > source["size"]:
+            part.discard()  # longer than the file: not a prefix of it
+        resumed = part.size > 0
         unreachable = 0
         for attempt in range(1, self.max_attempts + 1):
             try:
                 self._fetch(source, part, progress, cancel)
+                if resumed and not self._download_ok(source, part, expected, hashing):
+                    # the kept .part was not the start of this file: once more from scratch
+                    part.discard()
+                    resumed = False
+                    continue
                 break
             except _Unreachable as exc:
                 unreachable += 1
@@ -254,10 +294,7 @@ class ModelManager:
                         f"{LOCAL_INSTALL_HINT}", "local_files"
                     ) from None
             time.sleep(self.retry_delay_s * attempt)
-        self._check_download(source, part, expected)
-        sha256 = part.sha256()
-        if source.get("sha256") is None:
-            self._record_hash(source["url"], sha256)
+        sha256 = self._check_download(name, source, part, expected, hashing)
         os.replace(part.path, final)
         return final, sha256
 
@@ -272,7 +309,12 @@ class ModelManager:
             response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout_s)
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and part.size:
-                return  # nothing left past what we have; the checks that follow decide
+                # nothing past what we have: complete if it has the right size, else (a .part
+                # longer than the file) not a prefix of it, and downloaded again
+                if not source.get("size") or part.size != source["size"]:
+                    part.discard()
+                    raise _Interrupted("the kept partial download does not fit the file; starting again") from None
+                return
             if exc.code in _RETRY_STATUS:
                 raise _Interrupted(f"HTTP {exc.code} {exc.reason}") from None
             raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
@@ -280,37 +322,67 @@ class ModelManager:
             raise _connection_failure(getattr(exc, "reason", exc)) from None
         with response:
             total = _total_size(response, part)
-            if source.get("size") and total and total != source["size"]:
+            size = source.get("size")
+            if size and total and total != size:
                 raise DownloadError(
-                    f"{url}: the server offers {total} bytes for {file_name}, the registry expects {source['size']}"
+                    f"{url}: the server offers {total} bytes for {file_name}, the registry expects {size}"
                 )
+            total = total or size
+            limit = size or MAX_UNSIZED_DOWNLOAD
             with part.open() as handle:
                 while True:
                     check_cancel(cancel, f"downloading {file_name} (the partial file is kept to resume)")
+                    want = min(_CHUNK, limit - part.size + 1)
                     try:
-                        data = response.read(_CHUNK)
+                        data = response.read(want)
                     except (OSError, http.client.HTTPException) as exc:
                         raise _Interrupted(f"connection lost at byte {part.size}: {exc}") from None
                     if not data:
                         break
+                    if part.size + len(data) > limit:
+                        # without a Content-Length nothing else would stop an endless answer
+                        part.discard()
+                        listed = "the registry lists" if size else "any checkpoint may have"
+                        raise DownloadError(
+                            f"{url}: the server sends more than the {limit} bytes {listed} for "
+                            f"{file_name}; the download was stopped and deleted"
+                        )
                     handle.write(data)
                     if progress:
                         progress(part.size, total, message)
             if total and part.size < total:
                 raise _Interrupted(f"connection closed at byte {part.size} of {total}")
 
-    def _check_download(self, source, part, expected):
+    def _download_ok(self, source, part, expected, cancel=None):
+        size = source.get("size")
+        return (not size or part.size == size) and (not expected or sha256_file(part.path, cancel) == expected)
+
+    def _check_download(self, model, source, part, expected, cancel=None):
+        """The sha256 of the downloaded bytes as they are on disk, or DownloadError (and the
+        download deleted) when their size or hash is wrong."""
         size, name = source.get("size"), source["file_name"]
         if size and part.size != size:
             part.discard()
             raise DownloadError(f"{source['url']}: {name} has {part.size} bytes, expected {size}; the bad download was deleted")
-        actual = part.sha256()
+        actual = sha256_file(part.path, cancel)
         if expected and actual != expected:
             part.discard()
+            if source.get("sha256"):
+                origin = "the registry's"
+                reset = "the file on the server is not the official one; try again later or install from local files"
+            else:
+                record = self.model_root / DOWNLOADS / KNOWN_HASHES
+                origin = f"the one recorded at the first install in {record}"
+                reset = (
+                    "if the file on the server changed legitimately, forget the recorded hash with "
+                    f"'python -m plugin models remove {model}' (it deletes the model) "
+                    f"or by deleting that file"
+                )
             raise DownloadError(
-                f"{source['url']}: checksum mismatch for {name}: expected sha256 {expected}, "
-                f"got {actual}; the bad download was deleted"
+                f"{source['url']}: checksum mismatch for {name}: expected sha256 {expected} ({origin}), "
+                f"got {actual}; the bad download was deleted; {reset}"
             )
+        return actual
 
     def _known_hashes(self):
         try:
@@ -322,15 +394,30 @@ class ModelManager:
     def _record_hash(self, url, sha256):
         known = self._known_hashes()
         known[url] = sha256
-        _write_json_atomic(self.model_root / DOWNLOADS / KNOWN_HASHES, known)
+        write_json_atomic(self.model_root / DOWNLOADS / KNOWN_HASHES, known)
+
+    def _forget_hashes(self, urls):
+        known = self._known_hashes()
+        kept = {url: sha256 for url, sha256 in known.items() if url not in urls}
+        if kept != known:
+            write_json_atomic(self.model_root / DOWNLOADS / KNOWN_HASHES, kept)
+        return kept != known
 
     # -- remove / verify --------------------------------------------------------------------
 
     def remove(self, name, precision=None):
         """Delete the installed folder of one precision, or of all precisions and any partial
-        downloads of the model when ``precision`` is None; returns the removed paths."""
+        downloads of the model and the hashes learned for it when ``precision`` is None (then
+        the known-hashes file is among the returned paths); returns the removed paths. Refused
+        while an install runs in the same model root (it may be writing those files)."""
         entry = self._entry(name)
         precisions = PRECISIONS if precision is None else (_check_precision(precision),)
+        if not self.model_root.is_dir():
+            raise ModelError(f"{name} is not installed in {self.model_root}")
+        with InstallLock(self.model_root):
+            return self._remove(name, entry, precisions, precision)
+
+    def _remove(self, name, entry, precisions, precision):
         removed = []
         for each in precisions:
             folder = self.model_dir(name, each)
@@ -344,6 +431,9 @@ class ModelManager:
                     if path.is_file():
                         path.unlink()
                         removed.append(path)
+            # hashes learned on first use go with the model: a reinstall learns them again
+            if self._forget_hashes({source["url"] for source in entry["sources"].values()}):
+                removed.append(self.model_root / DOWNLOADS / KNOWN_HASHES)  # entries of it
         if not removed:
             raise ModelError(f"{name} is not installed in {self.model_root}")
         return removed
@@ -363,6 +453,7 @@ class ModelManager:
         files = info.get("files")
         if not isinstance(files, dict) or not files:
             raise ModelError(f"{folder / INFO_FILE}: lists no files to check (key 'files')")
+        _check_graph_files(folder, info, files)
         for file_name, record in files.items():
             path = folder / file_name
             if not path.is_file():
@@ -446,7 +537,7 @@ LOCAL_INSTALL_HINT = (
 )
 
 
-def _check_local(role, path, source, allow_unofficial, progress):
+def _check_local(role, path, source, allow_unofficial, progress, cancel=None):
     """(official, sha256) of a local checkpoint. official: True, None when the registry lists no
     sha256 to compare with (then the file is not hashed here: sha256 None), False when it
     differs and ``allow_unofficial``; else InputError."""
@@ -455,7 +546,7 @@ def _check_local(role, path, source, allow_unofficial, progress):
         return None, None
     if progress:
         progress(0, 1, f"checking {path.name} against the registry's sha256")
-    actual = sha256_file(path)
+    actual = sha256_file(path, _raising(cancel, f"checking {path.name}"))
     if actual == expected:
         return True, actual
     if not allow_unofficial:
@@ -467,6 +558,36 @@ def _check_local(role, path, source, allow_unofficial, progress):
     return False, actual
 
 
+def _check_graph_files(folder, info, files):
+    """Every graph file the model needs (and every graph or weights file in the folder) is listed
+    in model.json with a sha256, and each graph has the inputs and outputs of its role."""
+    import onnx
+
+    from .quantize import INT8_DATA_FILE, INT8_FILE, INT8_KEY
+
+    needed = set(GRAPH_ROLES)
+    if (folder / "denoiser.onnx.data").exists():
+        needed.add("denoiser.onnx.data")
+    if INT8_KEY in info:
+        needed |= {INT8_FILE, INT8_DATA_FILE}
+    present = {p.name for p in folder.iterdir() if p.name.endswith((".onnx", ".onnx.data"))}
+    info_path = folder / INFO_FILE
+    for name in sorted(needed | present):
+        record = files.get(name)
+        if not isinstance(record, dict) or not _SHA256.fullmatch(str(record.get("sha256"))):
+            raise ModelError(
+                f"{folder / name}: {'needed by the model but ' if name in needed else ''}not listed with a "
+                f"sha256 in {info_path}, so it cannot be checked; {_REINSTALL}"
+            )
+    for name in GRAPH_ROLES:
+        path = folder / name
+        try:
+            graph = onnx.load(str(path), load_external_data=False).graph
+        except Exception as exc:  # protobuf's DecodeError and friends: a damaged file
+            raise ModelError(f"{path}: not a readable ONNX graph ({type(exc).__name__}); {_REINSTALL}") from None
+        check_graph_role(name, [i.name for i in graph.input], [o.name for o in graph.output], path)
+
+
 def _write_install_record(folder, name, official, origins):
     """install.json beside model.json, with the checkpoint hashes convert recorded there; if it
     cannot be written the model is removed again, so no model lacks its record."""
@@ -476,7 +597,7 @@ def _write_install_record(folder, name, official, origins):
             role: {**used[role], "origin": origins[role], "official": official[role]} for role in ROLES
         }
         record = {"model": name, "unofficial": any(v is False for v in official.values()), "sources": sources}
-        _write_json_atomic(folder / INSTALL_RECORD, record)
+        write_json_atomic(folder / INSTALL_RECORD, record)
     except BaseException:
         _remove_tree(folder)
         raise
@@ -494,28 +615,18 @@ def _read_install_record(folder):
 
 
 class _PartialFile:
-    """A ``.part`` download with a running sha256 of its contents."""
+    """A ``.part`` download and its size (its hash is taken from the disk once complete)."""
 
     def __init__(self, path):
         self.path = path
-        self._digest = hashlib.sha256()
-        self.size = 0
-        if path.is_file():
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(_CHUNK), b""):
-                    self._digest.update(block)
-                    self.size += len(block)
+        self.size = path.stat().st_size if path.is_file() else 0
 
     def discard(self):
         self.path.unlink(missing_ok=True)
-        self._digest = hashlib.sha256()
         self.size = 0
 
     def open(self):
         return _Appender(self)
-
-    def sha256(self):
-        return self._digest.hexdigest()
 
 
 class _Appender:
@@ -530,9 +641,77 @@ class _Appender:
         self._handle.close()
 
     def write(self, data):
-        self._handle.write(data)
-        self._part._digest.update(data)
+        try:
+            self._handle.write(data)
+        except OSError as exc:
+            raise disk_error(self._part.path, exc) from None
         self._part.size += len(data)
+
+
+class InstallLock:
+    """One install at a time per model root: an exclusive OS lock on ``<root>/.install.lock``,
+    which holds the owner's process id for messages. The operating system drops the lock when
+    its process ends, however it ends, so a lock left by a killed install is simply taken."""
+
+    def __init__(self, model_root):
+        self.path = Path(model_root) / LOCK_FILE
+        self._handle = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):
+            handle = open(self.path, "a+", encoding="ascii")
+            if not _try_lock(handle):
+                handle.seek(0)
+                owner = handle.read().strip()[:20] or "unknown"
+                handle.close()
+                raise ModelError(
+                    f"{self.path.parent}: another installation is running in this model folder "
+                    f"(process {owner}, lock file {self.path}); wait for it to finish"
+                )
+            if _same_file(handle, self.path):
+                break
+            handle.close()  # locked a file its owner had just removed: lock the new one
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc):
+        handle, self._handle = self._handle, None
+        if os.name != "nt":
+            self.path.unlink(missing_ok=True)  # still locked: nobody can hold the removed file
+        handle.close()  # releases the lock
+        if os.name == "nt":
+            try:
+                self.path.unlink()
+            except OSError:
+                pass  # opened by another install in the meantime: it will lock it
+
+
+def _same_file(handle, path):
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except OSError:
+        return False
+
+
+def _try_lock(handle):
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def _total_size(response, part):
@@ -556,6 +735,18 @@ def _check_precision(precision):
     return precision
 
 
+def _raising(cancel, what):
+    """``cancel`` as a check that raises Cancelled naming ``what`` (for readers that poll)."""
+    if cancel is None:
+        return None
+
+    def check():
+        check_cancel(cancel, what)
+        return False
+
+    return check
+
+
 def _read_info(folder):
     if not (folder / INFO_FILE).is_file():
         raise ModelError(f"{folder}: no installed model here (missing {INFO_FILE}); install it first")
@@ -565,23 +756,9 @@ def _read_info(folder):
 
 def _remove_tree(folder):
     """Rename first, so a folder never looks half-installed while it is being deleted."""
-    doomed = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".removing", dir=folder.parent))
-    doomed.rmdir()
+    doomed = temp_sibling(folder, ".removing")  # a leftover if killed: removed by a later run
     try:
         folder.rename(doomed)
     except OSError as exc:
         raise ModelError(f"{folder}: cannot remove it ({exc.strerror or exc}); close what uses the model") from None
     shutil.rmtree(doomed, ignore_errors=True)
-
-
-def _write_json_atomic(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-

@@ -3,17 +3,39 @@
 import hashlib
 import json
 
-from .errors import ModelError
+from .errors import Cancelled, ModelError
 
 INFO_FILE = "model.json"
 _CHUNK = 1 << 20
+REINSTALL_HINT = "reinstall the model (remove it, then install it)"
+# graph file -> (input names, output names) it must declare: a swapped or foreign graph is named
+# when the model is opened or verified, not met as an ONNX Runtime error in the middle of a run
+GRAPH_ROLES = {
+    "denoiser.onnx": (["latents", "timesteps"], ["noise"]),
+    "vae_encoder.onnx": (["image"], ["moments"]),
+    "vae_decoder.onnx": (["latents"], ["image"]),
+}
 
 
-def sha256_file(path):
-    """Hex sha256 of a file, read in chunks (checkpoints and graphs are over a gigabyte)."""
+def check_graph_role(role, inputs, outputs, path):
+    """ModelError naming ``path`` unless a graph with these input and output names can serve
+    as ``role`` (a key of GRAPH_ROLES)."""
+    expected = GRAPH_ROLES[role]
+    if (list(inputs), list(outputs)) != expected:
+        raise ModelError(
+            f"{path}: takes {list(inputs)} and gives {list(outputs)}, not the {role} graph's "
+            f"{expected[0]} -> {expected[1]} (files swapped or replaced); {REINSTALL_HINT}"
+        )
+
+
+def sha256_file(path, cancel=None):
+    """Hex sha256 of a file, read in chunks (checkpoints and graphs are over a gigabyte);
+    ``cancel()`` returning True stops it with Cancelled (a chunk takes milliseconds)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(_CHUNK), b""):
+            if cancel is not None and cancel():
+                raise Cancelled(f"reading {path} cancelled")
             digest.update(block)
     return digest.hexdigest()
 

@@ -16,6 +16,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__
+from .cancel import check_cancel
 
 OPSET = 17  # first opset with LayerNormalization
 MS_DOMAIN = "com.microsoft"  # onnxruntime's contrib operators (fused kernels on CPU and CUDA)
@@ -28,9 +29,11 @@ EXTERNAL_ALIGNMENT = 4096  # page-aligned offsets let onnxruntime map the weight
 class GraphBuilder:
     """Accumulates nodes, initializers, inputs and outputs of one ONNX graph."""
 
-    def __init__(self, name, precision="fp32", external_data=None):
-        """`external_data`: path of a new file to hold the weights (None: inside the graph)."""
+    def __init__(self, name, precision="fp32", external_data=None, cancel=None):
+        """`external_data`: path of a new file to hold the weights (None: inside the graph);
+        `cancel`: polled at every weight, so a conversion stops within a fraction of a second."""
         self.name = name
+        self._cancel = cancel
         self.dtype = np.dtype(PRECISIONS[precision])
         self.elem_type = helper.np_dtype_to_tensor_dtype(self.dtype)
         self._nodes = []
@@ -81,6 +84,7 @@ class GraphBuilder:
 
     def weight(self, name, array):
         """An initializer holding `array` in the compute precision."""
+        check_cancel(self._cancel, f"building {self.name}")
         return self.constant(np.asarray(array).astype(self.dtype, copy=False), name)
 
     def constant(self, array, hint="const"):

@@ -10,13 +10,12 @@ float32. The fp32 graph remains the faithful default; `plugin.engine.precision.r
 the int8 graph for the "fast" preference on the CPU.
 """
 
-import json
 import os
 import platform
 import shutil
-import tempfile
 from pathlib import Path
 
+from .atomic import remove_leftovers, temp_sibling, translate_os_errors, write_json_atomic
 from .errors import ModelError
 from .model_folder import INFO_FILE, file_entry, read_info
 from .precision import DENOISER_FILE, INT8_FILE, INT8_KEY
@@ -82,11 +81,15 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
             f"{info_path}: precision is {info.get('precision')!r}; int8 is made from an fp32 "
             "folder (convert with precision fp32 or int8)"
         )
-    work = Path(tempfile.mkdtemp(prefix=".int8.", suffix=".partial", dir=model_dir))
+    remove_leftovers(model_dir)  # of a quantisation killed before it could clean up
+    work = temp_sibling(model_dir / INT8_FILE)  # a killed run's leftover is recognisable
+    work.mkdir()
     try:
-        entry = quantize_denoiser(
-            model_dir / DENOISER_FILE, work / INT8_FILE, per_channel, reduce_range
-        )
+        with translate_os_errors(model_dir / INT8_FILE):  # a full disk is one line, not a traceback
+            entry = quantize_denoiser(
+                model_dir / DENOISER_FILE, work / INT8_FILE, per_channel, reduce_range
+            )
+            _verify_int8_graph(work / INT8_FILE)
         int8_files = {name: file_entry(work / name) for name in (INT8_FILE, INT8_DATA_FILE)}
         base = {key: value for key, value in info.items() if key != INT8_KEY}
         base["files"] = {
@@ -95,15 +98,26 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
             if name not in int8_files
         }
         if base != info:  # model.json must not vouch for files while they are replaced
-            _write_json_atomic(info_path, base)
+            write_json_atomic(info_path, base)
         for name in (INT8_DATA_FILE, INT8_FILE):
             os.replace(work / name, model_dir / name)
-        _write_json_atomic(
+        write_json_atomic(
             info_path, {**base, INT8_KEY: entry, "files": {**base["files"], **int8_files}}
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return model_dir / INT8_FILE
+
+
+def _verify_int8_graph(path):
+    """The written graph and its weights are on disk and load: checked before they get their
+    names, so a truncated write (full disk, killed quantiser) never enters the folder."""
+    from .runtime import open_session
+
+    for name in (path, path.with_name(INT8_DATA_FILE)):
+        with open(name, "rb") as handle:
+            os.fsync(handle.fileno())
+    open_session(path, device="cpu", threads=1)
 
 
 def needs_reduced_range():
@@ -128,9 +142,3 @@ def reduced_range_for(machine, cpuinfo):
         return True
     flags = set(cpuinfo.split())
     return not any(flag in flags for flag in VNNI_FLAGS)
-
-
-def _write_json_atomic(path, data):
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)

@@ -15,9 +15,9 @@ GROUPS = 32
 EPS = 1e-6
 
 
-def build_vae_encoder(state, config, precision="fp32"):
+def build_vae_encoder(state, config, precision="fp32", cancel=None):
     """Encoder graph for an ldm-layout state dict already checked by vae_layout.validate_vae."""
-    builder = GraphBuilder("copgen_beta_vae_encoder", precision)
+    builder = GraphBuilder("copgen_beta_vae_encoder", precision, cancel=cancel)
     image = builder.input("image", ["batch", config.in_channels, "height", "width"])
     h = _conv(builder, state, builder.to_compute(image), "encoder.conv_in")
     levels = len(config.ch_mult)
@@ -38,9 +38,9 @@ def build_vae_encoder(state, config, precision="fp32"):
     return builder.model()
 
 
-def build_vae_decoder(state, config, precision="fp32", scale_factor=VAE_SCALE):
+def build_vae_decoder(state, config, precision="fp32", scale_factor=VAE_SCALE, cancel=None):
     """Decoder graph; it undoes the latent scale factor itself, as the reference decode does."""
-    builder = GraphBuilder("copgen_beta_vae_decoder", precision)
+    builder = GraphBuilder("copgen_beta_vae_decoder", precision, cancel=cancel)
     latents = builder.input("latents", ["batch", config.embed_dim, "latent_height", "latent_width"])
     z = builder.op(
         "Mul", builder.to_compute(latents), builder.scalar(1.0 / scale_factor, "inv_scale_factor")

@@ -23,7 +23,7 @@ from ..engine.cancel import check_cancel
 from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES, get_modality
 from . import render
-from .grid import open_raster
+from .grid import check_earth_crs, open_raster
 from .s2_offset import S2Offset, detect_s2_offset
 
 SOURCES = ("physical", "thumbnail")
@@ -456,11 +456,19 @@ def _source_nodata(spec, ds):
 def _check_overlap(spec, ds, grid):
     if ds.crs is None:
         raise InputError(f"{spec.label}: the raster has no CRS (not georeferenced)")
+    check_earth_crs(ds.crs, spec.label)
     # the area goes to the raster's CRS, not the other way: a world-wide raster in degrees
     # has no sensible bounds in a UTM zone
     left, bottom, right, top = transform_bounds(grid.crs, ds.crs, *grid.bounds, densify_pts=21)
     s_left, s_bottom, s_right, s_top = ds.bounds
-    if left >= s_right or right <= s_left or bottom >= s_top or top <= s_bottom:
+    shifts = (0.0,)
+    if ds.crs.is_geographic:
+        if left > right:  # the area crosses the antimeridian: its bounds come back wrapped
+            right += 360.0
+        shifts = (-360.0, 0.0, 360.0)  # longitudes are equal modulo 360
+    if bottom >= s_top or top <= s_bottom or all(
+        left + shift >= s_right or right + shift <= s_left for shift in shifts
+    ):
         raise InputError(f"{spec.label}: the raster does not overlap the area")
 
 

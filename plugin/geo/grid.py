@@ -96,10 +96,12 @@ class TargetGrid:
         ``lattices``: see :meth:`from_polygon`."""
         crs = parse_crs(crs, "extent CRS")
         values = [float(v) for v in (xmin, ymin, xmax, ymax)]
+        if crs.is_geographic and values[0] - values[2] > 180:
+            values[2] += 360.0  # crosses the antimeridian, e.g. 179.9 .. -179.9
         if not all(math.isfinite(v) for v in values) or not (values[0] < values[2] and values[1] < values[3]):
             raise InputError(f"extent {values} is empty: need xmin < xmax and ymin < ymax")
         if crs.is_geographic and not (
-            -180 <= values[0] and values[2] <= 180 and -90 <= values[1] and values[3] <= 90
+            -180 <= values[0] <= 180 and values[2] <= values[0] + 360 and -90 <= values[1] and values[3] <= 90
         ):
             raise InputError(f"extent {values} is outside longitude/latitude range for {crs}")
         return _grid_for(_densified_box(*values), crs, pixel, lattices, f"extent {values}")
@@ -122,6 +124,7 @@ class TargetGrid:
             crs, transform, width, height = ds.crs, ds.transform, ds.width, ds.height
         if crs is None:
             raise InputError(f"raster {path} has no CRS (not georeferenced); georeference it in a GIS first")
+        check_earth_crs(crs, f"raster {path}")
         corners = Polygon([transform * xy for xy in ((0, 0), (width, 0), (width, height), (0, height))])
         own = _lattice_of(crs, transform, pixel)
         own_lattice = (own,) if own else ()
@@ -151,11 +154,28 @@ def _lattice_of(crs, transform, pixel):
     return None
 
 
+def check_earth_crs(crs, what):
+    """InputError naming ``what`` unless ``crs`` can be placed on the Earth: a local
+    (engineering) CRS, e.g. a drone survey's site coordinates, cannot be warped anywhere."""
+    try:
+        pyproj.Transformer.from_crs(crs.to_wkt(), "EPSG:4326", always_xy=True)
+    except (pyproj.exceptions.ProjError, pyproj.exceptions.CRSError):
+        name = pyproj.CRS.from_wkt(crs.to_wkt()).name if crs.to_wkt() else "unnamed"
+        raise InputError(
+            f"{what}: its CRS ({name[:60]}) is a local (engineering) CRS with no position on the "
+            "Earth; georeference it in a real CRS (e.g. its UTM zone) in a GIS first"
+        ) from None
+
+
 def _grid_for(geometry, crs, pixel, lattices, what):
     """The grid around ``geometry`` (in ``crs``), on the first lattice in the grid's CRS."""
+    check_earth_crs(crs, what)
     grid_crs = _metric_crs_for(geometry, crs)
     origin = next((lattice.origin for lattice in lattices if lattice.crs == grid_crs), (0.0, 0.0))
-    grid = _grid_around(_reproject(geometry, crs, grid_crs), grid_crs, pixel, origin)
+    try:
+        grid = _grid_around(_reproject(geometry, crs, grid_crs), grid_crs, pixel, origin)
+    except InputError as exc:
+        raise InputError(f"{what}: {exc}") from None
     if not any(grid.aoi_mask(*window).any() for window in grid.blocks()):
         raise InputError(
             f"{what}: no {pixel:g} m pixel centre falls inside the area (it is smaller or thinner than a pixel); enlarge it"
@@ -247,6 +267,8 @@ def _true_scale(crs, lon, lat):
 def _grid_around(aoi, crs, pixel, origin=(0.0, 0.0)):
     """Smallest padded grid on the lattice ``origin + k * pixel`` containing ``aoi``."""
     left, bottom, right, top = aoi.bounds
+    if not all(math.isfinite(v) for v in (left, bottom, right, top)):
+        raise InputError(f"the area cannot be projected to {crs} (it reaches infinity there); check its CRS")
     x0, y0 = origin
     col_start = math.floor((left - x0) / pixel + _SNAP_EPS)
     col_stop = math.ceil((right - x0) / pixel - _SNAP_EPS)

@@ -1,16 +1,17 @@
 """Cloud Optimized GeoTIFF outputs on a TargetGrid, written atomically.
 
 Windows go into a temporary tiled GeoTIFF beside the destination; ``close()`` turns it
-into a COG (DEFLATE, 256 px tiles, overviews) with GDAL's COG driver and renames that
-into place. Pixels outside the grid's AOI, or flagged invalid, are masked with a GDAL
+into a COG (DEFLATE, 256 px tiles, overviews) with GDAL's COG driver, reopens and reads it,
+and renames it into place (:mod:`..engine.atomic`). Pixels outside the grid's AOI, or flagged invalid, are masked with a GDAL
 mask band (an 8-bit nodata value would collide with real values: every S1 rendering
 contains 0). Any failure, cancel included, removes the temporary files and leaves no
 output.
 """
 
+import errno
 import json
 import os
-import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,9 +19,11 @@ import numpy as np
 import rasterio
 from osgeo import gdal
 from rasterio.enums import ColorInterp
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from .. import __version__
+from ..engine.atomic import WriteError, atomic_path, disk_error, remove_leftovers, remove_temp, temp_sibling
 from ..engine.errors import InputError
 from ..engine.modalities import get_modality
 from .render import s2_to_reflectance_dn
@@ -36,6 +39,8 @@ class OutputWriter:
     with ``modality``. ``reflectance=True`` (S2 only) stores UInt16 DNs (reflectance x
     10000, the inverse of the thumbnail curve) as bands B04, B03, B02 instead of uint8 RGB.
     Use as a context manager: leaving it normally finishes the file, an exception removes it.
+    A GDAL error while writing, flushing or closing (a full disk) is a WriteError naming
+    ``path``; the COG is reopened and read in full before it is renamed into place.
     """
 
     def __init__(self, path, grid, modality, tags=None, reflectance=False):
@@ -45,36 +50,41 @@ class OutputWriter:
         self.path = Path(path)
         self.grid = grid
         self.reflectance = reflectance
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # random sibling names: the final rename stays on one file system
-        token = uuid.uuid4().hex[:12]
-        self._work = self.path.with_name(f".{self.path.name}.{token}.work.tif")
-        self._cog = self.path.with_name(f".{self.path.name}.{token}.cog.tif")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise disk_error(self.path, exc) from None
+        remove_leftovers(self.path.parent)  # of runs killed (kill -9) before they could clean up
+        # named by the atomic-write helper, so a killed run's leftover is recognisable
+        self._work = temp_sibling(self.path, ".work.tif")
         self._dataset = None
         self._done = False
         try:
-            self._dataset = rasterio.open(
-                self._work,
-                "w",
-                driver="GTiff",
-                width=grid.width,
-                height=grid.height,
-                count=3,
-                dtype="uint16" if reflectance else "uint8",
-                crs=grid.crs,
-                transform=grid.transform,
-                tiled=True,
-                blockxsize=256,
-                blockysize=256,
-                compress="deflate",
-                zlevel=1,
-                bigtiff="if_safer",
-            )
-            self._dataset.descriptions = REFLECTANCE_DESCRIPTIONS if reflectance else record.output_bands
-            self._dataset.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
-            self._dataset.update_tags(**_tag_strings({"modality": modality, **(tags or {})}))
+            with _gdal_write_errors(self.path):
+                self._dataset = rasterio.open(
+                    self._work,
+                    "w",
+                    driver="GTiff",
+                    width=grid.width,
+                    height=grid.height,
+                    count=3,
+                    dtype="uint16" if reflectance else "uint8",
+                    crs=grid.crs,
+                    transform=grid.transform,
+                    tiled=True,
+                    blockxsize=256,
+                    blockysize=256,
+                    compress="deflate",
+                    zlevel=1,
+                    bigtiff="if_safer",
+                )
+                self._dataset.descriptions = (
+                    REFLECTANCE_DESCRIPTIONS if reflectance else record.output_bands
+                )
+                self._dataset.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+                self._dataset.update_tags(**_tag_strings({"modality": modality, **(tags or {})}))
         except BaseException:
-            self._remove_temps()
+            self.abort()
             raise
 
     def __enter__(self):
@@ -101,41 +111,102 @@ class OutputWriter:
         data = s2_to_reflectance_dn(rgb) if self.reflectance else rgb.copy()
         data[:, ~mask] = 0
         window = Window(col_off, row_off, width, height)
-        self._dataset.write(data, window=window)
-        self._dataset.write_mask(mask.astype(np.uint8) * 255, window=window)
+        with _gdal_write_errors(self.path):
+            self._dataset.write(data, window=window)
+            self._dataset.write_mask(mask.astype(np.uint8) * 255, window=window)
 
     def close(self):
-        """Finish: build the COG and move it to ``path``; returns the path."""
+        """Finish: build the COG, check it, and move it to ``path``; returns the path."""
         if self._done:
             return self.path
         try:
-            self._dataset.close()
-            try:
-                result = gdal.Translate(str(self._cog), str(self._work), format="COG", creationOptions=COG_OPTIONS)
-            except RuntimeError:  # GDAL raises instead of returning None when its exceptions are on
-                result = None
-            if result is None:
-                raise InputError(f"cannot write {self.path}: {gdal.GetLastErrorMsg()}")
-            del result  # dropping the GDAL dataset closes and flushes it
-            os.replace(self._cog, self.path)
+            with _gdal_write_errors(self.path):
+                dataset, self._dataset = self._dataset, None
+                dataset.close()
+            with atomic_path(self.path, verify=self._verify) as cog:
+                with _gdal_write_errors(self.path):
+                    result = gdal.Translate(str(cog), str(self._work), format="COG", creationOptions=COG_OPTIONS)
+                    if result is None:
+                        raise _GdalFailure(gdal.GetLastErrorMsg())
+                    result.FlushCache()
+                    del result  # dropping the GDAL dataset closes and flushes it
         except BaseException:
             self.abort()
             raise
-        self._remove_temps()
+        remove_temp(self._work)
         self._done = True
         return self.path
 
     def abort(self):
         """Drop everything written so far; no output is left behind."""
         if self._dataset is not None:
-            self._dataset.close()
-        self._remove_temps()
+            try:
+                self._dataset.close()
+            except Exception:  # already failing; the file goes anyway
+                pass
+            self._dataset = None
+        remove_temp(self._work)
         self._done = True
 
-    def _remove_temps(self):
-        for temp in (self._work, self._cog):
-            for path in (temp, temp.with_name(temp.name + ".aux.xml"), temp.with_name(temp.name + ".msk")):
-                path.unlink(missing_ok=True)
+    def _verify(self, cog):
+        """Reopen the finished COG and read every block of every band and overview: a file
+        GDAL cannot read back is never renamed into place."""
+        with _gdal_write_errors(self.path):
+            dataset = gdal.OpenEx(str(cog), gdal.OF_RASTER | gdal.OF_READONLY)
+            if dataset is None:
+                raise _GdalFailure(gdal.GetLastErrorMsg() or "cannot be reopened")
+            if (dataset.RasterXSize, dataset.RasterYSize, dataset.RasterCount) != (
+                self.grid.width, self.grid.height, 3,
+            ):
+                raise _GdalFailure("the file read back has the wrong size")
+            for index in range(1, dataset.RasterCount + 1):
+                band = dataset.GetRasterBand(index)
+                for level in [band] + [band.GetOverview(i) for i in range(band.GetOverviewCount())]:
+                    if level.Checksum() < 0 or gdal.GetLastErrorType() >= gdal.CE_Failure:
+                        raise _GdalFailure(gdal.GetLastErrorMsg() or "unreadable block")
+            dataset = None
+
+
+class _GdalFailure(Exception):
+    """A GDAL call failed; turned into a WriteError naming the output by _gdal_write_errors."""
+
+
+@contextmanager
+def _gdal_write_errors(path):
+    """Run GDAL/rasterio writes with GDAL's errors collected (they are only logged otherwise,
+    e.g. a failed flush at close); any error -> one WriteError line naming ``path``, saying so
+    when the disk is full."""
+    errors = []
+
+    def handler(level, number, message):
+        if level >= gdal.CE_Failure:
+            errors.append(message)
+
+    gdal.ErrorReset()
+    gdal.PushErrorHandler(handler)
+    try:
+        yield
+    except (_GdalFailure, RasterioError, RuntimeError, OSError) as exc:
+        errors.append(str(exc))
+    finally:
+        gdal.PopErrorHandler()
+    if errors:
+        raise _write_error(path, errors)
+
+
+def _write_error(path, messages):
+    text = "; ".join(dict.fromkeys(m.strip() for m in messages if m.strip()))
+    if "No space left" in text or _disk_full(path.parent):
+        return disk_error(path, OSError(errno.ENOSPC, "No space left on device"))
+    return WriteError(f"cannot write {path}: {text[:300]}; nothing was written")
+
+
+def _disk_full(folder):
+    try:
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):  # statvfs: POSIX only
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
 
 
 def provenance_tags(command):

@@ -17,12 +17,12 @@ one tile). The same seed, inputs and tiling give the same outputs.
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..engine.canvas import PIXELS_PER_LATENT, canvas_streams, decode_canvas, sample_canvas, sample_posterior
+from ..engine.atomic import check_not_input, remove_leftovers, temp_sibling
 from ..engine.errors import InputError
 from ..engine.modalities import (
     LATENT_CHANNELS,
@@ -76,13 +76,17 @@ def generate_area(model, request, out_dir, progress=None, cancel=None):
             f"above the limit of {request.max_area_km2:g} km2; it would take {estimate.describe()}. "
             "Choose a smaller area or raise the limit.", "max_area_km2"
         )
+    check_not_input([out_dir / name for name in request.output_names()], [spec.path for spec in request.conditions],
+                    "output")
     cond_specs = sorted(request.conditions, key=lambda spec: modality_index(spec.modality))
     prepared = [prepare_condition(spec, grid, cancel) for spec in cond_specs]
     _make_out_dir(out_dir)
 
     estimate = estimate_run(model, grid, len(generated_idx), len(prepared), samples, steps, tiling)
     tracker = RunProgress(progress, estimate)
-    work = Path(tempfile.mkdtemp(prefix=f".{request.run_name}.", suffix=".partial", dir=out_dir))
+    remove_leftovers(out_dir)  # of runs killed (kill -9) before they could clean up
+    work = temp_sibling(out_dir / request.run_name)  # names this process: see plugin.engine.atomic
+    work.mkdir()
     try:
         latents, coverage = _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps,
                                            solver, tiling, tracker, cancel)

@@ -1,0 +1,238 @@
+"""Bad or unusual inputs in the CLI: never an input overwritten, never a traceback; one line
+naming the file or option, or the case handled (antimeridian, poles)."""
+
+import shutil
+
+import numpy as np
+import pytest
+import rasterio
+from _faults import error_line, run_cli, each_test_time_limit  # noqa: F401 (autouse fixture)
+from _geo_helpers import S2_TILE, write_raster
+from affine import Affine
+from rasterio.crs import CRS
+
+from plugin.cli import main
+from plugin.geo.grid import TargetGrid
+
+PIXELS = np.random.default_rng(0).integers(1, 3000, (3, 64, 64)).astype(np.uint16)
+# a 2.56 km square in UTM 33N
+SMALL_EXTENT = "400000,4997440,402560,5000000,32633"
+
+
+def _prepare(tmp_path, source, out=None, *extra):
+    out = out or tmp_path / "out" / "r.tif"
+    return run_cli(["prepare", "--modality", "s2_l2a", "--input", source, "--out", out, *extra], timeout=180), out
+
+
+def test_prepare_never_writes_over_its_input(tmp_path):
+    source = shutil.copy(S2_TILE, tmp_path / "scene.tif")
+    before = (tmp_path / "scene.tif").read_bytes()
+    (tmp_path / "link.tif").symlink_to(tmp_path / "scene.tif")
+    for out in (tmp_path / "scene.tif", tmp_path / "link.tif", tmp_path / "." / "scene.tif"):
+        result, _ = _prepare(tmp_path, source, out)
+        assert result.returncode == 1
+        line = error_line(result)
+        assert f"--out {out}" in line and "is the input" in line and "scene.tif" in line
+    assert (tmp_path / "scene.tif").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.tif", "scene.tif"]
+
+
+def test_generate_never_writes_over_a_condition(tmp_path, tiny_model_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    condition = shutil.copy(S2_TILE, out / "copgen_seed0_dem.tif")  # the name the output would get
+    before = condition.read_bytes() if hasattr(condition, "read_bytes") else open(condition, "rb").read()
+    result = run_cli(
+        ["generate", "--model", tiny_model_dir, "--generate", "dem", "--condition", f"s2_l2a={condition}",
+         "--out", out, "--steps", "1", "--device", "cpu"],
+        timeout=180,
+    )
+    assert result.returncode == 1
+    assert "copgen_seed0_dem.tif is the input" in error_line(result)
+    assert open(condition, "rb").read() == before and [p.name for p in out.iterdir()] == ["copgen_seed0_dem.tif"]
+
+
+def test_local_engineering_crs_is_one_line(tmp_path):
+    local = CRS.from_wkt('LOCAL_CS["site grid",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]')
+    source = write_raster(tmp_path / "site.tif", PIXELS, crs=local, transform=Affine(10, 0, 1000, 0, -10, 5000))
+    for extra in ((), ("--extent", SMALL_EXTENT)):
+        result, out = _prepare(tmp_path, source, None, *extra)
+        assert result.returncode == 1
+        line = error_line(result)
+        assert "site.tif" in line and "local (engineering) CRS" in line
+        assert not out.parent.exists()
+
+
+def _valid_fraction(path):
+    with rasterio.open(path) as ds:
+        return (ds.dataset_mask() > 0).mean(), ds.crs
+
+
+def test_geographic_raster_crossing_the_antimeridian_is_rendered(tmp_path):
+    # 179.99 E .. 180.022 E (= -179.978): a raster whose columns run past 180
+    source = write_raster(
+        tmp_path / "fiji.tif", PIXELS, crs=CRS.from_epsg(4326), transform=Affine(0.0005, 0, 179.99, 0, -0.0005, -16.0)
+    )
+    result, out = _prepare(tmp_path, source)
+    assert result.returncode == 0, result.stderr
+    fraction, crs = _valid_fraction(out)
+    assert crs == CRS.from_epsg(32701) and fraction > 0.9
+    # and an extent written across the seam, west edge 179.995 E, east edge 179.99 W
+    result, out = _prepare(tmp_path, source, tmp_path / "seam.tif", "--extent=179.995,-16.03,-179.99,-16.0,4326")
+    assert result.returncode == 0, result.stderr
+    grid = TargetGrid.from_extent(179.995, -16.03, -179.99, -16.0, 4326)
+    area = grid.aoi_mask(0, 0, grid.height, grid.width)
+    with rasterio.open(out) as ds:
+        assert ds.crs == CRS.from_epsg(32701) and (ds.width, ds.height) == (grid.width, grid.height)
+        valid = ds.dataset_mask() > 0
+    assert 0.3 < area.mean() < 0.9  # the extent, 1.6 x 3.3 km, inside its padded grid
+    assert (valid == area).mean() > 0.99  # the whole extent has data: none of it was lost at the seam
+
+
+def test_polar_raster_is_rendered(tmp_path):
+    # the last 0.1 degree around the North Pole, all longitudes
+    source = write_raster(
+        tmp_path / "pole.tif", PIXELS, crs=CRS.from_epsg(4326), transform=Affine(360 / 64, 0, -180, 0, -0.1 / 64, 90)
+    )
+    result, out = _prepare(tmp_path, source)
+    assert result.returncode == 0, result.stderr
+    fraction, crs = _valid_fraction(out)
+    assert crs.is_projected and fraction > 0.5
+
+
+def test_oversize_raster_is_one_line(tmp_path):
+    source = write_raster(
+        tmp_path / "world.tif", PIXELS, crs=CRS.from_epsg(4326), transform=Affine(360 / 64, 0, -180, 0, -180 / 64, 90)
+    )
+    result, out = _prepare(tmp_path, source)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert "world.tif" in line and "at most 1000 km a side" in line
+    assert not out.parent.exists()
+
+
+def test_cli_refuses_a_large_area_by_default_with_an_estimate(tmp_path, tiny_model_dir):
+    out = tmp_path / "out"
+    args = ["generate", "--model", tiny_model_dir, "--generate", "dem", "--out", out, "--steps", "2",
+            "--device", "cpu", "--extent", "400000,4950000,420000,5000000,32633"]  # 20 x 50 km
+    result = run_cli(args, timeout=180)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert line.startswith("error: --max-area-km2:") and "1000.0 km2" in line and "limit of 100 km2" in line
+    assert "denoiser windows" in line and "calls" in line and "about" in line
+    assert not out.exists()
+
+
+def test_convert_refuses_checkpoints_inside_the_folder_it_replaces(tmp_path, fixtures_dir, tiny_model_dir):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    inside = shutil.copy(fixtures_dir / "vae_tiny.pth", model / "vae.pth")
+    result = run_cli(["convert", "--denoiser", fixtures_dir / "denoiser_tiny.pth", "--vae", inside, "--out", model,
+                      "--heads", "3"], timeout=120)
+    assert result.returncode == 1
+    assert "lies inside the output folder" in error_line(result)
+    assert (model / "vae.pth").is_file() and (model / "model.json").is_file()
+
+
+@pytest.mark.parametrize("content", [b"not a tiff", None])
+def test_unreadable_input_is_one_line(tmp_path, content):
+    source = tmp_path / "broken.tif"
+    if content is None:  # a truncated GeoTIFF: its header reads, its pixels do not
+        source.write_bytes(S2_TILE.read_bytes()[:3000])
+    else:
+        source.write_bytes(content)
+    result, out = _prepare(tmp_path, source)
+    assert result.returncode == 1
+    assert "broken.tif" in error_line(result)
+    assert not out.parent.exists()
+
+
+def test_unwritable_output_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result, _ = _prepare(tmp_path, S2_TILE, blocker / "sub" / "r.tif")
+    assert result.returncode == 1
+    assert str(blocker) in error_line(result)
+
+
+def test_bugs_are_one_line_with_a_debug_hint_and_debug_shows_the_traceback(monkeypatch, capsys):
+    from plugin.commands import prepare
+
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(prepare, "run", broken)
+    argv = ["prepare", "--modality", "dem", "--input", "x.tif", "--out", "y.tif"]
+    assert main(argv) == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error (ZeroDivisionError: a bug)" in err and "--debug" in err
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", *argv])
+
+
+# -- models verify -----------------------------------------------------------------------------
+
+
+def _installed_copy(tmp_path, tiny_model_dir):
+    root = tmp_path / "models"
+    shutil.copytree(tiny_model_dir, root / "cop-gen-beta")
+    return root
+
+
+def _verify(root):
+    return run_cli(["models", "verify", "--model-dir", root], timeout=120)
+
+
+def test_models_verify_passes_a_complete_folder_on_to_the_source_check(tmp_path, tiny_model_dir):
+    result = _verify(_installed_copy(tmp_path, tiny_model_dir))
+    # the graph and hash checks pass; then the tiny checkpoints are found not to be the official
+    # ones of the shipped registry (the check that follows them)
+    assert result.returncode == 1
+    assert "not the official" in error_line(result)
+
+
+def test_models_verify_names_a_graph_missing_from_model_json(tmp_path, tiny_model_dir):
+    import json
+
+    root = _installed_copy(tmp_path, tiny_model_dir)
+    info_path = root / "cop-gen-beta" / "model.json"
+    info = json.loads(info_path.read_text())
+    del info["files"]["vae_decoder.onnx"]
+    info_path.write_text(json.dumps(info))
+    result = _verify(root)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert "vae_decoder.onnx: needed by the model but not listed with a sha256" in line and "model.json" in line
+
+
+def test_models_verify_names_swapped_graphs(tmp_path, tiny_model_dir):
+    import json
+
+    root = _installed_copy(tmp_path, tiny_model_dir)
+    folder = root / "cop-gen-beta"
+    (folder / "vae_encoder.onnx").rename(folder / "tmp")
+    (folder / "vae_decoder.onnx").rename(folder / "vae_encoder.onnx")
+    (folder / "tmp").rename(folder / "vae_decoder.onnx")
+    info = json.loads((folder / "model.json").read_text())  # hashes swapped too: only roles tell
+    files = info["files"]
+    files["vae_encoder.onnx"], files["vae_decoder.onnx"] = files["vae_decoder.onnx"], files["vae_encoder.onnx"]
+    (folder / "model.json").write_text(json.dumps(info))
+    result = _verify(root)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert "vae_encoder.onnx: takes ['latents']" in line and "swapped" in line
+
+
+def test_generate_with_swapped_vae_graphs_is_one_line_before_any_work(tmp_path, tiny_model_dir):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "vae_encoder.onnx").rename(model / "tmp")
+    (model / "vae_decoder.onnx").rename(model / "vae_encoder.onnx")
+    (model / "tmp").rename(model / "vae_decoder.onnx")
+    out = tmp_path / "out"
+    result = run_cli(["generate", "--model", model, "--generate", "dem", "--out", out, "--steps", "1",
+                      "--device", "cpu", "--extent", SMALL_EXTENT], timeout=180)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert f"{model / 'vae_encoder.onnx'}: takes ['latents']" in line and "swapped" in line
+    assert "denoising" not in result.stderr and not out.exists()
