@@ -12,7 +12,9 @@ meanwhile), checks the loaded layers, opens the options page, unloads the plugin
 
     generate_dialog.png  the Generate dialog as the context action opens it
     map_generated.png    the real input tile on the map; the generated layers in their run's group
-    settings.png         the plugin's page of Settings > Options
+    settings.png         the plugin's page of Settings > Options (which model and precision run)
+    first_run.png        Raster > COP-GEN-Beta > Generate… with no model installed: the dialog
+                         says so before any work and offers Install model
 
 The generation uses the tiny random-weight test model (``--model-dir``, default: the test
 fixtures converted on the fly), so its layers are a layout demo, not model output: they stay
@@ -181,6 +183,7 @@ class DesktopTour:
             self.check_generated_layers,
             self.capture_map,
             self.capture_settings_page,
+            self.capture_first_run,
             self.unload_plugin,
         ]
 
@@ -246,8 +249,11 @@ class DesktopTour:
 
     def check_context_menus(self):
         from qgis.core import QgsProject
+        from qgis.utils import iface
 
         self.check("raster_menu_entries", self.menu_texts(self.raster))
+        plugin_menus = [a.menu() for a in iface.rasterMenu().actions() if "COP-GEN" in a.text() and a.menu()]
+        self.check("plugin_menu_entries", [a.text() for menu in plugin_menus for a in menu.actions()])
         self.check("vector_menu_entries", self.menu_texts(self.vector))
         QgsProject.instance().removeMapLayer(self.vector.id())
 
@@ -330,7 +336,7 @@ class DesktopTour:
         )
         self.check("groups", [(group.name(), [node.name() for node in group.children()]) for group in groups])
         for group in groups:
-            group.setName(f"Layout demo (random test weights): {group.name()}")
+            group.setName(f"Random test weights, not a result: {group.name()}")
             for node in group.findLayers():
                 node.setItemVisibilityChecked(False)
                 node.setExpanded(False)
@@ -376,6 +382,34 @@ class DesktopTour:
         QTimer.singleShot(1500, grab_and_close)
         settings_action = [a for a in plugins[PLUGIN_NAME].menu_actions if a.text().startswith("Settings")]
         settings_action[0].trigger()  # runs the Options dialog modally until grab_and_close
+
+    def capture_first_run(self):
+        """With an empty model folder, Raster > COP-GEN-Beta > Generate…: the dialog's message bar
+        says no model is installed, with a button that opens Install model."""
+        from qgis.PyQt.QtWidgets import QApplication, QDialog, QPushButton
+        from qgis.utils import plugins
+
+        empty = Path(self.job["generated_dir"]).parent / "no-model-yet"
+        empty.mkdir(exist_ok=True)
+        saved = os.environ.get("COPGEN_MODEL_DIR")
+        os.environ["COPGEN_MODEL_DIR"] = str(empty)
+        try:
+            before = set(QApplication.topLevelWidgets())
+            generate = [a for a in plugins[PLUGIN_NAME].menu_actions if a.text().startswith("Generate")]
+            generate[0].trigger()
+            dialogs = [w for w in set(QApplication.topLevelWidgets()) - before if isinstance(w, QDialog)]
+            buttons = [b.text() for d in dialogs for b in d.findChildren(QPushButton) if "Install model" in b.text()]
+            self.check("first_run_offer", buttons)
+            if dialogs:
+                dialogs[0].resize(1000, 700)
+                self.grab(dialogs[0], "first_run.png")
+            for dialog in dialogs:
+                dialog.close()
+        finally:
+            if saved is None:
+                os.environ.pop("COPGEN_MODEL_DIR", None)
+            else:
+                os.environ["COPGEN_MODEL_DIR"] = saved
 
     def unload_plugin(self):
         from qgis.core import QgsApplication

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,8 +72,15 @@ def qgis_application():
         from qgis.core import QgsApplication
 
         QgsApplication.setPrefixPath("/usr", True)
+        # A profile of its own: QgsSettings then live in a throwaway folder, so the user's (and
+        # concurrent test runs') settings neither leak into the tests nor get changed by them.
+        from qgis.PyQt.QtCore import QSettings
+
         _APP = QgsApplication([], False)
         _APP.initQgis()
+        QSettings.setPath(
+            QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="copgen-qgis-settings-")
+        )
         sys.path.append("/usr/share/qgis/python/plugins")
         from processing.core.Processing import Processing
 

@@ -5,6 +5,7 @@ not image quality)."""
 import importlib
 import json
 import math
+import re
 import sys
 from unittest import mock
 
@@ -77,6 +78,23 @@ def check(provider, algorithm, parameters):
     registered = QgsApplication.processingRegistry().algorithmById(f"copgen:{algorithm}")
     instance = registered.create()
     return instance.checkParameterValues(parameters, QgsProcessingContext())
+
+
+def labels(algorithm, names):
+    """"<label>, <label>" of the parameters ``names`` ("A, B") as the dialog shows them."""
+    from qgis.core import QgsApplication
+
+    registered = QgsApplication.processingRegistry().algorithmById(f"copgen:{algorithm}")
+    return ", ".join(registered.parameterDefinition(name.strip()).description() for name in names.split(","))
+
+
+CLI_WORDS = re.compile(r"(^|[\s(`'\"])--[a-z]|python -m plugin|copgen:[a-z]")
+
+
+def assert_dialog_words(algorithm, message, named):
+    """The message starts with the labels of ``named`` (parameter IDs) and quotes no CLI flag."""
+    assert message.startswith(labels(algorithm, named) + ":"), message
+    assert not CLI_WORDS.search(message), message
 
 
 class Grid:
@@ -415,15 +433,16 @@ def test_generate_reads_s1_in_db_when_told(provider, s1_pair, tmp_path):
 @pytest.mark.parametrize(
     "algorithm, parameters, named",
     [
-        ("generate", {"S2_L2A_RED": 4}, "S2_L2A_GREEN, S2_L2A_BLUE:"),  # some channels only
+        ("generate", {"S2_L2A_RED": 4}, "S2_L2A_GREEN, S2_L2A_BLUE"),  # some channels only
         (
             "generate",
             {"S1_RTC": "thumbnail", "S1_RTC_SOURCE": 1, "S1_RTC_VV": 1, "S1_RTC_VH": 2},
-            "S1_RTC_VV, S1_RTC_VH:",
+            "S1_RTC_VV, S1_RTC_VH",
         ),
-        ("prepare", {"VV": 1, "VH": 2}, "VV, VH:"),  # bands of another modality than MODALITY's
-        ("prepare", {"IN_DB": True}, "IN_DB:"),
-        ("chain", {"ELEVATION": 1}, "ELEVATION:"),
+        ("prepare", {"VV": 1, "VH": 2}, "VV, VH"),  # bands of another modality than MODALITY's
+        ("prepare", {"IN_DB": True}, "IN_DB"),
+        ("prepare", {"DN_OFFSET": "lots"}, "DN_OFFSET"),
+        ("chain", {"ELEVATION": 1}, "ELEVATION"),
     ],
 )
 def test_band_and_option_parameters_are_checked(provider, tiles, thumbnails, algorithm, parameters, named):
@@ -437,7 +456,7 @@ def test_band_and_option_parameters_are_checked(provider, tiles, thumbnails, alg
         parameters["S1_RTC"] = str(thumbnails["s1_rtc"])
     ok, message = check(provider, algorithm, {**base, **parameters})
     assert not ok
-    assert message.startswith(named), message
+    assert_dialog_words(algorithm, message, named)
 
 
 # -- Install model --------------------------------------------------------------------------------
@@ -560,7 +579,7 @@ def test_check_installation_lists_the_installed_models(provider, tiny_model_dir,
     assert result["MODELS"] == f"COP-GEN-Beta\tfp32\t{tiny_model_dir}"  # the name in its model.json
     assert [line.split() for line in result["REPORT"].splitlines() if str(tiny_model_dir) in line] == [
         ["Model", "directory:", str(tiny_model_dir)],
-        ["COP-GEN-Beta", "fp32", str(tiny_model_dir), "(int8", "denoiser:", "no)"],
+        ["-", "COP-GEN-Beta,", "fp32:", str(tiny_model_dir), "(int8", "denoiser:", "no)"],
         ["The", "algorithms", "load:", str(tiny_model_dir)],
     ]
     assert "Precision setting: faithful" in result["REPORT"].splitlines()
@@ -569,7 +588,7 @@ def test_check_installation_lists_the_installed_models(provider, tiny_model_dir,
     assert result["MODELS"] == "" and "no model installed" in result["REPORT"]
 
 
-# -- Precision fast ------------------------------------------------------------------------------
+# -- Precision fast --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -637,9 +656,13 @@ def test_generate_with_fast_int8_falls_back_without_the_int8_denoiser(
     fallback = generate_dem(tiles[0], tmp_path / "fast", feedback)
     np.testing.assert_array_equal(fallback, reference)
     assert f"Model {tiny_model_dir} (fp32) on CPUExecutionProvider" in feedback.lines
+    # the engine's estimate (windows, calls, time here) is logged before anything is written
+    estimate = next(i for i, line in enumerate(feedback.lines) if line.startswith("Estimate: about "))
+    assert "denoiser windows" in feedback.lines[estimate]
+    assert estimate < next(i for i, line in enumerate(feedback.lines) if line.startswith("Wrote "))
     assert len(feedback.warnings) == 1
     warning = feedback.warnings[0]
-    assert str(tiny_model_dir) in warning and "no int8 denoiser" in warning and "--" not in warning
+    assert str(tiny_model_dir) in warning and "no int8 denoiser" in warning and not CLI_WORDS.search(warning)
     report = run("checkinstallation", {})["REPORT"]
     assert "no int8 denoiser" in report and "precision fast runs fp32 on cpu" in report
 
@@ -738,9 +761,12 @@ def test_cancelled_generate_leaves_no_file(provider, tiles, tmp_path):
 
 
 def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
+    import processing
+    from qgis.core import QgsApplication, QgsLayerTree, QgsProcessingOutputHtml, QgsProject
+
     parameters = {key.upper(): str(path) for key, path in thumbnails.items()}
     parameters.update({f"{key.upper()}_SOURCE": 1 for key in thumbnails})
-    sheet, table = tmp_path / "sheet.png", tmp_path / "combinations.gpkg"
+    sheet, table = tmp_path / "sheet.html", tmp_path / "combinations.gpkg"
     parameters.update(
         {
             "STEPS": STEPS,
@@ -749,7 +775,9 @@ def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
             "OUTPUT_TABLE": str(table),
         }
     )
-    result = run("combinations", parameters)
+    project = QgsProject.instance()
+    project.clear()
+    result = processing.runAndLoadResults("copgen:combinations", parameters)  # as the dialog runs it
     rows, _ = read_table(result["OUTPUT_TABLE"])
     # 15 combinations (none to three given), each generating the rest: 4 + 4*3 + 6*2 + 4*1 layers.
     assert len(rows) == 32 == len(list((tmp_path / "runs").iterdir()))
@@ -763,9 +791,19 @@ def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
     assert by_combination["UNCONDITIONAL"] == ["dem", "s1_rtc", "s2_l1c", "s2_l2a"]
     assert by_combination["GIVEN S1 RTC + S2 L2A"] == ["dem", "s2_l1c"]
     assert all(math.isfinite(row[-5]) and -1 <= row[-4] <= 1 for row in rows)
-    png = gdal.Open(result["OUTPUT_SHEET"])
+    # The sheet is an HTML output (the Results Viewer opens those) showing the PNG beside it.
+    algorithm = QgsApplication.processingRegistry().algorithmById("copgen:combinations")
+    assert isinstance(algorithm.outputDefinition("OUTPUT_SHEET"), QgsProcessingOutputHtml)
+    assert result["OUTPUT_SHEET"] == str(sheet) and 'src="sheet.png"' in sheet.read_text()
+    png = gdal.Open(str(tmp_path / "sheet.png"))
     assert png.GetDriver().ShortName == "PNG" and png.RasterCount == 3
     assert png.RasterYSize > 15 * 128  # one row per combination
+    # The 32 generated layers: one collapsed group, all unchecked (the table is the other layer).
+    groups = [node for node in project.layerTreeRoot().children() if QgsLayerTree.isGroup(node)]
+    assert len(groups) == 1 and not groups[0].isExpanded()
+    assert len(groups[0].findLayers()) == 32
+    assert not any(node.isVisible() for node in groups[0].findLayers())
+    project.clear()
 
 
 # -- Bad input, refused before any work -----------------------------------------------------------
@@ -830,11 +868,7 @@ def test_generate_refuses_bad_input_naming_the_parameter(provider, tiles, vector
         parameters["REFLECTANCE"] = True
     ok, message = check(provider, "generate", parameters)
     assert not ok
-    # what the engine's request checks is named by the parameter's label, the rest by its name
-    from qgis.core import QgsApplication
-
-    label = QgsApplication.processingRegistry().algorithmById("copgen:generate").parameterDefinition(named).description()
-    assert message.startswith(f"{named}:") or message.startswith(f"{label}:"), message
+    assert_dialog_words("generate", message, named)
 
 
 def test_generate_accepts_a_geographic_condition_as_the_area(provider, tmp_path):
@@ -857,7 +891,7 @@ def test_generate_refused_without_a_model_says_how_to_install(provider, tiles, t
     parameters = {"S2_L2A": str(tiles[0]), "GENERATE": [ENUM["dem"]], "OUTPUT_FOLDER": str(tmp_path / "out")}
     ok, message = check(provider, "generate", parameters)
     assert not ok
-    assert "Install model" in message and "python -m plugin models install" in message
+    assert "Install model" in message and not CLI_WORDS.search(message), message
     with pytest.raises(QgsProcessingException, match="Install model"):
         run("generate", parameters)
     assert not (tmp_path / "out").exists()
@@ -865,7 +899,8 @@ def test_generate_refused_without_a_model_says_how_to_install(provider, tiles, t
 
 def test_chain_refuses_the_same_modality_twice(provider, tiles):
     ok, message = check(provider, "chain", {"INPUT": str(tiles[0]), "INPUT_MODALITY": 3, "VIA_MODALITY": 3})
-    assert not ok and message.startswith("VIA_MODALITY:")
+    assert not ok
+    assert_dialog_words("chain", message, "VIA_MODALITY")
 
 
 def test_prepare_refuses_an_extent_outside_the_input(provider, tiles):
@@ -874,7 +909,8 @@ def test_prepare_refuses_an_extent_outside_the_input(provider, tiles):
         "prepare",
         {"INPUT": str(tiles[0]), "MODALITY": 3, "EXTENT": "10,10.1,50,50.1 [EPSG:4326]", "OUTPUT": "/tmp/x.tif"},
     )
-    assert not ok and message.startswith("EXTENT:")
+    assert not ok
+    assert_dialog_words("prepare", message, "EXTENT")
 
 
 def test_missing_packages_leave_only_check_installation(provider, monkeypatch):
@@ -897,3 +933,18 @@ def test_missing_packages_leave_only_check_installation(provider, monkeypatch):
     ]
     monkeypatch.setattr(dependencies, "check", lambda: missing_rasterio)
     assert [cls.NAME for cls in algorithm_classes()] == ["checkinstallation"]
+
+
+def test_check_installation_prints_the_command_that_installs_what_is_missing(provider, monkeypatch):
+    # The installed plugin's own module: that is what the registered algorithm reads.
+    dependencies = importlib.import_module(f"{PLUGIN_NAME}.plugin.dependencies")
+    statuses = dependencies.check()
+    without_onnx = [
+        dependencies.PackageStatus(s.requirement, "" if s.requirement.module == "onnx" else s.version) for s in statuses
+    ]
+    monkeypatch.setattr(dependencies, "check", lambda: without_onnx)
+    lines = run("checkinstallation", {})["REPORT"].splitlines()
+    assert "  - onnx MISSING: builds the ONNX graphs when converting checkpoints" in lines
+    command = lines[lines.index(next(line for line in lines if line.startswith("To install"))) + 1].split()
+    assert command[1:5] == ["-m", "pip", "install", "--upgrade"] and "'onnx>=1.15'" in command
+    assert command[6].strip("'").endswith(f"copgen_deps/{dependencies.abi_tag()}")

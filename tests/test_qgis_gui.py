@@ -481,9 +481,13 @@ def test_real_qgis_window_context_action_dialog_and_screenshots(tmp_path, tiny_m
         (names[0], "singlebandgray"), (names[1], "multibandcolor"), (names[2], "multibandcolor")
     ]
     assert checks["options_page_found"]
+    assert checks["plugin_menu_entries"] == [
+        "Generate…", "Install model…", "Check installation…", "Settings…", "Python packages…"
+    ]
+    assert checks["first_run_offer"] == ["Install model…"]
     assert checks["raster_menu_entries_after_unload"] == [] and checks["raster_menu_after_unload"] == []
     assert checks["provider_after_unload"] is False
-    for name in ("generate_dialog.png", "map_generated.png", "settings.png"):
+    for name in ("generate_dialog.png", "map_generated.png", "settings.png", "first_run.png"):
         assert_real_screenshot(tmp_path / "shots" / name)
 
 

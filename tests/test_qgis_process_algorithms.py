@@ -86,5 +86,7 @@ def test_bad_input_is_refused_naming_the_parameter(home, shared_dir, tmp_path):
     )
     assert completed.returncode != 0
     # the engine's request refuses it; the message names the parameter by its label
-    assert "Sentinel-2 L2A true colour condition: both generated and given as a condition" in completed.stderr
+    assert "Sentinel-2 L2A true colour condition: both generated and given as a condition" in (
+        completed.stdout + completed.stderr
+    )
     assert not (tmp_path / "out").exists()

@@ -209,6 +209,20 @@ def test_precision_stored_by_earlier_versions_reads_in_todays_words(settings):
     assert settings.precision() == "faithful"
 
 
+def test_options_page_says_which_model_and_precision_run(settings, tiny_model_dir, tmp_path, monkeypatch):
+    from plugin.qgisui.settings_dialog import SettingsWidget
+
+    monkeypatch.setenv(settings.MODEL_DIR_ENV, str(tiny_model_dir))
+    settings.set_precision("fast")
+    form = SettingsWidget()
+    text = form.usage_note.text()
+    assert str(tiny_model_dir) in text and "fp32" in text and "fast" in text
+    monkeypatch.setenv(settings.MODEL_DIR_ENV, str(tmp_path / "empty"))
+    form.load()
+    text = form.usage_note.text()
+    assert "No model is installed" in text and "Install model" in text
+
+
 def test_has_int8_denoiser_needs_the_model_json_entry_and_the_file(settings, tmp_path):
     import json
 

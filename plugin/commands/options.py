@@ -10,7 +10,7 @@ from ..engine.modalities import MODALITIES, describe_choices
 from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import DEFAULT_TILING
-from ..geo.conditions import SOURCES
+from ..geo.conditions import AUTO_OFFSET, SOURCES
 
 
 def add_model_option(parser):
@@ -69,8 +69,9 @@ def add_condition_reading_options(parser, applies_to="conditions are"):
     )
     parser.add_argument("--s1-db", action="store_true", help="S1 values are in dB (default: linear)")
     parser.add_argument(
-        "--s2-offset", type=float, default=0, metavar="N",
-        help="DN offset to subtract from S2 bands: 1000 for processing baseline 04.00+ (default 0)",
+        "--s2-offset", type=s2_offset, default=AUTO_OFFSET, metavar="N|auto",
+        help="DN offset to subtract from S2 bands: 1000 for processing baseline 04.00+; "
+        "auto (default) reads it from the product's metadata or name, else 0",
     )
 
 
@@ -80,3 +81,16 @@ def condition_specs(args):
 
     reading = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
     return [parse_condition_arg(text, **reading) for text in args.condition]
+
+
+def s2_offset(text):
+    """--s2-offset's value: "auto" or a number >= 0."""
+    if text.strip().lower() == AUTO_OFFSET:
+        return AUTO_OFFSET
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither auto nor a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value

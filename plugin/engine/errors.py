@@ -3,7 +3,7 @@
 ``field`` is the request field or option keyword an error is about ("steps",
 "conditions.s2_l2a", "max_area_km2"...), None when it is about a file or the environment.
 Messages never name a command-line flag or a dialog label: each face (the CLI, QGIS) turns
-``field`` into its own words with one table of its own (``plugin.commands.fields``,
+``field`` into its own words with one table of its own (``plugin.commands.flags``,
 ``plugin.qgisui.errors``).
 """
 
@@ -14,11 +14,6 @@ class CopGenError(Exception):
     ``field``: the request field or option keyword at fault (e.g. "tiling"), for faces that name
     it in their own words; ``message`` is then the bare text and str() is "field: message".
     """
-
-    def __init__(self, message="", field=None):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.message = message
-        self.field = field
 
     def __init__(self, message="", field=None):
         super().__init__(message)

@@ -24,8 +24,10 @@ from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES, get_modality
 from . import render
 from .grid import check_earth_crs, open_raster
+from .s2_offset import S2Offset, detect_s2_offset
 
 SOURCES = ("physical", "thumbnail")
+AUTO_OFFSET = "auto"  # s2_offset read from the product's metadata or name
 
 # ESA order B01, B02, B03, B04, ... (12 bands as Major TOM, 13 with B10): B04, B03, B02 = 4, 3, 2
 S2_STANDARD_INDEXES = (4, 3, 2)
@@ -42,7 +44,8 @@ class ConditionSpec:
     indexes, in the order the rendering needs (B04, B03, B02 / VV, VH / elevation / R, G, B);
     None picks them from descriptions or the usual layouts. ``source``: "physical" or
     "thumbnail". ``s1_in_db``: S1 values are dB, not linear. ``s2_offset``: DN offset to
-    subtract (1000 for processing baseline 04.00+). ``layer_name`` names the QGIS layer
+    subtract (1000 for processing baseline 04.00+), or "auto": read from the product
+    (:mod:`.s2_offset`), with why in ``s2_offset_note``. ``layer_name`` names the QGIS layer
     in messages.
     """
 
@@ -53,6 +56,7 @@ class ConditionSpec:
     s1_in_db: bool = False
     s2_offset: float = 0
     layer_name: Optional[str] = None
+    s2_offset_note: Optional[str] = None
 
     def __post_init__(self):
         get_modality(self.modality, "conditions")
@@ -60,6 +64,10 @@ class ConditionSpec:
         if self.source not in SOURCES:
             raise InputError(f"{self.label}: source {self.source!r} must be one of {', '.join(SOURCES)}",
                              field + ".source")
+        if self.s2_offset == AUTO_OFFSET:
+            found = _auto_s2_offset(self)
+            object.__setattr__(self, "s2_offset", found.value)
+            object.__setattr__(self, "s2_offset_note", found.reason)
         if not (math.isfinite(self.s2_offset) and self.s2_offset >= 0):
             raise InputError(
                 f"{self.label}: s2_offset {self.s2_offset} must be >= 0 (the DN offset to subtract, "
@@ -73,6 +81,13 @@ class ConditionSpec:
     def label(self):
         """How messages name this condition: the layer (and file), or the file."""
         return f"layer {self.layer_name!r} ({self.path})" if self.layer_name else str(self.path)
+
+
+def _auto_s2_offset(spec):
+    """The offset "auto" stands for: read from a physical S2 product, else 0 (nothing to subtract)."""
+    if "s2_offset" not in get_modality(spec.modality).reading_options or spec.source != "physical":
+        return S2Offset(0, "not a Sentinel-2 product in physical units")
+    return detect_s2_offset(spec.path)
 
 
 def parse_condition_arg(text, **options):
@@ -116,6 +131,7 @@ class PreparedCondition(ABC):
             "source": self.spec.source,
             "s1_in_db": self.spec.s1_in_db,
             "s2_offset": self.spec.s2_offset,
+            **({"s2_offset_note": self.spec.s2_offset_note} if self.spec.s2_offset_note else {}),
         }
 
     @abstractmethod

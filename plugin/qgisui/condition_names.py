@@ -3,7 +3,8 @@
 Shared by the algorithms and the layer context action, which presets them and must not import
 the algorithms (they need packages that may still be missing while the plugin loads).
 
-A condition declared with the prefix P (e.g. "S2_L2A_", or "" where one input raster's modality
+A modality's own condition is the parameter parameter_name(modality), e.g. "S2_L2A". A condition
+declared with the prefix P (e.g. "S2_L2A_", or "" where one input raster's modality
 is chosen by another parameter) has the parameters P + "SOURCE", P + a channel name for each band
 its modality is rendered from (e.g. "S2_L2A_RED"), P + "IN_DB" (Sentinel-1) and P + "DN_OFFSET"
 (Sentinel-2).
@@ -25,6 +26,12 @@ CHANNELS = {record.key: record.channels for record in REGISTRY}
 CHANNEL_BANDS = {
     channel: label for record in REGISTRY for channel, label in zip(record.channels, record.channel_labels)
 }
+
+
+def parameter_name(modality):
+    """The parameter key of a modality's condition (and the prefix of its options, its output
+    OUTPUT_<key>): "s1_rtc" -> "S1_RTC"."""
+    return modality.upper()
 
 
 def channel_parameters(prefix, modality):

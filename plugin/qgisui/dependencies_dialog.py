@@ -32,7 +32,8 @@ def deps_folder():
 def missing_summary(statuses):
     """One line naming the missing packages, for the message bar."""
     names = [status.requirement.distribution for status in statuses if not status.ok]
-    return f"COP-GEN-Beta needs the Python package{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    # The message bar titles it "COP-GEN-Beta": the text does not say the name again.
+    return f"missing Python package{'s' if len(names) > 1 else ''}: {', '.join(names)}"
 
 
 class DependenciesDialog(QDialog):

@@ -10,7 +10,8 @@ from qgis.PyQt.QtWidgets import QAction, QPushButton
 
 from .. import dependencies
 from .dependencies_dialog import DependenciesDialog, deps_folder, missing_summary
-from .layer_actions import LayerActions
+from .first_run import INSTALL_MODEL_ALGORITHM, open_algorithm_dialog
+from .layer_actions import CHECK_INSTALLATION_ALGORITHM, LayerActions, open_generate_dialog
 from .provider import CopGenProvider
 from .resources import plugin_icon
 from .settings_dialog import OptionsFactory, show_settings
@@ -42,6 +43,9 @@ class CopGenPlugin:
         self.layer_actions.install()
         self.options_factory = OptionsFactory(self.show_dependencies)
         self.iface.registerOptionsWidgetFactory(self.options_factory)
+        self._add_menu_action("Generate…", self.open_generate)
+        self._add_menu_action("Install model…", lambda: self.open_algorithm(INSTALL_MODEL_ALGORITHM))
+        self._add_menu_action("Check installation…", lambda: self.open_algorithm(CHECK_INSTALLATION_ALGORITHM))
         self._add_menu_action("Settings…", lambda: show_settings(self.iface))
         self._add_menu_action("Python packages…", self.show_dependencies)
         self.report_missing_packages()
@@ -71,6 +75,20 @@ class CopGenPlugin:
         action.triggered.connect(slot)
         self.iface.addPluginToRasterMenu(MENU, action)
         self.menu_actions.append(action)
+
+    def open_generate(self):
+        if open_generate_dialog() is None:
+            self.say_packages_missing()
+
+    def open_algorithm(self, algorithm_id):
+        if open_algorithm_dialog(algorithm_id) is None:
+            self.say_packages_missing()
+
+    def say_packages_missing(self):
+        # The provider holds only "Check installation" while packages are missing.
+        self.iface.messageBar().pushWarning(
+            "COP-GEN-Beta", "this needs the missing Python packages: Raster > COP-GEN-Beta > Python packages…"
+        )
 
     def report_missing_packages(self):
         """A message-bar warning with an Install button when packages are missing."""

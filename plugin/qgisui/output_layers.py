@@ -2,7 +2,7 @@
 
 Algorithms call this from ``processAlgorithm`` (any thread) for every output layer::
 
-    register_output_layer(context, layer, modality, run_name, run_parameters, layer_name=None)
+    register_output_layer(context, layer, modality, run_name, run_parameters, layer_name=None, visible=True)
 
     context         the run's QgsProcessingContext
     layer           the output's file path (or layer id), as the algorithm returns it
@@ -10,6 +10,7 @@ Algorithms call this from ``processAlgorithm`` (any thread) for every output lay
     run_name        the run's group name in the layer tree (e.g. "COP-GEN-Beta seed 0, 12:04")
     run_parameters  {name: value}: recorded in the layer's metadata (values shown with str())
     layer_name      the layer's name in the tree; default: e.g. "S1 RTC (synthetic)"
+    visible         False: the layer comes unchecked and its group collapsed (many layers)
 
 It marks the file to be loaded on completion (unless it already is) and attaches a
 post-processor. Processing runs post-processors in the main thread after adding the layer to the
@@ -18,9 +19,12 @@ run's group, applies the modality's style from resources/styles/ and writes the 
 Plain ``processing.run`` and qgis_process load nothing, so nothing else happens there.
 """
 
+import json
+
 from qgis.core import (
     Qgis,
     QgsLayerTree,
+    QgsRaster,
     QgsProcessingContext,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingUtils,
@@ -39,7 +43,7 @@ PROPERTY_RUN = "copgen_beta/run"
 _PENDING = set()
 
 
-def register_output_layer(context, layer, modality, run_name, run_parameters, layer_name=None):
+def register_output_layer(context, layer, modality, run_name, run_parameters, layer_name=None, visible=True):
     """Have ``layer`` loaded into the run's group, styled and documented when the run completes."""
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}")
@@ -53,7 +57,7 @@ def register_output_layer(context, layer, modality, run_name, run_parameters, la
     details = context.layerToLoadOnCompletionDetails(layer)  # the context's own, changed in place
     if layer_name:
         details.name = layer_name
-    processor = GeneratedLayerPostProcessor(modality, run_name, run_parameters)
+    processor = GeneratedLayerPostProcessor(modality, run_name, run_parameters, visible)
     _PENDING.add(processor)
     details.setPostProcessor(processor)
 
@@ -66,17 +70,18 @@ def default_layer_name(modality):
 
 
 class GeneratedLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
-    def __init__(self, modality, run_name, run_parameters):
+    def __init__(self, modality, run_name, run_parameters, visible=True):
         super().__init__()
         self.modality = modality
         self.run_name = run_name
         self.run_parameters = dict(run_parameters)
+        self.visible = visible
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
         try:
             apply_style(layer, self.modality)
             write_metadata(layer, self.modality, self.run_name, self.run_parameters)
-            move_to_run_group(context.project(), layer, self.run_name)
+            move_to_run_group(context.project(), layer, self.run_name, self.visible)
         finally:
             _PENDING.discard(self)
 
@@ -95,7 +100,21 @@ def apply_style(layer, modality):
     message, ok = layer.loadNamedStyle(str(path))
     if not ok:
         raise RuntimeError(f"style {path} could not be applied to {layer.source()}: {message}")
+    use_alpha_band(layer)
     layer.triggerRepaint()
+
+
+def use_alpha_band(layer):
+    """Draw the file's mask (which QGIS exposes as an alpha band) as transparency, whatever
+    band the style names: outside the area and where the input had no data the map shows through,
+    on the canvas, in exports and in layouts."""
+    provider, renderer = layer.dataProvider(), layer.renderer()
+    alpha = next(
+        (band for band in range(1, layer.bandCount() + 1) if provider.colorInterpretation(band) == QgsRaster.ColorInterpretation.AlphaBand),
+        -1,
+    )
+    if renderer is not None and hasattr(renderer, "setAlphaBand"):
+        renderer.setAlphaBand(alpha)
 
 
 def write_metadata(layer, modality, run_name, run_parameters):
@@ -107,15 +126,34 @@ def write_metadata(layer, modality, run_name, run_parameters):
         + (f": {BY_KEY[modality].note}." if BY_KEY[modality].note else ".")
     )
     metadata.addKeywords("COP-GEN-Beta", ["synthetic", modality, run_name])
-    metadata.setHistory([f"run: {run_name}"] + [f"{key}: {value}" for key, value in run_parameters.items()])
+    coverage = recorded_coverage(layer)
+    metadata.setHistory(
+        [f"run: {run_name}"]
+        + [f"{key}: {value}" for key, value in run_parameters.items()]
+        + [f"{LABELS.get(key, key)} condition covers {100 * value:.0f} % of the area" for key, value in coverage.items()]
+    )
     layer.setMetadata(metadata)
     layer.setCustomProperty(PROPERTY_MODALITY, modality)
     layer.setCustomProperty(PROPERTY_RUN, run_name)
 
 
-def move_to_run_group(project, layer, run_name):
+def recorded_coverage(layer):
+    """{modality: fraction of the area} the engine recorded in the file (condition_coverage)."""
+    from osgeo import gdal
+
+    try:
+        dataset = gdal.Open(layer.source())
+        text = dataset.GetMetadataItem("condition_coverage") if dataset is not None else None
+        value = json.loads(text) if text else {}
+    except (RuntimeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def move_to_run_group(project, layer, run_name, visible=True):
     """Move the layer's tree node into the top-level group ``run_name`` (created at the top),
-    keeping the group's layers in modality order."""
+    keeping the group's layers in modality order; unchecked, in a collapsed group, unless
+    ``visible``."""
     root = project.layerTreeRoot()
     node = root.findLayer(layer.id())
     group = next((child for child in root.children() if QgsLayerTree.isGroup(child) and child.name() == run_name), None)
@@ -127,8 +165,12 @@ def move_to_run_group(project, layer, run_name):
         for child in group.children()
         if QgsLayerTree.isLayer(child) and child.layer() is not None and _rank(child.layer()) <= rank
     )
-    group.insertChildNode(position, node.clone())
+    moved = node.clone()
+    moved.setItemVisibilityChecked(visible)
+    group.insertChildNode(position, moved)
     node.parent().removeChildNode(node)
+    if not visible:
+        group.setExpanded(False)
 
 
 def _rank(layer):

@@ -23,11 +23,20 @@ STEPS_RANGE = (1, 1000)
 DEFAULT_SOLVER = "dpm-solver-fast"
 # The engine's precision preferences (plugin.engine.precision): "faithful", the model folder's
 # own graphs, exactly the reference; "fast", its int8 denoiser on the CPU (about 2.5x faster per
-# step, ~2.6 % RMS noise-prediction error).
+# step, ~2.6 % RMS noise-prediction error). Version 0.x stored "fast-int8": read as "fast".
 PRECISIONS = PREFERENCES
 DEFAULT_PRECISION = DEFAULT_PREFERENCE
 # The recommended fast CPU preset (docs/performance.md): int8 with dpm-solver-fast at 20 steps.
 FAST_PRESET = {"precision": "fast", "solver": "dpm-solver-fast", "steps": 20}
+# The labels of the settings page: messages about a setting name it by these.
+LABELS = {
+    "model_dir": "Model folder",
+    "device": "Device",
+    "steps": "Default steps",
+    "solver": "Default solver",
+    "precision": "Precision",
+    "max_area_km2": "Largest area per run",
+}
 # A guard against accidental runs of many hours on a CPU; 0 removes it.
 DEFAULT_MAX_AREA_KM2 = 100.0
 
@@ -98,6 +107,17 @@ def model_dir(name=DEFAULT_MODEL, precision=None):
     preferred = install_precision(device())
     folders = [manager.model_dir(name, each) for each in (preferred, *(p for p in PRECISIONS if p != preferred))]
     return next((folder for folder in folders if (folder / "model.json").is_file()), folders[0])
+
+
+INSTALL_HINT = 'run "Install model" (Raster > COP-GEN-Beta > Install model…, or Processing > COP-GEN-Beta > Models)'
+
+
+def model_problem():
+    """Why no model can be loaded (a message saying how to install one), or None."""
+    folder = model_dir()
+    if (folder / "model.json").is_file():
+        return None
+    return f"no COP-GEN-Beta model is installed in {folder}: {INSTALL_HINT}"
 
 
 def has_int8_denoiser(folder):

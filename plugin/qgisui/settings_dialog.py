@@ -16,6 +16,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import dependencies
 from ..engine.errors import CopGenError
 from ..engine.manager import default_model_root
+from ..engine.precision import resolve
 from ..engine.solvers import SOLVERS
 from . import settings
 from .resources import plugin_icon
@@ -41,8 +42,9 @@ class SettingsWidget(QWidget):
         self.precision = QComboBox()
         self.precision.addItems(settings.PRECISIONS)
         self.precision_note = QLabel(
-            "faithful: the model's own graphs, exactly the reference. fast: the int8 denoiser, "
-            "about 2.5x faster on the CPU with a small loss of accuracy (on CUDA the fp16 graphs run)."
+            "faithful: the model's own graphs, exactly the reference (fp32 on the CPU, fp16 on CUDA). "
+            "fast: the int8 denoiser, about 2.5x faster on the CPU with a small loss of accuracy "
+            "(on CUDA the fp16 graphs run)."
         )
         self.precision_note.setWordWrap(True)
         self.fast_preset = QPushButton("Use the fast preset")
@@ -59,6 +61,8 @@ class SettingsWidget(QWidget):
         self.max_area.setSpecialValueText("no limit")
         self.model_note = QLabel()
         self.model_note.setWordWrap(True)
+        self.usage_note = QLabel()  # which model and precision the algorithms will use
+        self.usage_note.setWordWrap(True)
         providers = dependencies.execution_providers()
         self.providers_note = QLabel(
             "ONNX Runtime can use: " + (", ".join(providers) if providers else "nothing (onnxruntime is missing)")
@@ -66,7 +70,7 @@ class SettingsWidget(QWidget):
         self.providers_note.setWordWrap(True)
 
         form = QFormLayout()
-        form.addRow("Model folder", self.model_dir)
+        form.addRow(settings.LABELS["model_dir"], self.model_dir)
         form.addRow("", self.model_note)
         form.addRow("Device", self.device)
         form.addRow("", self.providers_note)
@@ -75,7 +79,8 @@ class SettingsWidget(QWidget):
         form.addRow("Precision", self.precision)
         form.addRow("", self.precision_note)
         form.addRow("", self.fast_preset)
-        form.addRow("Largest area per run", self.max_area)
+        form.addRow(settings.LABELS["max_area_km2"], self.max_area)
+        form.addRow("Will be used", self.usage_note)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         if show_dependencies is not None:
@@ -101,6 +106,7 @@ class SettingsWidget(QWidget):
         self.solver.setCurrentText(settings.default_solver())
         self.precision.setCurrentText(settings.precision())
         self.max_area.setValue(settings.max_area_km2() or 0.0)
+        self.usage_note.setText(usage_summary())
 
     def apply(self):
         if settings.model_root_from_environment() is None:
@@ -118,6 +124,23 @@ class SettingsWidget(QWidget):
         self.precision.setCurrentText(preset["precision"])
         self.solver.setCurrentText(preset["solver"])
         self.steps.setValue(preset["steps"])
+
+
+def usage_summary():
+    """Which model folder and precision the algorithms will use, as stored now, in the words of
+    the engine's one policy (plugin.engine.precision.resolve)."""
+    folder = settings.model_dir()
+    if not (folder / "model.json").is_file():
+        return f'No model is installed in {folder}: run Raster > COP-GEN-Beta > Install model… first.'
+    precision = settings.precision()
+    try:
+        plan = resolve(folder, settings.device(), precision)
+    except CopGenError as exc:
+        return f"{folder} cannot be used: {exc.message}"
+    except ImportError:  # onnxruntime is not installed yet (see Install dependencies)
+        return f"{folder}, precision {precision}: install the dependencies to use it."
+    notes = "".join(f" ({note})" for note in plan.notes)
+    return f"{folder} ({plan.describe()} files), precision {precision}, on {plan.device}{notes}."
 
 
 class OptionsPage(QgsOptionsPageWidget):

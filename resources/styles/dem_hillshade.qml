@@ -5,7 +5,7 @@
     <provider>
       <resampling enabled="true" zoomedInResamplingMethod="nearestNeighbour" zoomedOutResamplingMethod="bilinear" maxOversampling="2"/>
     </provider>
-    <rasterrenderer type="singlebandgray" grayBand="1" gradient="BlackToWhite" alphaBand="-1" opacity="1" nodataColor="">
+    <rasterrenderer type="singlebandgray" grayBand="1" gradient="BlackToWhite" alphaBand="4" opacity="1" nodataColor="">
       <minMaxOrigin>
         <limits>None</limits>
         <extent>WholeRaster</extent>

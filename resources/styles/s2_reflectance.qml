@@ -5,7 +5,7 @@
     <provider>
       <resampling enabled="true" zoomedInResamplingMethod="nearestNeighbour" zoomedOutResamplingMethod="bilinear" maxOversampling="2"/>
     </provider>
-    <rasterrenderer type="multibandcolor" redBand="1" greenBand="2" blueBand="3" alphaBand="-1" opacity="1" nodataColor="">
+    <rasterrenderer type="multibandcolor" redBand="1" greenBand="2" blueBand="3" alphaBand="4" opacity="1" nodataColor="">
       <minMaxOrigin>
         <limits>None</limits>
         <extent>WholeRaster</extent>

@@ -3,6 +3,7 @@
 from qgis.core import QgsProcessingAlgorithm
 from qgis.PyQt.QtCore import QCoreApplication
 
+from ..errors import parameter_labels
 from ..resources import plugin_icon
 
 GROUPS = {
@@ -44,6 +45,10 @@ class CopGenAlgorithm(QgsProcessingAlgorithm):
 
     def tr(self, text):
         return QCoreApplication.translate("CopGen", text)
+
+    def labels(self):
+        """{engine field: the label that names it in this dialog} (see ..errors)."""
+        return parameter_labels(self)
 
 
 def engine_callbacks(feedback):

@@ -20,8 +20,9 @@ from shapely import wkb
 from ...dataset.cells_layer import FIELDS, LAYER_CRS, cell_attributes
 from ...geo.majortom import cells_in_area
 from ..compat import field
+from ..errors import engine_errors
 from .base import CopGenAlgorithm
-from .parameters import engine_crs, engine_errors, read_area
+from .parameters import engine_crs, read_area
 
 FIELD_TYPES = {"string": QMetaType.Type.QString, "integer": QMetaType.Type.Int}
 
@@ -53,7 +54,7 @@ class CellsAlgorithm(CopGenAlgorithm):
         if area is None:
             raise QgsProcessingException("EXTENT or AOI: give the area whose cells you want")
         geometry, crs, _ = area
-        with engine_errors():
+        with engine_errors(self):
             cells = cells_in_area(wkb.loads(bytes(geometry.asWkb())), engine_crs(crs))
         fields = QgsFields()
         for name, kind in FIELDS:

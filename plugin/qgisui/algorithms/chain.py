@@ -1,8 +1,10 @@
 """Generation chain: regenerate a modality through another one, again and again, and measure the drift."""
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingException,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFolderDestination,
@@ -11,48 +13,58 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QMetaType
 
 from ...analysis.chain import run_chain
-from ...engine.modalities import LABELS, MODALITIES
+from ...engine.modalities import LABELS
 from .. import settings
-from ..output_layers import default_layer_name, register_output_layer
-from .base import CopGenAlgorithm
+from ..output_layers import default_layer_name
+from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_condition,
-    add_metrics_row,
     add_sampling,
-    describe_metrics,
     destination_path,
-    engine_errors,
-    file_safe,
-    load_model,
-    metrics_table,
     modality_options,
-    model_problem,
-    pipeline_callbacks,
     read_condition,
+    read_modality,
     read_sampling,
-    unique_run_name,
+    refusal,
 )
+from .tables import add_metrics_row, describe_metrics, metrics_table
 
 MAX_ITERATIONS = 50
 
 
-class ChainAlgorithm(CopGenAlgorithm):
+@dataclass
+class ChainPlan:
+    spec: object  # ConditionSpec of the input
+    via: str
+    iterations: int
+    sampling: dict
+    out_dir: Path
+    sink: object
+    table: str
+
+
+class ChainAlgorithm(ModelAlgorithm):
     NAME = "chain"
     DISPLAY_NAME = "Generation chain"
     GROUP = "analysis"
     HELP = (
-        "Generates VIA_MODALITY from the INPUT raster, then INPUT_MODALITY back from that, and repeats "
-        "ITERATIONS times, each iteration starting from the previous regenerated input. Every regenerated "
-        "input is compared with the real INPUT rendering (PSNR, SSIM, mean absolute error and the "
-        "colour-histogram distance, in grey levels): the table shows how far repeated generation drifts. "
-        "Every generated layer is written to OUTPUT_FOLDER; the metrics are also in the log."
+        "Generates the Via modality from the Input raster, then the Input modality back from that, and "
+        "repeats it Iterations times, each iteration starting from the previous regenerated input. Every "
+        "regenerated input is compared with the real input's rendering (PSNR, SSIM, mean absolute error "
+        "and the colour-histogram distance, in grey levels): the table shows how far repeated generation "
+        "drifts. The Input modality is guessed from the layer unless chosen. Every generated layer is "
+        "written to the Output folder and loaded with the table when outputs are loaded; the metrics "
+        "are also in the log."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         add_condition(self, "INPUT", "Input raster", optional=False, prefix="")
         self.addParameter(
             QgsProcessingParameterEnum(
-                "INPUT_MODALITY", self.tr("Input modality"), options=modality_options(), defaultValue=3
+                "INPUT_MODALITY",
+                self.tr("Input modality"),
+                options=modality_options(with_guess=True),
+                defaultValue=len(modality_options()),
             )
         )
         self.addParameter(
@@ -78,60 +90,60 @@ class ChainAlgorithm(CopGenAlgorithm):
             )
         )
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
-        try:
-            modality = self._modality(parameters, context, "INPUT_MODALITY")
-            read_condition(self, parameters, context, "INPUT", modality, prefix="")
-            if modality == self._modality(parameters, context, "VIA_MODALITY"):
-                raise QgsProcessingException("VIA_MODALITY: must differ from INPUT_MODALITY")
-            problem = model_problem()
-            if problem:
-                raise QgsProcessingException(problem)
-        except QgsProcessingException as exc:
-            return False, str(exc)
-        return super().checkParameterValues(parameters, context)
+    def check(self, parameters, context):
+        modality = read_modality(self, parameters, context, "INPUT_MODALITY", "INPUT")
+        read_condition(self, parameters, context, "INPUT", modality, prefix="")
+        if modality == read_modality(self, parameters, context, "VIA_MODALITY", "INPUT"):
+            raise refusal(self, "VIA_MODALITY", f"must differ from the input modality ({LABELS[modality]})")
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        modality = self._modality(parameters, context, "INPUT_MODALITY")
-        via = self._modality(parameters, context, "VIA_MODALITY")
-        spec = read_condition(self, parameters, context, "INPUT", modality, prefix="")
-        sampling = read_sampling(self, parameters, context)
-        iterations = self.parameterAsInt(parameters, "ITERATIONS", context)
-        out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
-        run_name = unique_run_name(out_dir, f"chain_{file_safe(spec.layer_name)}_seed{sampling['seed']}")
+    def read(self, parameters, context, run):
+        modality = read_modality(self, parameters, context, "INPUT_MODALITY", "INPUT")
         leading_fields = (("iteration", QMetaType.Type.Int), ("modality", QMetaType.Type.QString))
         sink, table = metrics_table(self, parameters, context, "OUTPUT_TABLE", leading_fields)
-        model = load_model(feedback)
-        progress, cancel = pipeline_callbacks(feedback)
-        with engine_errors():
-            steps = run_chain(
-                model,
-                spec,
-                via,
-                iterations,
-                out_dir,
-                run_name=run_name,
-                max_area_km2=settings.max_area_km2(),
-                progress=progress,
-                cancel=cancel,
-                **sampling,
-            )
+        return ChainPlan(
+            spec=read_condition(self, parameters, context, "INPUT", modality, prefix=""),
+            via=read_modality(self, parameters, context, "VIA_MODALITY", "INPUT"),
+            iterations=self.parameterAsInt(parameters, "ITERATIONS", context),
+            sampling=read_sampling(self, parameters, context),
+            out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER"),
+            sink=sink,
+            table=table,
+        )
+
+    def execute(self, plan, run):
+        run_name = run.run_name(plan.out_dir, f"chain_{plan.spec.layer_name}_seed{plan.sampling['seed']}")
+        progress, cancel = run.callbacks()
+        steps = run_chain(
+            run.model,
+            plan.spec,
+            plan.via,
+            plan.iterations,
+            plan.out_dir,
+            run_name=run_name,
+            max_area_km2=settings.max_area_km2(),
+            progress=progress,
+            cancel=cancel,
+            **plan.sampling,
+        )
+        return run_name, steps
+
+    def publish(self, plan, outcome, run):
+        run_name, steps = outcome
+        group = run.group_name(run_name)
         run_parameters = {
-            **sampling,
-            "input": spec.label,
-            "input_modality": modality,
-            "via": via,
-            "iterations": iterations,
+            **plan.sampling,
+            "input": plan.spec.label,
+            "input_modality": plan.spec.modality,
+            "via": plan.via,
+            "iterations": plan.iterations,
         }
+        load = run.wants_layers(plan.table)  # the layers come with the table the user asked to see
         for step in steps:
             name = f"{default_layer_name(step.modality)} iteration {step.iteration}"
-            register_output_layer(context, str(step.path), step.modality, run_name, run_parameters, layer_name=name)
+            run.show(step.path, step.modality, group, run_parameters, layer_name=name, load=load)
             if step.metrics is not None:
-                add_metrics_row(sink, [step.iteration, step.modality], step.metrics, step.path)
-                feedback.pushInfo(
-                    f"Iteration {step.iteration}, {LABELS[step.modality]}: {describe_metrics(step.metrics)}"
+                add_metrics_row(plan.sink, [step.iteration, step.modality], step.metrics, step.path)
+                run.feedback.pushInfo(
+                    f"Iteration {step.iteration:2d} | {LABELS[step.modality]:<16} | {describe_metrics(step.metrics)}"
                 )
-        return {"OUTPUT_FOLDER": str(out_dir), "OUTPUT_TABLE": table}
-
-    def _modality(self, parameters, context, name):
-        return MODALITIES[self.parameterAsEnum(parameters, name, context)]
+        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_TABLE": plan.table}

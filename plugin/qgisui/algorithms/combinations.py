@@ -1,8 +1,11 @@
 """All conditioning combinations: generate from every subset of four real rasters and compare."""
 
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingException,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
@@ -12,27 +15,33 @@ from qgis.PyQt.QtCore import QMetaType
 from ...analysis.combinations import condition_subsets, run_combinations
 from ...engine.modalities import LABELS, MODALITIES
 from .. import settings
-from ..output_layers import default_layer_name, register_output_layer
-from .base import CopGenAlgorithm
+from ..output_layers import default_layer_name
+from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_condition,
-    add_metrics_row,
     add_sampling,
-    describe_metrics,
     destination_path,
-    engine_errors,
-    load_model,
-    metrics_table,
-    model_problem,
     parameter_name,
-    pipeline_callbacks,
     read_condition,
     read_sampling,
-    unique_run_name,
+    refusal,
 )
+from .tables import add_metrics_row, describe_metrics, metrics_table
+
+SHEET_FILTER = "HTML files (*.html);;PNG files (*.png)"  # HTML first: the Results Viewer opens it
 
 
-class CombinationsAlgorithm(CopGenAlgorithm):
+@dataclass
+class CombinationsPlan:
+    conditions: dict  # {modality: ConditionSpec}
+    sampling: dict
+    out_dir: Path
+    sheet: Path
+    sink: object
+    table: str
+
+
+class CombinationsAlgorithm(ModelAlgorithm):
     NAME = "combinations"
     DISPLAY_NAME = "All conditioning combinations"
     GROUP = "analysis"
@@ -40,9 +49,11 @@ class CombinationsAlgorithm(CopGenAlgorithm):
         f"Takes real rasters of all four modalities of one area and runs {len(condition_subsets())} "
         "generations: unconditional, and conditioned on every subset of one, two or three of them, each "
         "generating the others. Every generated layer is compared with the real one (PSNR, SSIM, mean "
-        "absolute error, colour-histogram distance) in OUTPUT_TABLE, and OUTPUT_SHEET is a PNG with one "
-        "row per combination: real renderings on the left (the given ones framed in green), generated "
-        "ones on the right. All runs share one grid (the smallest raster's) and one seed."
+        "absolute error, colour-histogram distance) in the Combination metrics table, and the Comparison "
+        "sheet shows one row per combination: real renderings on the left (the given ones framed in "
+        "green), generated ones on the right; as an HTML page (opened from the Results Viewer) or a PNG. "
+        "All runs share one grid (the smallest raster's) and one seed. When outputs are loaded, the "
+        "generated layers go into one collapsed group, hidden, for comparing one by one."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -50,55 +61,73 @@ class CombinationsAlgorithm(CopGenAlgorithm):
             add_condition(self, parameter_name(modality), f"Real {LABELS[modality]}", modality, optional=False)
         add_sampling(self)
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
-        self.addParameter(
-            QgsProcessingParameterFileDestination("OUTPUT_SHEET", self.tr("Comparison sheet"), "PNG files (*.png)")
-        )
+        self.addParameter(QgsProcessingParameterFileDestination("OUTPUT_SHEET", self.tr("Comparison sheet"), SHEET_FILTER))
         self.addParameter(
             QgsProcessingParameterFeatureSink(
                 "OUTPUT_TABLE", self.tr("Combination metrics"), QgsProcessing.SourceType.TypeVector
             )
         )
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
-        try:
-            for modality in MODALITIES:
-                if read_condition(self, parameters, context, parameter_name(modality), modality) is None:
-                    raise QgsProcessingException(
-                        f"{parameter_name(modality)}: a real {LABELS[modality]} raster is needed"
-                    )
-            problem = model_problem()
-            if problem:
-                raise QgsProcessingException(problem)
-        except QgsProcessingException as exc:
-            return False, str(exc)
-        return super().checkParameterValues(parameters, context)
+    def check(self, parameters, context):
+        for modality in MODALITIES:
+            name = parameter_name(modality)
+            if read_condition(self, parameters, context, name, modality) is None:
+                raise refusal(self, name, f"a real {LABELS[modality]} raster is needed")
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        conditions = {m: read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES}
-        sampling = read_sampling(self, parameters, context)
-        out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
-        sheet = destination_path(self, parameters, context, "OUTPUT_SHEET")
-        run_name = unique_run_name(out_dir, f"combinations_seed{sampling['seed']}")
+    def read(self, parameters, context, run):
         leading_fields = (("combination", QMetaType.Type.QString), ("modality", QMetaType.Type.QString))
         sink, table = metrics_table(self, parameters, context, "OUTPUT_TABLE", leading_fields)
-        model = load_model(feedback)
-        progress, cancel = pipeline_callbacks(feedback)
-        with engine_errors():
-            results = run_combinations(
-                model,
-                conditions,
-                out_dir,
-                sheet,
-                run_name=run_name,
-                max_area_km2=settings.max_area_km2(),
-                progress=progress,
-                cancel=cancel,
-                **sampling,
-            )
-        run_parameters = {**sampling, **{m: spec.label for m, spec in conditions.items()}}
+        return CombinationsPlan(
+            conditions={m: read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES},
+            sampling=read_sampling(self, parameters, context),
+            out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER"),
+            sheet=destination_path(self, parameters, context, "OUTPUT_SHEET"),
+            sink=sink,
+            table=table,
+        )
+
+    def execute(self, plan, run):
+        run_name = run.run_name(plan.out_dir, f"combinations_seed{plan.sampling['seed']}")
+        png = plan.sheet if plan.sheet.suffix.lower() == ".png" else plan.sheet.with_suffix(".png")
+        progress, cancel = run.callbacks()
+        results = run_combinations(
+            run.model,
+            plan.conditions,
+            plan.out_dir,
+            png,
+            run_name=run_name,
+            max_area_km2=settings.max_area_km2(),
+            progress=progress,
+            cancel=cancel,
+            **plan.sampling,
+        )
+        if png != plan.sheet:
+            write_sheet_page(plan.sheet, png, run_name)
+        return run_name, results
+
+    def publish(self, plan, outcome, run):
+        run_name, results = outcome
+        group = run.group_name(run_name)
+        run_parameters = {**plan.sampling, **{m: spec.label for m, spec in plan.conditions.items()}}
+        load = run.wants_layers(plan.table)
+        width = max((len(result.label) for result in results), default=0)
         for result in results:
             name = f"{default_layer_name(result.modality)} {result.label.lower()}"
-            register_output_layer(context, str(result.path), result.modality, run_name, run_parameters, layer_name=name)
-            add_metrics_row(sink, [result.label, result.modality], result.metrics, result.path)
-            feedback.pushInfo(f"{result.label}, {LABELS[result.modality]}: {describe_metrics(result.metrics)}")
-        return {"OUTPUT_FOLDER": str(out_dir), "OUTPUT_SHEET": str(sheet), "OUTPUT_TABLE": table}
+            run.show(result.path, result.modality, group, run_parameters, layer_name=name, visible=False, load=load)
+            add_metrics_row(plan.sink, [result.label, result.modality], result.metrics, result.path)
+            run.feedback.pushInfo(
+                f"{result.label:<{width}} | {LABELS[result.modality]:<16} | {describe_metrics(result.metrics)}"
+            )
+        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(plan.sheet), "OUTPUT_TABLE": plan.table}
+
+
+def write_sheet_page(page, png, run_name):
+    """An HTML page showing the sheet PNG beside it (what the Results Viewer opens)."""
+    title = html.escape(f"COP-GEN-Beta: all conditioning combinations ({run_name})")
+    page.write_text(
+        f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\n"
+        f"<h1>{title}</h1>\n<p>Real renderings on the left (the given ones framed in green), generated ones "
+        "on the right. Generated imagery, not measurements.</p>\n"
+        f'<img src="{html.escape(png.name)}" alt="comparison sheet" style="max-width:100%">\n</body></html>\n',
+        encoding="utf-8",
+    )

@@ -4,13 +4,16 @@ import json
 import platform
 import sys
 
-from qgis.core import QgsProcessingOutputString
+from pathlib import Path
+
+from qgis.core import QgsApplication, QgsProcessingOutputString
 
 from ... import __version__, dependencies
 from ...engine.errors import CopGenError
 from ...engine.manager import ModelManager
 from ...engine.precision import has_int8, resolve
 from .. import settings
+from ..errors import SETTING_LABELS, describe_error
 from .base import CopGenAlgorithm
 
 
@@ -22,7 +25,8 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
         "Reports the plugin version, the Python packages it needs (and which are missing), "
         "the ONNX Runtime execution providers available (CUDA or CPU), the model directory "
         "and the models installed there (name, precision, folder), and which of them the "
-        "algorithms load. Run it first when something does not work."
+        "algorithms load. Missing packages come with the command that installs them (for qgis_process "
+        "and other uses without the GUI). Run it first when something does not work."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -41,9 +45,15 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             f"COP-GEN-Beta plugin {__version__}",
             f"Python {platform.python_version()} ({sys.executable})",
         ]
+        lines.append("Python packages:")
         for status in statuses:
             state = status.version if status.ok else (f"too old ({status.version})" if status.version else "MISSING")
-            lines.append(f"  {status.requirement.distribution:<12} {state:<12} {status.requirement.why}")
+            lines.append(f"  - {status.requirement.distribution} {state}: {status.requirement.why}")
+        requirements = dependencies.installable(statuses)
+        if requirements:
+            folder = dependencies.deps_folder(Path(QgsApplication.qgisSettingsDirPath()))
+            lines.append("To install the missing packages without the GUI, run in a terminal, then restart QGIS:")
+            lines.append(f"  {dependencies.manual_command(folder, requirements)}")
         lines.append(f"Execution providers: {', '.join(providers) or 'none (onnxruntime missing)'}")
         lines.append(f"Precision setting: {settings.precision()}")
         lines.append(f"Model directory: {model_root}")
@@ -54,7 +64,7 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             lines.append(f"  cannot list the models: {exc}")
         for name, precision, folder in models:
             int8 = "yes" if has_int8(folder) else "no"
-            lines.append(f"  {name:<14} {precision:<5} {folder}  (int8 denoiser: {int8})")
+            lines.append(f"  - {name}, {precision}: {folder}  (int8 denoiser: {int8})")
         if not models:
             lines.append('  no model installed: run "Install model"')
         elif not missing:  # which one is used depends on onnxruntime's providers
@@ -63,7 +73,7 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             try:  # the engine's one policy says what a run would use
                 plan = resolve(loaded, settings.device(), settings.precision())
             except CopGenError as exc:
-                lines.append(f"  it cannot be used: {exc}")
+                lines.append(f"  it cannot be used: {describe_error(exc, SETTING_LABELS)}")
             else:
                 lines.append(f"  precision {plan.preference} runs {plan.describe()} on {plan.device}")
                 lines.extend(f"  {note}" for note in plan.notes)

@@ -1,11 +1,10 @@
 """Generate modalities: the Processing face of plugin.geo.pipeline.generate_area."""
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessingException,
     QgsProcessingOutputMultipleLayers,
-    QgsProcessingOutputRasterLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFolderDestination,
@@ -13,66 +12,68 @@ from qgis.core import (
 )
 
 from ...engine.modalities import LABELS, MODALITIES
-from ...engine.request import GenerationRequest
-from ...geo.pipeline import generate_area
-from .. import settings
-from ..errors import parameter_labels
-from ..output_layers import default_layer_name, register_output_layer
-from .base import CopGenAlgorithm
+from ..output_layers import default_layer_name
+from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_area,
     add_condition,
     add_sampling,
     area_arguments,
+    check_geotiff_destination,
     check_overlap,
+    coverage_fractions,
     destination_path,
-    engine_errors,
-    file_safe,
-    load_model,
+    label,
     modality_options,
-    model_problem,
     parameter_name,
-    pipeline_callbacks,
     raster_layer,
     read_area,
     read_condition,
     read_sampling,
-    unique_run_name,
 )
+from .run_context import declare_modality_destinations, generation_request
 
 MAX_SAMPLES = 64
-# The parameter that sets each GenerationRequest field: engine errors name its label.
-REQUEST_PARAMETERS = {
-    "generate": "GENERATE",
-    **{f"conditions.{modality}": parameter_name(modality) for modality in MODALITIES},
-    "extent": "EXTENT",
-    "aoi": "AOI",
-    "samples": "SAMPLES",
-    "seed": "SEED",
-    "steps": "STEPS",
-    "solver": "SOLVER",
-    "reflectance": "REFLECTANCE",
-}
+FULL_COVERAGE = 0.999
 
 
-class GenerateAlgorithm(CopGenAlgorithm):
+@dataclass
+class GeneratePlan:
+    generate: list
+    conditions: list  # ConditionSpec
+    layers: dict  # {parameter: QgsRasterLayer} of the conditions
+    area: tuple  # from read_area, or None
+    sampling: dict
+    samples: int
+    reflectance: bool
+    out_dir: Path
+    destinations: dict  # {modality: the destination's file, or None}
+    coverage: dict = field(default_factory=dict)  # {parameter: fraction of the area}
+
+
+class GenerateAlgorithm(ModelAlgorithm):
     NAME = "generate"
     DISPLAY_NAME = "Generate modalities"
     GROUP = "generation"
     HELP = (
-        "Generates the chosen modalities (GENERATE) from any of the others given as condition layers: "
-        "DEM elevation, Sentinel-1 RTC (VV, VH backscatter), Sentinel-2 L1C and L2A (bands B04, B03, "
-        "B02). A condition is read in physical units (rendered here as the model's training thumbnails) "
-        "or as a ready rendered thumbnail (8-bit RGB). Without conditions the generation is "
-        "unconditional and needs an EXTENT or AOI.\n\n"
-        "The area is the EXTENT, the AOI polygons (outside them: nodata), or else the first condition "
-        "layer; any size is generated seamlessly on a 10 m grid. Outputs are Cloud Optimized GeoTIFFs "
-        "in OUTPUT_FOLDER, one per generated modality and sample: synthetic imagery, not measurements. "
-        "REFLECTANCE writes Sentinel-2 outputs as UInt16 reflectance x 10000 (B04, B03, B02).\n\n"
-        "SEED makes a run reproducible; STEPS is the number of network calls (50 = the reference).\n\n"
-        "Advanced parameters, per condition: its bands, one per channel (B04, B03, B02 / VV, VH / "
-        "elevation; empty: from band names and count), whether Sentinel-1 values are in dB, and the "
-        "Sentinel-2 DN offset (1000 for products of processing baseline 04.00 or later, since 2022)."
+        "Generates the chosen modalities (Modalities to generate) from any of the others given as "
+        "condition layers: DEM elevation, Sentinel-1 RTC (VV, VH backscatter), Sentinel-2 L1C and L2A "
+        "(bands B04, B03, B02). A condition's values are physical units (rendered here as the model's "
+        "training thumbnails), a ready rendered thumbnail (8-bit RGB), or, by default, as the layer says "
+        "(this plugin's own outputs are recognised by their tags). Without conditions the generation is "
+        "unconditional and needs an Area or Area of interest polygons.\n\n"
+        "The area is the Area, the Area of interest polygons (outside them: nodata), or else the first "
+        "condition layer; any size is generated seamlessly on a 10 m grid. A condition that covers only "
+        "part of the area is told in the log before any work. Every output is a Cloud Optimized GeoTIFF "
+        "in the Output folder, one per generated modality and sample: synthetic imagery, not "
+        "measurements. Each modality also has its own output (default: its file in the Output folder), "
+        "which chains in models and is loaded when asked. \"Sentinel-2 outputs as reflectance\" writes "
+        "UInt16 reflectance x 10000 (B04, B03, B02).\n\n"
+        "Random seed makes a run reproducible; Solver steps is the number of network calls (50 = the "
+        "reference). The log tells the work ahead and the progress text the time left.\n\n"
+        "Advanced parameters, per condition: its bands, one per channel (empty: from the layer), whether "
+        "Sentinel-1 values are in dB, and the Sentinel-2 DN offset (auto: read from the product's "
+        "metadata or name; 1000 for processing baseline 04.00 or later, since 2022)."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -101,92 +102,115 @@ class GenerateAlgorithm(CopGenAlgorithm):
             )
         )
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
-        for modality in MODALITIES:
-            self.addOutput(
-                QgsProcessingOutputRasterLayer(
-                    f"OUTPUT_{parameter_name(modality)}", self.tr(default_layer_name(modality))
-                )
-            )
+        declare_modality_destinations(self)
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
-        try:
-            self._check(parameters, context)
-        except QgsProcessingException as exc:
-            return False, str(exc)
-        return super().checkParameterValues(parameters, context)
-
-    def _check(self, parameters, context):
-        """What only QGIS can check (layers, bands, the area against the layers, the model);
-        the request validates the rest (see plugin.engine.request)."""
-        self._request(parameters, context)
+    def check(self, parameters, context):
+        """What only QGIS can check (layers, bands, the area against the layers, destinations);
+        the engine's request validates the rest (plugin.engine.request), naming the labels."""
+        specs = self._conditions(parameters, context)  # checks their bands and options
         area = read_area(self, parameters, context)
+        generate = self._generate(parameters, context)
+        generation_request(
+            self,
+            specs.values(),
+            generate,
+            area_arguments(area) if area else None,
+            samples=self.parameterAsInt(parameters, "SAMPLES", context),
+            reflectance=self.parameterAsBoolean(parameters, "REFLECTANCE", context),
+            **read_sampling(self, parameters, context),
+        )
         if area is not None:
-            names = map(parameter_name, MODALITIES)
-            layers = {name: raster_layer(self, parameters, context, name) for name in names}
-            check_overlap(area, {name: layer for name, layer in layers.items() if layer is not None}, context)
-        problem = model_problem()
-        if problem:
-            raise QgsProcessingException(problem)
+            layers = {parameter_name(m): raster_layer(self, parameters, context, parameter_name(m)) for m in specs}
+            check_overlap(self, area, layers, context)
+        for modality in generate:
+            check_geotiff_destination(self, parameters, context, f"OUTPUT_{parameter_name(modality)}")
 
-    def _request(self, parameters, context, run_name=None):
-        """The GenerationRequest of the parameters; engine errors name the parameter's label."""
-        conditions = [
-            spec
-            for spec in (read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES)
-            if spec is not None
-        ]
-        area = read_area(self, parameters, context)
-        with engine_errors(self.labels()):
-            return GenerationRequest(
-                generate=self._generate(parameters, context),
-                conditions=conditions,
-                samples=self.parameterAsInt(parameters, "SAMPLES", context),
-                reflectance=self.parameterAsBoolean(parameters, "REFLECTANCE", context),
-                max_area_km2=settings.max_area_km2(),
-                run_name=run_name,
-                **read_sampling(self, parameters, context),
-                **(area_arguments(area) if area else {}),
-            )
+    def read(self, parameters, context, run):
+        specs = self._conditions(parameters, context)
+        return GeneratePlan(
+            generate=self._generate(parameters, context),
+            conditions=list(specs.values()),
+            layers={parameter_name(m): raster_layer(self, parameters, context, parameter_name(m)) for m in specs},
+            area=read_area(self, parameters, context),
+            sampling=read_sampling(self, parameters, context),
+            samples=self.parameterAsInt(parameters, "SAMPLES", context),
+            reflectance=self.parameterAsBoolean(parameters, "REFLECTANCE", context),
+            out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER"),
+            destinations={m: run.destination(f"OUTPUT_{parameter_name(m)}") for m in MODALITIES},
+        )
 
-    def labels(self):
-        labels = parameter_labels(self, REQUEST_PARAMETERS)
-        labels["max_area_km2"] = self.tr("Maximum area (plugin settings)")
-        return labels
+    def execute(self, plan, run):
+        self._tell_conditions(plan, run)
+        run_name = run.run_name(plan.out_dir, run_name_base(plan.conditions, plan.sampling["seed"]))
+        paths = run.generate(
+            plan.conditions,
+            plan.generate,
+            plan.out_dir,
+            area=area_arguments(plan.area) if plan.area else None,
+            samples=plan.samples,
+            reflectance=plan.reflectance,
+            run_name=run_name,
+            **plan.sampling,
+        )
+        return run_name, [Path(path) for path in paths]
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        request = self._request(parameters, context)
-        out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
-        run_name = unique_run_name(out_dir, run_name_base(request.conditions, request.seed))
-        request = self._request(parameters, context, run_name)
-        model = load_model(feedback)
-        progress, cancel = pipeline_callbacks(feedback)
-        with engine_errors(self.labels()):
-            paths = generate_area(model, request, out_dir, progress=progress, cancel=cancel)
+    def _tell_conditions(self, plan, run):
+        """Before any work: the S2 offset each condition uses and why; a warning per condition
+        that covers only part of the area."""
+        for spec in plan.conditions:
+            if spec.s2_offset_note:
+                run.feedback.pushInfo(
+                    f"{LABELS[spec.modality]} condition {spec.layer_name!r}: DN offset {spec.s2_offset:g} "
+                    f"({spec.s2_offset_note})"
+                )
+        plan.coverage = coverage_fractions(plan.area, plan.layers, run.context)
+        for name, fraction in plan.coverage.items():
+            if fraction < FULL_COVERAGE:
+                run.feedback.pushWarning(
+                    f"{label(self, name)}: the layer {plan.layers[name].name()!r} covers {100 * fraction:.0f} % of "
+                    "the area; outside it the model generates without this condition"
+                )
+
+    def publish(self, plan, outcome, run):
+        run_name, paths = outcome
+        group = run.group_name(run_name)
         run_parameters = {
-            "seed": request.seed,
-            "steps": request.steps,
-            "solver": request.solver,
-            "samples": request.samples,
-            "conditions": "; ".join(f"{spec.modality}: {spec.label}" for spec in request.conditions) or "none",
+            **plan.sampling,
+            "samples": plan.samples,
+            "conditions": "; ".join(f"{spec.modality}: {spec.label}" for spec in plan.conditions) or "none",
+            **{
+                f"coverage of {label(self, name)}": f"{100 * fraction:.0f} %"
+                for name, fraction in plan.coverage.items()
+            },
         }
-        results = {"OUTPUT_FOLDER": str(out_dir), "OUTPUT_FILES": [str(path) for path in paths]}
-        per_modality = iter(paths)  # generate_area returns them modality by modality, sample 1 first
-        for modality in request.generate:
-            files = [next(per_modality) for _ in range(request.samples)]
-            for sample, path in enumerate(files, start=1):
-                name = default_layer_name(modality) + (f" sample {sample}" if request.samples > 1 else "")
-                register_output_layer(context, str(path), modality, run_name, run_parameters, layer_name=name)
-                feedback.pushInfo(f"Wrote {path}")
-            results[f"OUTPUT_{parameter_name(modality)}"] = str(files[0])
+        results = {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
+        for modality in set(MODALITIES) - set(plan.generate):
+            run.forget(plan.destinations[modality])
+        per_modality = iter(paths)  # in the request's order: modality by modality, sample 1 first
+        for modality in plan.generate:
+            files = [next(per_modality) for _ in range(plan.samples)]
+            first = run.settle(plan.destinations[modality], files[0])
+            results[f"OUTPUT_{parameter_name(modality)}"] = first
+            wanted = run.wants_layers(first)
+            for sample, path in enumerate([first, *files[1:]], start=1):
+                name = default_layer_name(modality) + (f" sample {sample}" if plan.samples > 1 else "")
+                run.show(path, modality, group, run_parameters, layer_name=name, load=wanted)
+                results["OUTPUT_FILES"].append(str(path))
+                run.feedback.pushInfo(f"Wrote {path}")
         return results
+
+    def _conditions(self, parameters, context):
+        """{modality: ConditionSpec} of the condition layers given."""
+        specs = {m: read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES}
+        return {modality: spec for modality, spec in specs.items() if spec is not None}
 
     def _generate(self, parameters, context):
         return [MODALITIES[index] for index in sorted(set(self.parameterAsEnums(parameters, "GENERATE", context)))]
 
 
 def run_name_base(conditions, seed):
-    """The run's name from its first condition layer (or "unconditional") and seed, file-safe."""
+    """The run's name from its first condition layer (or "unconditional") and seed."""
     source = (conditions[0].layer_name or Path(conditions[0].path).stem) if conditions else "unconditional"
-    return f"{file_safe(source)}_seed{seed}"
+    return f"{source}_seed{seed}"
 

@@ -12,10 +12,15 @@ from qgis.core import (
 from ...engine.manager import ModelManager
 from ...engine.precision import FOLDER_PRECISIONS, install_precision
 from .. import settings
+from ..errors import engine_errors
 from .base import CopGenAlgorithm, engine_callbacks
-from .parameters import engine_errors
 
-PRECISIONS = ("auto", *FOLDER_PRECISIONS)
+PRECISIONS = ("auto", *FOLDER_PRECISIONS)  # the files; both run "faithful" (fast = fp32 + int8 denoiser)
+PRECISION_OPTIONS = (
+    "auto: fp16 where the model runs on a CUDA GPU, else fp32",
+    "fp32 (for the CPU; adds the int8 denoiser that precision fast uses)",
+    "fp16 (for CUDA GPUs)",
+)
 CHECKPOINT_FILTER = "Checkpoints (*.pth *.safetensors *.ckpt);;All files (*.*)"
 LOCAL_FILES = {"DENOISER_FILE": "denoiser", "VAE_FILE": "vae"}
 
@@ -28,18 +33,25 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         "Downloads the official COP-GEN-Beta checkpoints (the denoiser, about 1.1 GB, and the Stable "
         "Diffusion autoencoder), checks their sha256, converts them to ONNX and installs the model in "
         "the model folder of the plugin settings. Interrupted downloads resume.\n\n"
-        "DENOISER_FILE / VAE_FILE: checkpoint files already on disk, converted instead of downloaded; "
-        "they must be the official files (same sha256) unless ALLOW_UNOFFICIAL is ticked (e.g. "
-        "fine-tuned weights: the model is then recorded as unofficial). "
-        "PRECISION auto: fp16 where the model runs on a CUDA GPU, fp32 on the CPU."
+        "Local denoiser / VAE checkpoint: files already on disk, converted instead of downloaded; "
+        "they must be the official files (same sha256) unless \"Accept local checkpoints that differ "
+        "from the official ones\" is ticked (e.g. fine-tuned weights: the model is then recorded as "
+        "unofficial).\n\nModel files: auto installs fp16 where the model runs on a CUDA GPU and fp32 "
+        "on the CPU. Both run the precision called faithful in the settings; the fp32 files also bring "
+        "the int8 denoiser that the precision fast uses on the CPU."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        with engine_errors():
+        with engine_errors(self):
             names = ModelManager(settings.model_root()).names()
         self.addParameter(QgsProcessingParameterEnum("MODEL", self.tr("Model"), options=names, defaultValue=0))
         self.addParameter(
-            QgsProcessingParameterEnum("PRECISION", self.tr("Precision"), options=list(PRECISIONS), defaultValue=0)
+            QgsProcessingParameterEnum(
+                "PRECISION",
+                self.tr("Model files"),
+                options=[self.tr(option) for option in PRECISION_OPTIONS],
+                defaultValue=0,
+            )
         )
         for name, role in LOCAL_FILES.items():
             self.addParameter(
@@ -65,7 +77,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        with engine_errors():
+        with engine_errors(self):
             manager = ModelManager(settings.model_root())
         name = manager.names()[self.parameterAsEnum(parameters, "MODEL", context)]
         precision = PRECISIONS[self.parameterAsEnum(parameters, "PRECISION", context)]
@@ -81,13 +93,12 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         shown = {"message": None}
 
         def report(done, total, message):
-            if message != shown["message"]:
+            if message != shown["message"]:  # the progress text is also the log's line: said once
                 shown["message"] = message
                 feedback.setProgressText(message)
-                feedback.pushInfo(message)
             progress(done, total)
 
-        with engine_errors():
+        with engine_errors(self):
             folder = manager.install(
                 name,
                 precision,

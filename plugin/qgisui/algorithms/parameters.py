@@ -1,20 +1,19 @@
 """Parameters the copgen algorithms share: declaring them, and reading them back as engine values.
 
-A condition raster is declared as its layer, its source (physical units, or a ready thumbnail
-rendering) and, in Advanced parameters, one band per channel in rendering order (see
-..condition_names) and its Sentinel-1 dB / Sentinel-2 DN offset options.
+A condition raster is declared as its layer, what its values are (physical units, a ready
+rendered thumbnail, or "as the layer says", guessed from the layer like the context action does)
+and, in Advanced parameters, one band per channel in rendering order (see ..condition_names),
+the Sentinel-1 dB switch and the Sentinel-2 DN offset ("auto": read from the product).
+
+Every refusal is a QgsProcessingException that names the parameter by the label the dialog
+shows (:func:`refusal`), never by its ID.
 """
 
-import re
-from contextlib import contextmanager
 from pathlib import Path
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
-    QgsFeature,
-    QgsFeatureSink,
-    QgsFields,
     QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
@@ -26,38 +25,57 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsWkbTypes,
+    QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QMetaType
 from shapely import wkt as shapely_wkt
 
-from ... import engine
-from ...engine.errors import CopGenError
 from ...engine.modalities import BY_KEY, LABELS, MODALITIES
 from ...engine.solvers import SOLVERS
-from ...geo.conditions import SOURCES, ConditionSpec
+from ...geo.conditions import AUTO_OFFSET, SOURCES, ConditionSpec
 from .. import settings
-from ..compat import field
-from ..condition_names import CHANNEL_BANDS, CHANNELS, S1_IN_DB, S2_DN_OFFSET, SOURCE, channel_parameters
-from ..errors import describe_error
-from .base import engine_callbacks
+from ..condition_names import (  # noqa: F401 (parameter_name: the algorithms' import of it)
+    CHANNEL_BANDS,
+    CHANNELS,
+    S1_IN_DB,
+    S2_DN_OFFSET,
+    SOURCE,
+    channel_parameters,
+    parameter_name,
+)
+from ..errors import engine_errors
+from ..layer_guess import guess_modality
 
-SOURCE_OPTIONS = ("physical units", "rendered thumbnail")  # in the order of geo.conditions.SOURCES
-INSTALL_HINT = 'run the "Install model" algorithm (copgen:installmodel) or `python -m plugin models install`'
+# In the order of geo.conditions.SOURCES, then the guess (last, so saved indexes keep their meaning).
+SOURCE_OPTIONS = ("physical units", "rendered thumbnail", "as the layer says")
+SOURCE_FROM_LAYER = len(SOURCES)
+MODALITY_FROM_LAYER = "guessed from the layer"
 MAX_SEED = 2**31 - 1
 S2_OFFSET_HELP = (
     "Subtracted from every Sentinel-2 DN before rendering: 1000 for products of processing baseline "
-    "04.00 or later (since 2022, BOA_ADD_OFFSET / RADIO_ADD_OFFSET = -1000), 0 for older ones."
+    "04.00 or later (since 2022, BOA_ADD_OFFSET / RADIO_ADD_OFFSET = -1000), 0 for older ones. "
+    "auto: read from the product's metadata, else from its SAFE / product name, else 0 (logged)."
 )
+# Where SOLVER was an index into the solvers of version 0.x (saved models, batch files, scripts).
+LEGACY_SOLVER_ORDER = ("dpm-solver-fast", "dpm-solver++2m", "ddim")
 
 
-def parameter_name(modality):
-    """The parameter key of a modality: "s1_rtc" -> "S1_RTC"."""
-    return modality.upper()
+def modality_options(with_guess=False):
+    return [LABELS[modality] for modality in MODALITIES] + ([MODALITY_FROM_LAYER] if with_guess else [])
 
 
-def modality_options():
-    return [LABELS[modality] for modality in MODALITIES]
+# -- words -------------------------------------------------------------------------------------
+
+
+def label(algorithm, name):
+    """The label the dialog shows for parameter ``name`` (its ID when it has none)."""
+    definition = algorithm.parameterDefinition(name)
+    return definition.description() if definition is not None else name
+
+
+def refusal(algorithm, names, text):
+    """QgsProcessingException "<label>, <label>: text" for the parameters ``names`` (one or a list)."""
+    names = [names] if isinstance(names, str) else list(names)
+    return QgsProcessingException(f"{', '.join(label(algorithm, name) for name in names)}: {text}")
 
 
 # -- declaring ---------------------------------------------------------------------------------
@@ -76,7 +94,7 @@ def add_condition(algorithm, layer, description, modality=None, optional=True, p
             prefix + SOURCE,
             algorithm.tr(f"{description}: values are"),
             options=[algorithm.tr(option) for option in SOURCE_OPTIONS],
-            defaultValue=0,
+            defaultValue=SOURCE_FROM_LAYER,
         )
     )
     channels = dict.fromkeys(channel for each in modalities for channel in CHANNELS[each])
@@ -85,7 +103,7 @@ def add_condition(algorithm, layer, description, modality=None, optional=True, p
             algorithm,
             QgsProcessingParameterBand(
                 prefix + channel,
-                algorithm.tr(f"{description}: {CHANNEL_BANDS[channel]} band (empty: from band names and count)"),
+                algorithm.tr(f"{description}: {CHANNEL_BANDS[channel]} band (empty: from the layer)"),
                 parentLayerParameterName=layer,
                 optional=True,
             ),
@@ -98,12 +116,8 @@ def add_condition(algorithm, layer, description, modality=None, optional=True, p
             ),
         )
     if any("s2_offset" in BY_KEY[each].reading_options for each in modalities):
-        offset = QgsProcessingParameterNumber(
-            prefix + S2_DN_OFFSET,
-            algorithm.tr(f"{description}: Sentinel-2 DN offset"),
-            QgsProcessingParameterNumber.Type.Integer,
-            0,
-            minValue=0,
+        offset = QgsProcessingParameterString(
+            prefix + S2_DN_OFFSET, algorithm.tr(f"{description}: Sentinel-2 DN offset (auto or a number)"), AUTO_OFFSET
         )
         offset.setHelp(algorithm.tr(S2_OFFSET_HELP))
         add_advanced(algorithm, offset)
@@ -116,7 +130,7 @@ def add_advanced(algorithm, parameter):
 
 
 def add_sampling(algorithm):
-    """SEED, STEPS (default from the settings) and SOLVER (default from the settings)."""
+    """SEED, STEPS (default from the settings) and SOLVER (by name; default from the settings)."""
     algorithm.addParameter(
         QgsProcessingParameterNumber(
             "SEED",
@@ -138,14 +152,28 @@ def add_sampling(algorithm):
             maxValue=high,
         )
     )
+    # By name (static strings): models and saved runs keep their solver when solvers are added.
     algorithm.addParameter(
         QgsProcessingParameterEnum(
             "SOLVER",
             algorithm.tr("Solver"),
             options=list(SOLVERS),
-            defaultValue=SOLVERS.index(settings.default_solver()),
+            defaultValue=settings.default_solver(),
+            usesStaticStrings=True,
         )
     )
+
+
+def upgrade_legacy_values(parameters):
+    """``parameters`` with a SOLVER given as an index (saved before solvers were stored by name)
+    replaced by its name; read once, where the algorithm first sees the parameters."""
+    value = parameters.get("SOLVER")
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        return parameters
+    index = int(value)
+    if index >= len(LEGACY_SOLVER_ORDER):
+        return parameters
+    return {**parameters, "SOLVER": LEGACY_SOLVER_ORDER[index]}
 
 
 def add_area(algorithm):
@@ -171,38 +199,56 @@ def is_set(parameters, name):
 
 
 def raster_layer(algorithm, parameters, context, name):
-    """The raster layer of parameter ``name``, None when unset; QgsProcessingException naming the
-    parameter when the value is not a raster layer (a vector layer, a missing file...)."""
+    """The raster layer of parameter ``name``, None when unset; refused when the value is not a
+    file-based raster layer (a vector layer, a missing file, a web service...)."""
     if not is_set(parameters, name):
         return None
     layer = algorithm.parameterAsRasterLayer(parameters, name, context)
     if layer is None or not layer.isValid():
-        raise QgsProcessingException(f"{name}: {parameters[name]!r} is not a raster layer")
+        raise refusal(algorithm, name, f"{parameters[name]!r} is not a raster layer")
     if layer.providerType() != "gdal":
-        raise QgsProcessingException(
-            f"{name}: layer {layer.name()!r} is not a raster file (provider {layer.providerType()}); save it as a "
-            "GeoTIFF first"
+        raise refusal(
+            algorithm,
+            name,
+            f"layer {layer.name()!r} is not a raster file (provider {layer.providerType()}); save it as a GeoTIFF first",
         )
     return layer
 
 
+def read_modality(algorithm, parameters, context, name, layer_name):
+    """The modality chosen by enum ``name`` (declared with ``modality_options(with_guess=True)``);
+    the guess from the layer of parameter ``layer_name`` for the last option."""
+    index = algorithm.parameterAsEnum(parameters, name, context)
+    if index < len(MODALITIES):
+        return MODALITIES[index]
+    layer = raster_layer(algorithm, parameters, context, layer_name)
+    if layer is None:
+        raise refusal(algorithm, name, "no layer to guess the modality from; choose one")
+    return guess_modality(layer).modality
+
+
 def read_condition(algorithm, parameters, context, layer, modality, prefix=None):
-    """ConditionSpec of a condition declared by :func:`add_condition`, None when unset;
-    QgsProcessingException naming the parameter at fault."""
+    """ConditionSpec of a condition declared by :func:`add_condition`, None when unset.
+    "as the layer says" and empty bands take the layer's guess where it is of ``modality``."""
     prefix = f"{layer}_" if prefix is None else prefix
     raster = raster_layer(algorithm, parameters, context, layer)
     if raster is None:
         return None
     refuse_stray_options(algorithm, parameters, context, prefix, modality)
-    source = SOURCES[algorithm.parameterAsEnum(parameters, prefix + SOURCE, context)]
+    guess = guess_modality(raster)
+    choice = algorithm.parameterAsEnum(parameters, prefix + SOURCE, context)
+    source = guess.source if choice == SOURCE_FROM_LAYER else SOURCES[choice]
+    bands = read_bands(algorithm, parameters, context, prefix, modality, source)
+    if bands is None and guess.modality == modality and guess.source == source:
+        bands = guessed_bands(guess, modality, source)
     options = BY_KEY[modality].reading_options
     s1_in_db = "s1_in_db" in options and algorithm.parameterAsBoolean(parameters, prefix + S1_IN_DB, context)
-    s2_offset = algorithm.parameterAsInt(parameters, prefix + S2_DN_OFFSET, context) if "s2_offset" in options else 0
-    with engine_errors():
+    s2_offset = read_s2_offset(algorithm, parameters, context, prefix + S2_DN_OFFSET) if "s2_offset" in options else 0
+    with engine_errors(algorithm):
         return ConditionSpec(
             modality=modality,
             path=raster.source(),
-            bands=read_bands(algorithm, parameters, context, prefix, modality, source),
+            bands=bands,
             source=source,
             s1_in_db=s1_in_db,
             s2_offset=s2_offset,
@@ -210,27 +256,45 @@ def read_condition(algorithm, parameters, context, layer, modality, prefix=None)
         )
 
 
+def guessed_bands(guess, modality, source):
+    """The guess's bands where they fill the modality's channels; a Sentinel-1 thumbnail's
+    R, G, B are read by the engine itself."""
+    if source == "thumbnail" and len(CHANNELS[modality]) == 2:
+        return None
+    return guess.bands if len(guess.bands) == len(CHANNELS[modality]) else None
+
+
+def read_s2_offset(algorithm, parameters, context, name):
+    """"auto", or the number given; refused otherwise."""
+    text = (algorithm.parameterAsString(parameters, name, context) or AUTO_OFFSET).strip()
+    if text.lower() == AUTO_OFFSET:
+        return AUTO_OFFSET
+    try:
+        value = float(text)
+    except ValueError:
+        raise refusal(algorithm, name, f"{text!r} is neither auto nor a number") from None
+    if value < 0:
+        raise refusal(algorithm, name, f"{text} must be 0 or more (1000 for baseline 04.00+)")
+    return value
+
+
 def read_bands(algorithm, parameters, context, prefix, modality, source):
     """The 1-based bands of ``modality``'s channels in rendering order, or None when none is
-    set (the engine then picks them from band names and count)."""
+    set (then the layer's guess, else the engine picks them from band names and count)."""
     names = channel_parameters(prefix, modality)
     unset = [name for name in names if not is_set(parameters, name)]
     if len(unset) == len(names):
         return None
     if unset:
-        raise QgsProcessingException(
-            f"{', '.join(unset)}: set every band of the {LABELS[modality]} condition ({', '.join(names)}) or none"
-        )
+        raise refusal(algorithm, unset, f"set every band of the {LABELS[modality]} condition or none")
     if source == "thumbnail" and len(names) == 2:
-        raise QgsProcessingException(
-            f"{', '.join(names)}: a rendered thumbnail is read as its R, G, B bands; leave these empty"
-        )
+        raise refusal(algorithm, names, "a rendered thumbnail is read as its R, G, B bands; leave these empty")
     return tuple(algorithm.parameterAsInt(parameters, name, context) for name in names)
 
 
 def refuse_stray_options(algorithm, parameters, context, prefix, modality):
-    """QgsProcessingException naming a band or option set for another modality than
-    ``modality`` (where one input's modality is chosen by a parameter, all are declared)."""
+    """Refuse a band or option set for another modality than ``modality`` (where one input's
+    modality is chosen by a parameter, all are declared)."""
     others = [prefix + channel for channel in CHANNEL_BANDS if channel not in CHANNELS[modality]]
     stray = [name for name in others if is_declared(algorithm, name) and is_set(parameters, name)]
     in_db, offset = prefix + S1_IN_DB, prefix + S2_DN_OFFSET
@@ -239,10 +303,11 @@ def refuse_stray_options(algorithm, parameters, context, prefix, modality):
         if algorithm.parameterAsBoolean(parameters, in_db, context):
             stray.append(in_db)
     if "s2_offset" not in options and is_declared(algorithm, offset):
-        if algorithm.parameterAsInt(parameters, offset, context):
+        value = (algorithm.parameterAsString(parameters, offset, context) or AUTO_OFFSET).strip().lower()
+        if value not in (AUTO_OFFSET, "0", "0.0"):
             stray.append(offset)
     if stray:
-        raise QgsProcessingException(f"{', '.join(stray)}: not used for a {LABELS[modality]} input; leave it unset")
+        raise refusal(algorithm, stray, f"not used for a {LABELS[modality]} input; leave it unset")
 
 
 def is_declared(algorithm, name):
@@ -251,10 +316,11 @@ def is_declared(algorithm, name):
 
 def read_sampling(algorithm, parameters, context):
     """{"seed", "steps", "solver"} as the engine takes them."""
+    parameters = upgrade_legacy_values(parameters)
     return {
         "seed": algorithm.parameterAsInt(parameters, "SEED", context),
         "steps": algorithm.parameterAsInt(parameters, "STEPS", context),
-        "solver": SOLVERS[algorithm.parameterAsEnum(parameters, "SOLVER", context)],
+        "solver": algorithm.parameterAsEnumString(parameters, "SOLVER", context) or settings.default_solver(),
     }
 
 
@@ -266,14 +332,14 @@ def read_area(algorithm, parameters, context):
         extent = algorithm.parameterAsExtent(parameters, "EXTENT", context)
         crs = algorithm.parameterAsExtentCrs(parameters, "EXTENT", context)
         if not crs.isValid():
-            raise QgsProcessingException("EXTENT: the extent has no CRS; give it as 'xmin,xmax,ymin,ymax [EPSG:code]'")
+            raise refusal(algorithm, "EXTENT", "the extent has no CRS; give it as 'xmin,xmax,ymin,ymax [EPSG:code]'")
         if extent.isEmpty():
-            raise QgsProcessingException(f"EXTENT: the extent {extent.toString()} is empty")
+            raise refusal(algorithm, "EXTENT", f"the extent {extent.toString()} is empty")
         area = (QgsGeometry.fromRect(extent), crs, "EXTENT")
     if is_set(parameters, "AOI"):
         source = algorithm.parameterAsSource(parameters, "AOI", context)
         if source is None:
-            raise QgsProcessingException(f"AOI: {parameters['AOI']!r} is not a polygon layer")
+            raise refusal(algorithm, "AOI", f"{parameters['AOI']!r} is not a polygon layer")
         crs = source.sourceCrs()
         polygons = QgsGeometry.unaryUnion(
             [feature.geometry() for feature in source.getFeatures() if feature.hasGeometry()]
@@ -281,8 +347,8 @@ def read_area(algorithm, parameters, context):
         if area is not None:
             polygons = polygons.intersection(transformed_box(area[0], area[1], crs, context))
         if polygons.isNull() or polygons.isEmpty() or polygons.area() == 0:
-            what = "inside the EXTENT" if area is not None else "in the layer"
-            raise QgsProcessingException(f"AOI: no polygon area {what}")
+            where = f"inside the {label(algorithm, 'EXTENT')}" if area is not None else "in the layer"
+            raise refusal(algorithm, "AOI", f"no polygon area {where}")
         area = (polygons, crs, "AOI")
     return area
 
@@ -296,13 +362,37 @@ def area_arguments(area):
     return {"aoi": (shapely_wkt.loads(geometry.asWkt()), engine_crs(crs))}
 
 
-def check_overlap(area, layers, context):
-    """QgsProcessingException when the area misses one of ``layers`` ({parameter: layer})."""
+def check_overlap(algorithm, area, layers, context):
+    """Refuse an area that misses one of ``layers`` ({parameter: layer})."""
     geometry, crs, origin = area
     for name, layer in layers.items():
         footprint = transformed_box(QgsGeometry.fromRect(layer.extent()), layer.crs(), crs, context)
         if not footprint.intersects(geometry):
-            raise QgsProcessingException(f"{origin}: the area does not overlap the {name} layer {layer.name()!r}")
+            raise refusal(
+                algorithm, origin, f"the area does not overlap the layer {layer.name()!r} ({label(algorithm, name)})"
+            )
+
+
+def coverage_fractions(area, layers, context):
+    """{parameter: fraction of the area's footprint inside the layer's extent} for ``layers``
+    ({parameter: layer}); the area defaults to the first layer's extent. Told before any work,
+    from footprints alone (the outputs record the coverage the engine measured on the pixels)."""
+    if not layers:
+        return {}
+    if area is None:
+        first = next(iter(layers.values()))
+        area = (QgsGeometry.fromRect(first.extent()), first.crs(), None)
+    geometry, crs, _ = area
+    total = geometry.area()
+    if not total:
+        return {}
+    return {
+        name: transformed_box(QgsGeometry.fromRect(layer.extent()), layer.crs(), crs, context)
+        .intersection(geometry)
+        .area()
+        / total
+        for name, layer in layers.items()
+    }
 
 
 def transformed_box(geometry, source_crs, target_crs, context):
@@ -313,115 +403,29 @@ def transformed_box(geometry, source_crs, target_crs, context):
     return QgsGeometry.fromRect(box)
 
 
-def engine_crs(crs):
-    """A QgsCoordinateReferenceSystem as the engine (rasterio) reads it: EPSG code, else WKT."""
-    if crs.authid().upper().startswith("EPSG:"):
-        return crs.authid()
-    return crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
-
-
-# -- the model ---------------------------------------------------------------------------------
-
-
-def model_problem():
-    """Why no model can be loaded (a message saying how to install one), or None."""
-    folder = settings.model_dir()
-    if (folder / "model.json").is_file():
-        return None
-    return f"no COP-GEN-Beta model is installed in {folder}: {INSTALL_HINT}"
-
-
-def load_model(feedback):
-    """The model of the settings (folder, device, precision), opened through the engine's one
-    policy (plugin.engine.precision.resolve); what it substituted is a warning, never a failure."""
-    folder = settings.model_dir()
-    with engine_errors():
-        model = engine.load(folder, device=settings.device(), preference=settings.precision())
-    for note in model.plan.notes:
-        feedback.pushWarning(f"Precision {settings.precision()}: {note}")
-    feedback.pushInfo(f"Model {folder} ({model.plan.describe()}) on {model.provider}")
-    return model
-
-
-@contextmanager
-def engine_errors(labels=None):
-    """Engine errors (bad input, cancel) as Processing errors, with the engine's message and
-    its field as the parameter's label (``labels``: {field: label}, see ..errors)."""
-    try:
-        yield
-    except CopGenError as exc:
-        raise QgsProcessingException(describe_error(exc, labels or {})) from exc
-
-
-def pipeline_callbacks(feedback):
-    """(progress(done, total, stage), cancel()) for the geo pipeline and the analysis runners:
-    engine_callbacks plus the stage shown as the progress text."""
-    progress, cancel = engine_callbacks(feedback)
-    shown = {"stage": None}
-
-    def staged_progress(done, total, stage):
-        if stage != shown["stage"]:
-            shown["stage"] = stage
-            feedback.setProgressText(stage)
-        progress(done, total)
-
-    return staged_progress, cancel
-
-
-def unique_run_name(out_dir, base):
-    """``base``, else ``base_2``, ``base_3``...: the first name that no file of ``out_dir``
-    starts with (``name_``), so runs into one folder never overwrite each other."""
-    candidate, number = base, 1
-    while any(Path(out_dir).glob(f"{candidate}_*")):
-        number += 1
-        candidate = f"{base}_{number}"
-    return candidate
-
-
-def file_safe(text, fallback="copgen"):
-    """``text`` reduced to letters, digits, '.', '_' and '-' (what run names may hold)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-") or fallback
-
-
-# -- metrics tables ----------------------------------------------------------------------------
-
-METRIC_FIELDS = ("psnr", "ssim", "mae", "histogram_distance")
-
-
-def metrics_table(algorithm, parameters, context, name, leading_fields):
-    """(sink, destination id) of a table without geometry: ``leading_fields`` ((name,
-    QMetaType.Type) pairs), then the metrics, then the file compared."""
-    fields = QgsFields()
-    for field_name, field_type in leading_fields:
-        fields.append(field(field_name, field_type))
-    for field_name in METRIC_FIELDS:
-        fields.append(field(field_name, QMetaType.Type.Double))
-    fields.append(field("file", QMetaType.Type.QString))
-    sink, destination = algorithm.parameterAsSink(
-        parameters, name, context, fields, QgsWkbTypes.Type.NoGeometry, QgsCoordinateReferenceSystem()
-    )
-    if sink is None:
-        raise QgsProcessingException(algorithm.invalidSinkError(parameters, name))
-    return sink, destination
-
-
-def add_metrics_row(sink, leading_values, metrics, path):
-    feature = QgsFeature()
-    feature.setAttributes([*leading_values, *(getattr(metrics, name) for name in METRIC_FIELDS), str(path)])
-    sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
-
-
-def describe_metrics(metrics):
-    return (
-        f"PSNR {metrics.psnr:.2f} dB, SSIM {metrics.ssim:.4f}, MAE {metrics.mae:.2f}, "
-        f"histogram distance {metrics.histogram_distance:.2f}"
-    )
-
-
 def destination_path(algorithm, parameters, context, name):
     """The file or folder destination ``name`` as a Path; refused when empty, so nothing is ever
     written into the working directory by accident."""
     path = algorithm.parameterAsFileOutput(parameters, name, context)
     if not path:
-        raise QgsProcessingException(f"{name}: no output location given")
+        raise refusal(algorithm, name, "no output location given")
     return Path(path)
+
+
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def check_geotiff_destination(algorithm, parameters, context, name):
+    """Refuse a raster destination ``name`` that is not a GeoTIFF file (what the engine writes)."""
+    if not is_set(parameters, name):
+        return
+    output = algorithm.parameterAsOutputLayer(parameters, name, context)
+    if output and not output.lower().endswith(GEOTIFF_SUFFIXES):
+        raise refusal(algorithm, name, f"{output} must be a GeoTIFF (.tif)")
+
+
+def engine_crs(crs):
+    """A QgsCoordinateReferenceSystem as the engine (rasterio) reads it: EPSG code, else WKT."""
+    if crs.authid().upper().startswith("EPSG:"):
+        return crs.authid()
+    return crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)

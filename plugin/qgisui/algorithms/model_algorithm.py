@@ -1,0 +1,68 @@
+"""The template of the algorithms that run the engine: check, read, run, publish.
+
+Subclasses fill in the steps; the order, the model, the legacy values and the error bridge are
+here once::
+
+    check(parameters, context)        refuse bad input (QgsProcessingException naming labels)
+    read(parameters, context, run)    -> plan: the parameters as engine values
+    execute(plan, run)                -> outcome: the engine's work (engine errors bridged)
+    publish(plan, outcome, run)       -> results: layers, tables, log lines
+"""
+
+from qgis.core import QgsProcessingException
+
+from .base import CopGenAlgorithm
+from .parameters import upgrade_legacy_values
+from ..settings import model_problem
+from .run_context import RunContext
+
+
+class ModelAlgorithm(CopGenAlgorithm):
+    NEEDS_MODEL = True  # checked before any work, loaded before execute
+
+    def check(self, parameters, context):
+        """Raise a QgsProcessingException (see parameters.refusal) for bad input."""
+
+    def read(self, parameters, context, run):
+        raise NotImplementedError
+
+    def execute(self, plan, run):
+        raise NotImplementedError
+
+    def publish(self, plan, outcome, run):
+        raise NotImplementedError
+
+    def createCustomParametersWidget(self, parent=None):  # noqa: N802 (QGIS's name)
+        """The standard dialog (the toolbox, the locator, the menus and processing's dialog
+        functions all open it through here), telling before any work that no model is installed
+        and offering Install model."""
+        if not self.NEEDS_MODEL:
+            return None
+        from processing.gui.AlgorithmDialog import AlgorithmDialog
+
+        from ..first_run import offer_model_install
+
+        dialog = AlgorithmDialog(self, parent=parent)
+        offer_model_install(dialog.messageBar(), dialog)
+        return dialog
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        parameters = upgrade_legacy_values(parameters)
+        try:
+            self.check(parameters, context)
+            problem = model_problem() if self.NEEDS_MODEL else None
+            if problem:
+                raise QgsProcessingException(problem)
+        except QgsProcessingException as exc:
+            return False, str(exc)
+        return super().checkParameterValues(parameters, context)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        parameters = upgrade_legacy_values(parameters)
+        run = RunContext(self, parameters, context, feedback)
+        plan = self.read(parameters, context, run)
+        if self.NEEDS_MODEL:
+            run.load_model()
+        with run.errors():
+            outcome = self.execute(plan, run)
+        return self.publish(plan, outcome, run)

@@ -1,0 +1,205 @@
+"""One run of a model algorithm: its model, callbacks, error bridge, names and layers.
+
+The algorithms' processAlgorithm (see .model_algorithm) make one :class:`RunContext` and go
+through it for everything that is not reading parameters: loading the model the settings name,
+the progress and cancel callbacks handed to the engine (its estimate logged, its time left shown), turning engine
+errors into Processing errors in the dialog's words, naming the run, settling the per-modality
+destinations and loading the layers the user asked for. The call into the engine's generation
+is :meth:`RunContext.generate`: the one place that builds a GenerationRequest and calls
+generate_area.
+"""
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+from qgis.core import QgsLayerTree, QgsProcessingParameterRasterDestination, QgsProcessingUtils
+
+from ... import engine
+from ...engine.estimate import SEPARATOR
+from ...engine.modalities import MODALITIES
+from ...engine.request import GenerationRequest
+from ...geo.pipeline import generate_area
+from .. import settings
+from ..condition_names import parameter_name
+from ..errors import engine_errors
+from ..output_layers import default_layer_name, register_output_layer
+
+ESTIMATE_PREFIX = "estimate: "  # the engine's first progress message (plugin.engine.estimate)
+ETA_INTERVAL_S = 30  # how often the time left alone may change the progress text (and the log)
+
+
+def generation_request(algorithm, conditions, generate, area=None, **options):
+    """The GenerationRequest of an algorithm's values, validated by the engine (errors name the
+    dialog's labels): ``conditions`` (ConditionSpec list), ``generate`` (modality keys),
+    ``area`` (its extent= / aoi= keyword), ``options`` (samples, seed, steps, solver,
+    reflectance, run_name). The area limit is the plugin's setting."""
+    with engine_errors(algorithm):
+        return GenerationRequest(
+            generate=generate,
+            conditions=tuple(conditions),
+            max_area_km2=settings.max_area_km2(),
+            **(area or {}),
+            **options,
+        )
+
+
+class RunContext:
+    def __init__(self, algorithm, parameters, context, feedback):
+        self.algorithm = algorithm
+        self.parameters = parameters
+        self.context = context
+        self.feedback = feedback
+        self.model = None
+
+    # -- errors and model ------------------------------------------------------------------
+
+    def errors(self):
+        return engine_errors(self.algorithm)
+
+    def load_model(self):
+        """The model the settings name (folder, device, precision), opened through the engine's
+        one policy (plugin.engine.precision.resolve): what it substituted is a warning, never a
+        failure."""
+        folder, precision = settings.model_dir(), settings.precision()
+        with self.errors():
+            self.model = engine.load(folder, device=settings.device(), preference=precision)
+        for note in self.model.plan.notes:
+            self.feedback.pushWarning(f"Precision {precision}: {note}")
+        self.feedback.pushInfo(f"Model {folder} ({self.model.plan.describe()}) on {self.model.provider}")
+        return self.model
+
+    # -- callbacks -------------------------------------------------------------------------
+
+    def callbacks(self):
+        """(progress(done, total, message), cancel()) for the engine and the analysis runners.
+
+        The engine's first report is its estimate (done = 0, "estimate: ..."): logged before any
+        work. Later messages are the stage, with the time left once the engine can tell it
+        ("denoising · about 4 min left"). Dialogs copy every progress text into the log, so the
+        text changes with the stage and when the time left is first told, else at most every
+        ETA_INTERVAL_S seconds."""
+        feedback = self.feedback
+        shown = {"message": None, "stage": None, "left": "", "at": 0.0}
+
+        def progress(done, total, message=""):
+            if not done and message.startswith(ESTIMATE_PREFIX):
+                feedback.pushInfo("Estimate: " + message[len(ESTIMATE_PREFIX):])
+                return
+            now, (stage, _, left) = time.monotonic(), message.partition(SEPARATOR)
+            news = stage != shown["stage"] or (left and not shown["left"])  # a stage, or the first time left
+            if message != shown["message"] and (news or now - shown["at"] >= ETA_INTERVAL_S):
+                shown.update(message=message, stage=stage, left=left, at=now)
+                if message:
+                    feedback.setProgressText(message)
+            if total:
+                feedback.setProgress(100.0 * done / total)
+
+        return progress, feedback.isCanceled
+
+    # -- the engine ------------------------------------------------------------------------
+
+    def generate(self, conditions, generate, out_dir, area=None, **options):
+        """generate_area for the conditions (ConditionSpec list), modalities and output folder
+        (arguments as :func:`generation_request`). Returns the written paths, in the request's
+        order (modality by modality, sample 1 first)."""
+        request = generation_request(self.algorithm, conditions, generate, area, **options)
+        progress, cancel = self.callbacks()
+        with self.errors():
+            return generate_area(self.model, request, out_dir, progress=progress, cancel=cancel)
+
+    # -- names -----------------------------------------------------------------------------
+
+    def run_name(self, out_dir, base):
+        """``base``, else ``base_2``, ``base_3``...: the first name that no file of ``out_dir``
+        starts with (``name_``), so runs into one folder never overwrite each other."""
+        base = file_safe_name(base)
+        candidate, number = base, 1
+        while any(Path(out_dir).glob(f"{candidate}_*")):
+            number += 1
+            candidate = f"{base}_{number}"
+        return candidate
+
+    def group_name(self, run_name):
+        """The layer-tree group of this run: the run's name, numbered when the project already
+        has a group of that name (runs into different folders may share a run name)."""
+        project = self.context.project()
+        if project is None:
+            return run_name
+        taken = {child.name() for child in project.layerTreeRoot().children() if QgsLayerTree.isGroup(child)}
+        candidate, number = run_name, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{run_name} ({number})"
+        return candidate
+
+    # -- layers ----------------------------------------------------------------------------
+
+    def destination(self, name):
+        """The file the raster destination ``name`` asks for, None when skipped; read before the
+        run, so Processing registers the layer to load when the user asked for it."""
+        if self.parameters.get(name) in (None, ""):
+            return None
+        path = self.algorithm.parameterAsOutputLayer(self.parameters, name, self.context)
+        return path or None
+
+    def settle(self, destination, written):
+        """Put the file ``written`` where its destination asked: a temporary output stays as the
+        file in the output folder (the load Processing registered follows it); a chosen file
+        receives it. Returns the output's path."""
+        if destination is None:
+            return str(written)
+        if Path(destination).resolve().is_relative_to(Path(QgsProcessingUtils.tempFolder()).resolve()):
+            if self.context.willLoadLayerOnCompletion(destination):
+                details = self.context.layerToLoadOnCompletionDetails(destination)
+                loads = dict(self.context.layersToLoadOnCompletion())
+                loads.pop(destination, None)
+                loads[str(written)] = details
+                self.context.setLayersToLoadOnCompletion(loads)
+            return str(written)
+        Path(destination).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(written), destination)
+        return destination
+
+    def forget(self, destination):
+        """Withdraw a destination that received nothing (a modality not generated) from the
+        layers to load, so the dialog does not report it as a failed output."""
+        if destination and self.context.willLoadLayerOnCompletion(destination):
+            loads = dict(self.context.layersToLoadOnCompletion())
+            loads.pop(destination, None)
+            self.context.setLayersToLoadOnCompletion(loads)
+
+    def wants_layers(self, *names):
+        """Whether the user asked for outputs to be loaded: one of the destinations ``names``
+        (their values as the run returns them) is to be loaded on completion."""
+        return any(name and self.context.willLoadLayerOnCompletion(name) for name in names)
+
+    def show(self, path, modality, group, run_parameters, layer_name=None, visible=True, load=True):
+        """Style, document and group ``path`` when it is loaded: added to the loads when ``load``
+        (the user asked for the run's layers), else only where Processing loads it anyway."""
+        path = str(path)
+        if not (load or self.context.willLoadLayerOnCompletion(path)):
+            return
+        register_output_layer(
+            self.context, path, modality, group, run_parameters, layer_name=layer_name, visible=visible
+        )
+
+
+def file_safe_name(text, fallback="copgen"):
+    """``text`` reduced to letters, digits, '.', '_' and '-' (what run names may hold)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-") or fallback
+
+
+def declare_modality_destinations(algorithm):
+    """One optional raster destination per modality, OUTPUT_<MODALITY>: empty or temporary means
+    the file in the output folder; outputs chain in models and honour "Open output file"."""
+    for modality in MODALITIES:
+        destination = QgsProcessingParameterRasterDestination(
+            f"OUTPUT_{parameter_name(modality)}",
+            algorithm.tr(f"{default_layer_name(modality)} (when generated)"),
+            optional=True,
+            createByDefault=True,
+        )
+        algorithm.addParameter(destination)
+
