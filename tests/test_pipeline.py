@@ -116,6 +116,8 @@ def test_area_output_has_the_exact_grid_and_tags(area_runs, area, model, tile):
     assert json.loads(tags["conditions"]) == [{
         "modality": "s2_l2a", "layer": "scene", "file": str(tile), "bands": [4, 3, 2], "source": "physical",
         "s1_in_db": False, "s2_offset": 0,
+        # the default offset is "auto": this tile's metadata and name say nothing, so 0, with why
+        "s2_offset_note": "no processing baseline or offset found in the metadata or name: 0 assumed",
     }]
     # the tile covers 224 x 224 px of the 768 x 768 px area
     assert json.loads(tags["condition_coverage"]) == {"s2_l2a": pytest.approx(224 * 224 / AREA_PX ** 2, abs=1e-4)}

@@ -54,7 +54,7 @@ class ConditionSpec:
     bands: Optional[tuple] = None
     source: str = "physical"
     s1_in_db: bool = False
-    s2_offset: float = 0
+    s2_offset: object = AUTO_OFFSET  # a number, or "auto" (the default of every face)
     layer_name: Optional[str] = None
     s2_offset_note: Optional[str] = None
 
