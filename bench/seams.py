@@ -15,9 +15,11 @@ Run from the repository root:
 
 With --decoder instead: the VAE decoder's tiles with a real-size random VAE (the official
 structure at full size, random weights as bench/convert_fullsize.py writes them): seconds per
-tile at 256 px and at the 400 px of a cell's halo tiles, and the seam score of a smooth latent
-canvas decoded in the default halo tiles, in the old 32-latent windows at overlap 16 and in
-hard-cut tiles, each minus that of the whole canvas decoded at once at the same lines.
+tile at 256 px and at the default tile size on that canvas, and the seam excess of a smooth
+latent canvas decoded in the default tiles (plugin.engine.tiling.vae_layout), in the previous
+3 x 3-style halo tiles (overlap 8, at most 56 latents), in the old 32-latent windows at overlap 16
+(and with --hard-cuts in hard-cut tiles) over the whole canvas decoded at once
+(plugin.analysis.seams.decoder_seam_excess: at the tile boundaries / layout-free).
 """
 
 import argparse
