@@ -129,7 +129,7 @@ def decoder_seams(size, hard_cuts=False):
     whole = decode(latents[None])[0] * 255.0
     print(f"whole canvas decoded at once: {time.perf_counter() - start:.0f} s", flush=True)
     layouts = {"halo tiles (default)": default,
-               "3 x 3 halo tiles of 50, overlap 8 (previous)": vae_layout(size, size, min_overlap=8, max_tile=56,
+               "halo tiles <= 56, overlap 8 (previous)": vae_layout(size, size, min_overlap=8, max_tile=56,
                                                                           budget=1.0),
                "32-latent windows, overlap 16 (before)": Layout(lattice(size, 16), lattice(size, 16))}
     if hard_cuts:
