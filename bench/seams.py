@@ -15,9 +15,11 @@ Run from the repository root:
 
 With --decoder instead: the VAE decoder's tiles with a real-size random VAE (the official
 structure at full size, random weights as bench/convert_fullsize.py writes them): seconds per
-tile at 256 px and at the 400 px of a cell's halo tiles, and the seam score of a smooth latent
-canvas decoded in the default halo tiles, in the old 32-latent windows at overlap 16 and in
-hard-cut tiles, each minus that of the whole canvas decoded at once at the same lines.
+tile at 256 px and at the default tile size on that canvas, and the seam excess of a smooth
+latent canvas decoded in the default tiles (plugin.engine.tiling.vae_layout), in the previous
+3 x 3-style halo tiles (overlap 8, at most 56 latents), in the old 32-latent windows at overlap 16
+(and with --hard-cuts in hard-cut tiles) over the whole canvas decoded at once
+(plugin.analysis.seams.decoder_seam_excess: at the tile boundaries / layout-free).
 """
 
 import argparse
@@ -42,7 +44,7 @@ from plugin.engine.convert import convert  # noqa: E402
 from plugin.geo.conditions import ConditionSpec  # noqa: E402
 from plugin.engine.request import GenerationRequest  # noqa: E402
 from plugin.geo.pipeline import generate_area  # noqa: E402
-from plugin.analysis.seams import seam_score  # noqa: E402
+from plugin.analysis.seams import decoder_seam_excess, seam_score  # noqa: E402
 
 GENERATE = ["dem", "s1_rtc"]
 TARGET_BYTES = 4 * 10**9
@@ -90,12 +92,12 @@ def big_area(model_dir, out_dir, km, steps):
     print(json.dumps({"seconds": seconds, "peak_bytes": peak, "size": size, "files": len(paths)}))
 
 
-def decoder_seams(size):
+def decoder_seams(size, hard_cuts=False):
     """Decoder figures with a real-size random VAE; see the module docstring."""
     import numpy as np
     import onnx
 
-    from bench.convert_fullsize import VAE, random_state
+    from plugin.benchmarks.weights import VAE, random_state
     from plugin.engine.canvas import decode_canvas
     from plugin.engine.runtime import open_session
     from plugin.engine.tiling import Layout, lattice, vae_layout
@@ -111,22 +113,28 @@ def decoder_seams(size):
         return np.clip((session.run({"latents": latents})[0] + 1.0) / 2.0, 0.0, 1.0)
 
     rng = np.random.default_rng(0)
-    for side in (32, 50):
+    default = vae_layout(size, size)
+    for side in sorted({32, default.window_shape[0]}):
         tile = rng.standard_normal((1, 4, side, side), dtype=np.float32)
         decode(tile)
         start = time.perf_counter()
         decode(tile)
-        print(f"decode of one {side * 8} px tile: {time.perf_counter() - start:.2f} s")
+        print(f"decode of one {side * 8} px tile: {time.perf_counter() - start:.2f} s", flush=True)
     field = rng.standard_normal((4, size, size))
     kernel = np.exp(-0.5 * (np.arange(-18, 19) / 6.0) ** 2)
     for axis in (1, 2):
         field = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), axis, field)
     latents = (field / field.std()).astype(np.float32)
+    start = time.perf_counter()
     whole = decode(latents[None])[0] * 255.0
-    layouts = {"halo tiles (default)": vae_layout(size, size),
-               "32-latent windows, overlap 16 (before)": Layout(lattice(size, 16), lattice(size, 16)),
-               "hard-cut tiles": Layout(lattice(size, 0), lattice(size, 0))}
-    print(f"seam score over the whole decode's at the same lines, {size} x {size} latents:")
+    print(f"whole canvas decoded at once: {time.perf_counter() - start:.0f} s", flush=True)
+    layouts = {"halo tiles (default)": default,
+               "halo tiles <= 56, overlap 8 (previous)": vae_layout(size, size, min_overlap=8, max_tile=56,
+                                                                          budget=1.0),
+               "32-latent windows, overlap 16 (before)": Layout(lattice(size, 16), lattice(size, 16))}
+    if hard_cuts:
+        layouts["hard-cut tiles"] = Layout(lattice(size, 0), lattice(size, 0))
+    print(f"seam excess over the whole decode, {size} x {size} latents: at the tile boundaries / layout-free:")
     for name, layout in layouts.items():
         image = np.zeros((3, size * 8, size * 8), np.float64)
 
@@ -135,11 +143,11 @@ def decoder_seams(size):
 
         start = time.perf_counter()
         decode_canvas(decode, latents, write, layout=layout, batch=1)
-        rows, cols = layout.boundaries()
-        lines = {"rows": [8 * r for r in rows], "cols": [8 * c for c in cols]}
-        excess = seam_score(image, **lines) - seam_score(whole, **lines)
-        print(f"  {name:40} {len(layout):3d} tiles {excess:+.3f}  "
-              f"(mean |difference| {np.abs(image - whole).mean():.1f} / 255; {time.perf_counter() - start:.0f} s)")
+        at_layout, blind = decoder_seam_excess(image, whole, layout)
+        area = len(layout) * layout.window_shape[0] * layout.window_shape[1] / size ** 2
+        print(f"  {name:46} {len(layout):3d} tiles of {layout.window_shape[0]:2d} ({area:.2f}x area) "
+              f"{at_layout:+.3f} / {blind:+.3f}  (mean |difference| {np.abs(image - whole).mean():.1f} / 255; "
+              f"{time.perf_counter() - start:.0f} s)", flush=True)
 
 
 def main():
@@ -149,10 +157,11 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--decoder", type=int, metavar="LATENTS",
                         help="only the decoder figures with a real-size random VAE on this canvas side")
+    parser.add_argument("--hard-cuts", action="store_true", help="with --decoder: also hard-cut tiles")
     parser.add_argument("--child", nargs=2, metavar=("MODEL_DIR", "OUT_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.decoder:
-        decoder_seams(args.decoder)
+        decoder_seams(args.decoder, args.hard_cuts)
         return
     if args.child:
         big_area(*args.child, args.km, args.steps)

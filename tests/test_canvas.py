@@ -187,8 +187,8 @@ def test_decoder_and_encoder_tiles_on_a_cell_are_within_1_3_times_its_area():
     rows = []
     decode_canvas(decoder, np.zeros((4, CELL, CELL), np.float32), lambda top, left, rgb: rows.append(rgb.shape[1]))
     assert sum(rows) == CELL * 8
-    assert decoder.items == 9 and set(decoder.shapes) == {(50, 50)}
-    assert decoder.items * 50 * 50 / CELL ** 2 <= 1.3  # decoder work over the cell's area
+    assert decoder.items == 4 and set(decoder.shapes) == {(76, 76)}
+    assert decoder.items * 76 * 76 / CELL ** 2 <= 1.3  # decoder work over the cell's area
 
     encoder = Counter(lambda images: np.zeros((len(images), 8) + tuple(s // 8 for s in images.shape[2:]), np.float32))
 
@@ -196,7 +196,7 @@ def test_decoder_and_encoder_tiles_on_a_cell_are_within_1_3_times_its_area():
         return np.zeros((3, height, width), np.uint8), np.ones((height, width), bool)
 
     encode_canvas(encoder, read, CELL, CELL)
-    assert encoder.items == 9
+    assert encoder.items == 4 and set(encoder.shapes) == {(76 * 8, 76 * 8)}  # the decoder's tiles
 
 
 # -- the VAE over a canvas -------------------------------------------------------------------------
@@ -220,8 +220,9 @@ class ArrayImage:
 def test_encode_canvas_blends_tile_moments(model):
     rgb = np.random.default_rng(4).integers(0, 256, (3, 384, 512), dtype=np.uint8)
     image = ArrayImage(rgb)
-    layout = vae_layout(48, 64)
-    encoded = encode_canvas(model.encode_moments, image, 48, 64)
+    layout = vae_layout(48, 64, max_tile=40)
+    assert len(layout) == 4
+    encoded = encode_canvas(model.encode_moments, image, 48, 64, layout=layout)
     assert encoded.moments.shape == (8, 48, 64) and encoded.cells.all()
     assert len(image.reads) == len(layout)
     rows, cols = layout.window_shape
@@ -233,8 +234,8 @@ def test_encode_canvas_blends_tile_moments(model):
 def test_encode_canvas_skips_tiles_without_data(model):
     rgb = np.random.default_rng(4).integers(0, 256, (3, 256, 640), dtype=np.uint8)
     image = ArrayImage(rgb, first_col=400)  # data from px 400 (latent 50)
-    layout = vae_layout(32, 80)
-    encoded = encode_canvas(model.encode_moments, image, 32, 80)
+    layout = vae_layout(32, 80, max_tile=40)
+    encoded = encode_canvas(model.encode_moments, image, 32, 80, layout=layout)
     assert not encoded.cells[:, :50].any() and encoded.cells[:, 50:].all()
     first_tile_only = layout.cols.starts[1]
     assert np.all(encoded.moments[:, :, :first_tile_only] == 0)
@@ -245,7 +246,7 @@ def test_decode_canvas_equals_whole_image_feathering(model):
     every row once."""
     shape = (72, 130)
     latents = np.random.default_rng(6).standard_normal((4,) + shape, dtype=np.float32)
-    layout = vae_layout(*shape)
+    layout = vae_layout(*shape, max_tile=48)  # smaller tiles than a run's, for several rows
     assert len(layout) > 4
     rows, cols = layout.rows.scaled(8), layout.cols.scaled(8)
     total = np.zeros((3, shape[0] * 8, shape[1] * 8))
@@ -265,7 +266,7 @@ def test_decode_canvas_equals_whole_image_feathering(model):
         image[:, row:row + rgb.shape[1], col:col + rgb.shape[2]] = rgb
         written[row:row + rgb.shape[1], col:col + rgb.shape[2]] += 1
 
-    decode_canvas(model.decode, latents, write)
+    decode_canvas(model.decode, latents, write, layout=layout)
     assert np.all(written == 1)
     assert np.abs(image.astype(int) - expected).max() <= 1
 
@@ -292,10 +293,10 @@ def test_estimate_counts_a_cell_before_any_work(model, monkeypatch):
     estimate = estimate_canvas(model, CELL, CELL, n_generated=2, n_conditions=1, samples=1, steps=20)
     assert estimate.tiling == DEFAULT_TILING and estimate.calls == 20
     assert estimate.denoiser_windows == sum(parse_tiling(DEFAULT_TILING).windows_per_call(CELL, CELL, 20))
-    assert (estimate.encoder_tiles, estimate.decoder_tiles) == (9, 18)
+    assert (estimate.encoder_tiles, estimate.decoder_tiles) == (4, 8)
     assert estimate.seconds == pytest.approx(
         estimate.denoiser_windows * estimate.seconds_per_window
-        + 9 * estimate.stage_seconds["encoding"] + 18 * estimate.stage_seconds["decoding"])
+        + 4 * estimate.stage_seconds["encoding"] + 8 * estimate.stage_seconds["decoding"])
     text = estimate.describe()
     assert f"{estimate.denoiser_windows} denoiser windows over 20 calls" in text and "GiB" in text
     # measured once per model: a second estimate runs no network

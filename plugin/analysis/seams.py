@@ -41,15 +41,19 @@ def seam_score(image, period=TILE_PIXELS, rows=None, cols=None):
     return float(across.mean() / within.mean())
 
 
-def blind_seam_score(image, cell=1):
+def blind_seam_score(image, cell=1, margin=0):
     """The largest mean absolute step across one grid line (horizontal or vertical) over the
-    median line, looking only at the lines between cells of ``cell`` pixels."""
+    median line, looking only at the lines between cells of ``cell`` pixels and at least
+    ``margin`` pixels inside the image (a decoder's own border effects are no seam)."""
     image = _as_channels(image)
     ratios = []
     for axis in (1, 2):
         steps = np.abs(np.diff(image, axis=axis))
         other = tuple(a for a in (0, 1, 2) if a != axis)
-        profile = steps.mean(axis=other)[cell - 1::cell]
+        profile = steps.mean(axis=other)
+        inside = np.arange(1, profile.size + 1)  # diff index i is the line before pixel i + 1
+        inside = (inside % cell == 0) & (inside >= margin) & (inside <= profile.size + 1 - margin)
+        profile = profile[inside]
         ratios.append(profile.max() / np.median(profile))
     return float(max(ratios))
 
@@ -69,3 +73,15 @@ def layout_seam_score(image, tiling, height, width, calls, scale=1):
         seam_score(image, rows=[scale * r for r in sorted(rows)], cols=[scale * c for c in sorted(cols)]),
         seam_score(image, rows=[scale * r for r in last_rows], cols=[scale * c for c in last_cols]),
     )
+
+
+def decoder_seam_excess(tiled, whole, layout, scale=8, margin=16):
+    """How much more a canvas decoded in ``layout``'s tiles (an image [C, H, W], ``scale`` px per
+    latent) shows seams than the same canvas decoded at once (``whole``): (seam score at the
+    layout's boundaries, blind seam score), each minus the whole decode's. A random decoder has
+    its own structure on the latent grid, which the subtraction removes, and its own border
+    effects, which the layout-free score skips (``margin`` px); about 0 = no seam."""
+    rows, cols = layout.boundaries()
+    lines = {"rows": [scale * r for r in rows], "cols": [scale * c for c in cols]}
+    return (seam_score(tiled, **lines) - seam_score(whole, **lines),
+            blind_seam_score(tiled, margin=margin) - blind_seam_score(whole, margin=margin))

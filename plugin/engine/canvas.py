@@ -266,6 +266,7 @@ def decode_canvas(decode, latents, write, layout=None, cancel=None, on_tiles=Non
                 band_weight[:, left:left + tile_w] += weights
             if on_tiles is not None:
                 on_tiles(len(part))
+        check_cancel(cancel, "decoding")  # a large tile takes a while: stop before writing its band
         next_top = rows.starts[i + 1] if i + 1 < len(rows) else rows.length
         finished = next_top - top
         write(top, 0, to_uint8(band[:, :finished] / band_weight[:finished]))

@@ -369,26 +369,35 @@ def cost(tiling, height, width, calls):
 
 # -- the VAE's tiles -------------------------------------------------------------------------
 
-# Decoder / encoder tiles: neighbours share 2 x VAE_HALO latents, crossfaded; tiles grow up to
-# VAE_MAX_TILE latents (448 px) so that a cell costs 1.25x its area (9 tiles of 50 latents; not
-# 3.65x as 32-latent windows at stride 16 did). The VAE graphs take any multiple of 8 px. A halo
-# of 2 left seams with the random fixture VAE (tests/test_seams.py), 4 did not.
-VAE_HALO = 4
-VAE_MAX_TILE = 56
+# Decoder / encoder tiles. The SD VAE is not local: its mid-block self-attention spans the whole
+# tile and its GroupNorms take statistics over the tile, so a tile's pixels depend on the tile's
+# size and on everything in it, and two overlapping tiles disagree everywhere (mean |difference|
+# to a whole decode: about 21 / 255 for 50-latent tiles and 13 / 255 for 76-latent ones with the
+# random fixture VAE). A crossfade can only spread that disagreement over its width, so the seam
+# falls with larger tiles (closer to the whole decode) and a wider overlap; 3 x 3 tiles of 50
+# latents with an 8-latent crossfade showed more seam than the old 32-latent windows
+# (docs/performance.md). So: the fewest tiles of at most VAE_MAX_TILE latents (640 px) with
+# overlaps of at least VAE_MIN_OVERLAP, all of one size (the same statistics on both sides of a
+# seam), then grown while the decoded area stays within VAE_AREA_BUDGET of the canvas, which
+# widens the overlaps: a cell is 2 x 2 tiles of 76 latents crossfaded over 18 (1.29x its area).
+VAE_MIN_OVERLAP = 12
+VAE_MAX_TILE = 80
+VAE_AREA_BUDGET = 1.3
 
 
 @lru_cache(maxsize=64)
-def vae_placement(length, halo=VAE_HALO, max_tile=VAE_MAX_TILE):
-    """Tiles along one axis: the fewest of at most ``max_tile`` latents that overlap by at least
-    2 x ``halo``, all of one size, spread evenly; crossfaded across their whole overlap."""
+def vae_placement(length, min_overlap=VAE_MIN_OVERLAP, max_tile=VAE_MAX_TILE, budget=VAE_AREA_BUDGET):
+    """Tiles along one axis (see above): spread evenly, crossfaded (raised cosine) across their
+    whole overlap. One tile when the canvas side fits in ``max_tile``."""
     if length <= max_tile:
         return Placement(length, length, (0,), ())
-    overlap = 2 * halo
-    count = math.ceil((length - overlap) / (max_tile - overlap))
-    size = -(-(length + overlap * (count - 1)) // count)
-    return spread(length, overlap, size)
+    count = math.ceil((length - min_overlap) / (max_tile - min_overlap))
+    smallest = -(-(length + min_overlap * (count - 1)) // count)
+    size = max(smallest, min(max_tile, int(length * math.sqrt(budget) / count)))
+    return spread(length, (count * size - length) // (count - 1), size)  # the overlap of ``count`` tiles
 
 
-def vae_layout(height, width, halo=VAE_HALO, max_tile=VAE_MAX_TILE):
-    """The VAE's tile layout over a latent canvas (in latents; see :meth:`Placement.scaled`)."""
-    return Layout(vae_placement(height, halo, max_tile), vae_placement(width, halo, max_tile))
+def vae_layout(height, width, **rule):
+    """The VAE's tile layout over a latent canvas (in latents; see :meth:`Placement.scaled`): the
+    one rule for encoding conditions and decoding outputs."""
+    return Layout(vae_placement(height, **rule), vae_placement(width, **rule))
