@@ -72,3 +72,20 @@ def test_qgis_algorithm_writes_the_same_layer_as_the_cli(tmp_path):
     for name in cli:
         assert cli[name][0] == qgis[name][0]
         assert cli[name][1].equals_exact(qgis[name][1], 1e-9)
+
+
+def test_qgis_algorithm_without_an_area_names_the_labels_not_ids(tmp_path):
+    pytest.importorskip("qgis.core")
+    from qgis_support import qgis_application
+
+    qgis_application()
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from plugin.qgisui.algorithms.cells import CellsAlgorithm
+
+    with pytest.raises(QgsProcessingException) as error:
+        processing.run(CellsAlgorithm(), {"OUTPUT": str(tmp_path / "cells.gpkg")})
+    message = str(error.value)
+    assert message.startswith("Area or Area of interest polygons:"), message
+    assert "EXTENT" not in message and "AOI" not in message and not (tmp_path / "cells.gpkg").exists()

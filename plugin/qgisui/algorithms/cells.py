@@ -33,7 +33,7 @@ class CellsAlgorithm(CopGenAlgorithm):
     GROUP = "inputs"
     HELP = (
         "The Major TOM grid cells (10 km, named after their bottom-left corner, e.g. 282D_485L) that "
-        "intersect EXTENT or the AOI polygons, as polygons in EPSG:4326 with the cell name and the EPSG "
+        "intersect the Area or the Area of interest polygons, as polygons in EPSG:4326 with the cell name and the EPSG "
         "code of its UTM zone. Run Generate over them with Processing's iterate button, or give the "
         "layer to `python -m plugin dataset --cells-layer`."
     )
@@ -52,7 +52,7 @@ class CellsAlgorithm(CopGenAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         area = read_area(self, parameters, context)
         if area is None:
-            raise QgsProcessingException("EXTENT or AOI: give the area whose cells you want")
+            raise QgsProcessingException(self.tr("Area or Area of interest polygons: give the area whose cells you want"))
         geometry, crs, _ = area
         with engine_errors(self):
             cells = cells_in_area(wkb.loads(bytes(geometry.asWkb())), engine_crs(crs))
