@@ -50,6 +50,20 @@ def test_cli_refuses_bad_areas_in_one_line(tmp_path):
     assert not (tmp_path / "c.gpkg").exists()
 
 
+@pytest.mark.timeout(60)
+def test_cli_writes_a_whole_shapefile(tmp_path):
+    # a Shapefile is four files: all of them must get the final name, none stay under a temporary one
+    out = tmp_path / "cells.shp"
+    result = run_cli("cells", "--extent", ",".join(map(str, EXTENT_UTM)) + ",32722", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cells.dbf", "cells.prj", "cells.shp", "cells.shx"]
+    cells = {}
+    source = ogr.Open(str(out))
+    for feature in source.GetLayer(0):
+        cells[feature.GetField("name")] = feature.GetField("epsg")
+    assert cells["282D_485L"] == 32722 and len(cells) >= 6
+
+
 @pytest.mark.timeout(180)
 def test_qgis_algorithm_writes_the_same_layer_as_the_cli(tmp_path):
     pytest.importorskip("qgis.core")

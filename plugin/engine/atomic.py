@@ -91,6 +91,33 @@ def atomic_dir(final, verify=None):
         raise
 
 
+@contextmanager
+def atomic_files(final, verify=None):
+    """:func:`atomic_path` for writers that put sidecar files beside their file (a Shapefile's
+    ``.shx``, ``.dbf``, ``.prj``): yield a path with ``final``'s name inside a temporary sibling
+    folder; when the block ends normally every file there is fsynced, ``verify(path)`` is called,
+    and each file is renamed into ``final``'s folder, ``final`` itself last (so it is never found
+    without its sidecars). Any failure removes the temporary folder."""
+    final = Path(final)
+    _make_parent(final)
+    temp = temp_sibling(final)
+    temp.mkdir()
+    try:
+        with translate_os_errors(final):
+            path = temp / final.name
+            yield path
+            files = sorted((entry for entry in temp.iterdir() if entry.is_file()), key=lambda entry: entry == path)
+            for entry in files:
+                _fsync_file(entry)
+            if verify is not None:
+                verify(path)
+            for entry in files:
+                os.replace(entry, final.parent / entry.name)
+            _fsync_dir(final.parent)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
 def write_json_atomic(path, data):
     """Write ``data`` as JSON to ``path`` atomically; the written text is read back and parsed
     before the rename."""
