@@ -236,3 +236,14 @@ def test_generate_with_swapped_vae_graphs_is_one_line_before_any_work(tmp_path, 
     line = error_line(result)
     assert f"{model / 'vae_encoder.onnx'}: takes ['latents']" in line and "swapped" in line
     assert "denoising" not in result.stderr and not out.exists()
+
+
+def test_argument_refusals_are_one_line_naming_the_option():
+    # argparse's own refusals (a bad choice, a missing option) read like every other error
+    for args, named in ((["prepare", "--modality", "s2_foo", "--input", "x.tif", "--out", "y.tif"], "--modality"),
+                        (["generate", "--generate", "dem"], "--model"),
+                        (["cells", "--extent", "-48,-25,-47,-24", "--out", "c.gpkg"], "--extent")):
+        result = run_cli(args, timeout=60)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "usage:" not in result.stderr, result.stderr
+        assert result.stderr.startswith("error: ") and named in result.stderr and "--help" in result.stderr
