@@ -247,3 +247,10 @@ def test_argument_refusals_are_one_line_naming_the_option():
         assert result.returncode == 2
         assert result.stderr.count("\n") == 1 and "usage:" not in result.stderr, result.stderr
         assert result.stderr.startswith("error: ") and named in result.stderr and "--help" in result.stderr
+
+
+def test_prepare_names_its_extent_option_when_the_extent_is_wrong(tmp_path):
+    for extent in ("0,0,1", "0,0,1,1"):  # malformed; smaller than a pixel in the input's UTM CRS
+        result, out = _prepare(tmp_path, S2_TILE, None, f"--extent={extent}")
+        assert result.returncode == 1 and error_line(result).startswith("error: --extent: "), result.stderr
+        assert not out.parent.exists()
