@@ -254,3 +254,10 @@ def test_prepare_names_its_extent_option_when_the_extent_is_wrong(tmp_path):
         result, out = _prepare(tmp_path, S2_TILE, None, f"--extent={extent}")
         assert result.returncode == 1 and error_line(result).startswith("error: --extent: "), result.stderr
         assert not out.parent.exists()
+
+
+def test_prepare_names_its_bands_option_when_the_bands_are_wrong(tmp_path):
+    for bands in ("1,2", "1,2,99", "B99,B03,B02"):  # too few; out of range; no such description
+        result, out = _prepare(tmp_path, S2_TILE, None, "--bands", bands)
+        assert result.returncode == 1 and error_line(result).startswith("error: --bands: "), result.stderr
+        assert not out.parent.exists()
