@@ -23,8 +23,16 @@ from .engine.errors import CopGenError
 COMMAND_MODULES = ("demo", "models", "convert", "prepare", "generate", "cells", "dataset", "bench")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's refusals (a bad choice, a missing option) as one line like every other error,
+    pointing at --help instead of printing the usage block. Sub-commands inherit the class."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m plugin",
         description="COP-GEN-Beta for QGIS: headless commands (no QGIS needed).",
     )

@@ -50,6 +50,34 @@ def test_cli_refuses_bad_areas_in_one_line(tmp_path):
     assert not (tmp_path / "c.gpkg").exists()
 
 
+@pytest.mark.timeout(60)
+def test_cli_writes_a_whole_shapefile(tmp_path):
+    # a Shapefile is four files: all of them must get the final name, none stay under a temporary one
+    out = tmp_path / "cells.shp"
+    result = run_cli("cells", "--extent", ",".join(map(str, EXTENT_UTM)) + ",32722", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cells.dbf", "cells.prj", "cells.shp", "cells.shx"]
+    cells = {}
+    source = ogr.Open(str(out))
+    for feature in source.GetLayer(0):
+        cells[feature.GetField("name")] = feature.GetField("epsg")
+    assert cells["282D_485L"] == 32722 and len(cells) >= 6
+
+
+@pytest.mark.timeout(60)
+def test_cli_never_writes_over_its_aoi_nor_takes_latitudes_past_the_poles(tmp_path):
+    aoi = tmp_path / "aoi.gpkg"
+    assert run_cli("cells", "--extent", ",".join(map(str, EXTENT_UTM)) + ",32722", "--out", str(aoi)).returncode == 0
+    before = aoi.read_bytes()
+    result = run_cli("cells", "--aoi", str(aoi), "--out", str(aoi))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: --out {aoi} is the input {aoi}")
+    assert aoi.read_bytes() == before
+    result = run_cli("cells", "--extent=-51.3,-95.4,-51.2,-25.3", "--out", str(tmp_path / "c.gpkg"))
+    assert result.returncode == 1 and result.stderr.startswith("error: --extent: ") and "-90..90" in result.stderr
+    assert not (tmp_path / "c.gpkg").exists()
+
+
 @pytest.mark.timeout(180)
 def test_qgis_algorithm_writes_the_same_layer_as_the_cli(tmp_path):
     pytest.importorskip("qgis.core")

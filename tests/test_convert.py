@@ -174,6 +174,11 @@ def test_cli_converts_and_reports_errors(fixtures_dir, tmp_path, capsys):
     assert "vae_tiny.pth" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
 
+    args[2] = str(fixtures_dir / "denoiser_tiny.pth")
+    assert main(args[:-1] + ["3", "--out", str(tmp_path / "other")]) == 1  # 3 does not divide the width 32
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: --heads: 3 heads: must be a positive divisor")
+    assert not (tmp_path / "other").exists()
+
 
 def test_converted_folder_has_ordinary_permissions(tiny_model_dir):
     import os

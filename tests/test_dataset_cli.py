@@ -110,6 +110,15 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_model_dir, tmp_path, args
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.timeout(60)
+def test_an_output_that_is_a_file_is_named_before_any_cluster_starts(tiny_model_dir, tmp_path):
+    out = tmp_path / "out.tif"
+    out.write_bytes(b"keep")
+    result = dataset(*BASE, "--cells", "282D_485L", "--model", str(tiny_model_dir), "--out", str(out), timeout=60)
+    assert error_line(result) == f"error: --out {out}: exists and is not a folder"
+    assert out.read_bytes() == b"keep" and "Dask dashboard" not in result.stderr
+
+
 @pytest.mark.timeout(120)
 def test_a_model_folder_workers_cannot_read_is_named(tiny_model_dir, tmp_path):
     broken = tmp_path / "model"

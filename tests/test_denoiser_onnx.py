@@ -104,5 +104,6 @@ def test_other_checkpoint_is_recognised(fixtures_dir):
 
 
 def test_heads_must_divide_width(state):
-    with pytest.raises(InputError, match="heads=3"):
+    with pytest.raises(InputError, match="3 heads: must be a positive divisor") as caught:
         infer_denoiser_config(state, "den.pth", num_heads=3)
+    assert caught.value.field == "heads"

@@ -180,7 +180,7 @@ def test_remove_forgets_a_learned_hash_even_when_nothing_is_installed(tmp_path, 
     mismatch = run_cli(args, timeout=240)
     assert mismatch.returncode == 1
     line = error_line(mismatch)
-    assert "checksum mismatch for vae_tiny.pth" in line and KNOWN_HASHES in line and f"models remove {NAME}" in line
+    assert "checksum mismatch for vae_tiny.pth" in line and KNOWN_HASHES in line and f"remove the model {NAME} in every precision" in line
     reset = run_cli(_cli_args(tmp_path, _registry(server.url, fixture_bytes), "remove", NAME), timeout=60)
     assert reset.returncode == 0, reset.stderr
     assert "forgot the checksums learned" in reset.stdout

@@ -236,3 +236,28 @@ def test_generate_with_swapped_vae_graphs_is_one_line_before_any_work(tmp_path, 
     line = error_line(result)
     assert f"{model / 'vae_encoder.onnx'}: takes ['latents']" in line and "swapped" in line
     assert "denoising" not in result.stderr and not out.exists()
+
+
+def test_argument_refusals_are_one_line_naming_the_option():
+    # argparse's own refusals (a bad choice, a missing option) read like every other error
+    for args, named in ((["prepare", "--modality", "s2_foo", "--input", "x.tif", "--out", "y.tif"], "--modality"),
+                        (["generate", "--generate", "dem"], "--model"),
+                        (["cells", "--extent", "-48,-25,-47,-24", "--out", "c.gpkg"], "--extent")):
+        result = run_cli(args, timeout=60)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "usage:" not in result.stderr, result.stderr
+        assert result.stderr.startswith("error: ") and named in result.stderr and "--help" in result.stderr
+
+
+def test_prepare_names_its_extent_option_when_the_extent_is_wrong(tmp_path):
+    for extent in ("0,0,1", "0,0,1,1"):  # malformed; smaller than a pixel in the input's UTM CRS
+        result, out = _prepare(tmp_path, S2_TILE, None, f"--extent={extent}")
+        assert result.returncode == 1 and error_line(result).startswith("error: --extent: "), result.stderr
+        assert not out.parent.exists()
+
+
+def test_prepare_names_its_bands_option_when_the_bands_are_wrong(tmp_path):
+    for bands in ("1,2", "1,2,99", "B99,B03,B02"):  # too few; out of range; no such description
+        result, out = _prepare(tmp_path, S2_TILE, None, "--bands", bands)
+        assert result.returncode == 1 and error_line(result).startswith("error: --bands: "), result.stderr
+        assert not out.parent.exists()

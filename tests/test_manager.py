@@ -157,7 +157,7 @@ def test_recorded_hash_rejects_a_changed_file_later(tmp_path, server, fixture_by
         manager.install(NAME)
     # the message names the record holding that hash and how to reset it
     assert str(tmp_path / DOWNLOADS / KNOWN_HASHES) in str(caught.value)
-    assert f"models remove {NAME}" in str(caught.value)
+    assert f"remove the model {NAME} in every precision" in str(caught.value)
     assert not (tmp_path / NAME).exists()
 
 

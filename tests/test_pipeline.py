@@ -378,3 +378,17 @@ def test_cli_sigterm_removes_the_output_folder_it_created(tiny_model_dir, tmp_pa
     assert code == 130 and "cancelled" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
     assert signal.getsignal(signal.SIGTERM) == handler
+
+
+def test_progress_bar_tells_the_estimate_as_a_sentence_then_draws_stages():
+    import io
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    bar(0, 6, "estimate: about 1 s (3 denoiser windows)")
+    bar(1, 6, "encoding s2_l2a")
+    bar(6, 6, "decoding dem")
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "estimate: about 1 s (3 denoiser windows)"  # no empty bar glued to it
+    assert lines[1].startswith("encoding s2_l2a [#####") and lines[1].endswith(" 16% 1/6")
+    assert lines[2].endswith("100% 6/6")

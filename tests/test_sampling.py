@@ -276,3 +276,10 @@ def test_open_names_what_is_missing_and_how_to_install(tiny_model_dir, tmp_path)
 def test_info_and_provider(model):
     assert model.info["modalities"] == list(MODALITIES)
     assert model.provider == "CPUExecutionProvider"
+
+
+def test_load_expands_a_home_relative_folder(tiny_model_dir, monkeypatch):
+    # the README's example opens "~/.local/share/copgen-beta/models/cop-gen-beta"
+    monkeypatch.setenv("HOME", str(tiny_model_dir.parent))
+    model = load(f"~/{tiny_model_dir.name}", device="cpu")
+    assert model.plan.model_dir == tiny_model_dir

@@ -10,7 +10,9 @@ of a 256 px tile (minimum and median of the repeats); one 1-to-1 translation til
 the condition, sample, decode); a 50-step tile and the fast preset (measured in the full run,
 extrapolated from the per-call figures with --quick); one canvas step over areas of 1, 4 and
 16 tiles (4 at most with --quick; MultiDiffusion windows at overlap 16, plugin.engine.canvas) and
-their decode;
+their decode; one whole Major TOM cell (134 x 134 latents) with the earlier overlap 16 beside the
+default tiling: denoiser windows per step, decoder tiles, seconds per step and the cell's time
+(extrapolated; the full run also measures one default step and the default decode);
 the peak RSS of the first tile (and the GPU memory on CUDA); the int8 and fp16 errors against
 fp32 on the same random inputs.
 """

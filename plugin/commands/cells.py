@@ -7,6 +7,7 @@ written in EPSG:4326.
 
 from shapely.geometry import box
 
+from ..engine.atomic import check_not_input
 from ..engine.errors import InputError
 from ..geo.majortom import cells_in_area
 
@@ -48,8 +49,10 @@ def parse_area_extent(text):
         raise InputError(f"{text!r}: xmin, ymin, xmax, ymax must be numbers", "extent") from None
     if not (xmin < xmax and ymin < ymax):
         raise InputError(f"{text!r} is empty: need xmin < xmax and ymin < ymax", "extent")
-    crs = "EPSG:" + parts[4].upper().removeprefix("EPSG:") if len(parts) == 5 else "EPSG:4326"
-    return box(xmin, ymin, xmax, ymax), _checked_crs(crs, text)
+    crs = _checked_crs("EPSG:" + parts[4].upper().removeprefix("EPSG:") if len(parts) == 5 else "EPSG:4326", text)
+    if crs.is_geographic and not (-90 <= ymin and ymax <= 90):  # longitudes past 180 cross the antimeridian
+        raise InputError(f"{text!r}: latitudes must lie in -90..90 degrees", "extent")
+    return box(xmin, ymin, xmax, ymax), crs
 
 
 def _checked_crs(crs, text):
@@ -64,6 +67,7 @@ def _checked_crs(crs, text):
 def run(args):
     from ..dataset.cells_layer import write_cells_layer
 
+    check_not_input([args.out], [args.aoi], "--out")
     cells = cells_of_area_args(args)
     if not cells:
         raise InputError("the area holds no Major TOM cell")

@@ -72,6 +72,8 @@ def run(args):
 
     if args.workers is not None and (args.workers < 1 or args.scheduler):
         raise InputError("a whole number >= 1, for the local cluster only (not with --scheduler)", "workers")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise InputError(f"--out {args.out}: exists and is not a folder")
     cells = read_cells(args)
     sources = [ConditionSource(spec) for spec in condition_specs(args)]
     # one worker per GPU on CUDA (each pinned to its GPU), else --workers CPU workers

@@ -40,6 +40,7 @@ FLAGS = {
     "local_files.denoiser": "--denoiser",
     "local_files.vae": "--vae",
     "allow_unofficial": "--allow-unofficial",
+    "heads": "--heads",
     "device": "--device",
     "precision": "--precision",
 }

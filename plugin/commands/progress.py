@@ -31,6 +31,11 @@ class ProgressBar:
         as_bytes = message.startswith(DOWNLOADING)
         count = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if as_bytes and total else (
             f"{done / 1e6:.1f} MB" if as_bytes else f"{done}/{total}")
+        if done == 0 and new:
+            # nothing done yet: the message alone (the run's estimate is a sentence, not a stage)
+            self._stream.write(("\r" + message) if self._tty else (message + "\n"))
+            self._stream.flush()
+            return
         bar = ""
         if total:
             filled = int(self.WIDTH * min(done, total) / total)

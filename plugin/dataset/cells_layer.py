@@ -2,10 +2,9 @@
 cell's name and the EPSG code of its UTM zone. Written by ``python -m plugin cells`` and, with the
 same fields, by the QGIS algorithm *Major TOM cells of an area*; read back by ``dataset``."""
 
-import os
-import uuid
 from pathlib import Path
 
+from ..engine.atomic import WriteError, atomic_files
 from ..engine.errors import InputError
 from ..geo.majortom import cell_named
 
@@ -21,7 +20,8 @@ def cell_attributes(cell):
 
 
 def write_cells_layer(cells, path):
-    """Write the cells to a vector file (GeoPackage, GeoJSON or Shapefile by suffix), atomically."""
+    """Write the cells to a vector file (GeoPackage, GeoJSON or Shapefile by suffix), atomically:
+    every file of the layer (a Shapefile's sidecars too) is written aside, read back, then renamed."""
     from osgeo import ogr, osr
 
     path = Path(path)
@@ -30,12 +30,18 @@ def write_cells_layer(cells, path):
         raise InputError(f"{path}: write the cells as .gpkg, .geojson or .shp")
     if not path.parent.is_dir():
         raise InputError(f"{path}: folder {path.parent} does not exist")
-    work = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
-    driver = ogr.GetDriverByName(driver_name)
-    try:
-        source = driver.CreateDataSource(str(work))
+    cells = list(cells)
+
+    def verify(work):
+        source = ogr.Open(str(work))
+        count = source.GetLayer(0).GetFeatureCount() if source is not None and source.GetLayerCount() else -1
+        if count != len(cells):
+            raise WriteError(f"cannot write {path}: the layer read back has {count} of {len(cells)} cells")
+
+    with atomic_files(path, verify=verify) as work:
+        source = ogr.GetDriverByName(driver_name).CreateDataSource(str(work))
         if source is None:
-            raise InputError(f"{path}: cannot be written")
+            raise WriteError(f"cannot write {path}")
         reference = osr.SpatialReference()
         reference.ImportFromEPSG(4326)
         reference.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
@@ -49,10 +55,6 @@ def write_cells_layer(cells, path):
             feature.SetGeometry(ogr.CreateGeometryFromWkb(cell.footprint().wkb))
             layer.CreateFeature(feature)
         source = layer = None  # closes the file
-        os.replace(work, path)
-    finally:
-        if work.exists():
-            driver.DeleteDataSource(str(work))
     return path
 
 

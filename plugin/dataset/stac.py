@@ -6,7 +6,6 @@ the folder can be moved or uploaded as it is. Files are replaced atomically.
 """
 
 import os
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,22 +15,24 @@ from pystac.stac_io import DefaultStacIO
 from shapely.geometry import box, mapping
 from shapely.ops import transform as transform_geometry
 
+from ..engine.atomic import WriteError, atomic_path
+
 
 COLLECTION_FILE = "collection.json"
 
 
 class AtomicStacIO(DefaultStacIO):
-    """Writes each JSON file to a temporary sibling, then renames it into place."""
+    """Writes each JSON file through the one atomic-write helper (aside, read back, renamed)."""
 
     def write_text_to_href(self, href, txt):
         path = Path(href)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        work = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-        try:
+
+        def verify(work):
+            if work.read_text(encoding="utf-8") != txt:
+                raise WriteError(f"cannot write {path}: the file read back differs from what was written")
+
+        with atomic_path(path, verify=verify) as work:
             work.write_text(txt, encoding="utf-8")
-            os.replace(work, path)
-        finally:
-            work.unlink(missing_ok=True)
 
 
 def write_catalog(out_dir, jobs, model, run_id):

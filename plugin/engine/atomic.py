@@ -73,22 +73,47 @@ def atomic_dir(final, verify=None):
     ``verify(temp_dir)`` is called, and it replaces ``final`` (an existing folder is swapped out
     and deleted only once the new one is in place). Any failure removes the temporary folder."""
     final = Path(final)
+    with _temp_folder(final) as temp:
+        yield temp
+        _fsync_files(temp.rglob("*"))
+        if verify is not None:
+            verify(temp)
+        _replace_dir(temp, final)
+        _fsync_dir(final.parent)
+
+
+@contextmanager
+def atomic_files(final, verify=None):
+    """:func:`atomic_path` for writers that put sidecar files beside their file (a Shapefile's
+    ``.shx``, ``.dbf``, ``.prj``): yield a path with ``final``'s name inside a temporary sibling
+    folder; when the block ends normally every file there is fsynced, ``verify(path)`` is called,
+    and each file is renamed into ``final``'s folder, ``final`` itself last (so it is never found
+    without its sidecars). Any failure removes the temporary folder."""
+    final = Path(final)
+    with _temp_folder(final) as temp:
+        path = temp / final.name
+        yield path
+        files = sorted(temp.iterdir(), key=lambda entry: entry == path)
+        _fsync_files(files)
+        if verify is not None:
+            verify(path)
+        for entry in files:
+            os.replace(entry, final.parent / entry.name)
+        _fsync_dir(final.parent)
+
+
+@contextmanager
+def _temp_folder(final):
+    """A fresh temporary sibling folder of ``final`` (a Path), removed when the block ends
+    unless it was renamed; OSError inside is one WriteError line."""
     _make_parent(final)
     temp = temp_sibling(final)
     temp.mkdir()
     try:
         with translate_os_errors(final):
             yield temp
-            for entry in temp.rglob("*"):
-                if entry.is_file():
-                    _fsync_file(entry)
-            if verify is not None:
-                verify(temp)
-            _replace_dir(temp, final)
-            _fsync_dir(final.parent)
-    except BaseException:
+    finally:
         shutil.rmtree(temp, ignore_errors=True)
-        raise
 
 
 def write_json_atomic(path, data):
@@ -218,6 +243,12 @@ def _make_parent(final):
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise disk_error(final, exc) from None
+
+
+def _fsync_files(entries):
+    for entry in entries:
+        if entry.is_file():
+            _fsync_file(entry)
 
 
 def _fsync_file(path):

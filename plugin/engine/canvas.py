@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import Cancelled
+from .cancel import check_cancel
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, TILE_PIXELS, VAE_SCALE
 from .solvers import solve
 from .tiling import parse_tiling, vae_layout
@@ -40,12 +40,6 @@ PIXELS_PER_LATENT = TILE_PIXELS // LATENT_SIZE
 def canvas_streams(seed):
     """(init, ignored, posterior) Generators of ``seed`` (see the module docstring)."""
     return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-
-
-def check_cancel(cancel, what):
-    """Raise Cancelled when ``cancel()`` says so (the one cancel poll of the engine's loops)."""
-    if cancel is not None and cancel():
-        raise Cancelled(f"cancelled while {what}")
 
 
 def assemble_network_input(x_generated, generated_idx, cond_latents, cond_idx, t_continuous, rng):

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import Cancelled, CheckpointError
+from .cancel import check_cancel
+from .errors import CheckpointError
 from .pickle_scan import MAX_DIMS, scan_state_dict_pickle
 
 # torch.<Name>Storage -> numpy dtype of one element. bfloat16 is read as raw uint16 bits.
@@ -167,8 +168,8 @@ def _cancel_check(path, cancel, every=1024):
 
     def check():
         calls[0] += 1
-        if cancel is not None and calls[0] % every == 0 and cancel():
-            raise Cancelled(f"reading {path} cancelled")
+        if calls[0] % every == 0:
+            check_cancel(cancel, f"reading {path}")
 
     return check
 
@@ -410,8 +411,8 @@ def _load_safetensors(path, buffer, cancel=None):
         previous_end, previous = max(previous_end, end), name
     state = {}
     for count, (name, (dtype_name, shape, begin, end)) in enumerate(entries):
-        if cancel is not None and count % 256 == 0 and cancel():
-            raise Cancelled(f"reading {path} cancelled")
+        if count % 256 == 0:
+            check_cancel(cancel, f"reading {path}")
         array = np.frombuffer(data[begin:end], dtype=_SAFETENSORS_DTYPES[dtype_name].newbyteorder("<"))
         state[name] = _to_native(array.reshape(shape), bfloat16=dtype_name == "BF16")
     return state
@@ -484,8 +485,7 @@ def check_finite(state, path, cancel=None):
             continue
         flat = array.reshape(-1)
         for start in range(0, flat.size, block):
-            if cancel is not None and cancel():
-                raise Cancelled(f"checking {path} cancelled")
+            check_cancel(cancel, f"checking {path}")
             if not np.isfinite(flat[start : start + block]).all():
                 raise CheckpointError(
                     f"{path}: tensor {short(name)} {tuple(array.shape)} holds NaN or infinite weights; "

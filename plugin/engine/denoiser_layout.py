@@ -73,8 +73,9 @@ def infer_denoiser_config(state, source, num_heads=16):
     mlp_hidden = _shape(state, "mid_block.mlp.fc1.weight", source)[0]
     if num_heads < 1 or embed_dim % num_heads:
         raise InputError(
-            f"heads={num_heads} must be a positive divisor of the embedding width "
-            f"{embed_dim} of {source}"
+            f"{num_heads} heads: must be a positive divisor of the embedding width "
+            f"{embed_dim} of {source}",
+            "heads",
         )
     config = DenoiserConfig(
         embed_dim=embed_dim,

@@ -374,9 +374,8 @@ class ModelManager:
                 record = self.model_root / DOWNLOADS / KNOWN_HASHES
                 origin = f"the one recorded at the first install in {record}"
                 reset = (
-                    "if the file on the server changed legitimately, forget the recorded hash with "
-                    f"'python -m plugin models remove {model}' (it deletes the model) "
-                    f"or by deleting that file"
+                    "if the file on the server changed legitimately, forget the recorded hash by deleting "
+                    f"that file, or remove the model {model} in every precision (it deletes the model)"
                 )
             raise DownloadError(
                 f"{source['url']}: checksum mismatch for {name}: expected sha256 {expected} ({origin}), "

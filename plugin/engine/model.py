@@ -51,7 +51,7 @@ class CopGenModel:
         :func:`plugin.engine.precision.resolve`; the result is ``self.plan`` (its ``notes``
         say what was substituted for what was asked).
         """
-        model_dir = Path(model_dir)
+        model_dir = Path(model_dir).expanduser()  # "~/.local/share/copgen-beta/..." as the README writes it
         info = _read_info(model_dir / "model.json") if model_dir.is_dir() else None
         plan = resolve(model_dir, device, preference, info=info)
         sessions = [

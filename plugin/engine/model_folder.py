@@ -3,7 +3,8 @@
 import hashlib
 import json
 
-from .errors import Cancelled, ModelError
+from .cancel import check_cancel
+from .errors import ModelError
 
 INFO_FILE = "model.json"
 _CHUNK = 1 << 20
@@ -34,8 +35,7 @@ def sha256_file(path, cancel=None):
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(_CHUNK), b""):
-            if cancel is not None and cancel():
-                raise Cancelled(f"reading {path} cancelled")
+            check_cancel(cancel, f"reading {path}")
             digest.update(block)
     return digest.hexdigest()
 

@@ -14,7 +14,8 @@ Messages name opcodes and positions, never the pickled data.
 
 import pickletools
 
-from .errors import Cancelled, CheckpointError
+from .cancel import check_cancel
+from .errors import CheckpointError
 
 MAX_DEPTH = 16  # a torch state dict with its _metadata needs 4
 MAX_INT_BYTES = 8  # sizes, strides and offsets fit in int64
@@ -63,8 +64,8 @@ def scan_state_dict_pickle(data, where, cancel=None):
     scan = _Scan(where)
     try:
         for count, (opcode, arg, pos) in enumerate(pickletools.genops(data)):
-            if cancel is not None and count % _CANCEL_EVERY == 0 and cancel():
-                raise Cancelled(f"reading {where} cancelled")
+            if count % _CANCEL_EVERY == 0:
+                check_cancel(cancel, f"reading {where}")
             scan.step(opcode.name, arg, pos)
     except CheckpointError:
         raise

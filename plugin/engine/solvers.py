@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from .errors import Cancelled, InputError
+from .cancel import check_cancel
+from .errors import InputError
 from .schedule import DiscreteVPSchedule
 
 SOLVERS = ("dpm-solver-fast", "dpm-solver++2m", "ddim")
@@ -57,8 +58,7 @@ class _DataPredictor:
         self.done = 0
 
     def __call__(self, x, t):
-        if self.cancel is not None and self.cancel():
-            raise Cancelled(f"sampling cancelled after {self.done} of {self.total} network calls")
+        check_cancel(self.cancel, f"sampling (after {self.done} of {self.total} network calls)")
         noise = self.model_fn(x, float(t))
         self.done += 1
         if self.progress is not None:

@@ -336,7 +336,8 @@ def resolve_bands(spec, ds):
         if len(indexes) not in wanted:
             raise InputError(
                 f"{spec.label}: {len(indexes)} band(s) given ({', '.join(spec.bands)}); "
-                f"{_band_need(spec)}"
+                f"{_band_need(spec)}",
+                _bands_field(spec),
             )
         return indexes
     if spec.source == "thumbnail":
@@ -359,7 +360,7 @@ def resolve_bands(spec, ds):
     raise InputError(
         f"{spec.label}: cannot tell which of its {ds.count} bands are {', '.join(names)} "
         f"(no such band descriptions); give their numbers in that order as the bands, e.g. {example}",
-        f"conditions.{spec.modality}.bands",
+        _bands_field(spec),
     )
 
 
@@ -417,7 +418,9 @@ def _band_index(spec, ds, token):
     if token.isdigit():
         index = int(token)
         if not 1 <= index <= ds.count:
-            raise InputError(f"{spec.label}: band {index} does not exist (the raster has {ds.count} band(s))")
+            raise InputError(
+                f"{spec.label}: band {index} does not exist (the raster has {ds.count} band(s))", _bands_field(spec)
+            )
         return index
     wanted = _normalise_band_name(token)
     for index, description in enumerate(ds.descriptions, 1):
@@ -425,8 +428,14 @@ def _band_index(spec, ds, token):
             return index
     known = ", ".join(repr(d) for d in ds.descriptions if d) or "none"
     raise InputError(
-        f"{spec.label}: no band named {token!r} (band descriptions: {known}); use a 1-based index instead"
+        f"{spec.label}: no band named {token!r} (band descriptions: {known}); use a 1-based index instead",
+        _bands_field(spec),
     )
+
+
+def _bands_field(spec):
+    """The field of the bands a user gave for ``spec`` (faces name their own bands option)."""
+    return f"conditions.{spec.modality}.bands"
 
 
 def _wanted_counts(spec):

@@ -293,7 +293,16 @@ def _padded(size):
 
 def parse_extent(text, default_crs=None, pixel=PIXEL_SIZE_M, lattices=()):
     """TargetGrid for an ``"xmin,ymin,xmax,ymax[,EPSG]"`` argument; without an EPSG code the
-    extent is in ``default_crs``. ``lattices``: see :meth:`TargetGrid.from_polygon`."""
+    extent is in ``default_crs``. ``lattices``: see :meth:`TargetGrid.from_polygon`. Errors
+    carry the field "extent" (every face that takes this text names its own option)."""
+    try:
+        return _parse_extent(text, default_crs, pixel, lattices)
+    except InputError as exc:
+        exc.field = exc.field or "extent"
+        raise
+
+
+def _parse_extent(text, default_crs, pixel, lattices):
     parts = [p.strip() for p in text.split(",")]
     if len(parts) not in (4, 5):
         raise InputError(f"extent {text!r}: expected xmin,ymin,xmax,ymax[,EPSG]")
