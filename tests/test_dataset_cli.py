@@ -103,6 +103,9 @@ def test_unreachable_scheduler_is_reported_within_seconds(tiny_model_dir, tmp_pa
      "error: --generate: unknown modality 'rgb'; expected one of dem, s1_rtc, s2_l1c, s2_l2a"),
     (["--cells", "282D_485L", "--workers", "0"],
      "error: --workers: a whole number >= 1, for the local cluster only (not with --scheduler)"),
+    # a mistyped extent (degrees for metres) must not queue a continent
+    (["--extent=0,0,50,50,4326"], "error: --max-cells: 272527 cells, above the limit of 1000; choose a smaller area or raise the limit"),
+    (["--cells", "282D_485L,282D_486L", "--max-cells", "1"], "error: --max-cells: 2 cells, above the limit of 1; choose a smaller area or raise the limit"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tiny_model_dir, tmp_path, args, message):
     result = dataset(*BASE, *args, "--model", str(tiny_model_dir), "--out", str(tmp_path / "out"), timeout=60)

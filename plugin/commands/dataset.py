@@ -34,7 +34,9 @@ from .options import (
 )
 
 # This command's own fields (the request's and the model's map through flags.FLAGS).
-FLAGS = {"scheduler": "--scheduler", "workers": "--workers", "cell_size_px": "--cell-size-px"}
+FLAGS = {"scheduler": "--scheduler", "workers": "--workers", "cell_size_px": "--cell-size-px",
+         "max_cells": "--max-cells"}
+DEFAULT_MAX_CELLS = 1000  # a mistyped extent must not queue a continent (as --max-area-km2 guards generate)
 
 
 def add_parser(subparsers):
@@ -57,6 +59,10 @@ def add_parser(subparsers):
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask scheduler instead of a local cluster")
     parser.add_argument("--workers", type=int, metavar="N", help="local cluster worker processes (default 1)")
     parser.add_argument(
+        "--max-cells", type=int, default=DEFAULT_MAX_CELLS, metavar="N",
+        help=f"refuse runs of more than N cells (default {DEFAULT_MAX_CELLS}); raise it for larger datasets",
+    )
+    parser.add_argument(
         "--cell-size-px", type=int, default=PRODUCT_PIXELS, metavar="N",
         help=f"advanced: generate only the centred N x N px of each cell's product grid (default {PRODUCT_PIXELS})",
     )
@@ -75,6 +81,9 @@ def run(args):
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"--out {args.out}: exists and is not a folder")
     cells = read_cells(args)
+    if len(cells) > args.max_cells:
+        raise InputError(f"{len(cells)} cells, above the limit of {args.max_cells}; choose a smaller area or "
+                         "raise the limit", "max_cells")
     sources = [ConditionSource(spec) for spec in condition_specs(args)]
     # one worker per GPU on CUDA (each pinned to its GPU), else --workers CPU workers
     gpus = visible_gpus() if args.device == "cuda" and not args.scheduler and args.workers is None else []
