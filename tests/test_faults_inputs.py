@@ -261,3 +261,15 @@ def test_prepare_names_its_bands_option_when_the_bands_are_wrong(tmp_path):
         result, out = _prepare(tmp_path, S2_TILE, None, "--bands", bands)
         assert result.returncode == 1 and error_line(result).startswith("error: --bands: "), result.stderr
         assert not out.parent.exists()
+
+
+def test_generate_warns_when_a_condition_covers_part_of_the_area(tmp_path, tiny_model_dir):
+    """An extent larger than the condition is not an error, but the user is told before sampling."""
+    with rasterio.open(S2_TILE) as ds:
+        b, epsg = ds.bounds, ds.crs.to_epsg()
+    extent = f"{b.left - 1000},{b.bottom - 1000},{b.right + 1000},{b.top + 1000},{epsg}"
+    result = run_cli(["generate", "--model", tiny_model_dir, "--generate", "dem", "--condition", f"s2_l2a={S2_TILE}",
+                      f"--extent={extent}", "--out", tmp_path / "out", "--steps", "1", "--device", "cpu"], timeout=180)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "covers 28 % of the area" in warnings[0] and str(S2_TILE) in warnings[0]

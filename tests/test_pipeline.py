@@ -29,10 +29,10 @@ STEPS = 3
 AREA_PX = 768  # 3 x 3 model tiles
 
 
-def generate_area(model, conditions, generate, out_dir, progress=None, cancel=None, **fields):
+def generate_area(model, conditions, generate, out_dir, progress=None, cancel=None, notify=None, **fields):
     """One run of a GenerationRequest made of these fields."""
     request = GenerationRequest(generate=generate, conditions=conditions, **fields)
-    return run_request(model, request, out_dir, progress=progress, cancel=cancel)
+    return run_request(model, request, out_dir, progress=progress, cancel=cancel, notify=notify)
 
 
 @pytest.fixture(scope="module")
@@ -392,3 +392,21 @@ def test_progress_bar_tells_the_estimate_as_a_sentence_then_draws_stages():
     assert lines[0] == "estimate: about 1 s (3 denoiser windows)"  # no empty bar glued to it
     assert lines[1].startswith("encoding s2_l2a [#####") and lines[1].endswith(" 16% 1/6")
     assert lines[2].endswith("100% 6/6")
+
+
+def test_a_partly_covering_condition_is_told_before_sampling(model, tile, area, tmp_path):
+    """The CLI's warning comes from here: the coverage measured on the condition's pixels, told
+    through ``notify`` before the first denoiser call (the tile covers 224 x 224 of 768 x 768 px)."""
+    told = []
+
+    def progress(done, total, stage):
+        told.append(("progress", stage))
+
+    generate_area(model, [ConditionSpec("s2_l2a", tile, layer_name="scene")], ["s1_rtc"], tmp_path / "out",
+                  extent=area, seed=7, steps=1, progress=progress,
+                  notify=lambda message: told.append(("notify", message)))
+    notes = [(k, message) for k, (kind, message) in enumerate(told) if kind == "notify"]
+    assert len(notes) == 1
+    index, message = notes[0]
+    assert message.startswith("s2_l2a condition layer 'scene'") and "covers 9 % of the area" in message
+    assert all(not stage.startswith("denoising") for kind, stage in told[:index] if kind == "progress")

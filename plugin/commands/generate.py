@@ -82,7 +82,8 @@ def run(args):
     with folders_removed_on_failure(args.out):
         bar = ProgressBar(sys.stderr)
         try:
-            paths = generate_area(model, request, args.out, progress=bar)
+            paths = generate_area(model, request, args.out, progress=bar,
+                                  notify=lambda message: bar.note(f"warning: {message}"))
         finally:
             bar.close()
     for path in paths:

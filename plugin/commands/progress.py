@@ -44,6 +44,14 @@ class ProgressBar:
         self._stream.write(("\r" + line) if self._tty else (line + "\n"))
         self._stream.flush()
 
+    def note(self, message):
+        """A line of its own (a warning) that the bar does not overwrite."""
+        if self._tty and self._message is not None:
+            self._stream.write("\n")
+            self._message = None  # the next progress call starts a fresh line
+        self._stream.write(message + "\n")
+        self._stream.flush()
+
     def close(self):
         if self._tty and self._message is not None:
             self._stream.write("\n")

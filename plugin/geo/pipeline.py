@@ -41,8 +41,10 @@ from .grid import TargetGrid, open_raster, parse_extent, raster_lattice
 from .output import OutputWriter, provenance_tags
 from .tiling import encode_condition
 
+FULL_COVERAGE = 0.995  # below this a condition is told as partial (edge pixels lost to warping aside)
 
-def generate_area(model, request, out_dir, progress=None, cancel=None):
+
+def generate_area(model, request, out_dir, progress=None, cancel=None, notify=None):
     """Run a :class:`plugin.engine.request.GenerationRequest`; returns the written GeoTIFF paths.
 
     model: a :class:`plugin.engine.model.CopGenModel`. The area is the request's grid, extent
@@ -53,7 +55,8 @@ def generate_area(model, request, out_dir, progress=None, cancel=None):
     The first progress call (done = 0) carries the run's estimate
     (:class:`plugin.engine.estimate.RunEstimate`); later stages carry the time left.
     ``cancel()`` returning True stops between network calls with Cancelled, leaving no
-    output. Files are ``request.output_names()`` in ``out_dir``, replacing files of the same
+    output. ``notify(message)`` is told, before sampling, what a user must know about the
+    inputs: a condition that covers only part of the area (measured on its pixels). Files are ``request.output_names()`` in ``out_dir``, replacing files of the same
     name. Errors are InputErrors naming the request field at fault.
 
     Where a condition has no data in any latent cell of a denoiser window, the model treats it
@@ -89,7 +92,7 @@ def generate_area(model, request, out_dir, progress=None, cancel=None):
     work.mkdir()
     try:
         latents, coverage = _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps,
-                                           solver, tiling, tracker, cancel)
+                                           solver, tiling, tracker, cancel, notify)
         tags = _run_tags(model, prepared, coverage, seed, steps, solver, samples, tiling)
         names = iter(request.output_names())
         written = []
@@ -110,7 +113,8 @@ def generate_area(model, request, out_dir, progress=None, cancel=None):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, solver, tiling, tracker, cancel):
+def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, solver, tiling, tracker, cancel,
+                   notify=None):
     """Generated latents [n_generated, samples, 4, H, W] on the canvas (streams: module
     docstring) and {modality: fraction of the area the condition covers}."""
     init_stream, ignored_stream, posterior_stream = canvas_streams(seed)
@@ -126,6 +130,10 @@ def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, s
         noise = posterior_stream.standard_normal(shape, dtype=np.float32)
         cond_latents[k] = sample_posterior(encoded.moments[None], noise)
         cond_cells[k] = encoded.cells
+        if notify is not None and coverage[condition.modality] < FULL_COVERAGE:
+            notify(f"{condition.modality} condition {condition.spec.label} covers "
+                   f"{100 * coverage[condition.modality]:.0f} % of the area; outside it the model "
+                   "generates without this condition")
     cond_idx = [modality_index(p.modality) for p in prepared]
     latents = sample_canvas(
         model.denoise, generated_idx, cond_idx, cond_latents, (samples, height, width), steps, solver,

@@ -12,6 +12,7 @@ from qgis.core import (
 )
 
 from ...engine.modalities import LABELS, MODALITIES
+from ...geo.pipeline import FULL_COVERAGE
 from ..output_layers import default_layer_name
 from .model_algorithm import ModelAlgorithm
 from .parameters import (
@@ -34,7 +35,6 @@ from .parameters import (
 from .run_context import declare_modality_destinations, generation_request
 
 MAX_SAMPLES = 64
-FULL_COVERAGE = 0.999
 
 
 @dataclass
