@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..engine.atomic import move_into_place
 from ..engine.errors import CopGenError
 from ..engine.model_folder import INFO_FILE, read_info
 from ..engine.precision import resolve
@@ -107,8 +108,7 @@ def generate_cell(model, job):
     work = job.folder / f"{WORK_PREFIX}{uuid.uuid4().hex[:12]}"
     try:
         written = generate_area(model, request, work)
-        for path, name in zip(written, job.output_names()):
-            os.replace(path, job.folder / name)
+        move_into_place([(path, job.folder / name) for path, name in zip(written, job.output_names())])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -102,6 +102,19 @@ def atomic_files(final, verify=None):
         _fsync_dir(final.parent)
 
 
+def move_into_place(moves):
+    """Rename finished, checked files to their final names, in the order given (the file that
+    vouches for the others last), then make the renames durable. ``moves``: (source, final)
+    pairs on one file system, the sources written by a temporary folder's owner."""
+    folders = set()
+    for source, final in moves:
+        with translate_os_errors(final):
+            os.replace(source, final)
+        folders.add(Path(final).parent)
+    for folder in folders:
+        _fsync_dir(folder)
+
+
 @contextmanager
 def _temp_folder(final):
     """A fresh temporary sibling folder of ``final`` (a Path), removed when the block ends

@@ -15,7 +15,7 @@ import platform
 import shutil
 from pathlib import Path
 
-from .atomic import remove_leftovers, temp_sibling, translate_os_errors, write_json_atomic
+from .atomic import move_into_place, remove_leftovers, temp_sibling, translate_os_errors, write_json_atomic
 from .errors import ModelError
 from .model_folder import INFO_FILE, file_entry, read_info
 from .precision import DENOISER_FILE, INT8_FILE, INT8_KEY
@@ -99,8 +99,7 @@ def quantize_model(model_dir, per_channel=True, reduce_range=None):
         }
         if base != info:  # model.json must not vouch for files while they are replaced
             write_json_atomic(info_path, base)
-        for name in (INT8_DATA_FILE, INT8_FILE):
-            os.replace(work / name, model_dir / name)
+        move_into_place([(work / name, model_dir / name) for name in (INT8_DATA_FILE, INT8_FILE)])
         write_json_atomic(
             info_path, {**base, INT8_KEY: entry, "files": {**base["files"], **int8_files}}
         )

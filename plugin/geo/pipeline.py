@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.canvas import PIXELS_PER_LATENT, canvas_streams, decode_canvas, sample_canvas, sample_posterior
-from ..engine.atomic import check_not_input, remove_leftovers, temp_sibling
+from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling
 from ..engine.errors import InputError
 from ..engine.modalities import (
     LATENT_CHANNELS,
@@ -106,8 +106,7 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
                     decode_canvas(model.decode, latents[k, sample], writer.write_window, cancel=cancel,
                                   on_tiles=tracker.stage(f"decoding {record.key}"), batch=model.max_batch)
                 written.append(name)
-        for name in written:
-            os.replace(work / name, out_dir / name)
+        move_into_place([(work / name, out_dir / name) for name in written])
         return [out_dir / name for name in written]
     finally:
         shutil.rmtree(work, ignore_errors=True)
