@@ -30,7 +30,7 @@ import numpy as np
 from .cancel import check_cancel
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, TILE_PIXELS, VAE_SCALE
 from .solvers import solve
-from .tiling import parse_tiling, vae_layout
+from .tiling import Layout, parse_tiling, vae_layout
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 NETWORK_TIME_SCALE = 1000.0  # the reference feeds t_continuous * N to the network
@@ -241,21 +241,19 @@ def decode_canvas(decode, latents, write, layout=None, cancel=None, on_tiles=Non
     height, width = latents.shape[-2:]
     layout = vae_layout(height, width) if layout is None else layout
     batch = _tiles_per_call(batch, layout)
-    rows, cols = layout.rows.scaled(PIXELS_PER_LATENT), layout.cols.scaled(PIXELS_PER_LATENT)
-    tile_h, tile_w = rows.size, cols.size
-    col_weights = [cols.weights(j) for j in range(len(cols))]
+    pixels = Layout(layout.rows.scaled(PIXELS_PER_LATENT), layout.cols.scaled(PIXELS_PER_LATENT))
+    rows, cols = pixels.rows, pixels.cols
+    tile_h, tile_w = pixels.window_shape
     band = np.zeros((3, tile_h, cols.length), dtype=np.float32)
     band_weight = np.zeros((tile_h, cols.length), dtype=np.float32)
     for i, top in enumerate(rows.starts):
-        row_weights = rows.weights(i)
         indices = [i * len(cols) + j for j in range(len(cols))]
         for part in chunks(indices, batch):
             check_cancel(cancel, "decoding")
             images = decode(layout.cut(latents, part))
             for image, index in zip(images, part):
-                j = index % len(cols)
-                weights = np.outer(row_weights, col_weights[j]).astype(np.float32)
-                left = cols.starts[j]
+                weights = pixels.weights(index)
+                left = cols.starts[index % len(cols)]
                 band[:, :, left:left + tile_w] += image * weights
                 band_weight[:, left:left + tile_w] += weights
             if on_tiles is not None:
