@@ -288,3 +288,38 @@ def test_a_cell_failure_keeps_its_field_for_the_faces_words():
     assert describe(failure.error()) == "--condition s2_l2a=FILE:BANDS: names 4 bands, the raster has 2"
     assert describe(CellResult("0U_0R", False, "tiles/0U_0R.tif: cannot read raster").error()) == (
         "tiles/0U_0R.tif: cannot read raster")
+
+
+@pytest.mark.timeout(120)
+def test_a_cell_never_writes_over_its_condition(tiny_model_dir, tiles, tmp_path):
+    """A condition pattern that lands on one of the cell's own outputs (OUT/<cell>/dem.tif read
+    as S2) fails that cell, named, and leaves the condition as it was."""
+    from plugin.dataset.worker import run_cell
+
+    out = tmp_path / "out"
+    (out / "282D_484L").mkdir(parents=True)
+    condition = out / "282D_484L" / "dem.tif"
+    condition.write_bytes((tiles / "282D_484L.tif").read_bytes())
+    before = condition.read_bytes()
+    options = RunOptions(model_dir=str(tiny_model_dir), generate=GENERATE, seed=7, steps=STEPS, threads=1,
+                         cell_size_px=SIZE)
+    source = ConditionSource(ConditionSpec("s2_l2a", str(out / "{cell}" / "dem.tif"), bands=(4, 3, 2)))
+    [job] = make_jobs([cell_named("282D_484L")], [source], options, out)
+    result = run_cell(job)
+    assert not result.ok and "dem.tif is the input" in result.message
+    assert condition.read_bytes() == before
+    assert sorted(p.name for p in (out / "282D_484L").iterdir()) == ["dem.tif"]
+
+
+def test_an_auto_s2_offset_is_read_from_each_cell_s_own_product(tmp_path):
+    """s2_offset "auto" with a {cell} pattern: the pattern names no product, so each cell's file
+    decides (a baseline 04.00 product gets 1000, an older one 0), not the pattern."""
+    from test_s2_offset import product
+
+    product(tmp_path / "282D_484L.tif", {"PROCESSING_BASELINE": "04.00"})
+    product(tmp_path / "282D_485L.tif", {"PROCESSING_BASELINE": "03.01"})
+    source = ConditionSource(ConditionSpec("s2_l2a", str(tmp_path / "{cell}.tif"), s2_offset="auto"))
+    assert source.for_cell("282D_484L").s2_offset == 1000
+    assert source.for_cell("282D_485L").s2_offset == 0
+    fixed = ConditionSource(ConditionSpec("s2_l2a", str(tmp_path / "{cell}.tif"), s2_offset=0))
+    assert fixed.for_cell("282D_484L").s2_offset == 0  # a number the user gave stays

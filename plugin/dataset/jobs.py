@@ -18,6 +18,7 @@ from ..engine.precision import DEFAULT_PREFERENCE, check_device, check_preferenc
 from ..engine.request import GenerationRequest, modality_keys
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import parse_tiling
+from ..geo.conditions import AUTO_OFFSET
 from ..geo.majortom import PRODUCT_PIXELS, cell_named, cell_target_grid
 
 # The tags of an output that must match a job for the output to count as that job's result.
@@ -68,7 +69,11 @@ class ConditionSource:
     def for_cell(self, cell_name):
         if not self.is_pattern:
             return self.spec
-        return replace(self.spec, path=self.spec.path.replace("{cell}", cell_name))
+        path = self.spec.path.replace("{cell}", cell_name)
+        if self.spec.s2_offset_note is not None:
+            # an "auto" offset was resolved on the pattern, which is no product: read each cell's own
+            return replace(self.spec, path=path, s2_offset=AUTO_OFFSET, s2_offset_note=None)
+        return replace(self.spec, path=path)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..engine.atomic import move_into_place
+from ..engine.atomic import check_not_input, move_into_place
 from ..engine.errors import CopGenError
 from ..engine.model_folder import INFO_FILE, read_info
 from ..engine.precision import resolve
@@ -104,11 +104,14 @@ def generate_cell(model, job):
     from ..geo.pipeline import generate_area
 
     request = job.request()
+    finals = [job.folder / name for name in job.output_names()]
+    # generate_area checks its own (work folder) names; the cell's final names are checked here
+    check_not_input(finals, [spec.path for spec in request.conditions])
     job.folder.mkdir(parents=True, exist_ok=True)
     work = job.folder / f"{WORK_PREFIX}{uuid.uuid4().hex[:12]}"
     try:
         written = generate_area(model, request, work)
-        move_into_place([(path, job.folder / name) for path, name in zip(written, job.output_names())])
+        move_into_place(list(zip(written, finals)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
