@@ -223,14 +223,16 @@ def test_options_page_says_which_model_and_precision_run(settings, tiny_model_di
     assert "No model is installed" in text and "Install model" in text
 
 
-def test_has_int8_denoiser_needs_the_model_json_entry_and_the_file(settings, tmp_path):
+def test_has_int8_needs_the_model_json_entry_and_the_file(tmp_path):
     import json
 
-    assert not settings.has_int8_denoiser(tmp_path)  # no model.json
+    from plugin.engine.precision import has_int8
+
+    assert not has_int8(tmp_path)  # no model.json
     (tmp_path / "model.json").write_text(json.dumps({"precision": "fp32"}))
     (tmp_path / "denoiser.int8.onnx").write_bytes(b"graph")
-    assert not settings.has_int8_denoiser(tmp_path)  # the file alone is not recorded
+    assert not has_int8(tmp_path)  # the file alone is not recorded
     (tmp_path / "model.json").write_text(json.dumps({"precision": "fp32", "int8": {"file": "denoiser.int8.onnx"}}))
-    assert settings.has_int8_denoiser(tmp_path)
+    assert has_int8(tmp_path)
     (tmp_path / "denoiser.int8.onnx").unlink()
-    assert not settings.has_int8_denoiser(tmp_path)
+    assert not has_int8(tmp_path)

@@ -47,7 +47,6 @@ FULL = {"repeats": 5, "tile_steps": FULL_STEPS, "area_sides": (1, 2, 4), "area_d
 CELL_LATENTS = 134
 CELL_TILINGS = ("overlap:16", None)  # None: the default
 FASTEST_PRESET_STEPS = {"int8": PRESET["steps"]}  # the others run the faithful 50 steps
-ROOT = Path(__file__).resolve().parents[2]  # the repository, i.e. the plugin folder
 PACKAGE = __package__.rsplit(".", 1)[0]  # "plugin", or "copgen_beta.plugin" inside QGIS
 
 

@@ -103,8 +103,9 @@ def run(args):
         for note in model.plan.notes:
             print(f"note: {note}", file=sys.stderr)
         os.makedirs(args.out, exist_ok=True)
-        if dashboard_link(client):
-            print(f"Dask dashboard: {dashboard_link(client)}", file=sys.stderr)
+        dashboard = dashboard_link(client)  # asks the scheduler
+        if dashboard:
+            print(f"Dask dashboard: {dashboard}", file=sys.stderr)
 
         def progress(report, eta):
             print(describe_progress(report, eta), file=sys.stderr, flush=True)

@@ -28,7 +28,6 @@ class RunReport:
     skipped: list = field(default_factory=list)
     done: list = field(default_factory=list)
     failed: list = field(default_factory=list)  # CellResult
-    dashboard: str = ""
 
 
 def start_client(scheduler=None, workers=None, gpus=()):
@@ -107,7 +106,7 @@ def run_jobs(client, jobs, model, progress=None, precheck=None):
     when the job cannot run (recorded as failed)."""
     from dask.distributed import as_completed
 
-    report = RunReport(total=len(jobs), dashboard=dashboard_link(client))
+    report = RunReport(total=len(jobs))
     pending = []
     for job in jobs:
         if completed(job, model):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Optional
 
 from .errors import InputError
-from .modalities import BY_KEY, LATENT_SIZE, MODALITIES, get_modality
+from .modalities import MODALITIES, REFLECTANCE_MODALITIES, get_modality
 from .solvers import SOLVERS, check_solver_args
 from .tiling import parse_tiling
 
@@ -70,9 +70,9 @@ class GenerationRequest:
         _check_tiling(self.tiling)
         if not isinstance(self.reflectance, bool):
             raise InputError(f"must be true or false, got {self.reflectance!r}", "reflectance")
-        if self.reflectance and not any(BY_KEY[key].reflectance for key in generate):
-            kinds = ", ".join(record.key for record in BY_KEY.values() if record.reflectance)
-            raise InputError(f"only {kinds} outputs can be written as reflectance; none is generated", "reflectance")
+        if self.reflectance and not set(generate) & set(REFLECTANCE_MODALITIES):
+            raise InputError(f"only {', '.join(REFLECTANCE_MODALITIES)} outputs can be written as reflectance; "
+                             "none is generated", "reflectance")
         if self.max_area_km2 is not None and not (
             isinstance(self.max_area_km2, numbers.Real) and not isinstance(self.max_area_km2, bool)
             and self.max_area_km2 > 0

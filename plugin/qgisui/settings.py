@@ -10,7 +10,7 @@ from pathlib import Path
 from qgis.core import QgsSettings
 
 from ..engine.errors import InputError
-from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES, has_int8, legacy_preference
+from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES, legacy_preference
 from ..engine.solvers import SOLVERS
 
 PREFIX = "copgen_beta/"
@@ -118,12 +118,6 @@ def model_problem():
     if (folder / "model.json").is_file():
         return None
     return f"no COP-GEN-Beta model is installed in {folder}: {INSTALL_HINT}"
-
-
-def has_int8_denoiser(folder):
-    """Whether the converted model folder records its int8 denoiser in model.json ("int8")
-    and holds the file, as the fast precision needs."""
-    return has_int8(folder)
 
 
 def set_model_root(path):

@@ -315,8 +315,8 @@ def is_declared(algorithm, name):
 
 
 def read_sampling(algorithm, parameters, context):
-    """{"seed", "steps", "solver"} as the engine takes them."""
-    parameters = upgrade_legacy_values(parameters)
+    """{"seed", "steps", "solver"} as the engine takes them (a legacy solver index was upgraded
+    where the algorithm first saw the parameters: ModelAlgorithm)."""
     return {
         "seed": algorithm.parameterAsInt(parameters, "SEED", context),
         "steps": algorithm.parameterAsInt(parameters, "STEPS", context),
