@@ -14,6 +14,7 @@ from typing import Optional
 
 from ..engine.errors import InputError
 from ..engine.modalities import BY_KEY, PIXEL_SIZE_M
+from ..engine.model_folder import source_hashes
 from ..engine.precision import DEFAULT_PREFERENCE, check_device, check_preference
 from ..engine.request import GenerationRequest, modality_keys
 from ..engine.solvers import SOLVERS
@@ -151,15 +152,13 @@ class CellJob:
     def expected_tags(self, model):
         """Tag values the outputs of this job carry (see :data:`CHECKED_TAGS`), by file name.
         ``model``: the folder as the workers see it (:class:`plugin.dataset.worker.ModelOnWorkers`)."""
-        sources = model.info.get("sources", {})
         common = {
             "seed": str(self.seed),
             "steps": str(self.options.steps),
             "solver": self.options.solver,
             "samples": str(self.options.samples),
             "tiling": self.options.tiling_spec,
-            "denoiser_sha256": str(sources.get("denoiser", {}).get("sha256", "")),
-            "vae_sha256": str(sources.get("vae", {}).get("sha256", "")),
+            **source_hashes(model.info),
             "denoiser_precision": model.plan.denoiser_precision,
         }
         names = self.output_names()

@@ -12,9 +12,8 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
-
 from ..engine.errors import InputError, ModelError
+from ..engine.estimate import duration
 from .jobs import completed
 from .worker import CellResult, model_folder_status, remove_stale_work, run_cell
 
@@ -154,7 +153,7 @@ def describe_progress(report, eta):
     done = len(report.done) + len(report.skipped)
     line = f"cells {done}/{report.total} done ({len(report.skipped)} already complete), {len(report.failed)} failed"
     if eta is not None and done + len(report.failed) < report.total:
-        line += f", about {timedelta(seconds=round(eta))} left"
+        line += f", about {duration(eta)} left"
     return line
 
 

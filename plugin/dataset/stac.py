@@ -16,6 +16,7 @@ from shapely.geometry import box, mapping
 from shapely.ops import transform as transform_geometry
 
 from ..engine.atomic import WriteError, atomic_path
+from ..engine.model_folder import source_hashes
 
 
 COLLECTION_FILE = "collection.json"
@@ -70,7 +71,6 @@ def _item(job, model, when):
     footprint = _lonlat(box(*grid.bounds), grid.crs)
     options = job.options
     info = model.info
-    sources = info.get("sources", {})
     item = pystac.Item(
         id=job.cell,
         geometry=mapping(footprint),
@@ -80,8 +80,7 @@ def _item(job, model, when):
             "copgen:synthetic": True,
             "copgen:majortom_cell": job.cell,
             "copgen:model": str(info.get("name", "")),
-            "copgen:denoiser_sha256": str(sources.get("denoiser", {}).get("sha256", "")),
-            "copgen:vae_sha256": str(sources.get("vae", {}).get("sha256", "")),
+            **{f"copgen:{key}": value for key, value in source_hashes(info).items()},
             "copgen:seed": job.seed,
             "copgen:run_seed": options.seed,
             "copgen:steps": options.steps,

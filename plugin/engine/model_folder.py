@@ -29,6 +29,13 @@ def check_graph_role(role, inputs, outputs, path):
         )
 
 
+def source_hashes(info):
+    """{"denoiser_sha256", "vae_sha256"}: the checkpoints a model folder was converted from (its
+    model.json ``info``), as outputs, dataset tags and STAC items record them."""
+    sources = info.get("sources", {})
+    return {f"{role}_sha256": str(sources.get(role, {}).get("sha256", "")) for role in ("denoiser", "vae")}
+
+
 def sha256_file(path, cancel=None):
     """Hex sha256 of a file, read in chunks (checkpoints and graphs are over a gigabyte);
     ``cancel()`` returning True stops it with Cancelled (a chunk takes milliseconds)."""

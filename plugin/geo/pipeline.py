@@ -34,6 +34,7 @@ from ..engine.modalities import (
     modality_index,
 )
 from ..engine.estimate import RunProgress, estimate_canvas
+from ..engine.model_folder import source_hashes
 from ..engine.request import GenerationRequest
 from ..engine.tiling import parse_tiling
 from .conditions import prepare_condition
@@ -220,13 +221,11 @@ def _raster_crs(spec):
 def _run_tags(model, prepared, coverage, seed, steps, solver, samples, tiling):
     """GeoTIFF metadata that says how an output was made (OutputWriter stores non-strings as JSON)."""
     info = model.info
-    sources = info.get("sources", {})
     return {
         "model": str(info.get("name", "")),
         "model_precision": str(info.get("precision", "")),
         "denoiser_precision": str(model.denoiser_precision),
-        "denoiser_sha256": str(sources.get("denoiser", {}).get("sha256", "")),
-        "vae_sha256": str(sources.get("vae", {}).get("sha256", "")),
+        **source_hashes(info),
         "seed": str(seed),
         "steps": str(steps),
         "solver": solver,
