@@ -17,7 +17,7 @@ import numpy as np
 
 from .canvas import canvas_streams, sample_canvas, sample_posterior
 from .errors import InputError, ModelError
-from .model_folder import check_graph_role, read_info
+from .model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE, check_graph_role, read_info
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
 from .precision import DEFAULT_PREFERENCE, INSTALL_HINT, resolve
 from .request import modality_keys
@@ -58,7 +58,7 @@ class CopGenModel:
             open_session(plan.graphs[name], device=plan.devices[name], threads=threads)
             for name in ("denoiser", "vae_encoder", "vae_decoder")
         ]
-        for role, session in zip(("denoiser.onnx", "vae_encoder.onnx", "vae_decoder.onnx"), sessions):
+        for role, session in zip((DENOISER_FILE, ENCODER_FILE, DECODER_FILE), sessions):
             check_graph_role(role, session.input_names, session.output_names, session.path)
         return cls(info, *sessions, max_batch=max_batch, plan=plan)
 

@@ -9,12 +9,16 @@ from .errors import ModelError
 INFO_FILE = "model.json"
 _CHUNK = 1 << 20
 REINSTALL_HINT = "reinstall the model (remove it, then install it)"
+# The graphs of a converted folder (plugin.engine.convert writes them, quantize adds int8).
+DENOISER_FILE = "denoiser.onnx"
+ENCODER_FILE = "vae_encoder.onnx"
+DECODER_FILE = "vae_decoder.onnx"
 # graph file -> (input names, output names) it must declare: a swapped or foreign graph is named
 # when the model is opened or verified, not met as an ONNX Runtime error in the middle of a run
 GRAPH_ROLES = {
-    "denoiser.onnx": (["latents", "timesteps"], ["noise"]),
-    "vae_encoder.onnx": (["image"], ["moments"]),
-    "vae_decoder.onnx": (["latents"], ["image"]),
+    DENOISER_FILE: (["latents", "timesteps"], ["noise"]),
+    ENCODER_FILE: (["image"], ["moments"]),
+    DECODER_FILE: (["latents"], ["image"]),
 }
 
 

@@ -27,17 +27,13 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import InputError, ModelError
-from .model_folder import read_info
+from .model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE, read_info
 
 DEVICES = ("auto", "cpu", "cuda")
 PREFERENCES = ("faithful", "fast")
 DEFAULT_PREFERENCE = "faithful"
 FOLDER_PRECISIONS = ("fp32", "fp16")
 GRAPH_PRECISIONS = ("fp32", "fp16", "int8")
-# The graphs of a converted folder (plugin.engine.convert writes them, quantize adds int8).
-DENOISER_FILE = "denoiser.onnx"
-ENCODER_FILE = "vae_encoder.onnx"
-DECODER_FILE = "vae_decoder.onnx"
 INT8_FILE = "denoiser.int8.onnx"
 INT8_KEY = "int8"  # the model.json entry of the int8 denoiser, and its precision word
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
