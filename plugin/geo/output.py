@@ -23,7 +23,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from .. import __version__
-from ..engine.atomic import WriteError, atomic_path, disk_error, remove_leftovers, remove_temp, temp_sibling
+from ..engine.atomic import WriteError, atomic_path, disk_error, remove_temp, temp_sibling
 from ..engine.errors import InputError
 from ..engine.modalities import get_modality
 from .render import s2_to_reflectance_dn
@@ -54,7 +54,6 @@ class OutputWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise disk_error(self.path, exc) from None
-        remove_leftovers(self.path.parent)  # of runs killed (kill -9) before they could clean up
         # named by the atomic-write helper, so a killed run's leftover is recognisable
         self._work = temp_sibling(self.path, ".work.tif")
         self._dataset = None

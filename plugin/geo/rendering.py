@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from ..engine.atomic import remove_leftovers
 from ..engine.cancel import check_cancel
 from .grid import TargetGrid, raster_lattice
 from .output import OutputWriter, provenance_tags
@@ -25,6 +26,7 @@ def write_rendering(prepared, grid, path, progress=None, cancel=None):
     and, like any failure, leaves no file behind (OutputWriter writes to a temporary file)."""
     tags = {**provenance_tags("prepare"), "condition": prepared.describe()}
     blocks = list(grid.blocks(WINDOW))
+    remove_leftovers(Path(path).parent)  # of runs killed (kill -9) before they could clean up
     with OutputWriter(path, grid, prepared.modality, tags) as writer:
         for done, (row_off, col_off, height, width) in enumerate(blocks):
             check_cancel(cancel, f"writing {path}")
