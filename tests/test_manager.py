@@ -407,3 +407,18 @@ def test_install_reads_each_checkpoint_once_for_its_hash(tmp_path, server, fixtu
     info = json.loads((folder / "model.json").read_text())
     assert info["sources"]["denoiser"]["sha256"] == _sha256(fixture_bytes["denoiser"])
     assert info["sources"]["vae"]["sha256"] == _sha256(fixture_bytes["vae"])
+
+
+def test_a_resumed_download_is_hashed_once(tmp_path, server, fixture_bytes, monkeypatch):
+    """Checking that a resumed .part is the file (1.15 GB in real life) takes its hash; the final
+    check reuses it instead of reading the file again."""
+    import plugin.engine.manager as manager_module
+
+    half = len(fixture_bytes["denoiser"]) // 2
+    server.drop_after["/denoiser_tiny.pth"] = half
+    hashed = []
+    real = manager_module.sha256_file
+    monkeypatch.setattr(manager_module, "sha256_file", lambda path, cancel=None: hashed.append(path.name) or real(path, cancel))
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    manager.install(NAME)
+    assert hashed.count("denoiser_tiny.pth.part") == 1, hashed

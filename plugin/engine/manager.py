@@ -269,15 +269,17 @@ class ModelManager:
         if source.get("size") and part.size > source["size"]:
             part.discard()  # longer than the file: not a prefix of it
         resumed = part.size > 0
+        hashed = None  # the sha256 of a resumed download, when checking it took one
         unreachable = 0
         for attempt in range(1, self.max_attempts + 1):
             try:
                 self._fetch(source, part, progress, cancel)
-                if resumed and not self._download_ok(source, part, expected, hashing):
-                    # the kept .part was not the start of this file: once more from scratch
-                    part.discard()
-                    resumed = False
-                    continue
+                if resumed:
+                    ok, hashed = self._download_ok(source, part, expected, hashing)
+                    if not ok:  # the kept .part was not the start of this file: once more from scratch
+                        part.discard()
+                        resumed, hashed = False, None
+                        continue
                 break
             except _Unreachable as exc:
                 unreachable += 1
@@ -294,7 +296,7 @@ class ModelManager:
                         f"{LOCAL_INSTALL_HINT}", "local_files"
                     ) from None
             time.sleep(self.retry_delay_s * attempt)
-        sha256 = self._check_download(name, source, part, expected, hashing)
+        sha256 = self._check_download(name, source, part, expected, hashing, hashed)
         os.replace(part.path, final)
         return final, sha256
 
@@ -354,17 +356,24 @@ class ModelManager:
                 raise _Interrupted(f"connection closed at byte {part.size} of {total}")
 
     def _download_ok(self, source, part, expected, cancel=None):
+        """(whether a resumed download is this file, its sha256 when that was computed)."""
         size = source.get("size")
-        return (not size or part.size == size) and (not expected or sha256_file(part.path, cancel) == expected)
+        if size and part.size != size:
+            return False, None
+        if not expected:
+            return True, None
+        actual = sha256_file(part.path, cancel)
+        return actual == expected, actual
 
-    def _check_download(self, model, source, part, expected, cancel=None):
-        """The sha256 of the downloaded bytes as they are on disk, or DownloadError (and the
-        download deleted) when their size or hash is wrong."""
+    def _check_download(self, model, source, part, expected, cancel=None, actual=None):
+        """The sha256 of the downloaded bytes as they are on disk (``actual`` when it was just
+        taken from them), or DownloadError (and the download deleted) when their size or hash
+        is wrong."""
         size, name = source.get("size"), source["file_name"]
         if size and part.size != size:
             part.discard()
             raise DownloadError(f"{source['url']}: {name} has {part.size} bytes, expected {size}; the bad download was deleted")
-        actual = sha256_file(part.path, cancel)
+        actual = actual or sha256_file(part.path, cancel)
         if expected and actual != expected:
             part.discard()
             if source.get("sha256"):
