@@ -410,15 +410,22 @@ def test_install_reads_each_checkpoint_once_for_its_hash(tmp_path, server, fixtu
 
 
 def test_a_resumed_download_is_hashed_once(tmp_path, server, fixture_bytes, monkeypatch):
-    """Checking that a resumed .part is the file (1.15 GB in real life) takes its hash; the final
-    check reuses it instead of reading the file again."""
+    """Checking that a .part kept by an earlier install is the start of the file (1.15 GB in real
+    life) takes its hash; the final check reuses it instead of reading the file again."""
     import plugin.engine.manager as manager_module
 
-    half = len(fixture_bytes["denoiser"]) // 2
-    server.drop_after["/denoiser_tiny.pth"] = half
+    manager = _manager(tmp_path, _registry(server.url, fixture_bytes, vae_sha256=_sha256(fixture_bytes["vae"])))
+    seen = []
+
+    def cancel():  # after the first chunk of the VAE: its .part is kept
+        return any(message == "downloading vae_tiny.pth" for _, _, message in seen)
+
+    with pytest.raises(Cancelled):
+        manager.install(NAME, progress=lambda *call: seen.append(call), cancel=cancel)
+    assert "vae_tiny.pth.part" in _downloads(tmp_path)
     hashed = []
     real = manager_module.sha256_file
-    monkeypatch.setattr(manager_module, "sha256_file", lambda path, cancel=None: hashed.append(path.name) or real(path, cancel))
-    manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
+    monkeypatch.setattr(manager_module, "sha256_file",
+                        lambda path, cancel=None: hashed.append(path.name) or real(path, cancel))
     manager.install(NAME)
-    assert hashed.count("denoiser_tiny.pth.part") == 1, hashed
+    assert hashed.count("vae_tiny.pth.part") == 1, hashed
