@@ -130,7 +130,7 @@ def usage_summary():
     """Which model folder and precision the algorithms will use, as stored now, in the words of
     the engine's one policy (plugin.engine.precision.resolve)."""
     folder = settings.model_dir()
-    if not (folder / "model.json").is_file():
+    if settings.model_problem():  # the one rule for "installed"; this page words it its own way
         return f'No model is installed in {folder}: run Raster > COP-GEN-Beta > Install model… first.'
     precision = settings.precision()
     try:
