@@ -19,6 +19,7 @@ from ..output_layers import default_layer_name
 from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_condition,
+    add_guessed_modality,
     add_sampling,
     destination_path,
     modality_options,
@@ -59,14 +60,7 @@ class ChainAlgorithm(ModelAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         add_condition(self, "INPUT", "Input raster", optional=False, prefix="")
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                "INPUT_MODALITY",
-                self.tr("Input modality"),
-                options=modality_options(with_guess=True),
-                defaultValue=len(modality_options()),
-            )
-        )
+        add_guessed_modality(self, "INPUT_MODALITY", "Input modality")
         self.addParameter(
             QgsProcessingParameterEnum(
                 "VIA_MODALITY", self.tr("Via modality"), options=modality_options(), defaultValue=1

@@ -215,6 +215,19 @@ def raster_layer(algorithm, parameters, context, name):
     return layer
 
 
+def add_guessed_modality(algorithm, name, description):
+    """Enum ``name``: a modality, or (the default) the guess from the input layer, which
+    :func:`read_modality` makes."""
+    algorithm.addParameter(
+        QgsProcessingParameterEnum(
+            name,
+            algorithm.tr(description),
+            options=modality_options(with_guess=True),
+            defaultValue=len(modality_options()),
+        )
+    )
+
+
 def read_modality(algorithm, parameters, context, name, layer_name):
     """The modality chosen by enum ``name`` (declared with ``modality_options(with_guess=True)``);
     the guess from the layer of parameter ``layer_name`` for the last option."""

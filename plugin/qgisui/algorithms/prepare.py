@@ -1,16 +1,16 @@
 """Prepare model inputs: a condition raster rendered on the 10 m grid exactly as the model sees it."""
 
-from qgis.core import QgsProcessingParameterEnum, QgsProcessingParameterExtent, QgsProcessingParameterRasterDestination
+from qgis.core import QgsProcessingParameterExtent, QgsProcessingParameterRasterDestination
 
 from ...geo.conditions import prepare_condition
 from ...geo.rendering import rendering_grid, write_rendering
 from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_condition,
+    add_guessed_modality,
     check_geotiff_destination,
     check_overlap,
     engine_crs,
-    modality_options,
     raster_layer,
     read_area,
     read_condition,
@@ -35,14 +35,7 @@ class PrepareAlgorithm(ModelAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         add_condition(self, "INPUT", "Input raster", optional=False, prefix="")
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                "MODALITY",
-                self.tr("Modality"),
-                options=modality_options(with_guess=True),
-                defaultValue=len(modality_options()),
-            )
-        )
+        add_guessed_modality(self, "MODALITY", "Modality")
         self.addParameter(
             QgsProcessingParameterExtent("EXTENT", self.tr("Area (default: the input's footprint)"), optional=True)
         )
