@@ -88,3 +88,22 @@ def test_demo_fast_preset_uses_the_int8_denoiser_and_20_steps(tmp_path, fixtures
     assert result.returncode == 0, result.stderr
     with rasterio.open(out / "demo_seed0_s1_rtc.tif") as ds:
         assert ds.tags()["denoiser_precision"] == "int8" and ds.tags()["steps"] == "20"
+
+
+def test_demo_offline_names_the_command_that_installs_from_local_files(tmp_path):
+    """No server (a port nothing listens on): one line, naming `models install --denoiser FILE
+    --vae FILE` (demo itself has no such flags), fast, and no model folder left behind."""
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"models": {"cop-gen-beta": {
+        "title": "tiny", "num_heads": 2, "sources": {
+            "denoiser": {"file_name": "d.pth", "url": "http://127.0.0.1:9/d.pth", "sha256": None},
+            "vae": {"file_name": "v.pth", "url": "http://127.0.0.1:9/v.pth", "sha256": None}}}}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "plugin", "demo", "--model-dir", str(tmp_path / "models"), "--registry",
+         str(registry), "--out", str(tmp_path / "demo"), "--device", "cpu"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: models install --denoiser FILE --vae FILE: http://127.0.0.1:9/d.pth")
+    assert not (tmp_path / "models" / "cop-gen-beta").exists() and not (tmp_path / "demo").exists()

@@ -38,7 +38,8 @@ def add_parser(subparsers):
         help="the fast preset: precision fast and 20 steps (on a 2-core CPU about 5.5x cheaper than 50 "
         "faithful steps; on CUDA the fp16 graphs, which are fast already)",
     )
-    parser.set_defaults(func=run)
+    # demo has no --denoiser / --vae: point at the command that installs from local files
+    parser.set_defaults(func=run, flags={"local_files": "models install --denoiser FILE --vae FILE"})
 
 
 def run(args):
