@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import agreed_batch, count as _count, float_array as _float_array
 from .canvas import canvas_streams, sample_canvas, sample_posterior
 from .errors import InputError, ModelError
 from .model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE, check_graph_role, read_info
@@ -32,6 +33,9 @@ IMAGE_RANGE_SLACK = 1e-3  # images must lie in [-1, 1]; allow rounding
 
 class CopGenModel:
     """The three ONNX networks of a converted COP-GEN-Beta folder; see the module docstring."""
+
+    family = "cop-gen-beta"
+    modalities = MODALITIES
 
     def __init__(self, info, denoiser, encoder, decoder, max_batch=None, plan=None):
         self.info = info
@@ -163,22 +167,6 @@ def _modality_indices(field, names):
     return [MODALITIES.index(key) for key in modality_keys(field, [names] if isinstance(names, str) else names)]
 
 
-def _float_array(name, value, shape):
-    """value as a float32 array of ``shape`` (None matches any length), or InputError."""
-    array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InputError(f"{name} must hold floating-point values, got dtype {array.dtype}")
-    mismatch = any(want is not None and got != want for got, want in zip(array.shape, shape))
-    if array.ndim != len(shape) or mismatch:
-        expected = ", ".join("N" if want is None else str(want) for want in shape)
-        raise InputError(f"{name} must have shape [{expected}], got {list(array.shape)}")
-    if not array.size:
-        raise InputError(f"{name} is empty (shape {list(array.shape)})")
-    if not np.all(np.isfinite(array)):
-        raise InputError(f"{name} contains NaN or infinite values")
-    return np.ascontiguousarray(array, dtype=np.float32)
-
-
 def _batch_size(cond_latents, cond_idx, x_T, batch):
     """The one batch size B that conditions, x_T and ``batch`` agree on (1 if none says)."""
     sizes = {
@@ -188,14 +176,4 @@ def _batch_size(cond_latents, cond_idx, x_T, batch):
         sizes["x_T"] = x_T.shape[1]
     if batch is not None:
         sizes["batch"] = _count("batch", batch)
-    if len(set(sizes.values())) > 1:
-        found = ", ".join(f"{name}: {size}" for name, size in sizes.items())
-        raise InputError(f"inconsistent batch sizes ({found})")
-    return next(iter(sizes.values()), 1)
-
-
-def _count(name, value):
-    """value as an int >= 1, or InputError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
-    return int(value)
+    return agreed_batch(sizes)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import InputError, ModelError
+from .families import family_of
 from .model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE, read_info
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -68,7 +69,7 @@ class Plan:
 
     def describe(self):
         """The graphs' precision, e.g. "fp32" or "fp32, int8 denoiser"."""
-        folder = self.precisions["vae_decoder"]
+        folder = next(p for name, p in self.precisions.items() if name != "denoiser")
         return folder if self.denoiser_precision == folder else f"{folder}, {self.denoiser_precision} denoiser"
 
 
@@ -147,7 +148,8 @@ def resolve(model_dir, device="auto", preference=DEFAULT_PREFERENCE, cuda_availa
             denoiser_precision = INT8_KEY
         else:
             notes.append(f"fast: {model_dir} has no int8 denoiser, so its faithful graphs run (slower); {INT8_HINT}")
-    graphs = {"denoiser": denoiser, "vae_encoder": model_dir / ENCODER_FILE, "vae_decoder": model_dir / DECODER_FILE}
+    graphs = {"denoiser": denoiser}
+    graphs.update({name: model_dir / file for name, file in family_of(info).vae_graphs().items()})
     for path in graphs.values():
         if not path.is_file():
             raise ModelError(f"{path} is missing, the model folder is incomplete; {INSTALL_HINT}", "model")
@@ -157,7 +159,7 @@ def resolve(model_dir, device="auto", preference=DEFAULT_PREFERENCE, cuda_availa
         device=on,
         graphs=graphs,
         devices=dict.fromkeys(graphs, on),
-        precisions={"denoiser": denoiser_precision, "vae_encoder": folder, "vae_decoder": folder},
+        precisions={name: denoiser_precision if name == "denoiser" else folder for name in graphs},
         notes=tuple(notes),
     )
 

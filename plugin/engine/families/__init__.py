@@ -1,3 +1,40 @@
 """Model families: everything that differs between COP-GEN-Beta and COP-GEN lives in one
 sub-package per family (its modality registry, shapes, pre/post-processing, graph builders,
-model class); the rest of the engine asks the family instead of branching on its name."""
+model class, conversion); the rest of the engine asks the family through this table instead
+of branching on its name.
+
+A family package exposes: ``FAMILY`` (the word in model.json), ``LABEL`` (for users),
+``vae_graphs()`` ({plan graph name: file name}), ``open_model(model_dir, info, **options)``.
+"""
+
+import importlib
+
+from ..errors import ModelError
+
+BETA = "cop-gen-beta"
+COPGEN = "cop-gen"
+FAMILY_KEY = "family"  # in model.json; folders written before there were families have none
+_PACKAGES = {BETA: "beta", COPGEN: "copgen"}
+FAMILIES = tuple(_PACKAGES)
+
+
+def family_name(info):
+    """The family a model.json ``info`` says (COP-GEN-Beta when it says none)."""
+    return info.get(FAMILY_KEY, BETA) if isinstance(info, dict) else BETA
+
+
+def family(name):
+    """The family package of ``name`` (a FAMILIES word)."""
+    if name not in _PACKAGES:
+        raise ModelError(f"unknown model family {name!r}; expected one of {', '.join(FAMILIES)}", "model")
+    return importlib.import_module(f".{_PACKAGES[name]}", __name__)
+
+
+def family_of(info):
+    """The family package of a model.json ``info``."""
+    return family(family_name(info))
+
+
+def converter(name):
+    """The conversion module (``families/<family>/convert.py``) of family ``name``."""
+    return importlib.import_module(f"{family(name).__name__}.convert")

@@ -3,3 +3,16 @@ resolution, plus location and date, one VAE per image modality. See ``registry``
 modalities and ``docs/ARCHITECTURE.md`` for where each part of the family lives."""
 
 FAMILY = "cop-gen"
+LABEL = "COP-GEN"
+
+
+def vae_graphs():
+    from .files import vae_graphs
+
+    return vae_graphs()
+
+
+def open_model(model_dir, info=None, **options):
+    from .model import CopGenModel
+
+    return CopGenModel.open(model_dir, info=info, **options)
