@@ -91,7 +91,7 @@ def infer_denoiser_config(state, source, num_heads=16):
     return config
 
 
-def _block_shapes(prefix, config, skip):
+def block_shapes(prefix, config, skip):
     d, hidden = config.embed_dim, config.mlp_hidden
     shapes = {}
     if skip:
@@ -125,10 +125,10 @@ def expected_shapes(config):
         shapes[f"patch_embeds.{i}.proj.weight"] = (d, config.in_chans, p, p)
         shapes[f"patch_embeds.{i}.proj.bias"] = (d,)
     for i in range(config.num_in_blocks):
-        shapes.update(_block_shapes(f"in_blocks.{i}", config, skip=False))
-    shapes.update(_block_shapes("mid_block", config, skip=False))
+        shapes.update(block_shapes(f"in_blocks.{i}", config, skip=False))
+    shapes.update(block_shapes("mid_block", config, skip=False))
     for i in range(config.num_in_blocks):
-        shapes.update(_block_shapes(f"out_blocks.{i}", config, skip=True))
+        shapes.update(block_shapes(f"out_blocks.{i}", config, skip=True))
     shapes["norm.weight"] = (d,)
     shapes["norm.bias"] = (d,)
     for i in range(config.num_modalities):

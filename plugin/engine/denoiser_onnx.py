@@ -32,12 +32,22 @@ def _build(builder, state, config):
 
     x = builder.op(
         "Concat",
-        _time_tokens(builder, timesteps, config),
+        time_tokens(builder, timesteps, config),
         _patch_tokens(builder, state, latents, config),
         axis=1,
     )
-    x = builder.op("Add", x, builder.weight("pos_embed", state["pos_embed"]))
+    x = transformer(builder, state, x, config)
+    builder.output(_unpatchify(builder, state, x, config), "noise", ["batch", m, c, s, s])
 
+
+def transformer(builder, state, x, config):
+    """Everything between the tokens and the prediction heads, shared by both families:
+    pos_embed, the in-blocks, the mid-block, the out-blocks taking the in-blocks' outputs
+    as long skips (last in first), then the final LayerNorm.
+
+    config: any object with embed_dim, num_in_blocks and num_heads.
+    """
+    x = builder.op("Add", x, builder.weight("pos_embed", state["pos_embed"]))
     skips = []
     for i in range(config.num_in_blocks):
         x = _block(builder, state, x, f"in_blocks.{i}", config)
@@ -45,11 +55,10 @@ def _build(builder, state, config):
     x = _block(builder, state, x, "mid_block", config)
     for i in range(config.num_in_blocks):
         x = _block(builder, state, x, f"out_blocks.{i}", config, skip=skips.pop())
-    x = _norm(builder, state, x, "norm")
-    builder.output(_unpatchify(builder, state, x, config), "noise", ["batch", m, c, s, s])
+    return _norm(builder, state, x, "norm")
 
 
-def _time_tokens(builder, timesteps, config):
+def time_tokens(builder, timesteps, config):
     """[B, M] float timesteps -> [B, M, D] sinusoidal tokens: cosines first, then sines.
 
     Computed in float32 whatever the precision: t reaches 1000 and the arguments would

@@ -137,15 +137,17 @@ def infer_vae_config(state, source="VAE checkpoint"):
         return tuple(state[key].shape)
 
     ch, in_channels = shape("encoder.conv_in.weight")[:2]
-    levels = _indices(state, r"encoder\.down\.(\d+)\.")
+    # Read from the decoder, which has num_res_blocks + 1 blocks per level: an encoder with
+    # none (COP-GEN's small VAEs may) has no block, nor a last level, to read them from.
+    levels = _indices(state, r"decoder\.up\.(\d+)\.")
     if not levels:
-        raise CheckpointError(f"{source}: missing autoencoder weights encoder.down.0.*")
-    ch_mult = tuple(shape(f"encoder.down.{i}.block.0.conv2.weight")[0] // ch for i in range(max(levels) + 1))
+        raise CheckpointError(f"{source}: missing autoencoder weights decoder.up.0.*")
+    ch_mult = tuple(shape(f"decoder.up.{i}.block.0.conv2.weight")[0] // ch for i in range(max(levels) + 1))
     embed_dim = shape("post_quant_conv.weight")[1]
     return VaeConfig(
         ch=ch,
         ch_mult=ch_mult,
-        num_res_blocks=len(_indices(state, r"encoder\.down\.0\.block\.(\d+)\.")),
+        num_res_blocks=len(_indices(state, r"decoder\.up\.0\.block\.(\d+)\.")) - 1,
         z_channels=shape("decoder.conv_in.weight")[1],
         embed_dim=embed_dim,
         in_channels=in_channels,
@@ -203,8 +205,10 @@ def expected_shapes(config):
         resnet(f"{part}.mid.block_2", c, c)
 
     conv("encoder.conv_in", ch, config.in_channels, 3)
-    c_in = ch
     for level in range(levels):
+        # as the reference: a level starts at the previous level's width, which only its
+        # blocks change (with no blocks, the downsampling keeps that width)
+        c_in = ch * (1, *mult)[level]
         c_out = ch * mult[level]
         for block in range(config.num_res_blocks):
             resnet(f"encoder.down.{level}.block.{block}", c_in, c_out)
