@@ -13,7 +13,7 @@ from plugin import __version__
 from plugin.cli import main
 from plugin.engine.checkpoint import load_state_dict
 from checkpoint_write import save_pth
-from plugin.engine import convert as convert_module
+from plugin.engine.families.beta import convert as beta_convert_module
 from plugin.engine.convert import convert
 from plugin.engine.errors import CheckpointError, InputError
 from plugin.engine.modalities import MODALITIES, VAE_SCALE
@@ -138,7 +138,7 @@ def test_interrupt_after_first_graphs_leaves_nothing(fixtures_dir, tmp_path, mon
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(convert_module, "build_denoiser", interrupted)
+    monkeypatch.setattr(beta_convert_module, "build_denoiser", interrupted)
     with pytest.raises(KeyboardInterrupt):
         tiny_convert(fixtures_dir, tmp_path / "model")
     assert list(tmp_path.iterdir()) == []

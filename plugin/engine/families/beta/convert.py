@@ -17,11 +17,6 @@ from . import LABEL
 FORMAT_VERSION = 1  # of the converted folder; bump when graphs or model.json change meaning
 
 
-def looks_like(state):
-    """A Triffuser state dict: four modalities sharing one patch embedding shape."""
-    return "pos_embed" in state and "patch_embeds.3.proj.weight" in state and "patch_embeds.4.proj.weight" not in state
-
-
 def checkpoints(denoiser_path, vae_path=None, vae_dir=None):
     """{role: path} of the files a conversion reads; InputError for the wrong VAE option."""
     if vae_dir is not None or vae_path is None:
