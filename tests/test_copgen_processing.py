@@ -157,6 +157,8 @@ def test_s1_and_dem_outputs_are_clamped_to_the_training_range():
     s1 = postprocess(S1, np.repeat(x, 2, axis=1))
     np.testing.assert_allclose(s1[0, 0, 0], [processing.S1.min_positive] * 2 + [10534.0] * 2,
                                rtol=1e-4)
+    # 10 ** (low / 10) is a hair under min_positive: the floor gives exactly min_positive
+    assert s1.min() == np.float32(processing.S1.min_positive)
     dem = postprocess(DEM, x)[0, 0, 0]
     assert (dem > 0).all() and dem.max() < 8848  # no negative elevations, nothing above Everest
     assert dem[0] == dem[1] and dem[2] == dem[3]
@@ -182,13 +184,13 @@ def test_s1_db_helpers():
 
 
 def test_unmapped_codes_go_to_channel_zero_and_are_reported():
-    codes = np.array([[[3, 6, 255, 1], [-2, 300, 11, 0]]], np.int32)  # [B, H, W]
+    codes = np.array([[[3, 6, 255, 1], [-255, 300, 11, 0]]], np.int32)  # [B, H, W]
     one_hot = preprocess(LULC, codes)
     assert one_hot.shape == (1, 10, 2, 4)
     channel = one_hot.argmax(axis=1)[0]
     np.testing.assert_array_equal(channel, [[0, 0, 0, 1], [0, 0, 9, 0]])
     assert ((one_hot == 1).sum(axis=1) == 1).all()
-    assert unknown_codes(LULC, codes) == [-2, 3, 6, 255, 300]
+    assert unknown_codes(LULC, codes) == [-255, 3, 6, 255, 300]
     assert unknown_codes(CLOUD, np.array([[[0, 1, 2, 3]]])) == []
     assert unknown_codes(CLOUD, np.array([[[0, 4, 7]]], np.float32)) == [4, 7]
     with pytest.raises(InputError, match="DEM_DEM.*not a class map"):
@@ -218,6 +220,13 @@ def test_date_decoding_reads_angle_zero_as_the_last_day():
     enc = np.array([[0.0, 1.0, year], [-1e-9, 1.0, year], [1e-9, 1.0, year]])
     np.testing.assert_array_equal(postprocess(DATE, enc[:, None, None]),
                                   [[2024, 12, 31], [2024, 12, 31], [2024, 12, 31]])
+
+
+def test_date_decoding_knows_century_years():
+    # decoded years may leave 1950..2050: 2100 is not a leap year, 2000 is
+    angle = 2 * np.pi * 60 / np.array([365, 366])
+    enc = np.stack([np.sin(angle), np.cos(angle), [2.0, 0.0]], axis=1)
+    np.testing.assert_array_equal(postprocess(DATE, enc), [[2100, 3, 1], [2000, 2, 29]])
 
 
 @pytest.mark.parametrize("ymd, message", [

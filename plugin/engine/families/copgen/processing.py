@@ -53,7 +53,7 @@ def _fail(record, text, field):
 
 def _numeric(record, value, field):
     array = np.asarray(value)
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+    if not np.issubdtype(array.dtype, np.number):  # bool, str and object arrays fail here
         _fail(record, f"expected numbers, got {array.dtype}", field)
     if np.iscomplexobj(array):
         _fail(record, "expected real numbers, got complex values", field)
