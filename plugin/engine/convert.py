@@ -70,6 +70,7 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
     step = _Progress(progress)
     if not denoiser_path.is_file():
         raise CheckpointError(f"{denoiser_path}: checkpoint file not found")
+    step("reading the checkpoints")
     # memory-mapped: recognising the family reads little more than the pickle
     state = load_state_dict(denoiser_path, cancel)
     family_name = recognise_denoiser(state, denoiser_path)

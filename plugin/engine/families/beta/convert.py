@@ -9,7 +9,7 @@ from ...denoiser_onnx import build_denoiser
 from ...errors import InputError
 from ...folder_writer import write_denoiser, write_graph
 from ...modalities import MODALITIES, VAE_SCALE
-from ...model_folder import DECODER_FILE, ENCODER_FILE
+from ...model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE
 from ...vae_layout import infer_vae_config, to_ldm_layout, validate_vae
 from ...vae_onnx import build_vae_decoder, build_vae_encoder
 from . import LABEL
@@ -30,7 +30,6 @@ def checkpoints(denoiser_path, vae_path=None, vae_dir=None):
 def build_folder(work, state, files, options, step, with_int8, cancel=None):
     """Writes the graphs into ``work`` and returns model.json's family part."""
     precision, heads = options["precision"], options["num_heads"]
-    step("reading the checkpoints")
     config = infer_denoiser_config(state, files["denoiser"], num_heads=heads)
     vae_state = to_ldm_layout(load_state_dict(files["vae"], cancel), files["vae"])
     # NaN or Inf weights would only show as black outputs much later, naming no file
@@ -45,7 +44,7 @@ def build_folder(work, state, files, options, step, with_int8, cancel=None):
     write_graph(build_vae_decoder(vae_state, vae_config, precision, cancel=cancel), work / DECODER_FILE, info)
     del vae_state
 
-    step("building and writing the denoiser")
+    step(f"building and writing {DENOISER_FILE}")
     int8 = write_denoiser(work, lambda data: build_denoiser(state, config, precision, data, cancel), info, with_int8)
     return {
         **info,

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ...checkpoint import check_finite, load_state_dict
 from ...errors import CheckpointError, InputError
+from ...model_folder import DENOISER_FILE
 from ...folder_writer import write_denoiser, write_graph
 from ...vae_layout import infer_vae_config, to_ldm_layout, validate_vae
 from ...vae_onnx import build_vae_decoder, build_vae_encoder
@@ -77,7 +78,6 @@ def _read_vae(key, path, cancel):
 def build_folder(work, state, files, options, step, with_int8, cancel=None):
     """Writes the graphs into ``work`` and returns model.json's family part."""
     precision, heads = options["precision"], options["num_heads"]
-    step("reading the checkpoints")
     config = infer_copgen_config(state, files["denoiser"], num_heads=heads)
     check_finite(state, files["denoiser"], cancel)
     info = essentials(options)
@@ -94,7 +94,7 @@ def build_folder(work, state, files, options, step, with_int8, cancel=None):
         vaes[key] = {**dataclasses.asdict(vae_config), "scale_factor": scale}
         del vae_state
 
-    step("building and writing the denoiser")
+    step(f"building and writing {DENOISER_FILE}")
     int8 = write_denoiser(
         work, lambda data: build_copgen_denoiser(state, config, precision, external_data=data, cancel=cancel),
         info, with_int8,
