@@ -10,13 +10,17 @@ def add_parser(subparsers):
         "convert",
         help="convert the official PyTorch checkpoints to ONNX",
         description=(
-            "Convert the COP-GEN-Beta denoiser and the KL-f8 autoencoder checkpoints (.pth or "
-            ".safetensors; latent-diffusion or diffusers layout) into a model folder. "
-            "Re-running with the same checkpoints and options does nothing."
+            "Convert official checkpoints (.pth or .safetensors) into a model folder; the model "
+            "family is read from the denoiser. COP-GEN-Beta: the denoiser and its KL-f8 "
+            "autoencoder (--vae FILE, latent-diffusion or diffusers layout). COP-GEN: the "
+            "denoiser and the folder of its ten VAEs (--vae-dir DIR, the copgen-vaes layout "
+            "<folder>/model-50-ema.pth). Re-running with the same checkpoints and options does nothing."
         ),
     )
     parser.add_argument("--denoiser", required=True, metavar="FILE", help="denoiser checkpoint")
-    parser.add_argument("--vae", required=True, metavar="FILE", help="autoencoder checkpoint")
+    vaes = parser.add_mutually_exclusive_group(required=True)
+    vaes.add_argument("--vae", metavar="FILE", help="COP-GEN-Beta: the autoencoder checkpoint")
+    vaes.add_argument("--vae-dir", metavar="DIR", help="COP-GEN: the folder of its ten VAE folders")
     parser.add_argument("--out", required=True, metavar="DIR", help="model folder to write")
     parser.add_argument(
         "--heads",
@@ -46,6 +50,7 @@ def run(args):
         args.denoiser,
         args.vae,
         args.out,
+        vae_dir=args.vae_dir,
         heads=args.heads,
         precision=args.precision,
         progress=progress,

@@ -39,6 +39,8 @@ FLAGS = {
     "local_files": "--denoiser FILE --vae FILE",
     "local_files.denoiser": "--denoiser",
     "local_files.vae": "--vae",
+    "vae": "--vae",
+    "vae_dir": "--vae-dir",
     "allow_unofficial": "--allow-unofficial",
     "heads": "--heads",
     "device": "--device",
