@@ -11,7 +11,9 @@ import pytest
 from plugin.engine.checkpoint import load_state_dict
 from plugin.engine.errors import CheckpointError, InputError
 from plugin.engine.families.copgen.denoiser_layout import (
+    BASE,
     denoiser_family,
+    expected_shapes,
     infer_copgen_config,
     looks_like_copgen,
 )
@@ -89,6 +91,10 @@ def test_config_is_read_from_weight_shapes(state, readme):
     assert config.num_tokens == readme["denoiser"]["num_tokens"]
 
 
+def test_base_layout_has_the_published_parameter_count():
+    assert sum(int(np.prod(shape)) for shape in expected_shapes(BASE).values()) == 286_986_562
+
+
 def test_graph_interface_is_one_input_and_output_per_modality(denoiser_path):
     graph = onnx.load(denoiser_path, load_external_data=False).graph
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
@@ -131,7 +137,9 @@ def test_fp16_graph_stays_close(state, readme, reference, tmp_path):
     assert max_relative(run_flat(tmp_path / "fp16.onnx", feeds), reference["denoiser.out"]) <= 1e-2
 
 
-def test_int8_graph_quantises_the_blocks_and_stays_close(denoiser_path, readme, reference, tmp_path):
+def test_int8_graph_quantises_the_blocks_and_stays_close(
+    denoiser_path, readme, reference, tmp_path
+):
     entry = quantize_denoiser(denoiser_path, tmp_path / "denoiser.int8.onnx", reduce_range=True)
     # 2 in + 1 mid + 2 out blocks x (qkv, proj, fc1, fc2) + 2 skip_linear; heads stay float32
     assert entry["quantized_matmuls"] == 5 * 4 + 2
@@ -218,7 +226,8 @@ def test_vae_matches_official_encode_and_decode(key, readme, reference, tmp_path
 
 
 def test_vae_of_another_modality_is_refused_in_one_line():
-    with pytest.raises(CheckpointError, match=r"^lulc\.pth: a VAE of 10 input .* DEM_DEM has 1") as error:
+    refused = r"^lulc\.pth: a VAE of 10 input .* DEM_DEM has 1"
+    with pytest.raises(CheckpointError, match=refused) as error:
         build_copgen_vae(vae_state("LULC_LULC"), BY_KEY["DEM_DEM"], "lulc.pth")
     assert "\n" not in str(error.value)
 
@@ -226,5 +235,6 @@ def test_vae_of_another_modality_is_refused_in_one_line():
 def test_vae_with_a_missing_weight_names_it():
     broken = dict(vae_state("S1RTC_vh_vv"))
     del broken["decoder.up.2.block.0.conv1.bias"]
-    with pytest.raises(CheckpointError, match=r"^s1\.pth: missing autoencoder weight decoder\.up\.2\.block\.0\.conv1\.bias$"):
+    missing = r"^s1\.pth: missing autoencoder weight decoder\.up\.2\.block\.0\.conv1\.bias$"
+    with pytest.raises(CheckpointError, match=missing):
         build_copgen_vae(broken, BY_KEY["S1RTC_vh_vv"], "s1.pth")

@@ -6,8 +6,9 @@ writes the same files while converting. Every MatMul with a constant 2-D weight 
 proj, MLP and skip projections: nearly all of the arithmetic) gets int8 weights, symmetric
 per output channel, and uint8 activations quantised per tensor at run time; onnxruntime runs
 them as fused DynamicQuantizeMatMul kernels. Attention scores, softmax, norms and GELU stay in
-float32, and so do COP-GEN's per-modality prediction heads. The fp32 graph remains the faithful default; `plugin.engine.precision.resolve` picks
-the int8 graph for the "fast" preference on the CPU.
+float32, and so do COP-GEN's per-modality prediction heads. The fp32 graph remains the
+faithful default; `plugin.engine.precision.resolve` picks the int8 graph for the "fast"
+preference on the CPU.
 """
 
 import os

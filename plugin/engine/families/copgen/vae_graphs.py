@@ -50,5 +50,7 @@ def build_copgen_vae(state, modality, source, precision="fp32", cancel=None):
     undoing the modality's latent scale."""
     state, config = read_copgen_vae(state, modality, source)
     encoder = build_vae_encoder(state, config, precision, cancel=cancel)
-    decoder = build_vae_decoder(state, config, precision, scale_factor=modality.scale, cancel=cancel)
+    decoder = build_vae_decoder(
+        state, config, precision, scale_factor=modality.scale, cancel=cancel
+    )
     return CopgenVaeGraphs(encoder, decoder, config)
