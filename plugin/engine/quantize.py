@@ -6,8 +6,9 @@ writes the same files while converting. Every MatMul with a constant 2-D weight 
 proj, MLP and skip projections: nearly all of the arithmetic) gets int8 weights, symmetric
 per output channel, and uint8 activations quantised per tensor at run time; onnxruntime runs
 them as fused DynamicQuantizeMatMul kernels. Attention scores, softmax, norms and GELU stay in
-float32. The fp32 graph remains the faithful default; `plugin.engine.precision.resolve` picks
-the int8 graph for the "fast" preference on the CPU.
+float32, and so do COP-GEN's per-modality prediction heads. The fp32 graph remains the
+faithful default; `plugin.engine.precision.resolve` picks the int8 graph for the "fast"
+preference on the CPU.
 """
 
 import os
@@ -22,6 +23,7 @@ from .precision import DENOISER_FILE, INT8_FILE, INT8_KEY
 
 INT8_DATA_FILE = INT8_FILE + ".data"  # the name onnxruntime's quantizer gives the weights
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+HEAD_PREFIX = "decoder_preds."  # COP-GEN's per-modality heads (2-D weights) stay float32
 
 
 def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
@@ -38,7 +40,13 @@ def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
     if reduce_range is None:
         reduce_range = needs_reduced_range()
     graph = onnx.load(os.fspath(source), load_external_data=False).graph
-    weights = {t.name for t in graph.initializer if len(t.dims) == 2}
+    # the prediction heads stay float32: they write the output itself, for a negligible
+    # share of the arithmetic (Beta's batched 3-D heads never matched anyway)
+    weights = {
+        t.name
+        for t in graph.initializer
+        if len(t.dims) == 2 and not t.name.startswith(HEAD_PREFIX)
+    }
     nodes = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
     del graph
     try:

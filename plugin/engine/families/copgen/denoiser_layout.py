@@ -38,6 +38,10 @@ class CopgenDenoiserConfig:
         return len(self.modalities) + sum(m.tokens for m in self.modalities)
 
 
+# cop_gen_base, the published checkpoint: 286,986,562 parameters
+BASE = CopgenDenoiserConfig(embed_dim=1024, num_in_blocks=10, mlp_hidden=4096, num_heads=16)
+
+
 def patch_shape(modality, embed_dim):
     """Shape of ``patch_embeds.i.proj.weight`` for one modality."""
     if modality.kind == "scalar":
