@@ -75,7 +75,7 @@ def test_vae_of_another_modality_is_named(reference, tmp_path):
     target.unlink()
     shutil.copy(vaes / "S1RTC_192x192_VV_VH_latent_8" / "model-50-ema.pth", target)  # 2 channels, not 4
     _refused(["--denoiser", reference / "denoiser_tiny.pth", "--vae-dir", vaes, "--heads", 2], tmp_path,
-             str(target), "2 input channels", "S2L2A_B02_B03_B04_B08 has 4")
+             str(target), "2 input", "S2L2A_B02_B03_B04_B08 has 4")
 
 
 def test_beta_vae_given_to_cop_gen_is_named(reference, fixtures_dir, tmp_path):

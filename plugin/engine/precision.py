@@ -149,7 +149,7 @@ def resolve(model_dir, device="auto", preference=DEFAULT_PREFERENCE, cuda_availa
         else:
             notes.append(f"fast: {model_dir} has no int8 denoiser, so its faithful graphs run (slower); {INT8_HINT}")
     graphs = {"denoiser": denoiser}
-    graphs.update({name: model_dir / file for name, file in family_of(info).vae_graphs().items()})
+    graphs.update({name: model_dir / file for name, file in family_of(info).vae_graph_files().items()})
     for path in graphs.values():
         if not path.is_file():
             raise ModelError(f"{path} is missing, the model folder is incomplete; {INSTALL_HINT}", "model")

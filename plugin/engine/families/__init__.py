@@ -4,7 +4,7 @@ model class, conversion); the rest of the engine asks the family through this ta
 of branching on its name.
 
 A family package exposes: ``FAMILY`` (the word in model.json), ``LABEL`` (for users),
-``vae_graphs()`` ({plan graph name: file name}), ``open_model(model_dir, info, **options)``.
+``vae_graph_files()`` ({plan graph name: file name}), ``open_model(model_dir, info, **options)``.
 """
 
 import importlib

@@ -7,7 +7,7 @@ FAMILY = "cop-gen-beta"
 LABEL = "COP-GEN-Beta"
 
 
-def vae_graphs():
+def vae_graph_files():
     return {"vae_encoder": ENCODER_FILE, "vae_decoder": DECODER_FILE}
 
 

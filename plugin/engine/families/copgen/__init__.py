@@ -6,10 +6,10 @@ FAMILY = "cop-gen"
 LABEL = "COP-GEN"
 
 
-def vae_graphs():
-    from .files import vae_graphs
+def vae_graph_files():
+    from .files import vae_graph_files
 
-    return vae_graphs()
+    return vae_graph_files()
 
 
 def open_model(model_dir, info=None, **options):

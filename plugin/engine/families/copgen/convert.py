@@ -4,16 +4,15 @@ import dataclasses
 from pathlib import Path
 
 from ...checkpoint import check_finite, load_state_dict
-from ...errors import CheckpointError, InputError
+from ...errors import InputError
 from ...model_folder import DENOISER_FILE
 from ...folder_writer import write_denoiser, write_graph
-from ...vae_layout import infer_vae_config, to_ldm_layout, validate_vae
-from ...vae_onnx import build_vae_decoder, build_vae_encoder
 from . import LABEL
 from .denoiser_layout import infer_copgen_config
 from .denoiser_onnx import build_copgen_denoiser
 from .files import decoder_name, encoder_name
-from .registry import BY_KEY, IMAGE_MODALITIES, LATENT_CHANNELS, MODALITIES
+from .registry import BY_KEY, IMAGE_MODALITIES, MODALITIES
+from .vae_graphs import build_copgen_vae
 
 FORMAT_VERSION = 1
 VAE_FILE = "model-50-ema.pth"  # inside each official copgen-vaes folder
@@ -55,26 +54,6 @@ def checkpoints(denoiser_path, vae_path=None, vae_dir=None):
     return files
 
 
-def _read_vae(key, path, cancel):
-    """A modality's VAE state and config, checked to be that modality's VAE."""
-    state = to_ldm_layout(load_state_dict(path, cancel), path)
-    check_finite(state, path, cancel)
-    config = infer_vae_config(state, path)
-    validate_vae(state, config, path)
-    record = BY_KEY[key]
-    if config.embed_dim != LATENT_CHANNELS:
-        raise CheckpointError(
-            f"{path}: a VAE with {config.embed_dim} latent channels; {LABEL} VAEs have "
-            f"{LATENT_CHANNELS} (is this COP-GEN-Beta's autoencoder?)"
-        )
-    if config.in_channels != record.channels or config.out_ch != record.channels:
-        raise CheckpointError(
-            f"{path}: a VAE for {config.in_channels} input channels; {key} has {record.channels} "
-            "(the VAE of another modality?)"
-        )
-    return state, config
-
-
 def build_folder(work, state, files, options, step, with_int8, cancel=None):
     """Writes the graphs into ``work`` and returns model.json's family part."""
     precision, heads = options["precision"], options["num_heads"]
@@ -85,14 +64,12 @@ def build_folder(work, state, files, options, step, with_int8, cancel=None):
     step(f"building and writing the {len(IMAGE_MODALITIES)} VAEs")
     vaes = {}
     for key in IMAGE_MODALITIES:
-        vae_state, vae_config = _read_vae(key, files[vae_role(key)], cancel)
-        scale = BY_KEY[key].scale
-        write_graph(build_vae_encoder(vae_state, vae_config, precision, cancel=cancel),
-                    work / encoder_name(key), info)
-        write_graph(build_vae_decoder(vae_state, vae_config, precision, scale_factor=scale, cancel=cancel),
-                    work / decoder_name(key), info)
-        vaes[key] = {**dataclasses.asdict(vae_config), "scale_factor": scale}
-        del vae_state
+        path = files[vae_role(key)]
+        graphs = build_copgen_vae(load_state_dict(path, cancel), BY_KEY[key], path, precision, cancel)
+        write_graph(graphs.encoder, work / encoder_name(key), info)
+        write_graph(graphs.decoder, work / decoder_name(key), info)
+        vaes[key] = {**dataclasses.asdict(graphs.config), "scale_factor": BY_KEY[key].scale}
+        del graphs
 
     step(f"building and writing {DENOISER_FILE}")
     int8 = write_denoiser(

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from ...denoiser_layout import block_shapes
 from ...errors import CheckpointError, InputError
+from .. import BETA, COPGEN
 from .registry import LATENT_CHANNELS, NUM_TOKENS, PATCH_SIZE, REGISTRY
 
-FAMILY_COPGEN = "cop-gen"
-FAMILY_BETA = "cop-gen-beta"
 
 
 @dataclass(frozen=True)
@@ -97,9 +96,9 @@ def denoiser_family(state, source):
 
     Raises CheckpointError naming `source` when it is neither (a VAE, another network)."""
     if looks_like_copgen(state):
-        return FAMILY_COPGEN
+        return COPGEN
     if _looks_like_beta(state):
-        return FAMILY_BETA
+        return BETA
     raise CheckpointError(
         f"{source}: not a COP-GEN or COP-GEN-Beta denoiser (no pos_embed of "
         f"{NUM_TOKENS} tokens with 12 patch embeddings, nor a Triffuser layout)"

@@ -11,7 +11,7 @@ def decoder_name(key):
     return f"vae_decoder.{key}.onnx"
 
 
-def vae_graphs():
+def vae_graph_files():
     """{plan graph name: file name} of every VAE graph, in network order."""
     graphs = {}
     for key in IMAGE_MODALITIES:

@@ -11,6 +11,7 @@ in the model domain, to be post-processed into physical units.
 
 from dataclasses import dataclass
 
+from ...checkpoint import check_finite
 from ...errors import CheckpointError
 from ...vae_layout import infer_vae_config, to_ldm_layout, validate_vae
 from ...vae_onnx import build_vae_decoder, build_vae_encoder
@@ -24,23 +25,25 @@ class CopgenVaeGraphs:
     config: object  # vae_layout.VaeConfig read from the weights
 
 
-def read_copgen_vae(state, modality, source):
+def read_copgen_vae(state, modality, source, cancel=None):
     """The ldm-layout state dict and its VaeConfig, checked against `modality`'s record.
 
     Raises CheckpointError naming `source` when a weight is missing or misshapen, or when the
     VAE is not the modality's (wrong channel count or latent width)."""
     state = to_ldm_layout(state, source)
+    # NaN or Inf weights would only show as empty outputs much later, naming no file
+    check_finite(state, source, cancel)
     config = infer_vae_config(state, source)
     validate_vae(state, config, source)
+    if config.embed_dim != LATENT_CHANNELS:
+        raise CheckpointError(
+            f"{source}: a VAE with {config.embed_dim} latent channels; COP-GEN's have "
+            f"{LATENT_CHANNELS} (is it COP-GEN-Beta's autoencoder?)"
+        )
     if config.in_channels != modality.channels or config.out_ch != modality.channels:
         raise CheckpointError(
             f"{source}: a VAE of {config.in_channels} input and {config.out_ch} output "
             f"channels, but {modality.key} has {modality.channels}; is it that modality's VAE?"
-        )
-    if config.embed_dim != LATENT_CHANNELS:
-        raise CheckpointError(
-            f"{source}: a VAE with {config.embed_dim} latent channels; COP-GEN's have "
-            f"{LATENT_CHANNELS}"
         )
     return state, config
 
@@ -48,7 +51,7 @@ def read_copgen_vae(state, modality, source):
 def build_copgen_vae(state, modality, source, precision="fp32", cancel=None):
     """Encoder and decoder graphs of `modality`'s VAE (a COP-GEN registry record), the decoder
     undoing the modality's latent scale."""
-    state, config = read_copgen_vae(state, modality, source)
+    state, config = read_copgen_vae(state, modality, source, cancel)
     encoder = build_vae_encoder(state, config, precision, cancel=cancel)
     decoder = build_vae_decoder(
         state, config, precision, scale_factor=modality.scale, cancel=cancel
