@@ -157,3 +157,19 @@ def test_sampling_is_seeded_and_checks_its_inputs(model):
         model.sample(["DEM_DEM"], conditions={"DEM_DEM": a["DEM_DEM"]}, steps=3)
     with pytest.raises(InputError, match="unknown COP-GEN modality 'dem_dem'"):
         model.sample(["dem_dem"], steps=3)
+
+
+def test_int8_denoiser_serves_the_fast_preference(reference, tmp_path):
+    """The int8 COP-GEN denoiser: chosen by the fast preference on the CPU, and its noise
+    prediction within the int8 bar (about 2.6 % RMS of the noise, as Beta's)."""
+    root, expected, readme = reference
+    out = tmp_path / "int8"
+    convert(root / "denoiser_tiny.pth", None, out, heads=2, vae_dir=root / "vae", precision="int8")
+    fast, faithful = load(out, device="cpu", preference="fast"), load(out, device="cpu")
+    assert fast.denoiser_precision == "int8" and faithful.denoiser_precision == "fp32"
+    latents = unflatten(expected["denoiser.latents"], readme["layout_all"])
+    timesteps = {key: expected["denoiser.timesteps"][:, i] for i, key in enumerate(MODALITIES)}
+    a = flatten(fast.denoise(latents, timesteps), readme["layout_all"])
+    b = flatten(faithful.denoise(latents, timesteps), readme["layout_all"])
+    rms = float(np.sqrt(np.mean((a - b) ** 2) / np.mean(b ** 2)))
+    assert 0 < rms < 0.035
