@@ -41,6 +41,8 @@ FLAGS = {
     "local_files.vae": "--vae",
     "vae": "--vae",
     "vae_dir": "--vae-dir",
+    "local_files.vae_dir": "--vae-dir",
+    "model_dir": "--model-dir",
     "allow_unofficial": "--allow-unofficial",
     "heads": "--heads",
     "device": "--device",

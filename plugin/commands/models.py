@@ -33,11 +33,16 @@ def add_parser(subparsers):
     install = action("install", "download, check, convert and install a model", _install)
     install.add_argument("--precision", choices=FOLDER_PRECISIONS, default="fp32", help="fp32 (CPU) or fp16 (GPU) (default: fp32)")
     install.add_argument("--denoiser", metavar="FILE", help="use this denoiser checkpoint instead of downloading it")
-    install.add_argument("--vae", metavar="FILE", help="use this autoencoder checkpoint instead of downloading it")
+    install.add_argument("--vae", metavar="FILE", help="COP-GEN-Beta: use this autoencoder checkpoint instead of downloading it")
+    install.add_argument(
+        "--vae-dir", metavar="DIR",
+        help="COP-GEN: use the ten VAEs of this folder (the official copgen-vaes layout, "
+        "<folder>/model-50-ema.pth) instead of downloading them",
+    )
     install.add_argument(
         "--allow-unofficial",
         action="store_true",
-        help="install --denoiser/--vae files whose sha256 differs from the official checkpoints' "
+        help="install --denoiser/--vae/--vae-dir files whose sha256 differs from the official checkpoints' "
         "(e.g. fine-tuned weights); the model is then marked unofficial",
     )
     verify = action(
@@ -67,7 +72,8 @@ def _list(args):
 
 def _install(args):
     manager = _manager(args)
-    local = {role: path for role, path in (("denoiser", args.denoiser), ("vae", args.vae)) if path}
+    given = (("denoiser", args.denoiser), ("vae", args.vae), ("vae_dir", args.vae_dir))
+    local = {role: path for role, path in given if path}
     bar = ProgressBar(sys.stderr)
     try:
         folder = manager.install(

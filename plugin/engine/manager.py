@@ -34,12 +34,13 @@ from .. import __version__
 from .atomic import disk_error, remove_leftovers, temp_sibling, write_json_atomic
 from .cancel import check_cancel
 from .errors import CheckpointError, DownloadError, InputError, ModelError
-from .model_folder import GRAPH_ROLES, INFO_FILE, REINSTALL_HINT, check_graph_role, read_info, sha256_file
+from .families import BETA, FAMILIES, family, family_name
+from .model_folder import INFO_FILE, REINSTALL_HINT, check_graph_role, read_info, sha256_file
 from .precision import FOLDER_PRECISIONS
 
 MODEL_DIR_ENV = "COPGEN_MODEL_DIR"
 REGISTRY_FILE = Path(__file__).resolve().parents[2] / "models" / "registry.json"
-ROLES = ("denoiser", "vae")
+DENOISER_ROLE = "denoiser"
 PRECISIONS = FOLDER_PRECISIONS  # an installed folder's graphs (see plugin.engine.precision)
 INSTALL_RECORD = "install.json"
 DOWNLOADS = "downloads"
@@ -47,6 +48,8 @@ KNOWN_HASHES = "known_hashes.json"
 LOCK_FILE = ".install.lock"
 DOWNLOADING = "downloading"  # prefix of progress messages whose counts are bytes
 _CHUNK = 1 << 20
+# a conversion writes graphs about the size of the checkpoints, plus the int8 denoiser
+CONVERT_SPACE = 1.3
 # A download the registry gives no size for is still cut off here (a server streaming forever)
 MAX_UNSIZED_DOWNLOAD = 8 << 30
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -100,14 +103,20 @@ def _check_entry(origin, name, entry):
     heads = entry.get("num_heads", 16) if isinstance(entry, dict) else None
     if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
         raise InputError(f"{where}.num_heads must be a positive whole number")
+    if entry.get("family", BETA) not in FAMILIES:
+        raise InputError(f"{where}.family must be one of {', '.join(FAMILIES)}")
     sources = entry.get("sources")
-    for role in ROLES:
+    expected = family(entry.get("family", BETA)).checkpoint_roles()
+    for role in expected:
         source = sources.get(role) if isinstance(sources, dict) else None
         if not isinstance(source, dict):
             raise InputError(f"{where}.sources.{role} is missing")
         file_name, url = source.get("file_name"), source.get("url")
-        if not isinstance(file_name, str) or not file_name or Path(file_name).name != file_name or file_name[0] == ".":
+        if not _plain_name(file_name):
             raise InputError(f"{where}.sources.{role}.file_name must be a plain file name")
+        folder = source.get("folder")
+        if folder is not None and not (isinstance(folder, str) and all(map(_plain_name, folder.split("/")))):
+            raise InputError(f"{where}.sources.{role}.folder must be a relative folder of plain names")
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise InputError(f"{where}.sources.{role}.url must be an http(s) URL")
         sha256 = source.get("sha256")
@@ -116,6 +125,18 @@ def _check_entry(origin, name, entry):
         size = source.get("size")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
             raise InputError(f"{where}.sources.{role}.size must be a positive number of bytes or null")
+    unknown = sorted(set(sources) - set(expected))
+    if unknown:
+        raise InputError(f"{where}.sources.{unknown[0]} is not a checkpoint of a {entry.get('family', BETA)} model")
+
+
+def _plain_name(name):
+    return isinstance(name, str) and bool(name) and Path(name).name == name and name[0] != "."
+
+
+def _roles(entry):
+    """The checkpoint roles of a registry entry: the denoiser's, then its VAEs'."""
+    return tuple(entry["sources"])
 
 
 class ModelManager:
@@ -160,8 +181,9 @@ class ModelManager:
     # -- install ----------------------------------------------------------------------------
 
     def install(self, name, precision="fp32", progress=None, cancel=None, local_files=None, allow_unofficial=False):
-        """Download (or take ``local_files={"denoiser": path, "vae": path}``), check, convert
-        and install a model; returns its folder.
+        """Download (or take ``local_files``: {"denoiser": path, "vae": path} for COP-GEN-Beta,
+        {"denoiser": path, "vae_dir": folder} for COP-GEN), check, convert and install a model;
+        returns its folder.
 
         A local file whose sha256 differs from the one the registry lists for its role is
         refused with InputError, unless ``allow_unofficial`` is True: then the model is
@@ -188,27 +210,23 @@ class ModelManager:
     def _install(self, name, entry, folder, precision, progress, cancel, local_files, allow_unofficial):
         from .convert import convert
 
-        local_files = dict(local_files or {})
-        for role in local_files:
-            if role not in ROLES:
-                raise InputError(f"local_files: unknown checkpoint {role!r}; expected {' or '.join(ROLES)}")
+        roles, model_family = _roles(entry), family(entry.get("family", BETA))
+        local = model_family.local_checkpoints(local_files or {})
         checkpoints, official, origins, hashes = {}, {}, {}, {}
         # local files first: a refused one must not wait for a 1 GB download of the other
-        for role in ROLES:
-            if local_files.get(role):
-                path = Path(local_files[role])
-                if not path.is_file():
-                    raise InputError(f"{path} is not a file", f"local_files.{role}")
-                checkpoints[role], origins[role] = path, "local"
-                official[role], hashes[role] = _check_local(
-                    role, path, entry["sources"][role], allow_unofficial, progress, cancel
-                )
-        for role in ROLES:
-            if role not in checkpoints:
-                source = entry["sources"][role]
-                checkpoints[role], hashes[role] = self._download(name, source, progress, cancel)
-                origins[role] = "download"
-                official[role] = True  # the registry's own source, checked as far as it can be
+        for role, path in local.items():
+            checkpoints[role], origins[role] = path, "local"
+            official[role], hashes[role] = _check_local(
+                role, path, entry["sources"][role], allow_unofficial, progress, cancel
+            )
+        missing = [role for role in roles if role not in checkpoints]
+        self._check_free_space([entry["sources"][role] for role in missing], "download", entry)
+        for role in missing:
+            source = entry["sources"][role]
+            checkpoints[role], hashes[role] = self._download(name, source, progress, cancel)
+            origins[role] = "download"
+            official[role] = True  # the registry's own source, checked as far as it can be
+        self._check_free_space([], "convert", entry)
 
         def convert_progress(done, total, message):
             check_cancel(cancel, f"installing {name}")
@@ -216,10 +234,12 @@ class ModelManager:
                 progress(done, total, message)
 
         try:
+            vae_path, vae_dir = model_family.convert_inputs(checkpoints)
             out_dir = convert(
-                checkpoints["denoiser"],
-                checkpoints["vae"],
+                checkpoints[DENOISER_ROLE],
+                vae_path,
                 folder,
+                vae_dir=vae_dir,
                 heads=entry.get("num_heads", 16),
                 # fp32 folders also get the int8 denoiser: the fast CPU path, chosen at run time
                 precision="int8" if precision == "fp32" else precision,
@@ -231,17 +251,17 @@ class ModelManager:
             # a download nothing vouched for (no published sha256, none recorded) that is not
             # a checkpoint, e.g. a captive portal's page: deleted, so the next install fetches
             # it again instead of trusting it
-            for role in ROLES:
+            for role in roles:
                 source = entry["sources"][role]
                 if origins[role] == "download" and not self._vouched_for(source):
                     checkpoints[role].unlink(missing_ok=True)
             raise
         _write_install_record(out_dir, name, official, origins)
-        for role in ROLES:  # trust on first use, only for a file that converted
+        for role in roles:  # trust on first use, only for a file that converted
             source = entry["sources"][role]
             if origins[role] == "download" and not self._vouched_for(source):
                 self._record_hash(source["url"], hashes[role])
-        for role in ROLES:
+        for role in roles:
             if origins[role] == "download":
                 try:
                     checkpoints[role].unlink()
@@ -255,7 +275,7 @@ class ModelManager:
     def _download(self, name, source, progress, cancel):
         """(path, sha256 of the file on disk) of the verified downloaded file of model
         ``name``'s registry source."""
-        downloads = self.model_root / DOWNLOADS
+        downloads = self.download_folder(source)
         downloads.mkdir(parents=True, exist_ok=True)
         final = downloads / source["file_name"]
         expected = source.get("sha256") or self._known_hashes().get(source["url"])
@@ -299,6 +319,27 @@ class ModelManager:
         sha256 = self._check_download(name, source, part, expected, hashing, hashed)
         os.replace(part.path, final)
         return final, sha256
+
+    def download_folder(self, source):
+        """Where a registry source is downloaded: ``downloads/`` or, for sources that share a
+        file name (COP-GEN's VAEs), their own official sub-folder of it."""
+        return self.model_root / DOWNLOADS / source.get("folder", "")
+
+    def _check_free_space(self, sources, stage, entry):
+        """DownloadError before a download or a conversion that would not fit on the disk:
+        the files still to download, then graphs about the size of the checkpoints (plus the
+        int8 denoiser)."""
+        checkpoints = sum(_expected_size(source) for source in entry["sources"].values())
+        needed = sum(_expected_size(source) for source in sources) + int(checkpoints * CONVERT_SPACE)
+        root = self.model_root
+        root.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(root).free
+        if free < needed:
+            raise DownloadError(
+                f"{root}: not enough free space to {stage} the model: it needs about "
+                f"{needed / 1e9:.1f} GB, {free / 1e9:.1f} GB are free; free some space or choose "
+                "another model folder", "model_dir",
+            )
 
     def _fetch(self, source, part, progress, cancel):
         """One HTTP request: append to ``part`` from its current size to the end of the file."""
@@ -435,7 +476,7 @@ class ModelManager:
         if precision is None:
             for source in entry["sources"].values():
                 for file_name in (source["file_name"], source["file_name"] + ".part"):
-                    path = self.model_root / DOWNLOADS / file_name
+                    path = self.download_folder(source) / file_name
                     if path.is_file():
                         path.unlink()
                         removed.append(path)
@@ -461,7 +502,7 @@ class ModelManager:
         files = info.get("files")
         if not isinstance(files, dict) or not files:
             raise ModelError(f"{folder / INFO_FILE}: lists no files to check (key 'files')")
-        _check_graph_files(folder, info, files)
+        _check_graph_files(folder, info, files, family(family_name(info)))
         for file_name, record in files.items():
             path = folder / file_name
             if not path.is_file():
@@ -476,7 +517,7 @@ class ModelManager:
         noted = _read_install_record(folder).get("sources", {})
         used_sources = info.get("sources") if isinstance(info.get("sources"), dict) else {}
         sources = {}
-        for role in ROLES:
+        for role in _roles(entry):
             official = entry["sources"][role]
             used = used_sources.get(role) if isinstance(used_sources.get(role), dict) else {}
             note = noted.get(role) if isinstance(noted.get(role), dict) else {}
@@ -566,14 +607,15 @@ def _check_local(role, path, source, allow_unofficial, progress, cancel=None):
     return False, actual
 
 
-def _check_graph_files(folder, info, files):
+def _check_graph_files(folder, info, files, model_family):
     """Every graph file the model needs (and every graph or weights file in the folder) is listed
     in model.json with a sha256, and each graph has the inputs and outputs of its role."""
     import onnx
 
     from .quantize import INT8_DATA_FILE, INT8_FILE, INT8_KEY
 
-    needed = set(GRAPH_ROLES)
+    graph_roles = model_family.graph_roles()
+    needed = set(graph_roles)
     if (folder / "denoiser.onnx.data").exists():
         needed.add("denoiser.onnx.data")
     if INT8_KEY in info:
@@ -587,13 +629,13 @@ def _check_graph_files(folder, info, files):
                 f"{folder / name}: {'needed by the model but ' if name in needed else ''}not listed with a "
                 f"sha256 in {info_path}, so it cannot be checked; {_REINSTALL}"
             )
-    for name in GRAPH_ROLES:
+    for name, expected in graph_roles.items():
         path = folder / name
         try:
             graph = onnx.load(str(path), load_external_data=False).graph
         except Exception as exc:  # protobuf's DecodeError and friends: a damaged file
             raise ModelError(f"{path}: not a readable ONNX graph ({type(exc).__name__}); {_REINSTALL}") from None
-        check_graph_role(name, [i.name for i in graph.input], [o.name for o in graph.output], path)
+        check_graph_role(name, [i.name for i in graph.input], [o.name for o in graph.output], path, expected)
 
 
 def _write_install_record(folder, name, official, origins):
@@ -602,7 +644,7 @@ def _write_install_record(folder, name, official, origins):
     try:
         used = _read_info(folder)["sources"]
         sources = {
-            role: {**used[role], "origin": origins[role], "official": official[role]} for role in ROLES
+            role: {**used[role], "origin": origins[role], "official": official[role]} for role in origins
         }
         record = {"model": name, "unofficial": any(v is False for v in official.values()), "sources": sources}
         write_json_atomic(folder / INSTALL_RECORD, record)
@@ -735,6 +777,11 @@ def _total_size(response, part):
         part.discard()  # a plain 200: the whole file comes again
     length = response.headers.get("Content-Length")
     return int(length) if length and length.isdigit() else None
+
+
+def _expected_size(source):
+    """A source's bytes: the registry's size, else its approximate size, else 0."""
+    return source.get("size") or source.get("approx_size") or 0
 
 
 def _check_precision(precision):

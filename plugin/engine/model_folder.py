@@ -22,11 +22,11 @@ GRAPH_ROLES = {
 }
 
 
-def check_graph_role(role, inputs, outputs, path):
+def check_graph_role(role, inputs, outputs, path, expected=None):
     """ModelError naming ``path`` unless a graph with these input and output names can serve
-    as ``role`` (a key of GRAPH_ROLES)."""
-    expected = GRAPH_ROLES[role]
-    if (list(inputs), list(outputs)) != expected:
+    as ``role`` (a key of GRAPH_ROLES, or ``expected`` (inputs, outputs) for another family's)."""
+    expected = GRAPH_ROLES[role] if expected is None else expected
+    if (sorted(inputs), sorted(outputs)) != (sorted(expected[0]), sorted(expected[1])):
         raise ModelError(
             f"{path}: takes {list(inputs)} and gives {list(outputs)}, not the {role} graph's "
             f"{expected[0]} -> {expected[1]} (files swapped or replaced); {REINSTALL_HINT}"
@@ -34,10 +34,11 @@ def check_graph_role(role, inputs, outputs, path):
 
 
 def source_hashes(info):
-    """{"denoiser_sha256", "vae_sha256"}: the checkpoints a model folder was converted from (its
-    model.json ``info``), as outputs, dataset tags and STAC items record them."""
-    sources = info.get("sources", {})
-    return {f"{role}_sha256": str(sources.get(role, {}).get("sha256", "")) for role in ("denoiser", "vae")}
+    """{"<role>_sha256"}: the checkpoints a model folder was converted from (its model.json
+    ``info``: "denoiser" and "vae" for COP-GEN-Beta, "denoiser" and "vae.<key>" for COP-GEN),
+    as outputs, dataset tags and STAC items record them."""
+    sources = info.get("sources") or {"denoiser": {}, "vae": {}}
+    return {f"{role}_sha256": str(entry.get("sha256", "")) for role, entry in sources.items()}
 
 
 def sha256_file(path, cancel=None):

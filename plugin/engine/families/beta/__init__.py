@@ -15,3 +15,28 @@ def open_model(model_dir, info=None, **options):
     from ...model import CopGenModel
 
     return CopGenModel.open(model_dir, **options)
+
+
+def checkpoint_roles():
+    """The checkpoints of a registry entry / install: the denoiser and the one VAE."""
+    return ("denoiser", "vae")
+
+
+def local_checkpoints(local_files):
+    """{role: Path} of an install's local files ({"denoiser": path, "vae": path}, either
+    optional); one InputError line for an unknown key or a path that is not a file."""
+    from ...local_files import checked_files
+
+    return checked_files(local_files, checkpoint_roles())
+
+
+def convert_inputs(checkpoints):
+    """(vae_path, vae_dir) for plugin.engine.convert.convert."""
+    return checkpoints["vae"], None
+
+
+def graph_roles():
+    """{graph file: (input names, output names)} of a converted folder."""
+    from ...model_folder import GRAPH_ROLES
+
+    return dict(GRAPH_ROLES)

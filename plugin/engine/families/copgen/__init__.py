@@ -16,3 +16,53 @@ def open_model(model_dir, info=None, **options):
     from .model import CopGenModel
 
     return CopGenModel.open(model_dir, info=info, **options)
+
+
+def checkpoint_roles():
+    """The checkpoints of a registry entry / install: the denoiser, then one VAE per image
+    modality (role ``vae.<key>``)."""
+    from .convert import vae_role
+    from .registry import IMAGE_MODALITIES
+
+    return ("denoiser",) + tuple(vae_role(key) for key in IMAGE_MODALITIES)
+
+
+def local_checkpoints(local_files):
+    """{role: Path} of an install's local files: {"denoiser": path, "vae_dir": the official
+    copgen-vaes folder}, either optional; one InputError line for what is wrong."""
+    from ...local_files import checked_files
+    from .convert import checkpoints
+
+    files = dict(local_files)
+    vae_dir = files.pop("vae_dir", None)
+    found = checked_files(files, ("denoiser",))
+    if vae_dir:
+        vaes = checkpoints("-", vae_dir=vae_dir)
+        vaes.pop("denoiser")
+        found.update(vaes)
+    return found
+
+
+def convert_inputs(checkpoints):
+    """(vae_path, vae_dir) for plugin.engine.convert.convert: the one folder that holds every
+    VAE in the official layout (a local --vae-dir, or the downloads)."""
+    from ...errors import InputError
+
+    folders = {path.parent.parent for role, path in checkpoints.items() if role != "denoiser"}
+    if len(folders) != 1:
+        raise InputError("the ten VAEs must come from one folder (all local, or all downloaded)", "vae_dir")
+    return None, folders.pop()
+
+
+def graph_roles():
+    """{graph file: (input names, output names)} of a converted folder."""
+    from ...model_folder import DENOISER_FILE
+    from .denoiser_onnx import output_name
+    from .files import decoder_name, encoder_name
+    from .registry import IMAGE_MODALITIES, MODALITIES
+
+    roles = {DENOISER_FILE: (list(MODALITIES) + ["timesteps"], [output_name(key) for key in MODALITIES])}
+    for key in IMAGE_MODALITIES:
+        roles[encoder_name(key)] = (["image"], ["moments"])
+        roles[decoder_name(key)] = (["latents"], ["image"])
+    return roles
