@@ -194,15 +194,17 @@ class Tiling:
 
     spec = ""
 
-    def layout(self, height, width, call=0, calls=1):
-        return Layout(self._placement(height, call, calls, 0), self._placement(width, call, calls, 1))
+    def layout(self, height, width, call=0, calls=1, size=WINDOW):
+        """The layout of call ``call`` of ``calls`` over a canvas of height x width cells, with
+        windows of ``size`` cells (COP-GEN-Beta: 32 latents; COP-GEN: 4 units of 480 m)."""
+        return Layout(self._placement(height, call, calls, 0, size), self._placement(width, call, calls, 1, size))
 
-    def windows_per_call(self, height, width, calls):
+    def windows_per_call(self, height, width, calls, size=WINDOW):
         """Number of windows at each of ``calls`` network calls (no arrays are built)."""
-        return [len(self._placement(height, call, calls, 0)) * len(self._placement(width, call, calls, 1))
+        return [len(self._placement(height, call, calls, 0, size)) * len(self._placement(width, call, calls, 1, size))
                 for call in range(calls)]
 
-    def _placement(self, length, call, calls, axis):
+    def _placement(self, length, call, calls, axis, size):
         """The placement along ``axis`` (0 rows, 1 columns) at this call."""
         raise NotImplementedError
 
@@ -226,8 +228,8 @@ class FixedOverlap(Tiling):
         self.overlap = _overlap(overlap, "overlap")
         self.spec = f"overlap:{self.overlap}"
 
-    def _placement(self, length, call, calls, axis):
-        return lattice(length, self.overlap)
+    def _placement(self, length, call, calls, axis, size):
+        return lattice(length, _fitting(self.overlap, size, self.spec), size=size)
 
 
 class Spread(Tiling):
@@ -237,8 +239,8 @@ class Spread(Tiling):
         self.min_overlap = _overlap(min_overlap, "spread")
         self.spec = f"spread:{self.min_overlap}"
 
-    def _placement(self, length, call, calls, axis):
-        return spread(length, self.min_overlap)
+    def _placement(self, length, call, calls, axis, size):
+        return spread(length, _fitting(self.min_overlap, size, self.spec), size)
 
 
 class Schedule(Tiling):
@@ -265,8 +267,8 @@ class Schedule(Tiling):
                 return tiling
         return self.final
 
-    def _placement(self, length, call, calls, axis):
-        return self.at(call, calls)._placement(length, call, calls, axis)
+    def _placement(self, length, call, calls, axis, size):
+        return self.at(call, calls)._placement(length, call, calls, axis, size)
 
 
 def _short(tiling):
@@ -285,13 +287,14 @@ class Shifted(Tiling):
         self.overlap = _overlap(overlap, "shifted")
         self.spec = "shifted" if self.overlap == 0 else f"shifted:{self.overlap}"
 
-    def offset(self, call, axis):
-        stride = WINDOW - self.overlap
+    def offset(self, call, axis, size=WINDOW):
+        stride = size - self.overlap
         factor = _SHIFT_ROWS if axis == 0 else _SHIFT_COLS
         return int(((0.5 + call * factor) % 1.0) * stride)
 
-    def _placement(self, length, call, calls, axis):
-        return lattice(length, self.overlap, self.offset(call, axis))
+    def _placement(self, length, call, calls, axis, size):
+        overlap = _fitting(self.overlap, size, self.spec)
+        return lattice(length, overlap, self.offset(call, axis, size), size)
 
 
 def _overlap(value, option):
@@ -299,6 +302,13 @@ def _overlap(value, option):
         raise InputError(f"{option}:N takes an overlap of 0..{WINDOW - 1} latents, got {value!r}",
                          field=FIELD)
     return int(value)
+
+
+def _fitting(overlap, size, spec):
+    """An overlap that fits a window of ``size`` cells, or InputError naming the strategy."""
+    if overlap >= size:
+        raise InputError(f"{spec}: an overlap of {overlap} does not fit windows of {size} cells", field=FIELD)
+    return overlap
 
 
 # The default: measured with the Gaussian-field oracle (bench/tiling_oracle.py, docs/performance.md).
