@@ -98,7 +98,7 @@ def decoder_seams(size, hard_cuts=False):
     import onnx
 
     from plugin.benchmarks.weights import VAE, random_state
-    from plugin.engine.canvas import decode_canvas
+    from plugin.engine.canvas import decode_canvas, to_uint8
     from plugin.engine.runtime import open_session
     from plugin.engine.tiling import Layout, lattice, vae_layout
     from plugin.engine.vae_layout import expected_shapes
@@ -138,7 +138,8 @@ def decoder_seams(size, hard_cuts=False):
     for name, layout in layouts.items():
         image = np.zeros((3, size * 8, size * 8), np.float64)
 
-        def write(row, col, rgb):
+        def write(row, col, strip):
+            rgb = to_uint8(strip)
             image[:, row:row + rgb.shape[1], col:col + rgb.shape[2]] = rgb
 
         start = time.perf_counter()

@@ -193,9 +193,9 @@ def test_decoder_and_encoder_tiles_on_a_cell_are_within_1_3_times_its_area():
     encoder = Counter(lambda images: np.zeros((len(images), 8) + tuple(s // 8 for s in images.shape[2:]), np.float32))
 
     def read(row, col, height, width):
-        return np.zeros((3, height, width), np.uint8), np.ones((height, width), bool)
+        return np.zeros((3, height, width), np.float32), np.ones((height, width), bool)
 
-    encode_canvas(encoder, read, CELL, CELL)
+    encode_canvas(encoder, read, CELL, CELL, 8)
     assert encoder.items == 4 and set(encoder.shapes) == {(76 * 8, 76 * 8)}  # the decoder's tiles
 
 
@@ -214,7 +214,8 @@ class ArrayImage:
         window = self.rgb[:, row:row + height, col:col + width]
         valid = np.zeros(window.shape[1:], dtype=bool)
         valid[:, max(0, self.first_col - col):] = True
-        return np.where(valid, window, 0).astype(np.uint8), valid
+        # the model domain of an 8-bit rendering, as geo's condition reader gives it
+        return np.where(valid, window, 0).astype(np.float32) / 127.5 - 1.0, valid
 
 
 def test_encode_canvas_blends_tile_moments(model):
@@ -222,7 +223,7 @@ def test_encode_canvas_blends_tile_moments(model):
     image = ArrayImage(rgb)
     layout = vae_layout(48, 64, max_tile=40)
     assert len(layout) == 4
-    encoded = encode_canvas(model.encode_moments, image, 48, 64, layout=layout)
+    encoded = encode_canvas(model.encode_moments, image, 48, 64, 8, layout=layout)
     assert encoded.moments.shape == (8, 48, 64) and encoded.cells.all()
     assert len(image.reads) == len(layout)
     rows, cols = layout.window_shape
@@ -235,7 +236,7 @@ def test_encode_canvas_skips_tiles_without_data(model):
     rgb = np.random.default_rng(4).integers(0, 256, (3, 256, 640), dtype=np.uint8)
     image = ArrayImage(rgb, first_col=400)  # data from px 400 (latent 50)
     layout = vae_layout(32, 80, max_tile=40)
-    encoded = encode_canvas(model.encode_moments, image, 32, 80, layout=layout)
+    encoded = encode_canvas(model.encode_moments, image, 32, 80, 8, layout=layout)
     assert not encoded.cells[:, :50].any() and encoded.cells[:, 50:].all()
     first_tile_only = layout.cols.starts[1]
     assert np.all(encoded.moments[:, :, :first_tile_only] == 0)
@@ -262,7 +263,8 @@ def test_decode_canvas_equals_whole_image_feathering(model):
     image = np.zeros_like(expected)
     written = np.zeros(expected.shape[1:], int)
 
-    def write(row, col, rgb):
+    def write(row, col, strip):
+        rgb = to_uint8(strip)
         image[:, row:row + rgb.shape[1], col:col + rgb.shape[2]] = rgb
         written[row:row + rgb.shape[1], col:col + rgb.shape[2]] += 1
 

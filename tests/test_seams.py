@@ -9,7 +9,7 @@ import rasterio
 from bench.gaussian_oracle import GaussianFieldOracle, oracle_graph, write_oracle_folder
 from plugin.analysis.seams import blind_seam_score, decoder_seam_excess, layout_seam_score
 from plugin.engine import load
-from plugin.engine.canvas import canvas_streams, decode_canvas, sample_canvas
+from plugin.engine.canvas import canvas_streams, decode_canvas, sample_canvas, to_uint8
 from plugin.engine.tiling import DEFAULT_TILING, Layout, lattice, parse_tiling, vae_layout
 
 SIZE = 134  # a whole Major TOM cell
@@ -119,7 +119,8 @@ def decode_with(model, latents, layout):
     height, width = latents.shape[1:]
     image = np.zeros((3, height * 8, width * 8), np.uint8)
 
-    def write(row, col, rgb):
+    def write(row, col, strip):
+        rgb = to_uint8(strip)
         image[:, row:row + rgb.shape[1], col:col + rgb.shape[2]] = rgb
 
     decode_canvas(model.decode, latents, write, layout=layout)

@@ -187,19 +187,20 @@ class EncodedCanvas:
     cells: np.ndarray
 
 
-def encode_canvas(encode_moments, read_tile, height, width, layout=None, cancel=None, on_tiles=None,
-                  batch=4):
+def encode_canvas(encode_moments, read_tile, height, width, moment_channels, layout=None, cancel=None,
+                  on_tiles=None, batch=4):
     """VAE-encode an image over a canvas of ``height`` x ``width`` latents, tile by tile.
 
-    read_tile(row_px, col_px, height_px, width_px) -> (rgb uint8 [3, h, w], valid bool [h, w]):
-    the rendered image (pixels without data already filled as the caller likes). Tiles with no
-    valid pixel are not encoded: the model is to treat the image as absent there. Moments of
-    overlapping tiles are crossfaded like the denoiser's windows. ``on_tiles(n)`` is told how
-    many tiles each batch handled (``batch`` 32 x 32 tiles' worth of area per call); encode_moments(images [B, 3, h, w] in [-1, 1]) -> [B, 8, h/8, w/8].
+    read_tile(row_px, col_px, height_px, width_px) -> (image float32 [C, h, w] in the model
+    domain, valid bool [h, w]) (pixels without data already filled as the caller likes). Tiles
+    with no valid pixel are not encoded: the model is to treat the image as absent there.
+    Moments of overlapping tiles are crossfaded like the denoiser's windows. ``on_tiles(n)`` is
+    told how many tiles each batch handled (``batch`` 32 x 32 tiles' worth of area per call);
+    encode_moments(images [B, C, h, w]) -> [B, moment_channels, h/8, w/8].
     """
     layout = vae_layout(height, width) if layout is None else layout
     batch = _tiles_per_call(batch, layout)
-    moments = np.zeros((2 * LATENT_CHANNELS, height, width), dtype=np.float32)
+    moments = np.zeros((moment_channels, height, width), dtype=np.float32)
     weight_sum = np.zeros((height, width), dtype=np.float32)
     cells = np.zeros((height, width), dtype=bool)
     for part in chunks(range(len(layout)), batch):
@@ -208,15 +209,14 @@ def encode_canvas(encode_moments, read_tile, height, width, layout=None, cancel=
         for index in part:
             row, col = layout.windows[index]
             h, w = layout.window_shape
-            rgb, valid = read_tile(row * PIXELS_PER_LATENT, col * PIXELS_PER_LATENT,
-                                   h * PIXELS_PER_LATENT, w * PIXELS_PER_LATENT)
+            image, valid = read_tile(row * PIXELS_PER_LATENT, col * PIXELS_PER_LATENT,
+                                     h * PIXELS_PER_LATENT, w * PIXELS_PER_LATENT)
             cells[layout.slices(index)] |= _any_per_cell(valid)
             if valid.any():
-                tiles.append(rgb)
+                tiles.append(image)
                 encoded.append(index)
         if tiles:
-            images = np.stack(tiles).astype(np.float32) / 127.5 - 1.0
-            layout.accumulate(moments, encode_moments(images), encoded)
+            layout.accumulate(moments, encode_moments(np.stack(tiles)), encoded)
             for index in encoded:
                 weight_sum[layout.slices(index)] += layout.weights(index)
         if on_tiles is not None:
@@ -232,10 +232,11 @@ def _any_per_cell(mask):
 
 
 def decode_canvas(decode, latents, write, layout=None, cancel=None, on_tiles=None, batch=4):
-    """Decode a latent canvas [4, H, W] into RGB uint8 strips passed to ``write(row_px, col_px, rgb)``.
+    """Decode a latent canvas [C, H, W] into float32 strips passed to ``write(row_px, col_px,
+    image [C', rows, cols])``.
 
-    decode(latents [B, 4, h, w]) -> images [B, 3, 8h, 8w] in [0, 1]. Rows of tiles are decoded
-    top to bottom and crossfaded into a band one tile tall; each strip of rows that no later tile
+    decode(latents [B, C, h, w]) -> images [B, C', 8h, 8w]. Rows of tiles are decoded top to
+    bottom and crossfaded into a band one tile tall; each strip of rows that no later tile
     touches is written and dropped, so the full-resolution image never exists.
     """
     height, width = latents.shape[-2:]
@@ -244,13 +245,15 @@ def decode_canvas(decode, latents, write, layout=None, cancel=None, on_tiles=Non
     pixels = Layout(layout.rows.scaled(PIXELS_PER_LATENT), layout.cols.scaled(PIXELS_PER_LATENT))
     rows, cols = pixels.rows, pixels.cols
     tile_h, tile_w = pixels.window_shape
-    band = np.zeros((3, tile_h, cols.length), dtype=np.float32)
+    band = None  # [C', tile_h, W px], sized by the first decoded tile
     band_weight = np.zeros((tile_h, cols.length), dtype=np.float32)
     for i, top in enumerate(rows.starts):
         indices = [i * len(cols) + j for j in range(len(cols))]
         for part in chunks(indices, batch):
             check_cancel(cancel, "decoding")
             images = decode(layout.cut(latents, part))
+            if band is None:
+                band = np.zeros((images.shape[1], tile_h, cols.length), dtype=np.float32)
             for image, index in zip(images, part):
                 weights = pixels.weights(index)
                 left = cols.starts[index % len(cols)]
@@ -261,7 +264,7 @@ def decode_canvas(decode, latents, write, layout=None, cancel=None, on_tiles=Non
         check_cancel(cancel, "decoding")  # a large tile takes a while: stop before writing its band
         next_top = rows.starts[i + 1] if i + 1 < len(rows) else rows.length
         finished = next_top - top
-        write(top, 0, to_uint8(band[:, :finished] / band_weight[:finished]))
+        write(top, 0, band[:, :finished] / band_weight[:finished])
         band = np.roll(band, -finished, axis=1)
         band_weight = np.roll(band_weight, -finished, axis=0)
         band[:, tile_h - finished:] = 0

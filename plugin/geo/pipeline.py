@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.canvas import PIXELS_PER_LATENT, canvas_streams, decode_canvas, sample_canvas, sample_posterior
+from ..engine.canvas import PIXELS_PER_LATENT, canvas_streams, decode_canvas, sample_canvas, sample_posterior, to_uint8
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling
 from ..engine.errors import InputError
 from ..engine.modalities import (
@@ -104,13 +104,18 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
                 sample_tags = {**tags, "modality": record.key, "sample": str(sample + 1)}
                 as_reflectance = request.reflectance and record.reflectance
                 with OutputWriter(work / name, grid, record.key, sample_tags, reflectance=as_reflectance) as writer:
-                    decode_canvas(model.decode, latents[k, sample], writer.write_window, cancel=cancel,
+                    decode_canvas(model.decode, latents[k, sample], _as_uint8(writer.write_window), cancel=cancel,
                                   on_tiles=tracker.stage(f"decoding {record.key}"), batch=model.max_batch)
                 written.append(name)
         move_into_place([(work / name, out_dir / name) for name in written])
         return [out_dir / name for name in written]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _as_uint8(write):
+    """A decode writer taking the decoder's [0, 1] strips as the 8-bit renderings are saved."""
+    return lambda top, left, image: write(top, left, to_uint8(image))
 
 
 def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, solver, tiling, tracker, cancel,

@@ -8,7 +8,7 @@ engine (:mod:`plugin.engine.canvas`, :mod:`plugin.engine.tiling`).
 import numpy as np
 
 from ..engine.canvas import PIXELS_PER_LATENT, encode_canvas
-from ..engine.modalities import TILE_PIXELS
+from ..engine.modalities import LATENT_CHANNELS, TILE_PIXELS
 
 
 def fill_nodata(rgb, valid, max_iterations=TILE_PIXELS):
@@ -70,7 +70,8 @@ class ConditionReader:
                       col_off // PIXELS_PER_LATENT:(col_off + width) // PIXELS_PER_LATENT]
         self.valid_cells[cells] = _per_cell(valid & area)
         self.area_cells[cells] = _per_cell(area)
-        return fill_nodata(rgb, valid), valid
+        # the model domain of the RGB renderings: [-1, 1]
+        return fill_nodata(rgb, valid).astype(np.float32) / 127.5 - 1.0, valid
 
     @property
     def coverage(self):
@@ -81,7 +82,8 @@ def encode_condition(encode_moments, read_window, height, width, area_mask=None,
     """(EncodedCanvas, coverage) of a rendered condition over a canvas of ``height`` x ``width``
     latents (see :class:`ConditionReader` and :func:`plugin.engine.canvas.encode_canvas`)."""
     reader = ConditionReader(read_window, height, width, area_mask)
-    encoded = encode_canvas(encode_moments, reader, height, width, cancel=cancel, on_tiles=on_tiles)
+    encoded = encode_canvas(encode_moments, reader, height, width, 2 * LATENT_CHANNELS, cancel=cancel,
+                            on_tiles=on_tiles)
     return encoded, reader.coverage
 
 
