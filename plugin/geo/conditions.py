@@ -15,7 +15,6 @@ from typing import Optional
 
 import numpy as np
 from affine import Affine
-from osgeo import gdal
 from rasterio.enums import ColorInterp
 from rasterio.warp import transform_bounds
 
@@ -25,6 +24,7 @@ from ..engine.modalities import MODALITIES, get_modality
 from . import render
 from .grid import check_earth_crs, open_raster
 from .s2_offset import S2Offset, detect_s2_offset
+from .warp import warp_bands
 
 SOURCES = ("physical", "thumbnail")
 AUTO_OFFSET = "auto"  # s2_offset read from the product's metadata or name
@@ -150,27 +150,9 @@ class PreparedCondition(ABC):
         return False
 
     def _warp(self, indexes, transform, height, width, resampling):
-        """Bands warped onto a window: float32 [n, h, w], NaN where the source has no data.
-
-        GDAL's exact transformer (no 1/8-pixel approximation) makes every pixel independent
-        of the window it is read in, so overlapping windows agree exactly.
-        """
-        left, top = transform.c, transform.f
-        bounds = (left, top - height * transform.a, left + width * transform.a, top)
-        try:
-            source = gdal.OpenEx(self.spec.path, gdal.OF_RASTER | gdal.OF_READONLY)
-            selected = source and gdal.Translate("", source, format="VRT", bandList=list(indexes))
-            warped = selected and gdal.Warp(
-                "", selected, format="MEM", outputBounds=bounds, width=width, height=height,
-                dstSRS=self.grid.crs.to_wkt(), resampleAlg=resampling, srcNodata=self.src_nodata,
-                dstNodata="nan", outputType=gdal.GDT_Float32, errorThreshold=0,
-                warpOptions=["UNIFIED_SRC_NODATA=NO"],  # each band masks its own nodata
-            )
-        except RuntimeError:  # GDAL raises instead of returning None when its exceptions are on
-            warped = None
-        if not warped:
-            raise InputError(f"{self.spec.label}: cannot warp the raster: {gdal.GetLastErrorMsg()}")
-        return warped.ReadAsArray().reshape(len(indexes), height, width)
+        """Bands warped onto a window: float32 [n, h, w], NaN where the source has no data."""
+        return warp_bands(self.spec.path, indexes, self.grid.crs, transform, height, width,
+                          resampling, self.src_nodata, self.spec.label)
 
     def _warp_window(self, row_off, col_off, height, width, resampling):
         transform = self.grid.window_transform(row_off, col_off)

@@ -23,7 +23,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from .. import __version__
-from ..engine.atomic import WriteError, atomic_path, disk_error, remove_temp, temp_sibling
+from ..engine.atomic import WriteError, atomic_files, atomic_path, disk_error, remove_temp, temp_sibling
 from ..engine.errors import InputError
 from ..engine.modalities import get_modality
 from .render import s2_to_reflectance_dn
@@ -41,15 +41,26 @@ class OutputWriter:
     Use as a context manager: leaving it normally finishes the file, an exception removes it.
     A GDAL error while writing, flushing or closing (a full disk) is a WriteError naming
     ``path``; the COG is reopened and read in full before it is renamed into place.
+    Subclasses (:mod:`.physical_outputs`) open other layouts through ``_start``.
     """
+
+    sidecars = False  # True: GDAL writes an .aux.xml beside the COG, moved in with it
 
     def __init__(self, path, grid, modality, tags=None, reflectance=False):
         record = get_modality(modality)
         if reflectance and not record.reflectance:
             raise InputError(f"reflectance output is for Sentinel-2 modalities, not {modality!r}", "reflectance")
+        self.reflectance = reflectance
+        self._start(path, grid, {"count": 3, "dtype": "uint16" if reflectance else "uint8"},
+                    REFLECTANCE_DESCRIPTIONS if reflectance else record.output_bands,
+                    (ColorInterp.red, ColorInterp.green, ColorInterp.blue),
+                    {"modality": modality, **(tags or {})})
+
+    def _start(self, path, grid, profile, descriptions, colorinterp, tags):
+        """Open the work file: ``profile`` gives count, dtype (and nodata) of the bands."""
         self.path = Path(path)
         self.grid = grid
-        self.reflectance = reflectance
+        self._count = profile["count"]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -66,8 +77,6 @@ class OutputWriter:
                     driver="GTiff",
                     width=grid.width,
                     height=grid.height,
-                    count=3,
-                    dtype="uint16" if reflectance else "uint8",
                     crs=grid.crs,
                     transform=grid.transform,
                     tiled=True,
@@ -76,12 +85,11 @@ class OutputWriter:
                     compress="deflate",
                     zlevel=1,
                     bigtiff="if_safer",
+                    **profile,
                 )
-                self._dataset.descriptions = (
-                    REFLECTANCE_DESCRIPTIONS if reflectance else record.output_bands
-                )
-                self._dataset.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
-                self._dataset.update_tags(**_tag_strings({"modality": modality, **(tags or {})}))
+                self._dataset.descriptions = descriptions
+                self._dataset.colorinterp = colorinterp
+                self._dataset.update_tags(**_tag_strings(tags))
         except BaseException:
             self.abort()
             raise
@@ -122,7 +130,8 @@ class OutputWriter:
             with _gdal_write_errors(self.path):
                 dataset, self._dataset = self._dataset, None
                 dataset.close()
-            with atomic_path(self.path, verify=self._verify) as cog:
+            self._before_cog()
+            with (atomic_files if self.sidecars else atomic_path)(self.path, verify=self._verify) as cog:
                 with _gdal_write_errors(self.path):
                     result = gdal.Translate(str(cog), str(self._work), format="COG", creationOptions=COG_OPTIONS)
                     if result is None:
@@ -135,6 +144,9 @@ class OutputWriter:
         remove_temp(self._work)
         self._done = True
         return self.path
+
+    def _before_cog(self):
+        """Last touches on the closed work file, for subclasses (Beta's outputs have none)."""
 
     def abort(self):
         """Drop everything written so far; no output is left behind."""
@@ -155,7 +167,7 @@ class OutputWriter:
             if dataset is None:
                 raise _GdalFailure(gdal.GetLastErrorMsg() or "cannot be reopened")
             if (dataset.RasterXSize, dataset.RasterYSize, dataset.RasterCount) != (
-                self.grid.width, self.grid.height, 3,
+                self.grid.width, self.grid.height, self._count,
             ):
                 raise _GdalFailure("the file read back has the wrong size")
             for index in range(1, dataset.RasterCount + 1):
