@@ -53,6 +53,17 @@ def request(**fields):
         ({"max_area_km2": 0}, "max_area_km2", "must be a positive number of km2, got 0"),
         ({"max_area_km2": "10"}, "max_area_km2", "must be a positive number of km2, got '10'"),
         ({"run_name": "../escape"}, "run_name", "'../escape': use letters, digits, '.', '_' and '-' only"),
+        ({"family": "cop-gen-3"}, "family", "unknown model family 'cop-gen-3'"),
+        ({"date": "2021-07-15"}, "date", "COP-GEN-Beta has no date condition"),
+        ({"generate": ["S1RTC_vh_vv"]}, "generate", "unknown modality 'S1RTC_vh_vv'; expected one of dem, s1_rtc, "
+         "s2_l1c, s2_l2a; S1RTC_vh_vv is a COP-GEN modality and this model is COP-GEN-Beta"),
+        ({"family": "cop-gen", "generate": "s1_rtc"}, "generate", "unknown COP-GEN modality 's1_rtc'"),
+        ({"family": "cop-gen", "generate": "s1rtc", "date": "1949-12-31"}, "date", "mean_timestamps"),
+        ({"family": "cop-gen", "generate": "s1rtc", "date": "2021-02-30"}, "date", "'2021-02-30' is not a date"),
+        ({"family": "cop-gen", "generate": "dem", "conditions": [condition("s2l2a", "a.tif"),
+                                                                  condition("S2L2A_B01_B09", "b.tif")]},
+         "conditions.S2L2A_B01_B09", "two conditions (a.tif and b.tif)"),
+        ({"family": "cop-gen", "generate": "s2l2a,S2L2A_B01_B09"}, "generate", "'S2L2A_B01_B09' names a modality already"),
     ],
 )
 def test_each_bad_field_is_named_with_a_bare_message(fields, field, message):
@@ -67,7 +78,7 @@ def test_each_bad_field_is_named_with_a_bare_message(fields, field, message):
 def test_every_field_has_a_validation_case():
     """The table above covers every field but the area's grid (opaque: geo checks its size)."""
     covered = {"generate", "conditions", "samples", "seed", "steps", "solver", "aoi", "extent", "tiling",
-               "reflectance", "max_area_km2", "run_name"}
+               "reflectance", "max_area_km2", "run_name", "family", "date"}
     assert set(FIELDS) - covered == {"grid"}
 
 
@@ -89,3 +100,10 @@ def test_a_valid_request_is_normalised_and_frozen():
 
 def test_one_sample_names_files_without_a_sample_suffix():
     assert request(run_name="run").output_names() == ["run_dem.tif"]
+
+
+def test_cop_gen_names_expand_to_official_keys_in_network_order():
+    made = request(family="cop-gen", generate="s1rtc,dem,S2L2A_B01_B09", conditions=[condition("s2l1c")],
+                   date="2021-07-15")
+    assert made.generate == ("DEM_DEM", "S1RTC_vh_vv", "S2L2A_B01_B09")
+    assert made.output_names()[0] == "copgen_seed0_DEM_DEM.tif"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Optional
 
 from .errors import InputError
+from .families import BETA, FAMILIES, owner_hint, request_rules
 from .modalities import MODALITIES, REFLECTANCE_MODALITIES, get_modality
 from .solvers import SOLVERS, check_solver_args
 from .tiling import parse_tiling
@@ -37,7 +38,9 @@ class GenerationRequest:
     seed (>= 0). steps / solver: see plugin.engine.solvers. tiling: a tiling spec string
     (None: the engine's default), passed on to the canvas. reflectance: write Sentinel-2
     outputs as UInt16 reflectance. max_area_km2: refuse larger areas (None: no limit).
-    run_name: output file prefix (default "copgen_seed<seed>").
+    run_name: output file prefix (default "copgen_seed<seed>"). family: the model family the
+    modality names are of (its registry checks them; COP-GEN takes sensor names too). date:
+    "YYYY-MM-DD", the date condition of families that have one (None: not conditioned).
     """
 
     generate: Any
@@ -53,12 +56,18 @@ class GenerationRequest:
     reflectance: bool = False
     max_area_km2: Optional[float] = None
     run_name: Optional[str] = None
+    family: str = BETA
+    date: Optional[str] = None
 
     def __post_init__(self):
-        generate = modality_keys("generate", self.generate)
+        if self.family not in FAMILIES:
+            raise InputError(f"unknown model family {self.family!r}; expected one of {', '.join(FAMILIES)}", "family")
+        rules = request_rules(self.family)
+        generate = _known_keys(rules, "generate", self.generate, self.family)
         if not generate:
-            raise InputError(f"nothing to generate; name at least one of {', '.join(MODALITIES)}", "generate")
-        conditions = _conditions(self.conditions, generate)
+            raise InputError(f"nothing to generate; name at least one of {', '.join(rules.MODALITIES)}", "generate")
+        conditions = _conditions(self.conditions, generate, rules, self.family)
+        rules.check_date(self.date)
         for name, lowest in (("samples", 1), ("seed", 0)):
             _whole_number(name, getattr(self, name), lowest)
         check_solver_args(self.steps, self.solver)
@@ -70,9 +79,8 @@ class GenerationRequest:
         _check_tiling(self.tiling)
         if not isinstance(self.reflectance, bool):
             raise InputError(f"must be true or false, got {self.reflectance!r}", "reflectance")
-        if self.reflectance and not set(generate) & set(REFLECTANCE_MODALITIES):
-            raise InputError(f"only {', '.join(REFLECTANCE_MODALITIES)} outputs can be written as reflectance; "
-                             "none is generated", "reflectance")
+        if self.reflectance and not set(generate) & set(rules.REFLECTANCE_MODALITIES):
+            raise InputError(rules.no_reflectance_message(), "reflectance")
         if self.max_area_km2 is not None and not (
             isinstance(self.max_area_km2, numbers.Real) and not isinstance(self.max_area_km2, bool)
             and self.max_area_km2 > 0
@@ -114,8 +122,8 @@ def _check_tiling(tiling):
 
 
 def modality_keys(field, names):
-    """Modality keys in model order, from a list or a comma-separated string; InputError for
-    an unknown or repeated key."""
+    """COP-GEN-Beta's modality keys in model order, from a list or a comma-separated string;
+    InputError for an unknown or repeated key."""
     if isinstance(names, str):
         names = [item.strip() for item in names.split(",") if item.strip()]
     try:
@@ -131,7 +139,7 @@ def modality_keys(field, names):
     return tuple(sorted(keys, key=MODALITIES.index))
 
 
-def _conditions(conditions, generate):
+def _conditions(conditions, generate, rules, family):
     """The conditions as a tuple in the order given (the first may define the area)."""
     if conditions is None:
         return ()
@@ -143,13 +151,32 @@ def _conditions(conditions, generate):
         if key is None:
             raise InputError(f"expected condition rasters, got {spec!r}", "conditions")
         field = f"conditions.{key}"
-        get_modality(key, "conditions")
-        if key in seen:
-            raise InputError(f"two conditions ({seen[key].label} and {spec.label})", field)
-        if key in generate:
-            raise InputError(f"both generated and given as a condition ({spec.label})", field)
-        seen[key] = spec
+        for filled in _known_keys(rules, "conditions", [key], family, rules.condition_keys):
+            if filled in seen:
+                raise InputError(f"two conditions ({seen[filled].label} and {spec.label})", field)
+            if filled in generate:
+                raise InputError(f"both generated and given as a condition ({spec.label})", field)
+            seen[filled] = spec
     return tuple(conditions)
+
+
+def _known_keys(rules, field, names, family, lookup=None):
+    """``rules``' keys of ``names``; an unknown name that another family knows says so."""
+    try:
+        return lookup(names[0]) if lookup else rules.modality_keys(field, names)
+    except InputError as error:
+        listed = names.split(",") if isinstance(names, str) else names if isinstance(names, (list, tuple)) else ()
+        unknown = [str(n).strip() for n in listed if not _knows(rules, str(n).strip())]
+        hint = next((owner_hint(name, family) for name in unknown if owner_hint(name, family)), "")
+        raise InputError(error.message + hint, error.field) from None
+
+
+def _knows(rules, name):
+    try:
+        rules.condition_keys(name)
+    except InputError:
+        return False
+    return True
 
 
 def _whole_number(name, value, lowest):

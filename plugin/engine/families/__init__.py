@@ -38,3 +38,23 @@ def family_of(info):
 def converter(name):
     """The conversion module (``families/<family>/convert.py``) of family ``name``."""
     return importlib.import_module(f"{family(name).__name__}.convert")
+
+
+def request_rules(name):
+    """What a GenerationRequest checks of family ``name``'s modality names and date
+    (``families/<family>/request_rules.py``)."""
+    return importlib.import_module(f"{family(name).__name__}.request_rules")
+
+
+def owner_hint(name, asked):
+    """"; X is a <other family> modality, this model is <asked>" when ``name`` is a modality of
+    another family than ``asked`` (the model a user opened), else ""."""
+    for other in FAMILIES:
+        if other == asked:
+            continue
+        try:
+            request_rules(other).condition_keys(name)
+        except Exception:  # noqa: BLE001  (any refusal: not that family's name either)
+            continue
+        return f"; {name} is a {family(other).LABEL} modality and this model is {family(asked).LABEL}"
+    return ""

@@ -40,3 +40,4 @@ def graph_roles():
     from ...model_folder import GRAPH_ROLES
 
     return dict(GRAPH_ROLES)
+

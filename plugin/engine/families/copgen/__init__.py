@@ -66,3 +66,4 @@ def graph_roles():
         roles[encoder_name(key)] = (["image"], ["moments"])
         roles[decoder_name(key)] = (["latents"], ["image"])
     return roles
+

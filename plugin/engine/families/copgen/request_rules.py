@@ -1,0 +1,59 @@
+"""What a GenerationRequest checks of COP-GEN's modality names and its date."""
+
+import datetime
+
+import numpy as np
+
+from ...errors import InputError
+from .registry import MODALITIES, SENSORS, expand_names
+
+REFLECTANCE_MODALITIES = ()  # outputs are always physical: S2 is UInt16 DN already
+DATE_FORMAT = "YYYY-MM-DD"
+
+
+def modality_keys(field, names):
+    """Official keys in network order from keys and sensor names (a list or "a,b"); InputError
+    for an unknown name or one named twice."""
+    if isinstance(names, str):
+        names = [item.strip() for item in names.split(",") if item.strip()]
+    try:
+        names = list(names)
+    except TypeError:
+        raise InputError(f"expected modality keys or sensor names, got {names!r}", field) from None
+    seen = set()
+    for name in names:
+        keys = set(expand_names([name], field))
+        if keys & seen:
+            raise InputError(f"{name!r} names a modality already named", field)
+        seen |= keys
+    return expand_names(names, field)
+
+
+def condition_keys(name):
+    """The modalities a condition named ``name`` fills (a sensor fills all its groups)."""
+    return expand_names([name], "conditions")
+
+
+def parse_date(text):
+    """(year, month, day) of "YYYY-MM-DD" inside the model's 1950..2050; InputError otherwise."""
+    try:
+        date = datetime.date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise InputError(f"{text!r} is not a date ({DATE_FORMAT})", "date") from None
+    from .processing import preprocess
+
+    preprocess("mean_timestamps", np.array([[date.year, date.month, date.day]]), field="date")  # the range check
+    return date.year, date.month, date.day
+
+
+def check_date(date):
+    if date is not None:
+        parse_date(date)
+
+
+def no_reflectance_message():
+    return "COP-GEN writes Sentinel-2 as UInt16 DN (reflectance x 10000) always; leave reflectance off"
+
+
+__all__ = ["MODALITIES", "SENSORS", "REFLECTANCE_MODALITIES", "modality_keys", "condition_keys", "check_date",
+           "parse_date", "no_reflectance_message"]
