@@ -35,6 +35,8 @@ FLAGS = {
     "reflectance": "--reflectance",
     "max_area_km2": "--max-area-km2",
     "run_name": "--run-name",
+    "date": "--date",
+    "family": "--model",
     "model": "--model",
     "local_files": "--denoiser FILE --vae FILE",
     "local_files.denoiser": "--denoiser",

@@ -18,6 +18,7 @@ from .options import (
     add_model_option,
     add_precision_options,
     condition_specs,
+    model_family,
 )
 from .progress import ProgressBar
 
@@ -56,10 +57,12 @@ def build_request(args, aoi=None):
     """The GenerationRequest of the parsed arguments (it validates every field)."""
     from ..engine.request import GenerationRequest
 
+    family = model_family(args.model)
     return GenerationRequest(
-        generate=args.generate, conditions=condition_specs(args), extent=args.extent, aoi=aoi,
+        generate=args.generate, conditions=condition_specs(args, family), extent=args.extent, aoi=aoi,
         samples=args.samples, seed=args.seed, steps=args.steps, solver=args.solver, tiling=args.tiling,
         reflectance=args.reflectance, max_area_km2=args.max_area_km2, run_name=args.run_name,
+        family=family, date=args.date,
     )
 
 

@@ -24,7 +24,9 @@ def add_condition_option(parser, what="a conditioning raster", example=f"{MODALI
     """--condition MODALITY=FILE[:BANDS], repeatable (``what`` a FILE is, for the help)."""
     parser.add_argument(
         "--condition", action="append", default=[], metavar="MODALITY=FILE[:BANDS]",
-        help=f"{what}, e.g. {example} (repeatable); MODALITY is one of: {describe_choices()}",
+        help=f"{what}, e.g. {example} (repeatable); MODALITY is one of: {describe_choices()}; for a "
+        "COP-GEN model: a sensor (s2l2a, s2l1c, s1rtc, dem, lulc, cloud) or an official key, e.g. "
+        "s2l2a=scene.tif:B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12",
     )
 
 
@@ -32,7 +34,12 @@ def add_generation_options(parser):
     """--generate and how to sample it: the GenerationRequest fields a user sets by flag."""
     parser.add_argument(
         "--generate", required=True, metavar="MODALITIES",
-        help=f"comma-separated modalities to generate, from {', '.join(MODALITIES)}",
+        help=f"comma-separated modalities to generate, from {', '.join(MODALITIES)}; for a COP-GEN model "
+        "official keys (S1RTC_vh_vv, DEM_DEM, ...) or sensor names (s2l2a, s1rtc, dem, lulc, cloud, location, date)",
+    )
+    parser.add_argument(
+        "--date", metavar="YYYY-MM-DD",
+        help="COP-GEN: the date to condition on (1950..2050; default: not conditioned)",
     )
     parser.add_argument("--samples", type=int, default=1, metavar="N", help="samples per modality (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -75,12 +82,42 @@ def add_condition_reading_options(parser, applies_to="conditions are"):
     )
 
 
-def condition_specs(args):
-    """The ConditionSpecs of the --condition arguments, read as --source, --s1-db and --s2-offset say."""
-    from ..geo.conditions import parse_condition_arg
+def condition_specs(args, family=None):
+    """The ConditionSpecs of the --condition arguments, read as --source, --s1-db and --s2-offset
+    say; for a COP-GEN model (``family``) physical-unit specs of sensors or official keys."""
+    from ..engine.families import BETA
+    from ..geo.conditions import parse_condition_arg, split_bands
 
+    if family not in (None, BETA):
+        from ..geo.physical_pipeline import PhysicalConditionSpec
+
+        specs = []
+        for text in args.condition:
+            name, sep, rest = text.partition("=")
+            if not sep or not rest:
+                from ..engine.errors import InputError
+
+                raise InputError(f"{text!r}: expected SENSOR=FILE[:BANDS]", "conditions")
+            path, bands = split_bands(rest)
+            specs.append(PhysicalConditionSpec(name.strip(), path, bands, s1_in_db=getattr(args, "s1_db", False)))
+        return specs
     reading = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
     return [parse_condition_arg(text, **reading) for text in args.condition]
+
+
+def model_family(model_dir):
+    """The family the model folder's model.json says (COP-GEN-Beta when it cannot be read:
+    opening the model then says what is wrong)."""
+    from pathlib import Path
+
+    from ..engine.errors import ModelError
+    from ..engine.families import BETA, family_name
+    from ..engine.model_folder import read_info
+
+    try:
+        return family_name(read_info(Path(model_dir).expanduser() / "model.json"))
+    except ModelError:
+        return BETA
 
 
 def s2_offset(text):

@@ -151,7 +151,10 @@ def _conditions(conditions, generate, rules, family):
         if key is None:
             raise InputError(f"expected condition rasters, got {spec!r}", "conditions")
         field = f"conditions.{key}"
-        for filled in _known_keys(rules, "conditions", [key], family, rules.condition_keys):
+        filled_keys = _known_keys(rules, "conditions", [key], family, lambda name: rules.condition_keys(name, generate))
+        if not filled_keys:
+            raise InputError(f"every group of {key} is generated; nothing is left to condition on ({spec.label})", field)
+        for filled in filled_keys:
             if filled in seen:
                 raise InputError(f"two conditions ({seen[filled].label} and {spec.label})", field)
             if filled in generate:

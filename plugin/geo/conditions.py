@@ -101,11 +101,18 @@ def parse_condition_arg(text, **options):
             f"{text!r}: expected MODALITY=FILE[:BANDS] with MODALITY one of {', '.join(MODALITIES)}",
             "conditions",
         )
-    path, bands = rest, None
-    head, _, tail = rest.rpartition(":")
-    if head and re.fullmatch(r"[A-Za-z0-9]+(,[A-Za-z0-9]+)*", tail):
-        path, bands = head, tail
+    path, bands = split_bands(rest)
     return ConditionSpec(modality=modality, path=path, bands=bands, **options)
+
+
+def split_bands(text):
+    """("FILE", "B04,B03,B02") of "FILE:B04,B03,B02", (text, None) without a band list. A
+    trailing ``:list`` counts as bands only if its items are plain names or numbers, so Windows
+    drive letters and /vsi URLs stay in the path."""
+    head, _, tail = text.rpartition(":")
+    if head and re.fullmatch(r"[A-Za-z0-9]+(,[A-Za-z0-9]+)*", tail):
+        return head, tail
+    return text, None
 
 
 class PreparedCondition(ABC):

@@ -24,6 +24,7 @@ import numpy as np
 from ..engine.canvas import PIXELS_PER_LATENT, canvas_streams, decode_canvas, sample_canvas, sample_posterior, to_uint8
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling
 from ..engine.errors import InputError
+from ..engine.families import BETA
 from ..engine.modalities import (
     LATENT_CHANNELS,
     LATENT_SIZE,
@@ -66,13 +67,19 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
     """
     if not isinstance(request, GenerationRequest):
         raise TypeError(f"generate_area takes a GenerationRequest, not {type(request).__name__}")
+    if getattr(model, "family", BETA) != request.family:
+        raise InputError(f"the request is for a {request.family} model, this model is {model.family}", "model")
+    if request.family != BETA:  # the other family's pipeline (geo.physical_pipeline)
+        from .physical_pipeline import generate_physical_area
+
+        return generate_physical_area(model, request, out_dir, progress, cancel, notify)
     generated_idx = [modality_index(key) for key in request.generate]
     samples, seed, steps, solver = request.samples, request.seed, request.steps, request.solver
     tiling = parse_tiling(request.tiling)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"output folder {out_dir} exists and is not a folder")
-    grid = _resolve_grid(request)
+    grid = resolve_grid(request)
     if request.max_area_km2 is not None and area_km2(grid) > request.max_area_km2:
         estimate = estimate_run(model, grid, len(generated_idx), len(request.conditions), samples, steps, tiling)
         raise InputError(
@@ -84,7 +91,7 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
                     "output")
     cond_specs = sorted(request.conditions, key=lambda spec: modality_index(spec.modality))
     prepared = [prepare_condition(spec, grid, cancel) for spec in cond_specs]
-    _make_out_dir(out_dir)
+    make_out_dir(out_dir)
 
     estimate = estimate_run(model, grid, len(generated_idx), len(prepared), samples, steps, tiling)
     tracker = RunProgress(progress, estimate)
@@ -158,7 +165,7 @@ def estimate_run(model, grid, n_generated, n_conditions, samples, steps, tiling=
                            n_generated, n_conditions, samples, steps, tiling)
 
 
-def _make_out_dir(out_dir):
+def make_out_dir(out_dir):
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -167,7 +174,7 @@ def _make_out_dir(out_dir):
         raise InputError(f"output folder {out_dir} is not writable")
 
 
-def _resolve_grid(request):
+def resolve_grid(request):
     """The grid: given, or from the extent / AOI / conditions (in the user's order)."""
     specs = request.conditions
     if request.grid is not None:

@@ -5,7 +5,7 @@ from ...modalities import MODALITIES, REFLECTANCE_MODALITIES, get_modality
 from ...request import modality_keys  # noqa: F401  (the rule itself lives with the request)
 
 
-def condition_keys(name):
+def condition_keys(name, generate=()):
     """The modalities a condition named ``name`` fills: itself."""
     return (get_modality(name, "conditions").key,)
 

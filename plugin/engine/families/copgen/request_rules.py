@@ -29,9 +29,12 @@ def modality_keys(field, names):
     return expand_names(names, field)
 
 
-def condition_keys(name):
-    """The modalities a condition named ``name`` fills (a sensor fills all its groups)."""
-    return expand_names([name], "conditions")
+def condition_keys(name, generate=()):
+    """The modalities a condition named ``name`` fills: a sensor fills those of its groups that
+    are not generated (``s2l2a`` as condition with ``S2L2A_B01_B09`` generated gives the 10 m
+    and 20 m groups), an official key itself."""
+    keys = expand_names([name], "conditions")
+    return tuple(key for key in keys if key not in generate) if name in SENSORS else keys
 
 
 def parse_date(text):

@@ -1,0 +1,271 @@
+"""generate_physical_area(): COP-GEN over an area, from rasters in physical units to COGs.
+
+The order of work: the model lattice of the area (480 m units; ``.lattice``), each condition
+read in physical units at its groups' native resolutions (``.physical_conditions``), put in the
+model domain and VAE-encoded onto its modality's latent canvas (posterior samples, the
+modality's scale), the canvases sampled together (:mod:`plugin.engine.families.copgen.canvas`,
+each window conditioned on its own centre's location and on the date), then each generated
+image modality decoded, put back in physical units and written as a COG at its native resolution
+(``.physical_outputs``); generated location and date become one GeoJSON point per window: what
+the model thinks of the window. Everything is written in a temporary folder inside ``out_dir``
+and moved out when the whole run succeeded.
+
+Random streams: ``SeedSequence(seed).spawn(3)`` = (init, neither, posterior); the first two are
+the canvas sampler's, ``posterior`` draws each condition's posterior noise ([S, 8, H, W] per
+image condition, in network order). The same seed, inputs and tiling give the same outputs.
+"""
+
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling, write_json_atomic
+from ..engine.canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas
+from ..engine.errors import InputError
+from ..engine.families.copgen.canvas import DEFAULT_TILING, sample_area
+from ..engine.families.copgen.registry import BY_KEY, SENSORS, expand_names
+from ..engine.families.copgen.request_rules import parse_date
+from ..engine.model_folder import source_hashes
+from ..engine.tiling import parse_tiling
+from .lattice import ModelLattice
+from .output import provenance_tags
+from .physical_conditions import read_sensor
+from .physical_outputs import PhysicalWriter
+from .pipeline import area_km2, make_out_dir, resolve_grid
+
+LOCATION, DATE = "3d_cartesian_lat_lon", "mean_timestamps"
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True)
+class PhysicalConditionSpec:
+    """One condition raster of COP-GEN: ``modality`` a sensor name (s2l2a, s1rtc, dem, ...) or
+    an official key (its sensor's file then fills only that group); ``bands`` the file's band
+    names in order (None: from descriptions, metadata or the sensor's usual order)."""
+
+    modality: str
+    path: str
+    bands: Optional[tuple] = None
+    s1_in_db: bool = False
+    layer_name: Optional[str] = None
+
+    def __post_init__(self):
+        keys = expand_names([self.modality], "conditions")
+        sensors = {BY_KEY[key].sensor for key in keys}
+        if sensors & {"location", "date"}:
+            raise InputError(f"{self.modality} is not read from a raster: the location is the area's own "
+                             "and the date a parameter", "conditions")
+        object.__setattr__(self, "path", str(self.path))
+
+    @property
+    def keys(self):
+        return expand_names([self.modality], "conditions")
+
+    @property
+    def sensor(self):
+        return BY_KEY[self.keys[0]].sensor
+
+    @property
+    def label(self):
+        return f"layer {self.layer_name!r} ({self.path})" if self.layer_name else str(self.path)
+
+
+def generate_physical_area(model, request, out_dir, progress=None, cancel=None, notify=None):
+    """Run a COP-GEN :class:`plugin.engine.request.GenerationRequest`; the written paths
+    (``request.output_names()`` for the image modalities, then ``<run>_windows.geojson`` when
+    location or date is generated). Errors are InputErrors naming the request field."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output folder {out_dir} exists and is not a folder")
+    lattice = ModelLattice.from_grid(resolve_grid(request))
+    grid = lattice.grid(10)
+    if request.max_area_km2 is not None and area_km2(grid) > request.max_area_km2:
+        raise InputError(f"the area is {area_km2(grid):.1f} km² ({grid.width} x {grid.height} px at 10 m), above "
+                         f"the limit of {request.max_area_km2:g} km²; choose a smaller area or raise the limit",
+                         "max_area_km2")
+    images = [key for key in request.generate if BY_KEY[key].has_vae]
+    scalars = [key for key in request.generate if not BY_KEY[key].has_vae]
+    names = _image_names(request, images)
+    outputs = [out_dir / name for name in names.values()] + ([out_dir / _points_name(request)] if scalars else [])
+    check_not_input(outputs, [spec.path for spec in request.conditions], "output")
+    layers, notes = _read_conditions(request, lattice, cancel)
+    for note in notes:
+        _tell(notify, note)
+    make_out_dir(out_dir)
+    remove_leftovers(out_dir)
+    work = temp_sibling(out_dir / request.run_name)
+    work.mkdir()
+    try:
+        init, neither, posterior = (np.random.default_rng(s) for s in np.random.SeedSequence(request.seed).spawn(3))
+        conditions, cells = _encode_conditions(model, layers, request.samples, posterior, cancel)
+        if request.date is not None and DATE not in request.generate:
+            conditions[DATE] = np.repeat(model.preprocess(DATE, np.array([parse_date(request.date)])),
+                                         request.samples, axis=0)
+        location = None if LOCATION in request.generate else _window_location(model, lattice)
+        tiling = parse_tiling(request.tiling or DEFAULT_TILING)
+        result = sample_area(model.denoise, request.generate, conditions, lattice.units, request.samples,
+                             request.steps, request.solver, tiling=tiling, streams=(init, neither),
+                             location=location, cond_cells=cells, max_windows=model.max_batch,
+                             progress=_progress(progress, request.steps), cancel=cancel)
+        tags = _run_tags(model, request, tiling)
+        written = []
+        for key in images:
+            for sample in range(request.samples):
+                name = names[(key, sample)]
+                _write_image(model, key, result[key][sample], work / name, lattice,
+                             {**tags, "sample": str(sample + 1)}, cancel)
+                written.append(name)
+        if scalars:
+            points = _window_points(model, lattice, tiling, request, result, scalars)
+            write_json_atomic(work / _points_name(request), points)
+            written.append(_points_name(request))
+        move_into_place([(work / name, out_dir / name) for name in written])
+        return [out_dir / name for name in written]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _image_names(request, images):
+    """{(key, sample): file name} in request.output_names() order."""
+    names = iter(request.output_names())
+    table = {}
+    for key in request.generate:
+        for sample in range(request.samples):
+            name = next(names)
+            if key in images:
+                table[key, sample] = name
+    return table
+
+
+def _points_name(request):
+    return f"{request.run_name}_windows.geojson"
+
+
+def _tell(notify, message):
+    if notify is not None:
+        notify(message)
+
+
+def _progress(progress, steps):
+    if progress is None:
+        return None
+    return lambda done, total: progress(done, total, "denoising")
+
+
+def _read_conditions(request, lattice, cancel):
+    """{key: (values, valid)} of every given image modality, and the readers' notes."""
+    layers, notes = {}, []
+    for spec in request.conditions:
+        read = read_sensor(spec.path, spec.sensor, lattice, bands=spec.bands, s1_in_db=spec.s1_in_db, cancel=cancel)
+        notes.extend(read.notes)
+        layers.update({key: read[key] for key in spec.keys if key not in request.generate})
+    return layers, notes
+
+
+def _encode_conditions(model, layers, samples, posterior, cancel):
+    """({key: scaled latent canvas [S, 8, H, W]}, {key: latent cells with data}), network order."""
+    conditions, cells = {}, {}
+    for key in sorted(layers, key=lambda k: BY_KEY[k].index):
+        values, valid = layers[key]
+        height, width = valid.shape[0] // PIXELS_PER_LATENT, valid.shape[1] // PIXELS_PER_LATENT
+        filled = _filled(values, valid)
+        domain = model.preprocess(key, _as_codes(key, filled)[None])[0]
+
+        def read_tile(row, col, h, w, domain=domain, valid=valid):
+            return domain[:, row:row + h, col:col + w], valid[row:row + h, col:col + w]
+
+        encoded = encode_canvas(lambda x, key=key: model.encode_moments(key, x), read_tile, height, width,
+                                2 * BY_KEY[key].latent_shape[0], cancel=cancel)
+        noise = posterior.standard_normal((samples,) + (BY_KEY[key].latent_shape[0], height, width), dtype=np.float32)
+        mean, logvar = np.split(encoded.moments[None], 2, axis=1)
+        std = np.exp(0.5 * np.clip(logvar, -30.0, 20.0))
+        conditions[key] = ((mean + std * noise) * BY_KEY[key].scale).astype(np.float32)
+        cells[key] = encoded.cells
+    return conditions, cells
+
+
+def _filled(values, valid):
+    """Values with pixels without data set to the mean of the valid ones (per band), so the
+    encoder sees no NaN; the canvas treats latents without data as absent anyway."""
+    filled = np.array(values, dtype=np.float32, copy=True)
+    for band in filled:
+        band[~valid] = float(np.nanmean(band[valid])) if valid.any() else 0.0
+    return filled
+
+
+def _as_codes(key, values):
+    """Class maps arrive as float codes from the reader: whole numbers for the one-hot rule."""
+    return np.rint(values).astype(np.int64) if BY_KEY[key].processing in ("lulc", "cloud") else values
+
+
+def _window_location(model, lattice):
+    cache = {}
+
+    def location(row, col):
+        if (row, col) not in cache:
+            lat, lon = lattice.window_centre_lonlat(row, col)
+            cache[row, col] = model.preprocess(LOCATION, np.array([[lat, lon]]))[0]
+        return cache[row, col]
+
+    return location
+
+
+def _write_image(model, key, canvas, path, lattice, tags, cancel):
+    with PhysicalWriter(path, lattice, key, tags=tags) as writer:
+        def write(top, left, strip):
+            writer.write_window(top, left, model.postprocess(key, strip[None])[0])
+
+        decode_canvas(lambda z: model.decode(key, z), canvas, write, cancel=cancel, batch=model.max_batch)
+
+
+def _window_points(model, lattice, tiling, request, result, scalars):
+    """A GeoJSON FeatureCollection: one point per window and sample at the window's true centre,
+    with what the model thinks of it (predicted latitude, longitude and its distance from the
+    true centre in km; predicted date)."""
+    layout = tiling.layout(*lattice.units, 0, request.steps, size=4)
+    features = []
+    for sample in range(request.samples):
+        for index, (row, col) in enumerate(layout.windows):
+            lat, lon = lattice.window_centre_lonlat(row, col)
+            properties = {"sample": sample + 1, "window_row": row, "window_col": col}
+            if LOCATION in scalars:
+                plat, plon = model.postprocess(LOCATION, result[LOCATION][sample, index][None])[0]
+                properties.update(predicted_lat=round(float(plat), 5), predicted_lon=round(float(plon), 5),
+                                  distance_km=round(_haversine(lat, lon, plat, plon), 2))
+            if DATE in scalars:
+                year, month, day = model.postprocess(DATE, result[DATE][sample, index][None])[0]
+                properties["predicted_date"] = f"{int(year):04d}-{int(month):02d}-{int(day):02d}"
+            features.append({"type": "Feature", "properties": properties,
+                             "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _haversine(lat1, lon1, lat2, lon2):
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _run_tags(model, request, tiling):
+    info = model.info
+    return {
+        "model": str(info.get("name", "")),
+        "model_precision": str(info.get("precision", "")),
+        "denoiser_precision": str(model.denoiser_precision),
+        **source_hashes(info),
+        "seed": str(request.seed),
+        "steps": str(request.steps),
+        "solver": request.solver,
+        "samples": str(request.samples),
+        "tiling": tiling.spec,
+        "date": request.date or "",
+        "conditions": [f"{spec.modality}={spec.path}" for spec in request.conditions],
+        "synthetic": "true",
+        **provenance_tags("generate"),
+    }
