@@ -124,6 +124,18 @@ def expected_shapes(config):
     for i in range(config.num_modalities):
         shapes[f"patch_embeds.{i}.proj.weight"] = (d, config.in_chans, p, p)
         shapes[f"patch_embeds.{i}.proj.bias"] = (d,)
+    shapes.update(body_shapes(config))
+    for i in range(config.num_modalities):
+        shapes[f"decoder_preds.{i}.weight"] = (config.patch_dim, d)
+        shapes[f"decoder_preds.{i}.bias"] = (config.patch_dim,)
+    return shapes
+
+
+def body_shapes(config):
+    """The shapes of the U-ViT body both families share: in-blocks, mid-block, out-blocks and
+    the final norm (``config`` has ``embed_dim``, ``num_in_blocks`` and ``mlp_hidden``)."""
+    d = config.embed_dim
+    shapes = {}
     for i in range(config.num_in_blocks):
         shapes.update(block_shapes(f"in_blocks.{i}", config, skip=False))
     shapes.update(block_shapes("mid_block", config, skip=False))
@@ -131,15 +143,12 @@ def expected_shapes(config):
         shapes.update(block_shapes(f"out_blocks.{i}", config, skip=True))
     shapes["norm.weight"] = (d,)
     shapes["norm.bias"] = (d,)
-    for i in range(config.num_modalities):
-        shapes[f"decoder_preds.{i}.weight"] = (config.patch_dim, d)
-        shapes[f"decoder_preds.{i}.bias"] = (config.patch_dim,)
     return shapes
 
 
-def validate_denoiser_state(state, config, source):
-    """Raises CheckpointError naming `source` and the first key that does not fit `config`."""
-    expected = expected_shapes(config)
+def check_state(state, expected, source, network):
+    """Raises CheckpointError naming `source` and the first key of `state` missing from, shaped
+    unlike, or unknown to `expected` ({key: shape}); `network` names what it should be."""
     for key, shape in expected.items():
         if key not in state:
             raise CheckpointError(f"{source}: missing key {key!r}")
@@ -149,4 +158,9 @@ def validate_denoiser_state(state, config, source):
             )
     for key in state:
         if key not in expected:
-            raise CheckpointError(f"{source}: unexpected key {key!r} (not a Triffuser weight)")
+            raise CheckpointError(f"{source}: unexpected key {key!r} (not a {network} weight)")
+
+
+def validate_denoiser_state(state, config, source):
+    """Raises CheckpointError naming `source` and the first key that does not fit `config`."""
+    check_state(state, expected_shapes(config), source, "Triffuser")

@@ -124,12 +124,7 @@ def _check_tiling(tiling):
 def modality_keys(field, names):
     """COP-GEN-Beta's modality keys in model order, from a list or a comma-separated string;
     InputError for an unknown or repeated key."""
-    if isinstance(names, str):
-        names = [item.strip() for item in names.split(",") if item.strip()]
-    try:
-        names = list(names)
-    except TypeError:
-        raise InputError(f"expected modality keys, got {names!r}", field) from None
+    names = listed_names(field, names, "modality keys")
     keys = []
     for name in names:
         get_modality(name, field)
@@ -137,6 +132,17 @@ def modality_keys(field, names):
             raise InputError(f"modality {name!r} named twice", field)
         keys.append(name)
     return tuple(sorted(keys, key=MODALITIES.index))
+
+
+def listed_names(field, names, what):
+    """A list of names from a list or a comma-separated string; InputError naming ``what``
+    was expected otherwise."""
+    if isinstance(names, str):
+        return [item.strip() for item in names.split(",") if item.strip()]
+    try:
+        return list(names)
+    except TypeError:
+        raise InputError(f"expected {what}, got {names!r}", field) from None
 
 
 def _conditions(conditions, generate, rules, family):

@@ -11,7 +11,7 @@ Heads are not stored: the caller supplies them.
 import re
 from dataclasses import dataclass
 
-from ...denoiser_layout import block_shapes
+from ...denoiser_layout import body_shapes, check_state
 from ...errors import CheckpointError, InputError
 from .. import BETA, COPGEN
 from .registry import LATENT_CHANNELS, NUM_TOKENS, PATCH_SIZE, REGISTRY
@@ -149,13 +149,7 @@ def expected_shapes(config):
     for m in config.modalities:
         shapes[f"patch_embeds.{m.index}.proj.weight"] = patch_shape(m, d)
         shapes[f"patch_embeds.{m.index}.proj.bias"] = (d,)
-    for i in range(config.num_in_blocks):
-        shapes.update(block_shapes(f"in_blocks.{i}", config, skip=False))
-    shapes.update(block_shapes("mid_block", config, skip=False))
-    for i in range(config.num_in_blocks):
-        shapes.update(block_shapes(f"out_blocks.{i}", config, skip=True))
-    shapes["norm.weight"] = (d,)
-    shapes["norm.bias"] = (d,)
+    shapes.update(body_shapes(config))
     for m in config.modalities:
         shapes[f"decoder_preds.{m.index}.weight"] = (head_features(m), d)
         shapes[f"decoder_preds.{m.index}.bias"] = (head_features(m),)
@@ -164,14 +158,4 @@ def expected_shapes(config):
 
 def validate_copgen_state(state, config, source):
     """Raises CheckpointError naming `source` and the first key that does not fit `config`."""
-    expected = expected_shapes(config)
-    for key, shape in expected.items():
-        if key not in state:
-            raise CheckpointError(f"{source}: missing key {key!r}")
-        if _shape(state, key) != shape:
-            raise CheckpointError(
-                f"{source}: key {key!r} has shape {_shape(state, key)}, expected {shape}"
-            )
-    for key in state:
-        if key not in expected:
-            raise CheckpointError(f"{source}: unexpected key {key!r} (not a COP-GEN weight)")
+    check_state(state, expected_shapes(config), source, "COP-GEN")

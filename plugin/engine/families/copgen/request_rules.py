@@ -14,12 +14,9 @@ DATE_FORMAT = "YYYY-MM-DD"
 def modality_keys(field, names):
     """Official keys in network order from keys and sensor names (a list or "a,b"); InputError
     for an unknown name or one named twice."""
-    if isinstance(names, str):
-        names = [item.strip() for item in names.split(",") if item.strip()]
-    try:
-        names = list(names)
-    except TypeError:
-        raise InputError(f"expected modality keys or sensor names, got {names!r}", field) from None
+    from ...request import listed_names  # the request's own parsing of name lists
+
+    names = listed_names(field, names, "modality keys or sensor names")
     seen = set()
     for name in names:
         keys = set(expand_names([name], field))
