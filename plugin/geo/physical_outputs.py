@@ -17,6 +17,7 @@ metadata; pixels outside the area are nodata.
 
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -135,6 +136,13 @@ class PhysicalWriter(OutputWriter):
                 values = np.clip(values, *storage.value_range)
         return values.astype(storage.dtype)
 
+    def close(self):
+        """Finish as OutputWriter does; class maps with GDAL's PAM on (their .aux.xml)."""
+        if not self.class_map:
+            return super().close()
+        with _pam_enabled():
+            return super().close()
+
     def _before_cog(self):
         """Class names: GDAL keeps them in the .aux.xml, which the COG inherits."""
         if not self.class_map:
@@ -153,6 +161,17 @@ def write_physical(path, lattice, key, values, valid=None, tags=None, s1_db=Fals
     with PhysicalWriter(path, lattice, key, tags=tags, s1_db=s1_db) as writer:
         writer.write_window(0, 0, values, valid)
     return writer.path
+
+
+@contextmanager
+def _pam_enabled():
+    """GDAL's PAM (.aux.xml sidecars) on in this thread, whatever GDAL_PAM_ENABLED says."""
+    old = gdal.GetThreadLocalConfigOption("GDAL_PAM_ENABLED", None)
+    gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", "YES")
+    try:
+        yield
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", old)
 
 
 def _colormap(class_map):
