@@ -126,6 +126,54 @@ def test_band_names_given_or_described_pick_the_bands(tmp_path, tile, tile_latti
             np.testing.assert_array_equal(other[key][1], valid)
 
 
+def test_one_file_per_band_at_native_resolutions(tmp_path, tile, tile_lattice):
+    """A SAFE's layout: one JP2-like file per band, named after it, at 10, 20 or 60 m."""
+    data, transform, crs = tile
+    files, native = [], {}
+    for number, band in enumerate(MAJOR_TOM, 1):
+        factor = 1 if band in ("B02", "B03", "B04", "B08") else 6 if band in ("B01", "B09") else 2
+        native[band] = _block_mean(data[number - 1], factor).astype(np.float32)
+        files.append(write_raster(tmp_path / f"T22JGR_20210715T131249_{band}_{10 * factor}m.tif",
+                                  native[band], crs=crs, transform=transform * Affine.scale(factor)))
+    layers = read_sensor(files[::-1], "s2l2a", tile_lattice)
+    assert layers.notes == []
+    ten, _ = layers["S2L2A_B02_B03_B04_B08"]
+    np.testing.assert_array_equal(ten[:, :224, :224], data[[3, 2, 1, 7]].astype(np.float32))
+    twenty, _ = layers["S2L2A_B05_B06_B07_B11_B12_B8A"]
+    np.testing.assert_array_equal(twenty[3, :112, :112], native["B8A"])  # copied, not resampled
+    sixty, _ = layers["S2L2A_B01_B09"]
+    np.testing.assert_array_equal(sixty[1, :37, :37], native["B09"])
+    with pytest.raises(InputError, match=r"missing B8A \(going by the band descriptions\)"):
+        read_sensor([f for f in files if "B8A" not in f.name], "s2l2a", tile_lattice)
+
+
+def test_band_names_from_gdal_metadata_and_nodata(tmp_path, tile, tile_lattice):
+    data, transform, crs = tile
+    data = data.copy()
+    data[:, 5, 7] = 0  # nodata 0: invalid
+    path = write_raster(tmp_path / "meta.tif", data, crs=crs, transform=transform)
+    with rasterio.open(path, "r+") as ds:
+        for number, band in enumerate(MAJOR_TOM, 1):
+            ds.update_tags(number, BANDNAME=band.replace("B0", "B"))
+    layers = read_sensor(path, "s2l2a", tile_lattice)
+    assert layers.notes == []  # the names came from the metadata
+    ten, valid = layers["S2L2A_B02_B03_B04_B08"]
+    assert not valid[5, 7] and np.isnan(ten[:, 5, 7]).all() and valid[5, 8]
+    np.testing.assert_array_equal(ten[:, 5, 8], data[[3, 2, 1, 7], 5, 8])
+
+
+def test_unknown_sensor_and_cancel(tile_lattice):
+    from plugin.engine.errors import Cancelled
+
+    with pytest.raises(InputError, match="unknown sensor 's2'") as error:
+        read_sensor(S2_TILE, "s2", tile_lattice)
+    assert error.value.field == "conditions"
+    calls = []
+    with pytest.raises(Cancelled):
+        read_sensor(S2_TILE, "s2l2a", tile_lattice, cancel=lambda: calls.append(1) or len(calls) > 1)
+    assert len(calls) == 2  # stopped before the second group
+
+
 def test_three_band_file_named_as_s2l2a_names_the_missing_bands(tmp_path, tile, tile_lattice):
     data, transform, crs = tile
     rgb = write_raster(tmp_path / "rgb.tif", data[[3, 2, 1]], crs=crs, transform=transform,
@@ -195,6 +243,12 @@ def test_s1_in_db_dem_and_cloud(tmp_path):
     values, _ = read_sensor(s1, "s1rtc", lattice, s1_in_db=True)["S1RTC_vh_vv"]
     np.testing.assert_allclose(values[0], 0.01, rtol=1e-5)  # VV first, from its description
     np.testing.assert_allclose(values[1], 0.1, rtol=1e-5)
+    # 5 m dB pixels alternating -10 / -20 dB: averaged as power (0.055), not as dB (-15 dB)
+    stripes = np.where(np.arange(384) % 2 == 0, -10.0, -20.0).astype(np.float32) * np.ones((384, 1), np.float32)
+    fine = write_raster(tmp_path / "s1_5m.tif", np.stack([stripes, stripes]),
+                        transform=Affine(5.0, 0, 400000.0, 0, -5.0, 5000000.0))
+    values, _ = read_sensor(fine, "s1rtc", lattice, bands="VV,VH", s1_in_db=True)["S1RTC_vh_vv"]
+    np.testing.assert_allclose(values, 0.055, rtol=1e-5)
     heights = np.arange(192 * 192, dtype=np.float32).reshape(192, 192)
     dem, valid = read_sensor(write_raster(tmp_path / "dem.tif", heights), "dem", lattice)["DEM_DEM"]
     assert dem.shape == (1, 64, 64) and valid.all()

@@ -13,10 +13,16 @@ are only ever taken by nearest neighbour, and codes the model does not know are 
 
 import math
 import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Optional
 
 import numpy as np
 import pyproj
+from affine import Affine
+from osgeo import gdal
 
 from ..engine.cancel import check_cancel
 from ..engine.errors import InputError
@@ -24,7 +30,7 @@ from ..engine.families.copgen.classes import CLASS_MAPS
 from ..engine.families.copgen.processing import s1_db_to_linear, unknown_codes
 from ..engine.families.copgen.registry import BY_KEY, SENSORS
 from .conditions import _band_tokens, _check_overlap
-from .grid import open_raster
+from .grid import _densified_box, open_raster
 from .warp import warp_bands
 
 S2_BAND_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11",
@@ -50,6 +56,16 @@ class SensorLayers(dict):
         self.notes = list(notes)
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where one band is read: file, 1-based band, its nodata and pixel size (metres)."""
+
+    path: str
+    index: int
+    nodata: Optional[float]
+    res_m: float
+
+
 def sensor_bands(sensor):
     """The bands a file of ``sensor`` must provide: all of its groups', S2 in ESA order."""
     bands = {band for key in SENSORS[sensor] for band in BY_KEY[key].bands}
@@ -59,49 +75,99 @@ def sensor_bands(sensor):
 def read_sensor(path, sensor, lattice, bands=None, s1_in_db=False, cancel=None):
     """Read ``path`` as ``sensor`` onto ``lattice``: a :class:`SensorLayers`.
 
-    ``bands``: names of the file's bands in order (a list, or "B01,B02,..."); None reads them
-    from descriptions or metadata. ``s1_in_db``: the S1 file holds dB (resampled in dB, then
-    turned linear). ``cancel()`` returning True stops between groups (Cancelled).
+    ``path``: one file (a product GeoTIFF, a Major TOM tile, a SAFE or JP2 product GDAL opens:
+    a container of subdatasets stands for them all), or a list of files (one per band, or per
+    resolution), a band being read from the first file that has it. ``bands``: names of the
+    files' bands in order (a list, or "B01,B02,..."); None reads them from descriptions,
+    metadata or (one-band files) the file name. ``s1_in_db``: the S1 file holds dB (turned
+    linear before resampling). ``cancel()`` returning True stops between groups (Cancelled).
     InputError (field ``conditions.<sensor>`` or ``conditions.<sensor>.bands``), one line
     naming the file: unreadable, not georeferenced, off the area, bands missing, no valid
     pixel in the area, class codes the model does not know.
     """
     field = f"conditions.{sensor}"
+    paths = [str(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
+    label = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more file(s))"
     if sensor not in READ_SENSORS:
-        raise InputError(f"{path}: unknown sensor {sensor!r}; expected one of {', '.join(READ_SENSORS)}",
+        raise InputError(f"{label}: unknown sensor {sensor!r}; expected one of {', '.join(READ_SENSORS)}",
                          "conditions")
-    label = str(path)
     try:
-        with open_raster(path, label) as ds:
-            index_of, notes = _band_indexes(ds, sensor, bands, label, field)
-            src_nodata = ds.nodata if ds.nodata is not None else _default_nodata(sensor)
-            _check_overlap(SimpleNamespace(label=label), ds, lattice.grid(10))
-            src_res = _source_resolution(ds, lattice)
+        sources, notes = _band_sources(_expand(paths), sensor, bands, lattice, label, field)
         layers = {}
         for key in SENSORS[sensor]:
             check_cancel(cancel, f"reading {label}")
-            layers[key] = _read_group(path, key, lattice, index_of, src_nodata, src_res, s1_in_db, label)
+            layers[key] = _read_group(sources, key, lattice, s1_in_db, label)
     except InputError as exc:  # every problem of a condition is about its field
         exc.field = exc.field or field
         raise
     return SensorLayers(layers, notes)
 
 
-def _read_group(path, key, lattice, index_of, src_nodata, src_res, s1_in_db, label):
+def _expand(paths):
+    """The files to read: a container of subdatasets (a SAFE's metadata file) -> its
+    subdatasets, in GDAL's order (10 m first)."""
+    files = []
+    for path in paths:
+        with open_raster(path) as ds:
+            files += list(ds.subdatasets) if ds.count == 0 and ds.subdatasets else [path]
+    return files
+
+
+def _read_group(sources, key, lattice, s1_in_db, label):
     record = BY_KEY[key]
     grid = lattice.grid(record.resolution_m)
-    indexes = [index_of[_canonical(band)] for band in record.bands]
-    values = warp_bands(path, indexes, grid.crs, grid.transform, grid.height, grid.width,
-                        _resampling(record, src_res), src_nodata, label)
-    if s1_in_db and record.processing == "s1":
-        values = s1_db_to_linear(values)
+    wanted = [sources[_canonical(band)] for band in record.bands]
+    values = np.empty((len(wanted), grid.height, grid.width), dtype=np.float32)
+    for path in dict.fromkeys(source.path for source in wanted):  # one warp per file
+        channels = [i for i, source in enumerate(wanted) if source.path == path]
+        first = wanted[channels[0]]
+        indexes, nodata, linear = [wanted[i].index for i in channels], first.nodata, None
+        if s1_in_db and record.processing == "s1":
+            # averaged and interpolated as power, not as dB: a linear copy of the area first
+            linear = _linear_copy(path, indexes, nodata, lattice)
+            indexes, nodata = list(range(1, len(indexes) + 1)), math.nan
+        try:
+            values[channels] = warp_bands(linear or path, indexes, grid.crs, grid.transform,
+                                          grid.height, grid.width,
+                                          _resampling(record, first.res_m), nodata, path)
+        finally:
+            if linear:
+                gdal.Unlink(linear)
     valid = np.isfinite(values).all(axis=0)
     values[:, ~valid] = np.nan
     if not (valid & lattice.aoi_mask(record.resolution_m)).any():
         raise InputError(f"{label}: no valid pixel inside the area (all nodata there)")
     if record.processing in CLASS_MAPS:
         _check_codes(key, values[0], valid, grid, label)
-    return values.astype(np.float32, copy=False), valid
+    return values, valid
+
+
+def _linear_copy(path, indexes, nodata, lattice):
+    """A /vsimem/ GeoTIFF of the bands (S1 in dB) turned to linear power, over the source
+    pixels the area needs (two pixels of margin), nodata -> NaN; its name."""
+    with open_raster(path) as ds:
+        left, bottom, right, top = lattice.bounds
+        to_source = pyproj.Transformer.from_crs(lattice.crs.to_wkt(), ds.crs.to_wkt(), always_xy=True)
+        xs, ys = np.asarray(_densified_box(left, bottom, right, top).exterior.coords).T
+        cols, rows = ~ds.transform * to_source.transform(xs, ys)
+        col0, row0 = max(0, int(np.floor(np.min(cols))) - 2), max(0, int(np.floor(np.min(rows))) - 2)
+        col1 = min(ds.width, int(np.ceil(np.max(cols))) + 2)
+        row1 = min(ds.height, int(np.ceil(np.max(rows))) + 2)
+        transform = ds.transform * Affine.translation(col0, row0)
+        width, height, wkt = max(1, col1 - col0), max(1, row1 - row0), ds.crs.to_wkt()
+    source = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+    name = f"/vsimem/s1_linear_{uuid.uuid4().hex}.tif"
+    copy = gdal.GetDriverByName("GTiff").Create(name, width, height, len(indexes), gdal.GDT_Float32)
+    copy.SetProjection(wkt)
+    copy.SetGeoTransform(transform.to_gdal())
+    for number, index in enumerate(indexes, 1):
+        db = source.GetRasterBand(index).ReadAsArray(col0, row0, width, height).astype(np.float64)
+        bad = ~np.isfinite(db) | ((db == nodata) if nodata is not None else False)
+        band = copy.GetRasterBand(number)
+        band.WriteArray(np.where(bad, np.nan, s1_db_to_linear(np.where(bad, 0.0, db))))
+        band.SetNoDataValue(math.nan)
+    copy = None  # closes the file
+    return name
 
 
 def _resampling(record, src_res):
@@ -148,43 +214,59 @@ def _canonical(name):
     return next((token for token in ("VV", "VH", "DEM") if token in tokens), head)
 
 
-def _band_indexes(ds, sensor, bands, label, field):
-    """({canonical band: 1-based index}, notes) for the bands ``sensor`` needs."""
+def _band_sources(files, sensor, bands, lattice, label, field):
+    """({canonical band: _Source}, notes) for the bands ``sensor`` needs, from ``files``."""
     needed = [_canonical(band) for band in sensor_bands(sensor)]
-    notes = []
-    if bands is not None:
-        found = _named(ds, bands, label, field)
-        how = "the band names given"
-    else:
-        found = _described(ds, needed)
-        how = "the band descriptions"
-        layout = DEFAULT_LAYOUTS.get(sensor, sensor_bands(sensor))
-        if not found and ds.count == len(layout):
-            found = {_canonical(band): i for i, band in enumerate(layout, 1)}
-            if len(layout) > 1:
-                notes.append(f"{label}: no band names; its {ds.count} bands are taken in the order "
-                             f"{', '.join(layout)}")
+    names = None if bands is None else [_canonical(name) for name in _band_tokens(bands)]
+    found, notes, count, offset = {}, [], 0, 0
+    for path in files:
+        with open_raster(path) as ds:
+            _check_overlap(SimpleNamespace(label=path), ds, lattice.grid(10))
+            nodata = ds.nodata if ds.nodata is not None else _default_nodata(sensor)
+            res_m = _source_resolution(ds, lattice)
+            if names is not None:
+                here = {name: i for i, name in enumerate(names[offset:offset + ds.count], 1)}
+            else:
+                here = _described(ds, needed) or _named_by_file(path, ds, needed)
+            layout = DEFAULT_LAYOUTS.get(sensor, sensor_bands(sensor))
+            if names is None and not here and len(files) == 1 and ds.count == len(layout):
+                here = {_canonical(band): i for i, band in enumerate(layout, 1)}
+                if len(layout) > 1:
+                    notes.append(f"{path}: no band names; its {ds.count} bands are taken in the "
+                                 f"order {', '.join(layout)}")
+            for name, index in here.items():
+                found.setdefault(name, _Source(path, index, nodata, res_m))
+            count, offset = count + ds.count, offset + ds.count
+    _check_names(names, count, label, field)
     missing = [band for band in needed if band not in found]
     if missing and not found:
         raise InputError(
-            f"{label}: has {ds.count} band(s) without names; {sensor} needs {len(needed)} "
+            f"{label}: has {count} band(s) without names; {sensor} needs {len(needed)} "
             f"({', '.join(sensor_bands(sensor))}): name the file's bands in order", field + ".bands")
     if missing:
+        how = "the band names given" if names is not None else "the band descriptions"
         raise InputError(
             f"{label}: {sensor} needs bands {', '.join(sensor_bands(sensor))}; missing "
             f"{', '.join(missing)} (going by {how})", field + ".bands")
     return found, notes
 
 
-def _named(ds, bands, label, field):
-    names = [_canonical(name) for name in _band_tokens(bands)]
-    if len(names) > ds.count:
-        raise InputError(f"{label}: {len(names)} band names given for its {ds.count} band(s)",
+def _check_names(names, count, label, field):
+    if names is None:
+        return
+    if len(names) > count:
+        raise InputError(f"{label}: {len(names)} band names given for its {count} band(s)",
                          field + ".bands")
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise InputError(f"{label}: band name(s) {', '.join(repeated)} given twice", field + ".bands")
-    return {name: index for index, name in enumerate(names, 1)}
+
+
+def _named_by_file(path, ds, needed):
+    """A one-band file named after its band (T32TQM_20210715_B04_10m.jp2, B8A.tif)."""
+    tokens = re.findall(r"(?<![A-Z0-9])(B\d{1,2}A?)(?![A-Z0-9])", Path(path).stem.upper())
+    names = {_canonical(token) for token in tokens} & set(needed)
+    return {names.pop(): 1} if ds.count == 1 and len(names) == 1 else {}
 
 
 def _described(ds, needed):
