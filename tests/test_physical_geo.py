@@ -325,10 +325,36 @@ def test_outputs_in_physical_units_on_one_footprint(tmp_path):
         if key == "LULC_LULC":
             np.testing.assert_array_equal(data[0][inside], outputs[key][0][inside])
     names, colours = _read_pam(paths["LULC_LULC"])
+    assert len(names) == len(colours) == 12  # codes 0..11, not a TIFF's 256 palette entries
     assert names[1] == "Water" and names[11] == "Rangeland" and names[3] == ""
-    assert colours[1][:3] == (0x41, 0x9B, 0xDF) and colours[7][:3] == (0xC4, 0x28, 0x1B)
+    assert colours[1] == (0x41, 0x9B, 0xDF, 255) and colours[7] == (0xC4, 0x28, 0x1B, 255)
+    assert colours[3][3] == colours[6][3] == 0  # codes the model never writes: transparent
     names, colours = _read_pam(paths["S2L1C_cloud_mask"])
-    assert names == ["Clear", "Thick", "Thin", "Shadow"] and colours is not None
+    assert names == ["Clear", "Thick", "Thin", "Shadow"] and len(colours) == 4
+
+
+def test_land_cover_output_loads_in_qgis_as_a_categorical_layer(tmp_path):
+    """Real QGIS (3.22) picks a paletted renderer with the class names as labels."""
+    from qgis_support import qgis_application
+
+    qgis_application()
+    from qgis.core import QgsPalettedRasterRenderer, QgsRasterLayer
+
+    lattice = _lulc_lattice()
+    codes = np.random.default_rng(2).choice(LULC.codes[1:], (1, 192, 192)).astype(np.uint8)
+    path = write_physical(tmp_path / "run_LULC_LULC_s0.tif", lattice, "LULC_LULC", codes)
+    gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", "YES")  # QGIS users have it on
+    try:
+        layer = QgsRasterLayer(str(path), "land cover")
+        assert layer.isValid()
+        renderer = layer.renderer()
+        classes = {int(item.value): item for item in renderer.classes()}
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", None)
+    assert isinstance(renderer, QgsPalettedRasterRenderer)
+    assert len(classes) == 12
+    for code, name, colour in zip(LULC.codes[1:], LULC.names[1:], LULC.colours[1:]):
+        assert classes[code].label == name and classes[code].color.name() == colour
 
 
 def test_s1_output_in_db_on_request(tmp_path):

@@ -89,10 +89,9 @@ class PhysicalWriter(OutputWriter):
         self.class_map = CLASS_MAPS.get(self.record.processing)
         self.sidecars = self.class_map is not None  # class names live in the .aux.xml
         count = len(self.record.bands)
-        interp = ColorInterp.palette if self.class_map else ColorInterp.gray
         self._start(path, lattice.grid(self.record.resolution_m),
                     {"count": count, "dtype": self.storage.dtype, "nodata": self.storage.nodata},
-                    self.record.bands, (interp,) + (ColorInterp.undefined,) * (count - 1),
+                    self.record.bands, (ColorInterp.gray,) + (ColorInterp.undefined,) * (count - 1),
                     {"modality": key, "sensor": self.record.sensor, "unit": self.storage.unit,
                      **(tags or {})})
         try:
@@ -101,8 +100,6 @@ class PhysicalWriter(OutputWriter):
                     self._dataset.set_band_unit(band, self.storage.unit)
                 self._dataset.scales = (self.storage.scale,) * count
                 self._dataset.offsets = (self.storage.offset,) * count
-                if self.class_map:
-                    self._dataset.write_colormap(1, _colormap(self.class_map))
         except BaseException:
             self.abort()
             raise
@@ -143,17 +140,25 @@ class PhysicalWriter(OutputWriter):
         with _pam_enabled():
             return super().close()
 
-    def _before_cog(self):
-        """Class names: GDAL keeps them in the .aux.xml, which the COG inherits."""
+    def _finish_cog(self, cog):
+        """Class maps: a colour table (with transparency) and class names up to the highest
+        code, in the COG's .aux.xml: inside a TIFF a palette always has 256 opaque entries,
+        which QGIS would list as 256 classes. Codes the model never writes are transparent."""
         if not self.class_map:
             return
-        names = [""] * (max(self.class_map.codes) + 1)
-        for code, name in zip(self.class_map.codes, self.class_map.names):
+        size = max(self.class_map.codes) + 1
+        names, table = [""] * size, gdal.ColorTable()
+        for code in range(size):
+            table.SetColorEntry(code, (0, 0, 0, 0))
+        for code, name, colour in zip(self.class_map.codes, self.class_map.names, self.class_map.colours):
             names[code] = name
-        with _gdal_write_errors(self.path):
-            dataset = gdal.OpenEx(str(self._work), gdal.OF_RASTER | gdal.OF_UPDATE)
-            dataset.GetRasterBand(1).SetCategoryNames(names)
-            dataset = None
+            table.SetColorEntry(code, tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5)) + (255,))
+        dataset = gdal.OpenEx(str(cog), gdal.OF_RASTER | gdal.OF_READONLY)  # PAM: the .aux.xml
+        band = dataset.GetRasterBand(1)
+        band.SetColorTable(table)
+        band.SetColorInterpretation(gdal.GCI_PaletteIndex)
+        band.SetCategoryNames(names)
+        dataset = None
 
 
 def write_physical(path, lattice, key, values, valid=None, tags=None, s1_db=False):
@@ -172,13 +177,6 @@ def _pam_enabled():
         yield
     finally:
         gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", old)
-
-
-def _colormap(class_map):
-    colours = {}
-    for code, colour in zip(class_map.codes, class_map.colours):
-        colours[code] = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5)) + (255,)
-    return colours
 
 
 # --- a sensor as one product ------------------------------------------------------------------
