@@ -190,6 +190,19 @@ def test_three_band_file_named_as_s2l2a_names_the_missing_bands(tmp_path, tile, 
         read_sensor(S2_TILE, "s2l1c", tile_lattice, bands=MAJOR_TOM)
 
 
+def test_condition_in_another_crs_is_warped_onto_the_lattice(tmp_path, tile, tile_lattice):
+    data, _, _ = tile
+    mercator = tmp_path / "tile_3857.tif"
+    gdal.Warp(str(mercator), str(S2_TILE), dstSRS="EPSG:3857", xRes=9.0, yRes=9.0, resampleAlg="near")
+    ten, valid = read_sensor(mercator, "s2l2a", tile_lattice, bands=MAJOR_TOM)["S2L2A_B02_B03_B04_B08"]
+    inner = (slice(None), slice(20, 200), slice(20, 200))
+    assert valid[inner[1:]].all()
+    error = np.abs(ten[inner] - data[[3, 2, 1, 7]][inner])
+    scale = np.abs(np.diff(data[[3, 2, 1, 7]].astype(np.float64), axis=2)).mean()  # neighbour step
+    # in place: 9 DN here; a shift of one pixel would give 31, two 50 (neighbour steps: 98)
+    assert np.median(error) < scale / 4
+
+
 def test_condition_off_the_area_is_refused_naming_the_file(tmp_path, tile_lattice):
     far = write_raster(tmp_path / "far.tif", np.ones((12, 64, 64), np.int16))  # UTM 33N, Europe
     with pytest.raises(InputError, match="far.tif: the raster does not overlap the area") as error:
