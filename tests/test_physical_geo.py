@@ -20,7 +20,7 @@ from plugin.engine.errors import InputError
 from plugin.engine.families.copgen.classes import CLOUD, LULC
 from plugin.engine.families.copgen.registry import SENSORS
 from plugin.geo.lattice import UNIT_M, ModelLattice
-from plugin.geo.physical_conditions import read_sensor
+from plugin.geo.physical_conditions import SensorReader, read_sensor
 from plugin.geo.physical_outputs import output_name, write_physical, write_sensor_vrt
 
 pytestmark = pytest.mark.timeout(120)
@@ -108,6 +108,18 @@ def test_major_tom_tile_fills_the_three_l2a_groups_at_their_resolutions(tile, ti
     assert sixty.shape == (2, 40, 40) and valid60[:37, :37].all()
     for channel, band in enumerate((1, 10)):
         np.testing.assert_allclose(sixty[channel, :37, :37], _block_mean(data[band - 1], 6), rtol=1e-5)
+
+
+def test_windows_read_the_same_pixels_as_the_whole_area(tile_lattice):
+    whole = read_sensor(S2_TILE, "s2l2a", tile_lattice)
+    with SensorReader(S2_TILE, "s2l2a", tile_lattice) as reader:
+        for key, window in (("S2L2A_B02_B03_B04_B08", (37, 101, 96, 80)),
+                            ("S2L2A_B05_B06_B07_B11_B12_B8A", (5, 60, 48, 60)),
+                            ("S2L2A_B01_B09", (30, 30, 10, 10))):
+            row, col, height, width = window
+            values, valid = reader.read(key, window)
+            np.testing.assert_array_equal(values, whole[key][0][:, row:row + height, col:col + width])
+            np.testing.assert_array_equal(valid, whole[key][1][row:row + height, col:col + width])
 
 
 def test_band_names_given_or_described_pick_the_bands(tmp_path, tile, tile_lattice):
@@ -247,6 +259,10 @@ def test_unknown_land_cover_codes_are_named_with_where(tmp_path):
     assert "code(s) 3, 12 the model does not know" in message
     assert "row 10, column 20" in message and "lulc.tif" in message
     assert error.value.field == "conditions.lulc"
+    with SensorReader(path, "lulc", lattice) as reader:  # a window: where in the whole grid
+        window = (96, 96, 64, 64)
+        with pytest.raises(InputError, match="code.s. 12 .*row 100, column 100"):
+            reader.check("LULC_LULC", *reader.read("LULC_LULC", window), window=window)
 
 
 def test_s1_in_db_dem_and_cloud(tmp_path):

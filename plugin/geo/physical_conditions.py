@@ -3,8 +3,10 @@
 One raster stands for one sensor (``s2l2a``, ``s2l1c``, ``s1rtc``, ``dem``, ``lulc``,
 ``cloud``) and fills all of that sensor's groups at once, each at its native resolution and in
 the registry's channel order (the 10 m S2 group is B04, B03, B02, B08). Which file band is
-which comes from the names given, else band descriptions or GDAL band metadata, else the usual
-layout of the sensor's products (Major TOM's band order), with a note saying so.
+which comes from the names given, else band descriptions, GDAL band metadata or the names of
+one-band files (:mod:`.band_names`), else the usual layout of the sensor's products (Major
+TOM's band order), with a note saying so. :class:`SensorReader` reads any window (bounded
+memory), :func:`read_sensor` the whole area.
 
 Values stay in physical units: S2 DN as stored, S1 linear gamma0, DEM metres, class codes.
 Measurements are averaged when coarsened and interpolated bilinearly when refined; class codes
@@ -12,10 +14,9 @@ are only ever taken by nearest neighbour, and codes the model does not know are 
 """
 
 import math
-import re
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Optional
 
@@ -29,20 +30,12 @@ from ..engine.errors import InputError
 from ..engine.families.copgen.classes import CLASS_MAPS
 from ..engine.families.copgen.processing import s1_db_to_linear, unknown_codes
 from ..engine.families.copgen.registry import BY_KEY, SENSORS
+from .band_names import DEFAULT_LAYOUTS, canonical, check_names, described, named_by_file, sensor_bands
 from .conditions import _band_tokens, _check_overlap
 from .grid import _densified_box, open_raster
 from .warp import warp_bands
 
-S2_BAND_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11",
-                 "B12")
-# the band order of a product file without band names: Major TOM's (L2A has no B10)
-DEFAULT_LAYOUTS = {
-    "s2l2a": tuple(band for band in S2_BAND_ORDER if band != "B10"),
-    "s2l1c": S2_BAND_ORDER,
-    "s1rtc": ("VV", "VH"),
-}
 READ_SENSORS = ("s2l2a", "s2l1c", "s1rtc", "dem", "lulc", "cloud")
-_NAME_KEYS = ("BANDNAME", "BAND_NAME", "NAME")  # GDAL band metadata items naming a band
 _RES_TOLERANCE = 1e-3  # relative: a source this close to the target size counts as equal
 
 
@@ -58,49 +51,134 @@ class SensorLayers(dict):
 
 @dataclass(frozen=True)
 class _Source:
-    """Where one band is read: file, 1-based band, its nodata and pixel size (metres)."""
+    """Where one band is: file, 1-based band, its nodata and pixel size (metres);
+    ``read_path``: where it is read from when not the file itself (a linear copy)."""
 
     path: str
     index: int
     nodata: Optional[float]
     res_m: float
+    read_path: Optional[str] = None
 
-
-def sensor_bands(sensor):
-    """The bands a file of ``sensor`` must provide: all of its groups', S2 in ESA order."""
-    bands = {band for key in SENSORS[sensor] for band in BY_KEY[key].bands}
-    return tuple(sorted(bands, key=lambda b: S2_BAND_ORDER.index(b) if b in S2_BAND_ORDER else 0))
+    def __post_init__(self):
+        object.__setattr__(self, "read_path", self.read_path or self.path)
 
 
 def read_sensor(path, sensor, lattice, bands=None, s1_in_db=False, cancel=None):
-    """Read ``path`` as ``sensor`` onto ``lattice``: a :class:`SensorLayers`.
+    """Read ``path`` as ``sensor`` over the whole of ``lattice``: a :class:`SensorLayers`.
+
+    Arguments as :class:`SensorReader`. ``cancel()`` returning True stops between groups
+    (Cancelled). InputError as :class:`SensorReader`, and when a group has no valid pixel in
+    the area or class codes the model does not know.
+    """
+    with SensorReader(path, sensor, lattice, bands=bands, s1_in_db=s1_in_db) as reader:
+        layers = {}
+        for key in reader.keys:
+            check_cancel(cancel, f"reading {reader.label}")
+            layers[key] = reader.read(key)
+            reader.check(key, *layers[key])
+            reader.check_any_valid(key, layers[key][1])
+        return SensorLayers(layers, reader.notes)
+
+
+class SensorReader:
+    """A sensor's raster(s) resolved against a lattice; reads any window of any of its groups
+    (bounded memory over large areas; windows agree exactly where they overlap).
 
     ``path``: one file (a product GeoTIFF, a Major TOM tile, a SAFE or JP2 product GDAL opens:
     a container of subdatasets stands for them all), or a list of files (one per band, or per
     resolution), a band being read from the first file that has it. ``bands``: names of the
     files' bands in order (a list, or "B01,B02,..."); None reads them from descriptions,
     metadata or (one-band files) the file name. ``s1_in_db``: the S1 file holds dB (turned
-    linear before resampling). ``cancel()`` returning True stops between groups (Cancelled).
-    InputError (field ``conditions.<sensor>`` or ``conditions.<sensor>.bands``), one line
-    naming the file: unreadable, not georeferenced, off the area, bands missing, no valid
-    pixel in the area, class codes the model does not know.
+    linear before resampling). InputError (field ``conditions.<sensor>`` or
+    ``conditions.<sensor>.bands``), one line naming the file: unreadable, not georeferenced,
+    off the area, bands missing. Use as a context manager (it may hold in-memory copies).
     """
-    field = f"conditions.{sensor}"
-    paths = [str(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
-    label = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more file(s))"
-    if sensor not in READ_SENSORS:
-        raise InputError(f"{label}: unknown sensor {sensor!r}; expected one of {', '.join(READ_SENSORS)}",
-                         "conditions")
-    try:
-        sources, notes = _band_sources(_expand(paths), sensor, bands, lattice, label, field)
-        layers = {}
-        for key in SENSORS[sensor]:
-            check_cancel(cancel, f"reading {label}")
-            layers[key] = _read_group(sources, key, lattice, s1_in_db, label)
-    except InputError as exc:  # every problem of a condition is about its field
-        exc.field = exc.field or field
-        raise
-    return SensorLayers(layers, notes)
+
+    def __init__(self, path, sensor, lattice, bands=None, s1_in_db=False):
+        self.field = f"conditions.{sensor}"
+        paths = [str(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
+        self.label = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more file(s))"
+        if sensor not in READ_SENSORS:
+            raise InputError(f"{self.label}: unknown sensor {sensor!r}; expected one of "
+                             f"{', '.join(READ_SENSORS)}", "conditions")
+        self.sensor, self.lattice, self.keys = sensor, lattice, SENSORS[sensor]
+        self._copies = []
+        with self._about():
+            self.sources, self.notes = _band_sources(_expand(paths), sensor, bands, lattice,
+                                                     self.label, self.field)
+            if s1_in_db and sensor == "s1rtc":
+                try:
+                    self._to_linear()
+                except BaseException:
+                    self.close()
+                    raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Drop the in-memory copies."""
+        for name in self._copies:
+            gdal.Unlink(name)
+        self._copies = []
+
+    def read(self, key, window=None):
+        """(values float32 [C, h, w] NaN where not valid, valid bool [h, w]) of ``window``
+        (row_off, col_off, height, width; default: all) of ``key``'s grid on the lattice."""
+        record = BY_KEY[key]
+        grid = self.lattice.grid(record.resolution_m)
+        row_off, col_off, height, width = window or (0, 0, grid.height, grid.width)
+        transform = grid.window_transform(row_off, col_off)
+        wanted = [self.sources[canonical(band)] for band in record.bands]
+        values = np.empty((len(wanted), height, width), dtype=np.float32)
+        with self._about():
+            for path in dict.fromkeys(source.path for source in wanted):  # one warp per file
+                channels = [i for i, source in enumerate(wanted) if source.path == path]
+                first = wanted[channels[0]]
+                values[channels] = warp_bands(
+                    first.read_path, [wanted[i].index for i in channels], grid.crs, transform,
+                    height, width, _resampling(record, first.res_m), first.nodata, path)
+        valid = np.isfinite(values).all(axis=0)
+        values[:, ~valid] = np.nan
+        return values, valid
+
+    def check(self, key, values, valid, window=None):
+        """InputError when a class map's window holds codes the model does not know."""
+        if BY_KEY[key].processing in CLASS_MAPS:
+            grid = self.lattice.grid(BY_KEY[key].resolution_m)
+            with self._about():
+                _check_codes(key, values[0], valid, grid, (window or (0, 0))[:2], self.label)
+
+    def check_any_valid(self, key, valid, window=None):
+        """InputError when no pixel of ``valid`` (a window, default all) lies in the area."""
+        row_off, col_off = (window or (0, 0))[:2]
+        inside = self.lattice.grid(BY_KEY[key].resolution_m).aoi_mask(row_off, col_off, *valid.shape)
+        if not (valid & inside).any():
+            raise InputError(f"{self.label}: no valid pixel inside the area (all nodata there)", self.field)
+
+    def _to_linear(self):
+        """S1 in dB: read through a linear copy of the area, so that averages and
+        interpolations are of power, not of dB."""
+        for path in dict.fromkeys(source.path for source in self.sources.values()):
+            here = {band: source for band, source in self.sources.items() if source.path == path}
+            name = _linear_copy(path, [source.index for source in here.values()],
+                                next(iter(here.values())).nodata, self.lattice)
+            self._copies.append(name)
+            for number, (band, source) in enumerate(here.items(), 1):
+                self.sources[band] = replace(source, index=number, nodata=math.nan, read_path=name)
+
+    @contextmanager
+    def _about(self):
+        """Every problem of a condition is about its field."""
+        try:
+            yield
+        except InputError as exc:
+            exc.field = exc.field or self.field
+            raise
 
 
 def _expand(paths):
@@ -111,35 +189,6 @@ def _expand(paths):
         with open_raster(path) as ds:
             files += list(ds.subdatasets) if ds.count == 0 and ds.subdatasets else [path]
     return files
-
-
-def _read_group(sources, key, lattice, s1_in_db, label):
-    record = BY_KEY[key]
-    grid = lattice.grid(record.resolution_m)
-    wanted = [sources[_canonical(band)] for band in record.bands]
-    values = np.empty((len(wanted), grid.height, grid.width), dtype=np.float32)
-    for path in dict.fromkeys(source.path for source in wanted):  # one warp per file
-        channels = [i for i, source in enumerate(wanted) if source.path == path]
-        first = wanted[channels[0]]
-        indexes, nodata, linear = [wanted[i].index for i in channels], first.nodata, None
-        if s1_in_db and record.processing == "s1":
-            # averaged and interpolated as power, not as dB: a linear copy of the area first
-            linear = _linear_copy(path, indexes, nodata, lattice)
-            indexes, nodata = list(range(1, len(indexes) + 1)), math.nan
-        try:
-            values[channels] = warp_bands(linear or path, indexes, grid.crs, grid.transform,
-                                          grid.height, grid.width,
-                                          _resampling(record, first.res_m), nodata, path)
-        finally:
-            if linear:
-                gdal.Unlink(linear)
-    valid = np.isfinite(values).all(axis=0)
-    values[:, ~valid] = np.nan
-    if not (valid & lattice.aoi_mask(record.resolution_m)).any():
-        raise InputError(f"{label}: no valid pixel inside the area (all nodata there)")
-    if record.processing in CLASS_MAPS:
-        _check_codes(key, values[0], valid, grid, label)
-    return values, valid
 
 
 def _linear_copy(path, indexes, nodata, lattice):
@@ -200,24 +249,10 @@ def _default_nodata(sensor):
     return BY_KEY[SENSORS[sensor][0]].nodata
 
 
-# --- which file band is which ------------------------------------------------------------
-
-def _canonical(name):
-    """A band name as compared: B4, b04, "B04 (red)", "B4, central wavelength" -> B04;
-    "Gamma0_VV" -> VV; else upper case."""
-    head = str(name).split(",")[0].strip().upper()
-    match = re.match(r"B0*(\d{1,2}A?)(?![0-9A-Z])", head)
-    if match:
-        digits = match.group(1)
-        return f"B{int(digits[:-1])}A" if digits.endswith("A") else f"B{int(digits):02d}"
-    tokens = re.findall(r"[A-Z0-9]+", head)
-    return next((token for token in ("VV", "VH", "DEM") if token in tokens), head)
-
-
 def _band_sources(files, sensor, bands, lattice, label, field):
     """({canonical band: _Source}, notes) for the bands ``sensor`` needs, from ``files``."""
-    needed = [_canonical(band) for band in sensor_bands(sensor)]
-    names = None if bands is None else [_canonical(name) for name in _band_tokens(bands)]
+    needed = [canonical(band) for band in sensor_bands(sensor)]
+    names = None if bands is None else [canonical(name) for name in _band_tokens(bands)]
     found, notes, count, offset = {}, [], 0, 0
     for path in files:
         with open_raster(path) as ds:
@@ -227,17 +262,17 @@ def _band_sources(files, sensor, bands, lattice, label, field):
             if names is not None:
                 here = {name: i for i, name in enumerate(names[offset:offset + ds.count], 1)}
             else:
-                here = _described(ds, needed) or _named_by_file(path, ds, needed)
+                here = described(ds, needed) or named_by_file(path, ds, needed)
             layout = DEFAULT_LAYOUTS.get(sensor, sensor_bands(sensor))
             if names is None and not here and len(files) == 1 and ds.count == len(layout):
-                here = {_canonical(band): i for i, band in enumerate(layout, 1)}
+                here = {canonical(band): i for i, band in enumerate(layout, 1)}
                 if len(layout) > 1:
                     notes.append(f"{path}: no band names; its {ds.count} bands are taken in the "
                                  f"order {', '.join(layout)}")
             for name, index in here.items():
                 found.setdefault(name, _Source(path, index, nodata, res_m))
             count, offset = count + ds.count, offset + ds.count
-    _check_names(names, count, label, field)
+    check_names(names, count, label, field)
     missing = [band for band in needed if band not in found]
     if missing and not found:
         raise InputError(
@@ -251,46 +286,15 @@ def _band_sources(files, sensor, bands, lattice, label, field):
     return found, notes
 
 
-def _check_names(names, count, label, field):
-    if names is None:
-        return
-    if len(names) > count:
-        raise InputError(f"{label}: {len(names)} band names given for its {count} band(s)",
-                         field + ".bands")
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise InputError(f"{label}: band name(s) {', '.join(repeated)} given twice", field + ".bands")
-
-
-def _named_by_file(path, ds, needed):
-    """A one-band file named after its band (T32TQM_20210715_B04_10m.jp2, B8A.tif)."""
-    tokens = re.findall(r"(?<![A-Z0-9])(B\d{1,2}A?)(?![A-Z0-9])", Path(path).stem.upper())
-    names = {_canonical(token) for token in tokens} & set(needed)
-    return {names.pop(): 1} if ds.count == 1 and len(names) == 1 else {}
-
-
-def _described(ds, needed):
-    """Bands named by their description or by a BANDNAME-like metadata item."""
-    found = {}
-    for index in range(1, ds.count + 1):
-        tags = {key.upper(): value for key, value in ds.tags(index).items()}
-        candidates = [ds.descriptions[index - 1]] + [tags.get(key) for key in _NAME_KEYS]
-        for text in filter(None, candidates):
-            name = _canonical(text)
-            if name in needed and name not in found:
-                found[name] = index
-                break
-    return found
-
-
 # --- class codes -----------------------------------------------------------------------------
 
-def _check_codes(key, codes, valid, grid, label):
-    """InputError naming the codes ``key``'s model does not know and where the first lies."""
+def _check_codes(key, codes, valid, grid, offset, label):
+    """InputError naming the codes ``key``'s model does not know and where the first lies
+    (``offset``: row and column of the window in the grid)."""
     unknown = unknown_codes(key, codes[valid].reshape(1, 1, 1, -1))
     if not unknown:
         return
-    row, col = np.argwhere(valid & np.isin(codes, unknown))[0]
+    row, col = np.argwhere(valid & np.isin(codes, unknown))[0] + np.asarray(offset)
     x, y = grid.transform * (col + 0.5, row + 0.5)
     lon, lat = pyproj.Transformer.from_crs(grid.crs.to_wkt(), "EPSG:4326", always_xy=True).transform(x, y)
     known = ", ".join(str(code) for code in CLASS_MAPS[BY_KEY[key].processing].codes)

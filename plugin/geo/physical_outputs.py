@@ -35,7 +35,7 @@ from ..engine.families.copgen.classes import CLASS_MAPS
 from ..engine.families.copgen.processing import s1_linear_to_db
 from ..engine.families.copgen.registry import BY_KEY, SENSORS, get_modality
 from .output import OutputWriter, _gdal_write_errors
-from .physical_conditions import sensor_bands
+from .band_names import sensor_bands
 
 VRT_RESOLUTION_M = 10.0
 
