@@ -322,6 +322,8 @@ def test_outputs_in_physical_units_on_one_footprint(tmp_path):
     paths = {key: write_physical(tmp_path / output_name("run", key, 0), lattice, key, values)
              for key, values in outputs.items()}
     assert paths["S1RTC_vh_vv"].name == "run_S1RTC_vh_vv_s0.tif"
+    sidecars = {f"run_{key}_s0.tif.aux.xml" for key in ("LULC_LULC", "S2L1C_cloud_mask")}
+    assert {p.name for p in tmp_path.iterdir()} == {p.name for p in paths.values()} | sidecars
     expected = {  # dtype, nodata, resolution, descriptions, unit
         "S2L2A_B02_B03_B04_B08": ("uint16", 0, 10, ("B04", "B03", "B02", "B08"), "reflectance x 10000"),
         "S2L2A_B01_B09": ("uint16", 0, 60, ("B01", "B09"), "reflectance x 10000"),
@@ -384,6 +386,20 @@ def test_land_cover_output_loads_in_qgis_as_a_categorical_layer(tmp_path):
     assert len(classes) == 12
     for code, name, colour in zip(LULC.codes[1:], LULC.names[1:], LULC.colours[1:]):
         assert classes[code].label == name and classes[code].color.name() == colour
+
+
+def test_a_failed_or_cancelled_output_leaves_nothing(tmp_path):
+    from plugin.geo.physical_outputs import PhysicalWriter
+
+    lattice = _lulc_lattice()
+    with pytest.raises(KeyboardInterrupt):
+        with PhysicalWriter(tmp_path / "run_LULC_LULC_s0.tif", lattice, "LULC_LULC") as writer:
+            writer.write_window(0, 0, np.ones((1, 96, 96), np.uint8))
+            raise KeyboardInterrupt  # Ctrl-C half way
+    with pytest.raises(ValueError, match="has 1 band"):
+        with PhysicalWriter(tmp_path / "run_DEM_DEM_s0.tif", lattice, "DEM_DEM") as writer:
+            writer.write_window(0, 0, np.ones((2, 64, 64), np.float32))
+    assert list(tmp_path.iterdir()) == []  # no COG, no work file, no .aux.xml
 
 
 def test_s1_output_in_db_on_request(tmp_path):
