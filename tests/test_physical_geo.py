@@ -74,6 +74,24 @@ def test_small_area_is_one_window_snapped_to_the_480_m_lattice():
     assert shifted.units == (4, 11)  # 100 m past a unit: one more unit covers it
 
 
+def test_polygon_and_extent_text_in_degrees_go_to_their_utm_zone():
+    triangle = {"type": "Polygon", "coordinates": [[(3.0, 36.0), (3.05, 36.0), (3.0, 36.04), (3.0, 36.0)]]}
+    lattice = ModelLattice.from_polygon(triangle, 4326)
+    assert lattice.crs == CRS.from_epsg(32631)
+    assert lattice.origin[0] % UNIT_M == 0 and lattice.origin[1] % UNIT_M == 0
+    left, bottom, right, top = lattice.aoi.bounds
+    for res in (10, 60):
+        inside = lattice.aoi_mask(res)
+        col, row = ~lattice.grid(res).transform * (left + res, bottom + res)  # the right angle
+        assert inside[int(row), int(col)] and not inside[0, 0] and not inside[-1, -1]
+        assert 0.3 < inside.sum() / inside.size < 0.45  # the triangle: about half its box
+    from_text = ModelLattice.from_extent_text("3.0,36.0,3.05,36.04,4326")
+    assert from_text.crs == lattice.crs and from_text.units == lattice.units
+    with pytest.raises(InputError) as error:
+        ModelLattice.from_extent_text("3.0,36.0,3.05")
+    assert error.value.field == "extent"
+
+
 def test_window_centre_is_the_windows_own_position_in_wgs84():
     lattice = ModelLattice.from_extent(500000, 4000000, 505000, 4002000, 32631)
     x0, y0 = lattice.origin
