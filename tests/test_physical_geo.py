@@ -192,6 +192,14 @@ def test_band_names_from_gdal_metadata_and_nodata(tmp_path, tile, tile_lattice):
     np.testing.assert_array_equal(ten[:, 5, 8], data[[3, 2, 1, 7], 5, 8])
 
 
+def test_reflectance_instead_of_dn_is_refused(tmp_path, tile, tile_lattice):
+    data, transform, crs = tile
+    reflectance = write_raster(tmp_path / "reflectance.tif", data.astype(np.float32) / 10000,
+                               crs=crs, transform=transform)
+    with pytest.raises(InputError, match="reflectance.tif: values look like reflectance 0..1"):
+        read_sensor(reflectance, "s2l2a", tile_lattice)
+
+
 def test_unknown_sensor_and_cancel(tile_lattice):
     from plugin.engine.errors import Cancelled
 

@@ -31,7 +31,7 @@ from ..engine.families.copgen.classes import CLASS_MAPS
 from ..engine.families.copgen.processing import s1_db_to_linear, unknown_codes
 from ..engine.families.copgen.registry import BY_KEY, SENSORS
 from .band_names import DEFAULT_LAYOUTS, canonical, check_names, described, named_by_file, sensor_bands
-from .conditions import _band_tokens, _check_overlap
+from .conditions import S2_REFLECTANCE_MAX, _band_tokens, _check_overlap
 from .grid import _densified_box, open_raster
 from .warp import warp_bands
 
@@ -147,11 +147,17 @@ class SensorReader:
         return values, valid
 
     def check(self, key, values, valid, window=None):
-        """InputError when a class map's window holds codes the model does not know."""
-        if BY_KEY[key].processing in CLASS_MAPS:
-            grid = self.lattice.grid(BY_KEY[key].resolution_m)
-            with self._about():
+        """InputError when a class map's window holds codes the model does not know, or an
+        S2 window's values all look like reflectance 0..1 (the model reads DN)."""
+        record = BY_KEY[key]
+        with self._about():
+            if record.processing in CLASS_MAPS:
+                grid = self.lattice.grid(record.resolution_m)
                 _check_codes(key, values[0], valid, grid, (window or (0, 0))[:2], self.label)
+            if record.processing == "s2" and valid.any() and values[:, valid].max() <= S2_REFLECTANCE_MAX:
+                raise InputError(
+                    f"{self.label}: values look like reflectance 0..1 (all <= {S2_REFLECTANCE_MAX:g}); "
+                    "digital numbers (reflectance x 10000) are expected")
 
     def check_any_valid(self, key, valid, window=None):
         """InputError when no pixel of ``valid`` (a window, default all) lies in the area."""
