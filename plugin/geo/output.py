@@ -130,7 +130,6 @@ class OutputWriter:
             with _gdal_write_errors(self.path):
                 dataset, self._dataset = self._dataset, None
                 dataset.close()
-            self._before_cog()
             with (atomic_files if self.sidecars else atomic_path)(self.path, verify=self._verify) as cog:
                 with _gdal_write_errors(self.path):
                     result = gdal.Translate(str(cog), str(self._work), format="COG", creationOptions=COG_OPTIONS)
@@ -138,6 +137,7 @@ class OutputWriter:
                         raise _GdalFailure(gdal.GetLastErrorMsg())
                     result.FlushCache()
                     del result  # dropping the GDAL dataset closes and flushes it
+                    self._finish_cog(cog)
         except BaseException:
             self.abort()
             raise
@@ -145,8 +145,9 @@ class OutputWriter:
         self._done = True
         return self.path
 
-    def _before_cog(self):
-        """Last touches on the closed work file, for subclasses (Beta's outputs have none)."""
+    def _finish_cog(self, cog):
+        """Last touches on the finished COG before it is checked, for subclasses (Beta's
+        outputs have none)."""
 
     def abort(self):
         """Drop everything written so far; no output is left behind."""

@@ -17,6 +17,7 @@ metadata; pixels outside the area are nodata.
 
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -34,7 +35,7 @@ from ..engine.families.copgen.classes import CLASS_MAPS
 from ..engine.families.copgen.processing import s1_linear_to_db
 from ..engine.families.copgen.registry import BY_KEY, SENSORS, get_modality
 from .output import OutputWriter, _gdal_write_errors
-from .physical_conditions import sensor_bands
+from .band_names import sensor_bands
 
 VRT_RESOLUTION_M = 10.0
 
@@ -88,10 +89,9 @@ class PhysicalWriter(OutputWriter):
         self.class_map = CLASS_MAPS.get(self.record.processing)
         self.sidecars = self.class_map is not None  # class names live in the .aux.xml
         count = len(self.record.bands)
-        interp = ColorInterp.palette if self.class_map else ColorInterp.gray
         self._start(path, lattice.grid(self.record.resolution_m),
                     {"count": count, "dtype": self.storage.dtype, "nodata": self.storage.nodata},
-                    self.record.bands, (interp,) + (ColorInterp.undefined,) * (count - 1),
+                    self.record.bands, (ColorInterp.gray,) + (ColorInterp.undefined,) * (count - 1),
                     {"modality": key, "sensor": self.record.sensor, "unit": self.storage.unit,
                      **(tags or {})})
         try:
@@ -100,8 +100,6 @@ class PhysicalWriter(OutputWriter):
                     self._dataset.set_band_unit(band, self.storage.unit)
                 self._dataset.scales = (self.storage.scale,) * count
                 self._dataset.offsets = (self.storage.offset,) * count
-                if self.class_map:
-                    self._dataset.write_colormap(1, _colormap(self.class_map))
         except BaseException:
             self.abort()
             raise
@@ -135,17 +133,32 @@ class PhysicalWriter(OutputWriter):
                 values = np.clip(values, *storage.value_range)
         return values.astype(storage.dtype)
 
-    def _before_cog(self):
-        """Class names: GDAL keeps them in the .aux.xml, which the COG inherits."""
+    def close(self):
+        """Finish as OutputWriter does; class maps with GDAL's PAM on (their .aux.xml)."""
+        if not self.class_map:
+            return super().close()
+        with _pam_enabled():
+            return super().close()
+
+    def _finish_cog(self, cog):
+        """Class maps: a colour table (with transparency) and class names up to the highest
+        code, in the COG's .aux.xml: inside a TIFF a palette always has 256 opaque entries,
+        which QGIS would list as 256 classes. Codes the model never writes are transparent."""
         if not self.class_map:
             return
-        names = [""] * (max(self.class_map.codes) + 1)
-        for code, name in zip(self.class_map.codes, self.class_map.names):
+        size = max(self.class_map.codes) + 1
+        names, table = [""] * size, gdal.ColorTable()
+        for code in range(size):
+            table.SetColorEntry(code, (0, 0, 0, 0))
+        for code, name, colour in zip(self.class_map.codes, self.class_map.names, self.class_map.colours):
             names[code] = name
-        with _gdal_write_errors(self.path):
-            dataset = gdal.OpenEx(str(self._work), gdal.OF_RASTER | gdal.OF_UPDATE)
-            dataset.GetRasterBand(1).SetCategoryNames(names)
-            dataset = None
+            table.SetColorEntry(code, tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5)) + (255,))
+        dataset = gdal.OpenEx(str(cog), gdal.OF_RASTER | gdal.OF_READONLY)  # PAM: the .aux.xml
+        band = dataset.GetRasterBand(1)
+        band.SetColorTable(table)
+        band.SetColorInterpretation(gdal.GCI_PaletteIndex)
+        band.SetCategoryNames(names)
+        dataset = None
 
 
 def write_physical(path, lattice, key, values, valid=None, tags=None, s1_db=False):
@@ -155,11 +168,15 @@ def write_physical(path, lattice, key, values, valid=None, tags=None, s1_db=Fals
     return writer.path
 
 
-def _colormap(class_map):
-    colours = {}
-    for code, colour in zip(class_map.codes, class_map.colours):
-        colours[code] = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5)) + (255,)
-    return colours
+@contextmanager
+def _pam_enabled():
+    """GDAL's PAM (.aux.xml sidecars) on in this thread, whatever GDAL_PAM_ENABLED says."""
+    old = gdal.GetThreadLocalConfigOption("GDAL_PAM_ENABLED", None)
+    gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", "YES")
+    try:
+        yield
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", old)
 
 
 # --- a sensor as one product ------------------------------------------------------------------
