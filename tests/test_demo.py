@@ -107,3 +107,36 @@ def test_demo_offline_names_the_command_that_installs_from_local_files(tmp_path)
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: models install --denoiser FILE --vae FILE: http://127.0.0.1:9/d.pth")
     assert not (tmp_path / "models" / "cop-gen-beta").exists() and not (tmp_path / "demo").exists()
+
+
+def test_demo_with_cop_gen_writes_every_other_modality_in_physical_units(tmp_path, shared_dir):
+    """`demo --model cop-gen`: the eleven checkpoints downloaded in the official layout, then every
+    modality but the sample's own sensor (and its location) generated at native resolution."""
+    from plugin.engine.families.copgen.registry import BY_KEY, IMAGE_MODALITIES
+
+    root = shared_dir / "fixtures" / "copgen_reference"
+    files = {"/denoiser_tiny.pth": (root / "denoiser_tiny.pth").read_bytes()}
+    sources = {"denoiser": {"file_name": "denoiser_tiny.pth", "sha256": None}}
+    for key in IMAGE_MODALITIES:
+        folder = BY_KEY[key].vae_folder
+        files[f"/{folder}/model-50-ema.pth"] = (root / "vae" / folder / "model-50-ema.pth").read_bytes()
+        sources[f"vae.{key}"] = {"file_name": "model-50-ema.pth", "folder": f"copgen-vaes/{folder}", "sha256": None}
+    with FileServer(files) as server:
+        for role, source in sources.items():
+            path = "denoiser_tiny.pth" if role == "denoiser" else f"{source['folder'].split('/')[1]}/model-50-ema.pth"
+            source["url"] = f"{server.url}/{path}"
+        registry = {"models": {"cop-gen": {"title": "tiny", "family": "cop-gen", "num_heads": 2, "sources": sources}}}
+        registry_file = tmp_path / "registry.json"
+        registry_file.write_text(json.dumps(registry))
+        out = tmp_path / "demo"
+        result = subprocess.run(
+            [sys.executable, "-m", "plugin", "demo", "--model", "cop-gen", "--registry", str(registry_file),
+             "--model-dir", str(tmp_path / "models"), "--out", str(out), "--steps", "2", "--device", "cpu"],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+        )
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in out.iterdir())
+    expected = [key for key in IMAGE_MODALITIES if not key.startswith("S2L2A")]
+    assert written == sorted([f"demo_seed0_{key}.tif" for key in expected] + ["demo_seed0_windows.geojson"])
+    with rasterio.open(out / "demo_seed0_DEM_DEM.tif") as dem, rasterio.open(SAMPLE) as sample:
+        assert dem.res == (30.0, 30.0) and dem.crs == sample.crs and dem.dtypes[0] == "float32"

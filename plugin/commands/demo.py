@@ -8,6 +8,7 @@ tile (Major TOM cell 282D_485L) as georeferenced GeoTIFFs, and writes preview.pn
 import sys
 from pathlib import Path
 
+from ..engine.families import BETA
 from ..engine.modalities import MODALITIES
 from ..engine.precision import DEVICES
 from ..engine.solvers import SOLVERS
@@ -22,7 +23,8 @@ FAST_STEPS = 20  # docs/solvers.md: dpm-solver-fast stays close to its 50-step r
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "demo",
-        help="install the model if needed and generate DEM, S1 RTC and S2 L1C from the bundled S2 L2A tile",
+        help="install the model if needed and generate the other modalities from the bundled S2 L2A tile "
+        "(--model cop-gen: every COP-GEN modality in physical units)",
         description=__doc__,
     )
     parser.add_argument("--out", default="copgen-demo", help="output folder (default ./copgen-demo)")
@@ -62,6 +64,8 @@ def run(args):
     args.precision = "fast" if args.fast else "faithful"
     model = open_model(model_dir, args)
     print(f"model: {model_dir} ({model.plan.describe()}, {model.provider})")
+    if model.family != BETA:
+        return _physical_demo(model, args)
 
     condition = ConditionSpec(SAMPLE_MODALITY, SAMPLE, layer_name="Major TOM sample 282D_485L (S2 L2A)")
     request = GenerationRequest(
@@ -83,4 +87,30 @@ def run(args):
     for path in outputs:
         print(f"wrote {path}")
     print(f"wrote {preview}")
+    return 0
+
+
+def _physical_demo(model, args):
+    """COP-GEN on the sample: every modality but the tile's own sensor and the location (the
+    tile's own), in physical units at native resolution."""
+    from ..engine.families.copgen.registry import MODALITIES as KEYS, SENSORS
+    from ..engine.request import GenerationRequest
+    from ..geo.grid import TargetGrid
+    from ..geo.physical_pipeline import PhysicalConditionSpec
+    from ..geo.pipeline import generate_area
+
+    condition = PhysicalConditionSpec("s2l2a", SAMPLE, layer_name="Major TOM sample 282D_485L (S2 L2A)")
+    skip = set(SENSORS["s2l2a"]) | set(SENSORS["location"])
+    request = GenerationRequest(
+        generate=[key for key in KEYS if key not in skip], conditions=[condition], grid=TargetGrid.from_raster(SAMPLE),
+        seed=args.seed, steps=FAST_STEPS if args.fast else args.steps, solver=args.solver,
+        run_name=f"demo_seed{args.seed}", family=model.family,
+    )
+    bar = ProgressBar(sys.stderr)
+    try:
+        outputs = generate_area(model, request, args.out, progress=bar, notify=lambda m: bar.note(f"note: {m}"))
+    finally:
+        bar.close()
+    for path in outputs:
+        print(f"wrote {path}")
     return 0
