@@ -14,12 +14,14 @@ memory only, no output means anything) are written once into --work and converte
   project), built as ``cop_gen_base`` and loaded with ``torch.load`` of the same checkpoint, in
   fp32 and under ``torch.autocast("cpu", dtype=torch.bfloat16)``.
 
-The reference needs torch, which the plugin never uses: run the script with a separate venv's
-python that also has numpy, onnx and onnxruntime (the conversion and the memory run use the
-plugin's .venv). Without torch or --reference-repo only our paths are timed.
+The reference needs torch, which the plugin never uses: it runs in a worker process started with
+--reference-python (a separate venv with torch, numpy and einops), timed there call by call on
+the same inputs; ours run in this process (the plugin's venv). Two runtimes in one process
+fought over the two cores (ours took 5 to 20x longer beside torch), hence the worker. Without
+--reference-repo only our paths are timed.
 
-    /work/torchvenv/bin/python bench/copgen_compare.py --reference-repo /work/ref/COP-GEN \\
-        [--work /tmp/cgbench_work] [--rounds 3] [--steps 3]
+    .venv/bin/python bench/copgen_compare.py --reference-repo /work/ref/COP-GEN \\
+        --reference-python /work/torchvenv/bin/python [--work /tmp/cgbench_work] [--rounds 3] [--steps 3]
 """
 
 import argparse
@@ -115,18 +117,51 @@ def call_inputs(batch=1):
 
 
 def our_paths(model_dir, threads):
+    """{name: call() -> (seconds, outputs)} of our faithful and fast paths, in this process."""
     from plugin.engine import load
 
+    latents, times = call_inputs()
     calls = {}
     for name, preference in (("ours faithful (fp32)", "faithful"), ("ours fast (int8)", "fast")):
         model = load(model_dir, device="cpu", preference=preference, threads=threads)
         print(f"{name}: denoiser {model.denoiser_precision}, {model.provider}")
-        calls[name] = lambda latents, times, m=model: [m.denoise(latents, times)[key] for key in MODALITIES]
+
+        def call(model=model):
+            start = time.perf_counter()
+            noise = model.denoise(latents, times)
+            return time.perf_counter() - start, [noise[key] for key in MODALITIES]
+
+        calls[name] = call
     return calls
 
 
-def reference_paths(repo, checkpoint, threads):
-    """The official network, cop_gen_base, with torch.load of our checkpoint (strict)."""
+def reference_paths(python, repo, checkpoint, threads, work):
+    """{name: call() -> (seconds, outputs)} of the official network in a worker process."""
+    worker = subprocess.Popen(
+        [python, __file__, "--reference-worker", str(repo), str(checkpoint), str(threads)],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    ready = worker.stdout.readline().strip()
+    if not ready:  # no torch there, a wrong repo: its error went to stderr
+        print(f"reference not timed: the worker ({python}) exited with {worker.wait()}")
+        return {}, None
+    print(f"reference: {ready}")
+
+    def call(mode):
+        saved = work / f"reference_{mode}.npz"
+        worker.stdin.write(f"{mode} {saved}\n")
+        worker.stdin.flush()
+        seconds = json.loads(worker.stdout.readline())["seconds"]
+        with np.load(saved) as outputs:
+            return seconds, [outputs[key] for key in MODALITIES]
+
+    return {"reference fp32": lambda: call("fp32"), "reference bf16 autocast": lambda: call("bf16")}, worker
+
+
+def reference_worker(repo, checkpoint, threads):
+    """In the torch venv: builds the official COPGEN (cop_gen_base) from torch.load of our
+    checkpoint (strict), then answers "<fp32|bf16> <file.npz>" lines with one timed call."""
+    protocol, sys.stdout = sys.stdout, sys.stderr  # the official code prints; keep the pipe clean
     import importlib
 
     import torch
@@ -150,18 +185,19 @@ def reference_paths(repo, checkpoint, threads):
     )
     network.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True), strict=True)
     network.eval()
-    print(f"reference: {repo} COPGEN, torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})")
-
-    def call(latents, times, autocast):
-        inputs = [torch.from_numpy(latents[key]) for key in MODALITIES]
-        steps = [torch.from_numpy(times[key]) for key in MODALITIES]
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            return [out.float().numpy() for out in network(inputs, steps)]
-
-    return {
-        "reference fp32": lambda latents, times: call(latents, times, False),
-        "reference bf16 autocast": lambda latents, times: call(latents, times, True),
-    }
+    latents, times = call_inputs()
+    inputs = [torch.from_numpy(latents[key]) for key in MODALITIES]
+    steps = [torch.from_numpy(times[key]) for key in MODALITIES]
+    print(f"{repo} COPGEN, torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
+          f"{torch.get_num_threads()} threads", file=protocol, flush=True)
+    for line in sys.stdin:
+        mode, saved = line.split()
+        start = time.perf_counter()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "bf16"):
+            outputs = network(inputs, steps)
+        seconds = time.perf_counter() - start
+        np.savez(saved, **{key: out.float().numpy() for key, out in zip(MODALITIES, outputs)})
+        print(json.dumps({"seconds": seconds}), file=protocol, flush=True)
 
 
 def relative_rms(outputs, base):
@@ -170,17 +206,14 @@ def relative_rms(outputs, base):
 
 
 def time_calls(calls, rounds):
-    latents, times = call_inputs()
-    outputs = {name: call(latents, times) for name, call in calls.items()}  # also the warm-up
+    outputs = {name: call()[1] for name, call in calls.items()}  # also the warm-up
     names, seconds = list(calls), {name: [] for name in calls}
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for number in range(rounds):
         shift = number % len(names)
         for name in names[shift:] + names[:shift]:
             time.sleep(PAUSE_S)
-            start = time.perf_counter()
-            calls[name](latents, times)
-            seconds[name].append(time.perf_counter() - start)
+            seconds[name].append(calls[name]()[0])
         print(f"round {number + 1}: " + ", ".join(f"{n} {seconds[n][-1]:.2f}" for n in names), flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return outputs, seconds
@@ -206,7 +239,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/cgbench_work"), help="checkpoints and folder")
     parser.add_argument("--reference-repo", type=Path, help="checkout of the official COP-GEN code")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reference-python", default="/work/torchvenv/bin/python", help="a python with torch")
+    parser.add_argument("--rounds", type=int, default=3, choices=range(1, 100), metavar="N")
     parser.add_argument("--steps", type=int, default=3, help="sampling steps of the memory run")
     args = parser.parse_args()
 
@@ -224,19 +258,24 @@ def main():
               f"{figures['steps']} steps: peak RSS {figures['peak_rss_gib']:.2f} GiB, {figures['wall_s']:.0f} s, "
               f"VAEs opened: {', '.join(figures['loaded_vaes'])}")
 
-    calls = our_paths(model_dir, threads)
+    calls, worker = our_paths(model_dir, threads), None
     if args.reference_repo is None:
         print("reference not timed: no --reference-repo")
     else:
-        try:
-            calls.update(reference_paths(args.reference_repo, checkpoint, threads))
-        except ImportError as exc:
-            print(f"reference not timed: {exc} (run this script with a python that has torch)")
-    report(*time_calls(calls, args.rounds))
+        reference, worker = reference_paths(args.reference_python, args.reference_repo, checkpoint, threads, args.work)
+        calls.update(reference)
+    try:
+        report(*time_calls(calls, args.rounds))
+    finally:
+        if worker is not None:
+            worker.stdin.close()
+            worker.wait(timeout=60)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--translation-child"]:
         translation_child(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1:2] == ["--reference-worker"]:
+        reference_worker(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
     else:
         main()
