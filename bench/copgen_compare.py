@@ -17,7 +17,7 @@ memory only, no output means anything) are written once into --work and converte
 The reference needs torch, which the plugin never uses: it runs in a worker process started with
 --reference-python (a separate venv with torch, numpy and einops), timed there call by call on
 the same inputs; ours run in this process (the plugin's venv). Two runtimes in one process
-fought over the two cores (ours took 5 to 20x longer beside torch), hence the worker. Without
+fought over the two cores (ours took 5 to 20x longer beside torch, once), hence the worker. Without
 --reference-repo only our paths are timed.
 
     .venv/bin/python bench/copgen_compare.py --reference-repo /work/ref/COP-GEN \\
