@@ -110,6 +110,15 @@ def test_a_cached_choice_is_reused_and_redone_when_the_runtime_or_a_graph_change
     assert len(calls) == 6
 
 
+def test_a_report_applies_only_a_cached_choice(int8_dir):
+    plan, info = resolve(int8_dir, "cpu", "fast"), read_info(int8_dir / "model.json")
+    unmeasured = fast_path.apply(plan, info, measure_now=False, timer=None)  # a timer call would fail
+    assert unmeasured.denoiser_precision == "int8" and unmeasured.notes[-1] == fast_path.FIRST_RUN_NOTE
+    assert not (int8_dir / fast_path.CACHE_NAME).exists()
+    choose_with(int8_dir, {"fp32": 1.0, "int8": 2.0})
+    assert fast_path.apply(plan, info, measure_now=False).denoiser_precision == "fp32"
+
+
 def test_load_runs_the_cached_choice(int8_dir):
     choose_with(int8_dir, {"fp32": 1.0, "int8": 2.0})
     model = load(int8_dir, device="cpu", preference="fast")

@@ -42,6 +42,7 @@ ERROR_BAR = 0.03  # RMS(path - fp32) / RMS(fp32) of the noise prediction; int8 m
 TIMED_CALLS = 2  # after the call that gives the error (it also warms the session up)
 CACHE_NAME = "fast_path.json"
 CACHE_VERSION = 1
+FIRST_RUN_NOTE = "fast: the first run measures which denoiser path is fastest on this CPU (int8 until then)"
 
 
 @dataclass(frozen=True)
@@ -262,26 +263,34 @@ def write_cache(path, key, figures):
 # -- the decision ----------------------------------------------------------------------------------
 
 
-def choose(plan, info, threads=None, timer=best_of, opener=open_candidate, cache_path=None):
-    """(the chosen Candidate, its figures, whether they came from the cache) for a fast CPU plan."""
+def choose(plan, info, threads=None, timer=best_of, opener=open_candidate, cache_path=None, measure_now=True):
+    """(the chosen Candidate, its figures, whether they came from the cache) for a fast CPU plan;
+    None where nothing is cached and ``measure_now`` is False."""
     paths = candidates(plan, info)
     cache_path = cache_file(plan.model_dir) if cache_path is None else Path(cache_path)
     key = cache_key(paths, info, threads)
     figures = read_cache(cache_path, key)
     cached = figures is not None
     if not cached:
+        if not measure_now:
+            return None
         log.info("measuring the fast denoiser paths on this CPU: %s", ", ".join(c.name for c in paths))
         figures = measure(paths, threads, timer, opener)
         write_cache(cache_path, key, figures)
     return pick(paths, figures), figures, cached
 
 
-def apply(plan, info, threads=None, **seams):
+def apply(plan, info, threads=None, measure_now=True, **seams):
     """``plan`` with the fastest measured denoiser path where it is a fast CPU plan with an int8
-    denoiser (other plans are returned as they are); a note says which path and why."""
+    denoiser (other plans are returned as they are); a note says which path and why.
+    measure_now=False (for reports and settings pages): only a cached choice is applied, else
+    a note says that the first run measures."""
     if plan.preference != "fast" or plan.device != "cpu" or plan.denoiser_precision != INT8_KEY:
         return plan
-    chosen, figures, cached = choose(plan, info, threads, **seams)
+    choice = choose(plan, info, threads, measure_now=measure_now, **seams)
+    if choice is None:
+        return replace(plan, notes=plan.notes + (FIRST_RUN_NOTE,))
+    chosen, figures, cached = choice
     return replace(
         plan,
         graphs={**plan.graphs, "denoiser": chosen.graph},
