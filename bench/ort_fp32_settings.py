@@ -1,16 +1,17 @@
 """The faithful fp32 denoiser call under each onnxruntime setting that could change its speed.
 
-Opens the fp32 ``denoiser.onnx`` of a model folder once per setting (one at a time: a full-size
-session holds 1.15 GB) and times denoiser calls (batch 1, inputs built from the graph's declared
-shapes). Every pass visits all settings, in a rotating order, so load changes hit them alike;
-the ratio to the plugin's own setting (``runtime.open_session``) is taken within each pass.
+Keeps a session with the plugin's own setting (``runtime.open_session``: every optimisation,
+one thread per physical core) open and pairs it with one session per other setting in turn (a
+full-size session holds 1.15 GB): calls alternate between the two, round after round, so a
+change of machine load hits both; the ratio is taken within each round, then its median.
+Inputs: one denoiser call, batch 1, built from the graph's declared shapes.
 
 Settings: the intra-op thread count (1, the physical cores, onnxruntime's default), spinning,
 the graph optimisation level (basic, extended, all), the fused (flash) attention kernel of
 ``com.microsoft`` MultiHeadAttention on and off, the memory arena and memory pattern, weight
 prepacking.
 
-    .venv/bin/python bench/ort_fp32_settings.py MODEL_DIR [--passes 2] [--calls 2]
+    .venv/bin/python bench/ort_fp32_settings.py MODEL_DIR [--rounds 3]
 """
 
 import argparse
@@ -71,47 +72,44 @@ def open_with(path, changes, environment, cores):
                 os.environ[name] = value
 
 
+def timed(session, feeds):
+    start = time.perf_counter()
+    session.run(None, feeds)
+    return time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", type=Path)
-    parser.add_argument("--passes", type=int, default=2)
-    parser.add_argument("--calls", type=int, default=2, help="timed calls per setting and pass (after one warm-up)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating call pairs per setting (after a warm-up)")
     args = parser.parse_args()
     path = args.model_dir / "denoiser.onnx"
     cores = physical_cores() or 0
     table = settings(cores)
-    print(f"onnxruntime {ort.__version__}, {cores} physical cores, ISA: {isa_summary()}")
-    print(f"load average before: {os.getloadavg()}")
-    seconds = {name: [] for name in table}
-    ratios = {name: [] for name in table}
-    reference = None
     names = list(table)
-    for number in range(args.passes):
-        order = names[number % len(names):] + names[:number % len(names)]
-        this_pass = {}
-        for name in order:
-            session = open_with(path, *table[name], cores)
-            feeds = timing_inputs(path, np.random.default_rng(0))
-            output = session.run(None, feeds)[0]
-            if reference is None:
-                reference = output
-            error = float(np.sqrt(np.mean((output - reference) ** 2) / np.mean(reference**2)))
-            times = []
-            for _ in range(args.calls):
-                start = time.perf_counter()
-                session.run(None, feeds)
-                times.append(time.perf_counter() - start)
-            del session
-            this_pass[name] = min(times)
-            seconds[name].append(min(times))
-            print(f"pass {number + 1}: {name:28s} {min(times):6.2f} s per call (rms vs first {error:.1e})", flush=True)
-        for name in names:
-            ratios[name].append(this_pass[name] / this_pass[names[0]])
-    print(f"load average after: {os.getloadavg()}")
-    print("\n| setting | s per call (min over passes) | ratio to the plugin's setting (median of passes) |")
-    print("|---|---|---|")
-    for name in names:
-        print(f"| {name} | {min(seconds[name]):.2f} | {np.median(ratios[name]):.3f} |")
+    print(f"onnxruntime {ort.__version__}, {cores} physical cores, ISA: {isa_summary()}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    feeds = timing_inputs(path, np.random.default_rng(0))
+    plugin = open_with(path, *table[names[0]], cores)  # stays open: every setting is paired with it
+    reference = plugin.run(None, feeds)[0]
+    rows = []
+    for name in names[1:]:
+        session = open_with(path, *table[name], cores)
+        error = float(np.sqrt(np.mean((session.run(None, feeds)[0] - reference) ** 2) / np.mean(reference**2)))
+        ours, theirs = [], []
+        for number in range(args.rounds):  # alternate who goes first
+            pair = [(plugin, ours), (session, theirs)]
+            for runner, times in pair if number % 2 == 0 else pair[::-1]:
+                times.append(timed(runner, feeds))
+        del session
+        ratio = float(np.median(np.array(theirs) / np.array(ours)))
+        rows.append((name, min(ours), min(theirs), ratio, error))
+        print(f"{name:28s} {min(theirs):6.2f} s per call against {min(ours):6.2f} s: ratio {ratio:.3f} (rms {error:.1e})", flush=True)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"\n| setting | s per call (min) | plugin's setting in the same rounds | ratio (median of rounds; < 1 is faster) |")
+    print("|---|---|---|---|")
+    for name, ours, theirs, ratio, _ in rows:
+        print(f"| {name} | {theirs:.2f} | {ours:.2f} | {ratio:.3f} |")
 
 
 if __name__ == "__main__":
