@@ -168,6 +168,17 @@ def test_timing_inputs_follow_the_declared_shapes_with_batch_1(int8_dir, tmp_pat
         fast_path.timing_inputs(tmp_path / "open_height.onnx", np.random.default_rng(0))
 
 
+def test_a_measurement_that_cannot_run_leaves_int8_with_a_note(int8_dir, monkeypatch):
+    def undeclared(graph, rng):
+        raise CopGenError(f"{graph}: input 'latents' has an undeclared dimension 3")
+
+    monkeypatch.setattr(fast_path, "timing_inputs", undeclared)
+    model = load(int8_dir, device="cpu", preference="fast")
+    assert model.denoiser_precision == "int8"
+    assert "could not be timed" in model.plan.notes[-1] and "undeclared dimension 3" in model.plan.notes[-1]
+    assert not (int8_dir / fast_path.CACHE_NAME).exists()
+
+
 def test_openvino_is_a_candidate_only_where_installed(int8_dir, monkeypatch):
     plan = resolve(int8_dir, "cpu", "fast")
     info = read_info(int8_dir / "model.json")

@@ -287,7 +287,11 @@ def apply(plan, info, threads=None, measure_now=True, **seams):
     a note says that the first run measures."""
     if plan.preference != "fast" or plan.device != "cpu" or plan.denoiser_precision != INT8_KEY:
         return plan
-    choice = choose(plan, info, threads, measure_now=measure_now, **seams)
+    try:
+        choice = choose(plan, info, threads, measure_now=measure_now, **seams)
+    except CopGenError as exc:  # e.g. a graph whose input shapes cannot be guessed: int8 still runs
+        log.warning("could not time the fast denoiser paths: %s", exc)
+        return replace(plan, notes=plan.notes + (f"fast: the paths could not be timed ({exc}); the int8 denoiser runs",))
     if choice is None:
         return replace(plan, notes=plan.notes + (FIRST_RUN_NOTE,))
     chosen, figures, cached = choice
