@@ -47,8 +47,8 @@ class Plan:
 
     graphs: the ONNX files; devices: "cpu" / "cuda" each; precisions: "fp32" / "fp16" /
     "int8" each. notes: what was substituted for what was asked, in words for users.
-    runtimes: the networks that run on another runtime than onnxruntime (plugin.engine.fast_path
-    may choose OpenVINO for the fast denoiser), e.g. {"denoiser": "openvino"}.
+    runtimes: the runtime plugin.engine.fast_path chose for a network ("onnxruntime" or
+    "openvino", for the fast denoiser); a network not named runs on onnxruntime.
     """
 
     model_dir: Path
