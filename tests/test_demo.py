@@ -12,6 +12,7 @@ import rasterio
 from osgeo import gdal
 
 from _h1_http import FileServer
+from fast_choice import keep_int8_chosen
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "resources" / "sample" / "majortom_s2l2a_282D_485L.tif"
@@ -77,8 +78,9 @@ def test_demo_fast_preset_uses_the_int8_denoiser_and_20_steps(tmp_path, fixtures
             "denoiser": {"file_name": "d.pth", "url": "http://127.0.0.1:9/d.pth", "sha256": None},
             "vae": {"file_name": "v.pth", "url": "http://127.0.0.1:9/v.pth", "sha256": None}}}}}))
     manager = ModelManager(model_root=tmp_path / "models", registry=registry)
-    manager.install("cop-gen-beta", local_files={
+    folder = manager.install("cop-gen-beta", local_files={
         "denoiser": fixtures_dir / "denoiser_tiny.pth", "vae": fixtures_dir / "vae_tiny.pth"})
+    keep_int8_chosen(folder)  # the fast path as a measurement left it (tests/test_fast_path.py)
     out = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "plugin", "demo", "--model-dir", str(tmp_path / "models"), "--registry",

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+from fast_choice import keep_int8_chosen
 
 from plugin.engine import load
 from plugin.engine.errors import InputError, ModelError
@@ -87,8 +88,11 @@ def test_missing_or_incomplete_folders_are_model_errors(folders, tmp_path):
 
 
 def test_the_model_opens_what_the_plan_says(folders, tiny_model_dir):
+    keep_int8_chosen(folders["fp32+int8"])  # as a measurement left it (tests/test_fast_path.py)
     model = load(folders["fp32+int8"], device="cpu", preference="fast")
-    assert model.plan == resolve(folders["fp32+int8"], "cpu", "fast")
+    planned = resolve(folders["fp32+int8"], "cpu", "fast")
+    assert (model.plan.graphs, model.plan.precisions) == (planned.graphs, planned.precisions)
+    assert model.plan.notes[:-1] == planned.notes and "int8 on onnxruntime denoiser runs" in model.plan.notes[-1]
     assert model.denoiser_precision == "int8" and model.provider == "CPUExecutionProvider"
     assert load(tiny_model_dir, device="cpu").denoiser_precision == "fp32"
 

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import onnx
 import pytest
+from fast_choice import keep_int8_chosen
 
 from plugin.engine import load
 from plugin.engine.convert import convert
@@ -45,7 +46,7 @@ def int8_dir(fixtures_dir, tmp_path_factory):
 def models(int8_dir, tiny_model_dir_fp16):
     return {
         "fp32": load(int8_dir, device="cpu"),
-        "int8": load(int8_dir, device="cpu", preference="fast"),
+        "int8": load(keep_int8_chosen(int8_dir), device="cpu", preference="fast"),
         "fp16": load(tiny_model_dir_fp16, device="cpu"),
     }
 

@@ -169,8 +169,8 @@ def _worker(spec):
     outputs.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     model = load(spec["model_dir"], device=spec["device"], preference=spec["precision"])
-    result = {"name": spec["name"], "provider": model.provider,
-              "load_s": time.perf_counter() - start}
+    result = {"name": spec["name"], "provider": model.provider, "graphs": model.plan.describe(),
+              "notes": list(model.plan.notes), "load_s": time.perf_counter() - start}
     rng = np.random.default_rng(0)
     image = rng.uniform(-1.0, 1.0, (1, 3, 256, 256)).astype(np.float32)
 
@@ -402,7 +402,9 @@ def format_report(report):
     lines = [
         f"machine: {machine['cpu']}, {machine['cores']} cores, load {machine['load_before']}"
         f" before / {machine['load_after']} after; onnxruntime {machine['onnxruntime']}",
+        f"instruction sets: {machine.get('isa', 'not recorded')}",
         f"model: {report['model']}; {'quick' if report['quick'] else 'full'} run",
+        *(f"{r['name']}: {note}" for r in report["configurations"] for note in r.get("notes", ())),
         "",
         f"{'config':10} {'call s':>13} {'encode s':>9} {'decode s':>9} {'load s':>7} "
         f"{'first tile s':>16} {'RSS GiB':>8} {'50-step tile s':>20} {'preset tile s':>20}",
@@ -473,10 +475,12 @@ def _figure(figure):
 def _machine(load_before):
     import onnxruntime
 
+    from ..engine.cpu_features import isa_summary
     from ..engine.runtime import physical_cores
 
     return {
         "cpu": _cpu_name(),
+        "isa": isa_summary(),
         "cores": physical_cores() or os.cpu_count(),
         "load_before": load_before,
         "load_after": _load_average(),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fast_path
 from .checks import agreed_batch, count as _count, float_array as _float_array
 from .canvas import canvas_streams, sample_canvas, sample_posterior
 from .errors import InputError, ModelError
@@ -22,7 +23,6 @@ from .model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE, check_graph
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, VAE_SCALE
 from .precision import DEFAULT_PREFERENCE, INSTALL_HINT, resolve
 from .request import modality_keys
-from .runtime import open_session
 from .solvers import check_solver_args
 
 # Items per ONNX call: bounds memory (a full-size VAE needs a few hundred MiB per 256 px image).
@@ -57,9 +57,9 @@ class CopGenModel:
         """
         model_dir = Path(model_dir).expanduser()  # "~/.local/share/copgen-beta/..." as the README writes it
         info = _read_info(model_dir / "model.json") if model_dir.is_dir() else None
-        plan = resolve(model_dir, device, preference, info=info)
+        plan = fast_path.apply(resolve(model_dir, device, preference, info=info), info, threads)
         sessions = [
-            open_session(plan.graphs[name], device=plan.devices[name], threads=threads)
+            fast_path.open_network(plan, name, threads)
             for name in ("denoiser", "vae_encoder", "vae_decoder")
         ]
         for role, session in zip((DENOISER_FILE, ENCODER_FILE, DECODER_FILE), sessions):

@@ -34,7 +34,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PREFERENCES = ("faithful", "fast")
 DEFAULT_PREFERENCE = "faithful"
 FOLDER_PRECISIONS = ("fp32", "fp16")
-GRAPH_PRECISIONS = ("fp32", "fp16", "int8")
+GRAPH_PRECISIONS = ("fp32", "fp16", "int8", "bf16")  # bf16: OpenVINO, see fast_path
 INT8_FILE = "denoiser.int8.onnx"
 INT8_KEY = "int8"  # the model.json entry of the int8 denoiser, and its precision word
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -48,6 +48,8 @@ class Plan:
 
     graphs: the ONNX files; devices: "cpu" / "cuda" each; precisions: "fp32" / "fp16" /
     "int8" each. notes: what was substituted for what was asked, in words for users.
+    runtimes: the runtime plugin.engine.fast_path chose for a network ("onnxruntime" or
+    "openvino", for the fast denoiser); a network not named runs on onnxruntime.
     """
 
     model_dir: Path
@@ -57,6 +59,7 @@ class Plan:
     devices: dict
     precisions: dict
     notes: tuple = field(default=())
+    runtimes: dict = field(default_factory=dict)
 
     @property
     def providers(self):
