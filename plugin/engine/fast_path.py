@@ -110,7 +110,7 @@ _DTYPES = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int
 
 def timing_inputs(graph, rng):
     """{input name: array} for the ONNX file ``graph``, from its declared input shapes with
-    batch 1: inputs named like times get uniform times in [0, 1000), other float inputs
+    batch 1: the ``timesteps`` input gets uniform times in [0, 1000), other float inputs
     standard normal values, integer inputs zeros. A named dimension other than the first
     (the batch) cannot be guessed: CopGenError."""
     import onnx
@@ -133,7 +133,7 @@ def timing_inputs(graph, rng):
         dtype = _DTYPES.get(tensor.elem_type, np.float32)
         if np.issubdtype(dtype, np.integer):
             feeds[value.name] = np.zeros(shape, dtype)
-        elif "time" in value.name.lower():
+        elif value.name == "timesteps":  # both families' network times (not COP-GEN's date input)
             feeds[value.name] = rng.uniform(0.0, 1000.0, shape).astype(dtype)
         else:
             feeds[value.name] = rng.standard_normal(shape).astype(dtype)
@@ -163,7 +163,8 @@ def measure(paths, threads=None, timer=best_of, opener=open_candidate):
     for candidate in paths:
         try:
             session = opener(candidate, threads)
-            output = np.asarray(session.run(feeds)[0])
+            # every output, flattened: COP-GEN gives one noise prediction per modality
+            output = np.concatenate([np.asarray(out).ravel() for out in session.run(feeds)])
             seconds[candidate.name] = float(timer(candidate.name, lambda: session.run(feeds)))
         except Exception as exc:  # an optional runtime that fails here is no candidate
             if reference is None:

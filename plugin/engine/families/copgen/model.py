@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import fast_path
 from ...checks import agreed_batch, count as _count, float_array as _float_array
 from ...errors import InputError, ModelError
 from ...model_folder import read_info
@@ -47,8 +48,8 @@ class CopGenModel:
              info=None):
         model_dir = Path(model_dir).expanduser()
         info = read_info(model_dir / "model.json", INSTALL_HINT) if info is None else info
-        plan = resolve(model_dir, device, preference, info=info)
-        denoiser = open_session(plan.graphs["denoiser"], device=plan.devices["denoiser"], threads=threads)
+        plan = fast_path.apply(resolve(model_dir, device, preference, info=info), info, threads)
+        denoiser = fast_path.open_network(plan, "denoiser", threads)
         expected = sorted(MODALITIES) + [TIMESTEPS]
         if sorted(denoiser.input_names) != expected:
             raise ModelError(
