@@ -15,7 +15,6 @@ never pickled data.
 
 import collections
 import io
-import json
 import mmap
 import pickle
 import struct
@@ -27,6 +26,8 @@ import numpy as np
 from .cancel import check_cancel
 from .errors import CheckpointError
 from .pickle_scan import MAX_DIMS, scan_state_dict_pickle
+from .safetensors_reader import load_safetensors, looks_like_safetensors
+from .tensor_checks import MAX_DIM, short, to_native
 
 # torch.<Name>Storage -> numpy dtype of one element. bfloat16 is read as raw uint16 bits.
 _TORCH_STORAGES = {
@@ -42,40 +43,15 @@ _TORCH_STORAGES = {
     "BoolStorage": np.dtype("bool"),
 }
 
-_SAFETENSORS_DTYPES = {
-    "F64": np.dtype("float64"),
-    "F32": np.dtype("float32"),
-    "F16": np.dtype("float16"),
-    "BF16": np.dtype("uint16"),
-    "I64": np.dtype("int64"),
-    "I32": np.dtype("int32"),
-    "I16": np.dtype("int16"),
-    "I8": np.dtype("int8"),
-    "U64": np.dtype("uint64"),
-    "U32": np.dtype("uint32"),
-    "U16": np.dtype("uint16"),
-    "U8": np.dtype("uint8"),
-    "BOOL": np.dtype("bool"),
-}
-
 # Wrapper keys under which training scripts commonly nest the weights.
 _NESTING_KEYS = ("state_dict", "model")
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., name length, extra length
-_MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 # Tensors sharing storages may describe more bytes than the file holds, but not many times more.
 MAX_EXPANSION = 2
 _EXPANSION_SLACK = 1 << 16
-_MAX_DIM = 1 << 40
 MAX_ARCHIVE_MEMBERS = 100_000  # a state dict's storages; the official denoiser has about 600
-_NAME_CHARS = 80  # of a tensor name in a message
-
-
-def short(text):
-    """A name cut to a length fit for a one-line message."""
-    text = str(text)
-    return text if len(text) <= _NAME_CHARS else text[: _NAME_CHARS - 3] + "..."
 
 
 def load_state_dict(path, cancel=None):
@@ -90,8 +66,8 @@ def load_state_dict(path, cancel=None):
     head = bytes(buffer[:16])
     if head.startswith(_ZIP_MAGIC):
         state = _load_torch_zip(path, buffer, cancel)
-    elif _looks_like_safetensors(head):
-        state = _load_safetensors(path, buffer, cancel)
+    elif looks_like_safetensors(head):
+        state = load_safetensors(path, buffer, cancel)
     elif head[:1] == b"\x80":
         raise CheckpointError(
             f"{path}: legacy (pre-zip) PyTorch pickle checkpoint; only the zip format written by "
@@ -313,7 +289,7 @@ class _SafeUnpickler(pickle.Unpickler):
         where = f"{self._path}: tensor in data/{storage.key}"
         if (
             len(size) != len(stride) or len(size) > MAX_DIMS
-            or min(size + stride + (storage_offset,), default=0) < 0 or max(size, default=0) > _MAX_DIM
+            or min(size + stride + (storage_offset,), default=0) < 0 or max(size, default=0) > MAX_DIM
         ):
             raise CheckpointError(f"{where} has an invalid shape {short(size)} or strides {short(stride)}")
         if 0 not in size:
@@ -339,7 +315,7 @@ class _SafeUnpickler(pickle.Unpickler):
             offset=storage_offset * itemsize if 0 not in size else 0,
             strides=tuple(s * itemsize for s in stride),
         )
-        return _to_native(array, bfloat16=storage.bfloat16)
+        return to_native(array, bfloat16=storage.bfloat16)
 
     @staticmethod
     def _rebuild_parameter(data, _requires_grad, _backward_hooks):
@@ -363,90 +339,6 @@ class _StorageType:
     def __init__(self, name, dtype):
         self.name = name
         self.dtype = dtype
-
-
-def _to_native(array, bfloat16=False):
-    """bfloat16 bits -> float32, big-endian -> native; everything else stays a zero-copy view."""
-    if bfloat16:
-        return (array.astype(np.uint32) << 16).view(np.float32)
-    if not array.dtype.isnative and array.dtype.itemsize > 1:
-        return array.astype(array.dtype.newbyteorder("="))
-    return array
-
-
-# ---------------------------------------------------------------------------------------------
-# safetensors
-
-
-def _looks_like_safetensors(head):
-    if len(head) < 9:
-        return False
-    return head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= _MAX_SAFETENSORS_HEADER
-
-
-def _load_safetensors(path, buffer, cancel=None):
-    (header_len,) = struct.unpack_from("<Q", buffer, 0)
-    data_start = 8 + header_len
-    if data_start > len(buffer):
-        raise CheckpointError(f"{path}: truncated safetensors file (header runs past the end)")
-    try:
-        header = json.loads(bytes(buffer[8:data_start]).decode("utf-8"))
-    except RecursionError:
-        raise CheckpointError(f"{path}: corrupt safetensors header (JSON nested too deeply)") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: corrupt safetensors header ({str(exc)[:120]})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
-    metadata = header.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise CheckpointError(f"{path}: corrupt safetensors header (__metadata__ must map strings to strings)")
-    data = memoryview(buffer)[data_start:]
-    entries = [(name, _safetensors_entry(path, name, entry, len(data))) for name, entry in header.items()]
-    previous_end, previous = 0, None
-    for name, (_, _, begin, end) in sorted(entries, key=lambda item: item[1][2:]):
-        if begin < previous_end:
-            raise CheckpointError(
-                f"{path}: tensor {short(name)} overlaps tensor {short(previous)} in the data section"
-            )
-        previous_end, previous = max(previous_end, end), name
-    state = {}
-    for count, (name, (dtype_name, shape, begin, end)) in enumerate(entries):
-        if count % 256 == 0:
-            check_cancel(cancel, f"reading {path}")
-        array = np.frombuffer(data[begin:end], dtype=_SAFETENSORS_DTYPES[dtype_name].newbyteorder("<"))
-        state[name] = _to_native(array.reshape(shape), bfloat16=dtype_name == "BF16")
-    return state
-
-
-def _safetensors_entry(path, name, entry, data_len):
-    """(dtype name, shape, begin, end) of a header entry, every field checked."""
-    where = f"{path}: tensor {short(name)}"
-    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise CheckpointError(f"{where}: malformed safetensors entry (expected dtype, shape and data_offsets)")
-    dtype_name, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    dtype = _SAFETENSORS_DTYPES.get(dtype_name) if isinstance(dtype_name, str) else None
-    if dtype is None:
-        raise CheckpointError(f"{where}: unsupported dtype {short(dtype_name)}")
-    if (
-        not isinstance(shape, list) or len(shape) > MAX_DIMS
-        or not all(_plain_int(n) and 0 <= n <= _MAX_DIM for n in shape)
-    ):
-        raise CheckpointError(
-            f"{where}: invalid shape (expected at most {MAX_DIMS} non-negative whole numbers below {_MAX_DIM})"
-        )
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_plain_int(n) for n in offsets)):
-        raise CheckpointError(f"{where}: invalid data_offsets (expected [begin, end])")
-    begin, end = offsets
-    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if begin < 0 or end - begin != expected:
-        raise CheckpointError(f"{where}: data offsets [{begin}, {end}] do not fit shape {shape} of {dtype_name}")
-    if end > data_len:
-        raise CheckpointError(f"{path}: truncated safetensors file, tensor {short(name)} lies past the end")
-    return dtype_name, shape, begin, end
-
-
-def _plain_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # ---------------------------------------------------------------------------------------------

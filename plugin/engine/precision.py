@@ -28,7 +28,7 @@ from typing import Optional
 
 from .errors import InputError, ModelError
 from .families import family_of
-from .model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE, read_info
+from .model_folder import DENOISER_FILE, read_info
 
 DEVICES = ("auto", "cpu", "cuda")
 PREFERENCES = ("faithful", "fast")

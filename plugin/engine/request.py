@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from .errors import InputError
 from .families import BETA, FAMILIES, owner_hint, request_rules
-from .modalities import MODALITIES, REFLECTANCE_MODALITIES, get_modality
+from .modalities import MODALITIES, get_modality
 from .solvers import SOLVERS, check_solver_args
 from .tiling import parse_tiling
 

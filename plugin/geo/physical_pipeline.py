@@ -15,7 +15,6 @@ the canvas sampler's, ``posterior`` draws each condition's posterior noise ([S, 
 image condition, in network order). The same seed, inputs and tiling give the same outputs.
 """
 
-import json
 import math
 import shutil
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, 
 from ..engine.canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas
 from ..engine.errors import InputError
 from ..engine.families.copgen.canvas import DEFAULT_TILING, sample_area
-from ..engine.families.copgen.registry import BY_KEY, SENSORS, expand_names
+from ..engine.families.copgen.registry import BY_KEY, expand_names
 from ..engine.families.copgen.request_rules import parse_date
 from ..engine.model_folder import source_hashes
 from ..engine.tiling import parse_tiling

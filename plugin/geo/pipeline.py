@@ -27,8 +27,6 @@ from ..engine.errors import InputError
 from ..engine.families import BETA
 from ..engine.modalities import (
     LATENT_CHANNELS,
-    LATENT_SIZE,
-    MODALITIES,
     PIXEL_SIZE_M,
     REGISTRY,
     TILE_PIXELS,

@@ -19,7 +19,7 @@ from ...runtime import open_session
 from ...solvers import check_solver_args
 from . import FAMILY
 from .files import decoder_name, encoder_name
-from .registry import BY_KEY, IMAGE_MODALITIES, LATENT_CHANNELS, MODALITIES, expand_names, get_modality
+from .registry import BY_KEY, LATENT_CHANNELS, MODALITIES, expand_names, get_modality
 from .sampling import sample_joint, sampling_streams
 
 DEFAULT_MAX_BATCH = 4
@@ -123,7 +123,7 @@ class CopGenModel:
 
     def decode(self, key, z):
         """Model-domain image [B, C, 8h, 8w], unclamped, of scaled latents z [B, 8, h, w]."""
-        record = _image_modality(key)
+        _image_modality(key)
         z = _float_array(f"{key} latents", z, (None, LATENT_CHANNELS, None, None))
         return self._run_batched(self._vae("decoder", key), {"latents": z})[0]
 
