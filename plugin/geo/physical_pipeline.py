@@ -118,13 +118,14 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
                 name = names[(key, sample)]
                 _write_image(model, key, result[key][sample], work / name, lattice,
                              {**tags, "sample": str(sample + 1)}, cancel)
-                written.append(name)
+                sidecar = name + ".aux.xml"  # class names and colours (GDAL's PAM), before the COG
+                written.extend(([sidecar] if (work / sidecar).is_file() else []) + [name])
         if scalars:
             points = _window_points(model, lattice, tiling, request, result, scalars)
             write_json_atomic(work / _points_name(request), points)
             written.append(_points_name(request))
         move_into_place([(work / name, out_dir / name) for name in written])
-        return [out_dir / name for name in written]
+        return [out_dir / name for name in written if not name.endswith(".aux.xml")]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
