@@ -110,8 +110,10 @@ def read_aoi(path):
     from shapely import wkb
     from shapely.ops import unary_union
 
+    from ..geo.local_files import check_vector
+
     try:
-        source = ogr.Open(str(path))
+        source = ogr.Open(check_vector(path, path, "aoi"))
     except RuntimeError:  # when GDAL exceptions are enabled (QGIS does)
         source = None
     if source is None or source.GetLayerCount() == 0:

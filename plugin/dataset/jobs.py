@@ -20,6 +20,7 @@ from ..engine.request import GenerationRequest, modality_keys
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import parse_tiling
 from ..geo.conditions import AUTO_OFFSET
+from ..geo.local_files import check_raster
 from ..geo.majortom import PRODUCT_PIXELS, cell_named, cell_target_grid
 
 # The tags of an output that must match a job for the output to count as that job's result.
@@ -236,8 +237,10 @@ def condition_problem(job):
         if not Path(spec.path).is_file():
             return f"condition {spec.modality}: {spec.path} does not exist"
         try:
-            with rasterio.open(spec.path) as ds:
+            with rasterio.open(check_raster(spec.path, f"condition {spec.modality}")) as ds:
                 crs, (left, bottom, right, top) = ds.crs, ds.bounds
+        except InputError as exc:
+            return str(exc)
         except rasterio.errors.RasterioIOError as exc:
             return f"condition {spec.modality}: {spec.path}: cannot read raster: {exc}"
         if crs is None:

@@ -24,6 +24,7 @@ from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES, get_modality
 from . import render
 from .grid import check_earth_crs, open_raster
+from .local_files import check_raster
 from .s2_offset import S2Offset, detect_s2_offset
 
 SOURCES = ("physical", "thumbnail")
@@ -158,7 +159,7 @@ class PreparedCondition(ABC):
         left, top = transform.c, transform.f
         bounds = (left, top - height * transform.a, left + width * transform.a, top)
         try:
-            source = gdal.OpenEx(self.spec.path, gdal.OF_RASTER | gdal.OF_READONLY)
+            source = gdal.OpenEx(check_raster(self.spec.path, self.spec.label), gdal.OF_RASTER | gdal.OF_READONLY)
             selected = source and gdal.Translate("", source, format="VRT", bandList=list(indexes))
             warped = selected and gdal.Warp(
                 "", selected, format="MEM", outputBounds=bounds, width=width, height=height,
