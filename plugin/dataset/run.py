@@ -18,6 +18,7 @@ from .jobs import completed
 from .worker import CellResult, model_folder_status, remove_stale_work, run_cell
 
 CONNECT_TIMEOUT_S = 5
+LOCK_FILE = ".dataset.lock"  # in --out while a run writes there (engine.folder_lock)
 WORKER_WAIT_S = 60  # a scheduler started a moment ago may have no worker yet
 
 
