@@ -36,7 +36,7 @@ from .options import (
 
 # This command's own fields (the request's and the model's map through flags.FLAGS).
 FLAGS = {"scheduler": "--scheduler", "workers": "--workers", "cell_size_px": "--cell-size-px",
-         "max_cells": "--max-cells"}
+         "max_cells": "--max-cells", "out": "--out"}
 DEFAULT_MAX_CELLS = 1000  # a mistyped extent must not queue a continent (as --max-area-km2 guards generate)
 
 
