@@ -76,3 +76,31 @@ def test_every_file_of_an_int8_folder_has_the_same_mode(tmp_path):
     assert result.returncode == 0, result.stderr
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in out.iterdir()}
     assert "denoiser.int8.onnx" in modes and len(set(modes.values())) == 1, modes
+
+
+@pytest.mark.timeout(600)
+def test_convert_over_a_model_folder_leaves_the_users_other_files(tmp_path):
+    from conftest import FIXTURES, TINY_HEADS
+
+    out = tmp_path / "model"
+
+    def convert(precision):
+        return run_cli(["convert", "--denoiser", FIXTURES / "denoiser_tiny.pth", "--vae", FIXTURES / "vae_tiny.pth",
+                        "--out", out, "--heads", TINY_HEADS, "--precision", precision], timeout=280)
+
+    assert convert("fp32").returncode == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "runs").mkdir()
+    (out / "runs" / "log.txt").write_text("mine too")
+    result = convert("fp16")  # a different conversion: the model files are replaced
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "model.json").read_text())["precision"] == "fp16"
+    assert (out / "notes.txt").read_text() == "mine" and (out / "runs" / "log.txt").read_text() == "mine too"
+    # a folder that is no model folder is refused, untouched
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "a.jpg").write_bytes(b"jpeg")
+    result = run_cli(["convert", "--denoiser", FIXTURES / "denoiser_tiny.pth", "--vae", FIXTURES / "vae_tiny.pth",
+                      "--out", other, "--heads", TINY_HEADS], timeout=280)
+    assert result.returncode == 1 and "not a converted model folder" in error_line(result)
+    assert [p.name for p in other.iterdir()] == ["a.jpg"]
