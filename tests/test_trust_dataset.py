@@ -161,3 +161,75 @@ def _check_read_only(model, tile, out):
         line = result.stderr.strip().splitlines()[-1]
         assert line.startswith("error: --out") and str(out.parent) in line and "Traceback" not in result.stderr
         assert scheduler.count == 0 and time.monotonic() - start < 50
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers (keeps them open)."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.count = 0
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(16)
+        self._open = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self):
+        return self._socket.getsockname()[1]
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            self.count += 1
+            self._open.append(connection)
+
+    def close(self):
+        for connection in self._open:
+            connection.close()
+        self._socket.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_scheduler_that_never_answers_is_reported_in_the_promised_time(tiny_model_dir, tmp_path):
+    import re
+
+    server = SilentServer()
+    try:
+        start = time.monotonic()
+        result = dataset("--cells", CELL, "--model", str(tiny_model_dir), "--out", str(tmp_path / "out"), *BASE,
+                         "--scheduler", f"tcp://127.0.0.1:{server.port}", timeout=90)
+        elapsed = time.monotonic() - start
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        line = result.stderr.strip().splitlines()[-1]
+        promised = int(re.search(r"within (\d+) s", line).group(1))
+        assert line.startswith("error: --scheduler") and "no Dask scheduler answered" in line
+        assert server.count >= 1 and elapsed < promised + 20  # the promise plus the command's start-up
+        assert not (tmp_path / "out").exists()
+    finally:
+        server.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_tls_scheduler_without_tls_settings_is_one_line(tiny_model_dir, tmp_path):
+    server = SilentServer()
+    try:
+        env_free = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
+        result = subprocess.run(
+            [sys.executable, "-m", "plugin", "dataset", "--cells", CELL, "--model", str(tiny_model_dir),
+             "--out", str(tmp_path / "out"), *BASE, "--scheduler", f"tls://127.0.0.1:{server.port}"],
+            cwd=REPO, capture_output=True, text=True, timeout=50, env={**env_free, "HOME": str(tmp_path)},
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        line = result.stderr.strip().splitlines()[-1]
+        assert line.startswith("error: --scheduler") and "TLS settings" in line
+        assert server.count == 0
+    finally:
+        server.close()
