@@ -55,3 +55,18 @@ def test_sigterm_stops_reading_a_huge_aoi_promptly(tmp_path):
         child.kill()
     assert code == 130 and stopped_in < 8, (code, stopped_in)  # the union alone takes 20 s here
     assert not (tmp_path / "c.gpkg").exists()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("command", ["generate", "dataset"])
+def test_absurd_steps_are_refused_before_any_allocation(tmp_path, tiny_model_dir, command):
+    from _geo_helpers import S2_TILE
+
+    where = ["--out", tmp_path / "out"] + (["--cells", "282D_485L"] if command == "dataset" else [])
+    result = run_cli([command, "--model", tiny_model_dir, "--generate", "dem", "--condition", f"s2_l2a={S2_TILE}",
+                      *where, "--steps", "100000000000", "--device", "cpu"], timeout=60)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert line.startswith("error: --steps") and "at most 1000" in line
+    # refused by the request's check, before the estimate counts windows call by call
+    assert not (tmp_path / "out").exists()

@@ -21,12 +21,15 @@ from typing import Any, Optional
 
 from .errors import InputError
 from .modalities import MODALITIES, REFLECTANCE_MODALITIES, get_modality
+from .schedule import NUM_TRAIN_STEPS
 from .solvers import SOLVERS, check_solver_args
 from .tiling import parse_tiling
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 AREA_FIELDS = ("extent", "aoi", "grid")
 
+
+MAX_STEPS = NUM_TRAIN_STEPS  # more solver steps than the schedule has noise levels add only cost
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -62,6 +65,9 @@ class GenerationRequest:
         for name, lowest in (("samples", 1), ("seed", 0)):
             _whole_number(name, getattr(self, name), lowest)
         check_solver_args(self.steps, self.solver)
+        if self.steps > MAX_STEPS:  # refused before anything counts or allocates per step
+            raise InputError(f"must be at most {MAX_STEPS} (the model knows {MAX_STEPS} noise levels; the "
+                             f"reference uses 50), got {self.steps}", "steps")
         given = [name for name in AREA_FIELDS if getattr(self, name) is not None]
         if len(given) > 1:
             raise InputError(f"give only one of {', '.join(AREA_FIELDS)} (got {' and '.join(given)})", given[1])
