@@ -70,3 +70,27 @@ def test_absurd_steps_are_refused_before_any_allocation(tmp_path, tiny_model_dir
     assert line.startswith("error: --steps") and "at most 1000" in line
     # refused by the request's check, before the estimate counts windows call by call
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.timeout(180)
+def test_names_near_the_file_name_limit_are_written_or_named_as_the_user_gave_them(tmp_path, tiny_model_dir):
+    from _geo_helpers import S2_TILE
+
+    long = "a" * 250
+    # a final name that fits: written, though its temporary name would not have fitted
+    result = run_cli(["prepare", "--modality", "s2_l2a", "--input", S2_TILE, "--out", tmp_path / f"{long}.tif"], timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [f"{long}.tif"]
+    # names that cannot fit: one line naming the user's path or option, nothing written
+    result = run_cli(["prepare", "--modality", "s2_l2a", "--input", S2_TILE, "--out", tmp_path / f"{long}bbbbbb.tif"],
+                     timeout=60)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert f"{long}bbbbbb.tif" in line and "more than file systems allow" in line and ".partial" not in line
+    out = tmp_path / "out"
+    result = run_cli(["generate", "--model", tiny_model_dir, "--generate", "dem", "--condition", f"s2_l2a={S2_TILE}",
+                      "--out", out, "--run-name", long, "--steps", "1", "--device", "cpu"], timeout=120)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert line.startswith("error: --run-name") and "more than file systems allow" in line
+    assert not out.exists() and len(list(tmp_path.iterdir())) == 1

@@ -29,6 +29,7 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 AREA_FIELDS = ("extent", "aoi", "grid")
 
 
+MAX_NAME_CHARS = 255  # a file name, on every usual file system (run names are ASCII)
 MAX_STEPS = NUM_TRAIN_STEPS  # more solver steps than the schedule has noise levels add only cost
 
 @dataclass(frozen=True)
@@ -93,6 +94,10 @@ class GenerationRequest:
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "steps", int(self.steps))
         object.__setattr__(self, "run_name", run_name)
+        longest = max(self.output_names(), key=len)
+        if len(longest) > MAX_NAME_CHARS:
+            raise InputError(f"{run_name!r} makes file names like {longest[:40]}... of {len(longest)} characters, "
+                             f"more than file systems allow ({MAX_NAME_CHARS}); choose a shorter name", "run_name")
 
     def output_names(self):
         """The file names a run of this request writes, in the order generate_area returns them."""
