@@ -205,3 +205,27 @@ def test_named_pipes_are_refused_at_once(tmp_path):
         assert result.returncode == 1
         line = error_line(result)
         assert str(pipe) in line and "named pipe" in line
+
+
+@pytest.mark.timeout(120)
+def test_a_raster_whose_one_block_unpacks_to_hundreds_of_mib_is_refused(tmp_path):
+    import rasterio
+    from affine import Affine
+
+    # 1.3 MB on disk, one 12000 x 12000 px strip of 3 bands: 823 MiB once decompressed
+    bomb = tmp_path / "strip.tif"
+    profile = dict(driver="GTiff", width=12000, height=12000, count=3, dtype="uint16", crs="EPSG:32633",
+                   transform=Affine(10, 0, 400000, 0, -10, 5000000), compress="deflate", tiled=False,
+                   blockysize=12000)
+    with rasterio.open(bomb, "w", **profile) as ds:
+        for band in (1, 2, 3):
+            ds.write(np.full((12000, 12000), 1000 + band, np.uint16), band)
+    assert bomb.stat().st_size < 5 << 20
+    out = tmp_path / "out" / "r.tif"
+    out.parent.mkdir()
+    result = run_cli(["prepare", "--modality", "s2_l2a", "--input", bomb, "--extent", "400000,4997440,402560,5000000,32633",
+                      "--out", out], timeout=60)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert str(bomb) in line and "12000 x 12000 px" in line and "TILED=YES" in line
+    assert not out.exists()

@@ -30,6 +30,7 @@ VECTOR_DRIVERS = frozenset({
     "ESRIJSON", "TopoJSON",
 })
 VRT_DRIVER = "VRT"
+MAX_BLOCK_BYTES = 256 << 20  # one block of a raster, decompressed: reading a window unpacks whole blocks
 _MAX_VRT_BYTES = 16 << 20  # a VRT is a small XML description
 _MAX_VRT_DEPTH = 8  # VRTs of VRTs
 _SOURCE_TAGS = {"SourceFilename", "SourceDataset"}
@@ -46,7 +47,7 @@ def check_local_file(path, what, field=None):
     """``path`` as an absolute local path; InputError naming ``what`` unless it is an existing
     regular file on this machine (a GDAL virtual path, URL, pipe or device is refused)."""
     text = os.fspath(path)
-    named = str(what) if text in str(what) else f"{what}: {text}"
+    named = _named(what, text)
     if text.startswith("/vsi") or _CONNECTION.match(text):
         raise InputError(f"{named} is not a local file (network and GDAL virtual paths are not read)", field)
     try:
@@ -57,6 +58,11 @@ def check_local_file(path, what, field=None):
         kind = "a named pipe" if stat.S_ISFIFO(status.st_mode) else "a folder" if stat.S_ISDIR(status.st_mode) else "not a regular file"
         raise InputError(f"{named} is {kind}; give a raster or vector file", field)
     return os.path.abspath(text), (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _named(what, path):
+    """``what`` and ``path`` for a message, the path once (``what`` often is the path)."""
+    return str(what) if str(path) in str(what) else f"{what}: {path}"
 
 
 def check_raster(path, what, field=None):
@@ -78,7 +84,7 @@ def _check(path, what, field, kind, allowed):
             _check_vrt(absolute, what, field, 0)
         elif driver is not None and driver not in allowed:
             raise InputError(
-                f"{what}: {absolute} is a {driver} file, a format that can read other files or the network; "
+                f"{_named(what, absolute)} is a {driver} file, a format that can read other files or the network; "
                 "save it as a GeoTIFF (rasters) or GeoPackage (vectors)", field
             )
         if driver is not None:
@@ -99,28 +105,28 @@ def _check_vrt(path, what, field, depth):
     """Every source of the VRT at ``path`` (and of VRTs it uses) is an allowed local file inside
     the VRT's folder; raw-byte bands and pixel-function code are refused."""
     if depth > _MAX_VRT_DEPTH:
-        raise InputError(f"{what}: {path} nests VRTs more than {_MAX_VRT_DEPTH} deep", field)
+        raise InputError(f"{_named(what, path)} nests VRTs more than {_MAX_VRT_DEPTH} deep", field)
     if os.path.getsize(path) > _MAX_VRT_BYTES:
-        raise InputError(f"{what}: {path} is a VRT of over {_MAX_VRT_BYTES >> 20} MiB", field)
+        raise InputError(f"{_named(what, path)} is a VRT of over {_MAX_VRT_BYTES >> 20} MiB", field)
     try:
         root = ElementTree.parse(path).getroot()
     except (ElementTree.ParseError, OSError, ValueError) as exc:
-        raise InputError(f"{what}: {path} is not a readable VRT ({exc})", field) from None
+        raise InputError(f"{_named(what, path)} is not a readable VRT ({exc})", field) from None
     folder = os.path.realpath(os.path.dirname(path))
     for element in root.iter():
         sub_class = element.get("subClass", "")
         if sub_class == "VRTRawRasterBand":
             source = element.findtext("SourceFilename", default="?")
-            raise InputError(f"{what}: {path} refused: source {source} is read as raw bytes (VRTRawRasterBand)", field)
+            raise InputError(f"{_named(what, path)} refused: source {source} is read as raw bytes (VRTRawRasterBand)", field)
         if element.tag in ("PixelFunctionCode", "PixelFunctionLanguage") or "Python" in sub_class:
-            raise InputError(f"{what}: {path} refused: it holds pixel-function code", field)
+            raise InputError(f"{_named(what, path)} refused: it holds pixel-function code", field)
         if element.tag in _SOURCE_TAGS:
             _check_vrt_source(path, folder, element, what, field, depth)
 
 
 def _check_vrt_source(vrt, folder, element, what, field, depth):
     source = (element.text or "").strip()
-    refused = f"{what}: {vrt} refused: source {source}"
+    refused = f"{_named(what, vrt)} refused: source {source}"
     if source.startswith("/vsi") or _CONNECTION.match(source):
         raise InputError(f"{refused} is not a local file (network and GDAL virtual paths are not read)", field)
     flags = {name.lower(): value for name, value in element.attrib.items()}
@@ -143,7 +149,8 @@ def _check_vrt_source(vrt, folder, element, what, field, depth):
 
 
 def _check_file_list(path, what, field, kind):
-    """Once opened, every file GDAL says the dataset uses lies in the named file's folder."""
+    """Once opened, every file GDAL says the dataset uses lies in the named file's folder, and no
+    block of a raster decompresses to more than MAX_BLOCK_BYTES (a window is read block by block)."""
     folder = os.path.realpath(os.path.dirname(path))
     try:
         dataset = gdal.OpenEx(path, kind | gdal.OF_READONLY)
@@ -154,4 +161,14 @@ def _check_file_list(path, what, field, kind):
     for used in dataset.GetFileList() or []:
         resolved = os.path.realpath(used)
         if used.startswith("/vsi") or os.path.commonpath([folder, resolved]) != folder:
-            raise InputError(f"{what}: {path} refused: it reads {used}, outside its folder {folder}", field)
+            raise InputError(f"{_named(what, path)} refused: it reads {used}, outside its folder {folder}", field)
+    if kind == gdal.OF_RASTER and dataset.RasterCount:
+        band = dataset.GetRasterBand(1)
+        width, height = band.GetBlockSize()
+        interleaved = dataset.GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE") == "PIXEL"
+        size = width * height * gdal.GetDataTypeSize(band.DataType) // 8 * (dataset.RasterCount if interleaved else 1)
+        if size > MAX_BLOCK_BYTES:
+            raise InputError(
+                f"{_named(what, path)} is stored in blocks of {width} x {height} px ({size >> 20} MiB each once "
+                f"decompressed, more than {MAX_BLOCK_BYTES >> 20} MiB), so reading any window would unpack "
+                "all of it; rewrite it tiled (gdal_translate -co TILED=YES)", field)
