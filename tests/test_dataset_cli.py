@@ -1,6 +1,7 @@
 """`python -m plugin dataset` end to end: an external cluster started as the README says, the
 exit status and failure list, and bad input refused in one line with nothing written."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -36,6 +37,20 @@ def tiles(shared_dir, tmp_path_factory):
     return folder
 
 
+def dead_worker_folder(cell_folder):
+    """A work folder as a worker of this machine makes it, whose process has ended."""
+    from plugin.dataset.worker import WORK_NAME
+    from plugin.engine.atomic import temp_sibling
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    name = temp_sibling(cell_folder / WORK_NAME).name.replace(f".{os.getpid()}-", f".{child.pid}-")
+    folder = cell_folder / name
+    folder.mkdir(parents=True)
+    (folder / "partial.tif").write_bytes(b"half")
+    return folder
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,8 +70,9 @@ def test_external_cluster_runs_the_cells_and_lists_the_failed_one(tiny_model_dir
                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         out = tmp_path / "out"
-        stale = out / "282D_485L" / ".work-0123456789ab"  # left by a worker killed in an earlier run
-        stale.mkdir(parents=True)
+        stale = dead_worker_folder(out / "282D_485L")  # left by a worker killed in an earlier run
+        look_alike = out / "282D_485L" / ".work-0123456789ab"  # the user's: only looks like one
+        look_alike.mkdir()
         result = dataset("--cells", "282D_485L,38D_378R", "--model", str(tiny_model_dir), "--out", str(out),
                          "--condition", f"s2_l2a={tiles / '282D_485L.tif'}:4,3,2", "--scheduler", address, *BASE)
         assert result.returncode == 1, result.stderr
@@ -64,7 +80,7 @@ def test_external_cluster_runs_the_cells_and_lists_the_failed_one(tiny_model_dir
         assert "cells 1/2 done (0 already complete), 1 failed" in result.stderr
         assert (out / "282D_485L" / "dem.tif").is_file() and not (out / "38D_378R").exists()
         assert (out / "collection.json").is_file() and (out / "282D_485L" / "282D_485L.json").is_file()
-        assert not stale.exists()
+        assert not stale.exists() and look_alike.is_dir()
         with rasterio.open(out / "282D_485L" / "dem.tif") as ds:
             assert ds.crs.to_epsg() == 32722 and ds.shape == (256, 256)
     finally:
@@ -152,4 +168,4 @@ def test_sigterm_stops_the_run_promptly_and_leaves_no_partial_output(tiny_model_
         assert time.monotonic() - start < 30
     finally:
         process.kill()
-    assert not list(out.rglob("*.tif")) and not list(out.rglob(".work-*"))
+    assert not list(out.rglob("*.tif")) and not list(out.rglob(".work.*"))

@@ -40,7 +40,8 @@ def test_two_concurrent_installs_one_runs_the_other_names_its_process(tmp_path, 
     lock = tmp_path / "models" / LOCK_FILE
     first = start_cli(args)
     try:
-        wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), 60, "the first install's lock")
+        # the lock names "PID on HOST"
+        wait_for(lambda: lock.is_file() and lock.read_text().split()[:1] == [str(first.pid)], 60, "the first install's lock")
         second = run_cli(args, timeout=60)
         assert second.returncode == 1
         line = error_line(second)

@@ -23,6 +23,7 @@ import sys
 from ..engine.errors import InputError
 from ..geo.majortom import PRODUCT_PIXELS, parse_cell_names
 from .cells import add_area_options, cells_of_area_args
+from .cleanup import folders_removed_on_failure
 from .flags import describe
 from .options import (
     add_condition_option,
@@ -35,7 +36,7 @@ from .options import (
 
 # This command's own fields (the request's and the model's map through flags.FLAGS).
 FLAGS = {"scheduler": "--scheduler", "workers": "--workers", "cell_size_px": "--cell-size-px",
-         "max_cells": "--max-cells"}
+         "max_cells": "--max-cells", "out": "--out"}
 DEFAULT_MAX_CELLS = 1000  # a mistyped extent must not queue a continent (as --max-area-km2 guards generate)
 
 
@@ -70,11 +71,9 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from ..dataset.jobs import ConditionSource, RunOptions, condition_problem, make_jobs
-    from ..dataset.run import (
-        dashboard_link, describe_progress, finish, model_on_workers, run_jobs, start_client, visible_gpus,
-    )
-    from ..dataset.stac import write_catalog
+    from ..dataset.jobs import ConditionSource, RunOptions, make_jobs
+    from ..dataset.run import LOCK_FILE, visible_gpus
+    from ..engine.folder_lock import FolderLock
 
     if args.workers is not None and (args.workers < 1 or args.scheduler):
         raise InputError("a whole number >= 1, for the local cluster only (not with --scheduler)", "workers")
@@ -96,13 +95,23 @@ def run(args):
         cell_size_px=args.cell_size_px,
     )
     jobs = make_jobs(cells, sources, options, os.path.abspath(args.out))  # checks the options once
+    # the folder is claimed (and found writable) before any cluster starts; a second run into it is
+    # refused while this one lives, so neither ever removes or rewrites the other's work
+    with folders_removed_on_failure(args.out), FolderLock(args.out, LOCK_FILE, "another dataset run", InputError, "out"):
+        return _run_on_cluster(args, jobs, options, workers, gpus)
+
+
+def _run_on_cluster(args, jobs, options, workers, gpus):
+    from ..dataset.jobs import condition_problem
+    from ..dataset.run import dashboard_link, describe_progress, finish, model_on_workers, run_jobs, start_client
+    from ..dataset.stac import write_catalog
+
     client, cluster = start_client(args.scheduler, workers, gpus)
     report = None
     try:
         model = model_on_workers(client, options)
         for note in model.plan.notes:
             print(f"note: {note}", file=sys.stderr)
-        os.makedirs(args.out, exist_ok=True)
         dashboard = dashboard_link(client)  # asks the scheduler
         if dashboard:
             print(f"Dask dashboard: {dashboard}", file=sys.stderr)

@@ -113,8 +113,11 @@ def read_aoi(path):
     from shapely import wkb
     from shapely.ops import unary_union
 
+    from ..engine.cancel import interruptible
+    from ..geo.local_files import check_vector
+
     try:
-        source = ogr.Open(str(path))
+        source = ogr.Open(check_vector(path, path, "aoi"))
     except RuntimeError:  # when GDAL exceptions are enabled (QGIS does)
         source = None
     if source is None or source.GetLayerCount() == 0:
@@ -127,8 +130,64 @@ def read_aoi(path):
     for feature in layer:
         geometry = feature.GetGeometryRef()
         if geometry is not None and not geometry.IsEmpty():
+            problem = _ring_problem(geometry)
+            if problem:
+                raise InputError(f"{path}: feature {feature.GetFID()} {problem}", "aoi")
             shapes.append(wkb.loads(bytes(geometry.ExportToIsoWkb())))
     polygons = [shape for shape in shapes if shape.area > 0]
     if not polygons:
         raise InputError(f"{path}: layer {layer.GetName()!r} has no polygon", "aoi")
-    return unary_union(polygons), reference.ExportToWkt()
+    _check_on_earth(path, polygons, reference)
+    # one GEOS call that can run for minutes over many features: Ctrl-C must not wait for it
+    return interruptible(unary_union, polygons), reference.ExportToWkt()
+
+
+
+def _ring_problem(geometry):
+    """Why an OGR polygon geometry cannot be read as an area (a ring not closed, too few
+    points), else None. Checked before GEOS, which reports it only as an internal error."""
+    rings = []
+    for part in range(geometry.GetGeometryCount()) if geometry.GetGeometryCount() else ():
+        child = geometry.GetGeometryRef(part)
+        rings.extend([child] if child.GetGeometryCount() == 0 else
+                     [child.GetGeometryRef(i) for i in range(child.GetGeometryCount())])
+    for ring in rings:
+        if ring.GetPointCount() == 0 or ring.GetGeometryName() not in ("LINEARRING", "LINESTRING"):
+            continue
+        if ring.GetPointCount() < 4:
+            return f"has a ring of {ring.GetPointCount()} points (a closed ring needs at least 4)"
+        if ring.GetPoint_2D(0) != ring.GetPoint_2D(ring.GetPointCount() - 1):
+            return "has a ring that is not closed (its first and last points differ)"
+    return None
+
+
+def _check_on_earth(path, polygons, reference):
+    """InputError when the polygons' coordinates cannot lie on the Earth in the layer's CRS
+    (e.g. metres read as degrees), instead of an area of no cell or an internal error."""
+    import math
+
+    from osgeo import osr
+
+    xmin = min(shape.bounds[0] for shape in polygons)
+    ymin = min(shape.bounds[1] for shape in polygons)
+    xmax = max(shape.bounds[2] for shape in polygons)
+    ymax = max(shape.bounds[3] for shape in polygons)
+    bounds = (xmin, ymin, xmax, ymax)
+    if reference.IsGeographic():
+        ok = -540 <= xmin <= xmax <= 540 and -90 <= ymin <= ymax <= 90
+    else:
+        wgs84 = osr.SpatialReference()
+        wgs84.ImportFromEPSG(4326)
+        wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        source = reference.Clone()
+        source.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        try:
+            corners = osr.CoordinateTransformation(source, wgs84).TransformPoints(
+                [(xmin, ymin), (xmin, ymax), (xmax, ymin), (xmax, ymax)])
+            ok = all(math.isfinite(x) and math.isfinite(y) and abs(y) <= 90 for x, y, *_ in corners)
+        except (RuntimeError, TypeError, AttributeError):
+            ok = False
+    if not ok:
+        name = reference.GetName() or "its CRS"
+        raise InputError(f"{path}: coordinates {tuple(round(v, 6) for v in bounds)} do not lie on the Earth "
+                         f"in the layer's CRS ({name}); check the layer's CRS", "aoi")

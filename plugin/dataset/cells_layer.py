@@ -62,8 +62,10 @@ def read_cells_layer(path):
     """The cells named by the ``name`` field of a vector file's first layer, in order, each once."""
     from osgeo import ogr
 
+    from ..geo.local_files import check_vector
+
     try:
-        source = ogr.Open(str(path))
+        source = ogr.Open(check_vector(path, f"cells layer {path}"))
     except RuntimeError:  # with GDAL exceptions on (QGIS)
         source = None
     if source is None or source.GetLayerCount() == 0:

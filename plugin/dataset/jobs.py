@@ -7,6 +7,7 @@ lives here too, so the driver and the workers agree on it.
 
 import hashlib
 import json
+import os
 import string
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,11 +21,14 @@ from ..engine.request import GenerationRequest, modality_keys
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import parse_tiling
 from ..geo.conditions import AUTO_OFFSET
+from ..geo.local_files import check_raster
 from ..geo.majortom import PRODUCT_PIXELS, cell_named, cell_target_grid
 
 # The tags of an output that must match a job for the output to count as that job's result.
 CHECKED_TAGS = ("seed", "steps", "solver", "samples", "tiling", "denoiser_sha256", "vae_sha256",
                 "denoiser_precision", "modality")
+# Written last into a cell folder: every option its outputs were made with (CellJob.record)
+CELL_RECORD = ".copgen-cell.json"
 # The run name of a cell's request: its files are renamed to <modality>[_sampleN].tif in the cell folder.
 CELL_RUN_NAME = "cell"
 
@@ -168,6 +172,60 @@ class CellJob:
     def condition_files(self):
         return sorted(spec.path for spec in self.conditions)
 
+    def record(self, model):
+        """Everything this cell's outputs depend on, JSON-ready: all options, the model's files
+        and graphs, and each condition file's identity (size and modification time), so a rerun
+        counts the cell as done only when nothing it was made from has changed."""
+        options = self.options
+        return json.loads(json.dumps({
+            "cell": self.cell,
+            "seed": self.seed,
+            "outputs": self.output_names(),
+            "options": {
+                "generate": list(options.generate), "steps": options.steps, "solver": options.solver,
+                "samples": options.samples, "tiling": options.tiling_spec, "reflectance": options.reflectance,
+                "cell_size_px": options.cell_size_px, "precision": options.precision,
+            },
+            "model": {
+                **source_hashes(model.info),
+                "files": {name: entry.get("sha256") for name, entry in sorted(model.info.get("files", {}).items())},
+                "graphs": model.plan.describe(),
+            },
+            "conditions": [_condition_record(spec) for spec in self.conditions],
+        }))
+
+
+def _condition_record(spec):
+    try:
+        status = os.stat(spec.path)
+        identity = {"bytes": status.st_size, "mtime_ns": status.st_mtime_ns}
+    except OSError:
+        identity = None
+    return {"modality": spec.modality, "file": os.path.abspath(spec.path), "identity": identity,
+            "bands": list(spec.bands) if spec.bands else None, "source": spec.source,
+            "s1_in_db": spec.s1_in_db, "s2_offset": spec.s2_offset}
+
+
+def read_record(folder):
+    """The record of a cell folder (see CellJob.record), or None."""
+    try:
+        return json.loads((Path(folder) / CELL_RECORD).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def file_reads(path):
+    """Whether a GeoTIFF is whole: it opens and all its pixels (and mask) read."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as ds:
+            ds.read()
+            ds.dataset_mask()
+    except (rasterio.errors.RasterioError, OSError):
+        return False
+    return True
+
 
 def make_jobs(cells, sources, options, out_dir):
     """One CellJob per cell (:class:`plugin.geo.majortom.Cell` items)."""
@@ -186,10 +244,13 @@ def make_jobs(cells, sources, options, out_dir):
 
 
 def completed(job, model):
-    """True when every output of ``job`` exists, opens, lies on the cell's grid and carries the
-    job's tags and data type (a file from another seed, model or option set does not count)."""
+    """True when every output of ``job`` exists, is whole (all pixels read), lies on the cell's
+    grid and carries the job's tags and data type, and the cell's record says it was made with
+    exactly this job's options, model and condition files (a symlinked cell folder never counts)."""
     import rasterio
 
+    if job.folder.is_symlink() or read_record(job.folder) != job.record(model):
+        return False
     grid = None
     for name, tags in job.expected_tags(model).items():
         path = job.folder / name
@@ -207,7 +268,7 @@ def completed(job, model):
         as_reflectance = job.options.reflectance and BY_KEY[tags["modality"]].reflectance
         if dtype != ("uint16" if as_reflectance else "uint8"):
             return False
-        if _condition_files(found) != job.condition_files():
+        if _condition_files(found) != job.condition_files() or not file_reads(path):
             return False
         grid = grid or job.grid()
         if georef[0] != grid.crs or georef[2:] != (grid.width, grid.height) or not georef[1].almost_equals(
@@ -236,8 +297,10 @@ def condition_problem(job):
         if not Path(spec.path).is_file():
             return f"condition {spec.modality}: {spec.path} does not exist"
         try:
-            with rasterio.open(spec.path) as ds:
+            with rasterio.open(check_raster(spec.path, f"condition {spec.modality}")) as ds:
                 crs, (left, bottom, right, top) = ds.crs, ds.bounds
+        except InputError as exc:
+            return str(exc)
         except rasterio.errors.RasterioIOError as exc:
             return f"condition {spec.modality}: {spec.path}: cannot read raster: {exc}"
         if crs is None:

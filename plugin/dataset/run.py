@@ -9,6 +9,7 @@ catalog is rewritten for every complete cell.
 
 import logging
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from .jobs import completed
 from .worker import CellResult, model_folder_status, remove_stale_work, run_cell
 
 CONNECT_TIMEOUT_S = 5
+ANSWER_GRACE_S = 5  # beyond the connection: the scheduler's first answer
+LOCK_FILE = ".dataset.lock"  # in --out while a run writes there (engine.folder_lock)
 WORKER_WAIT_S = 60  # a scheduler started a moment ago may have no worker yet
 
 
@@ -36,11 +39,7 @@ def start_client(scheduler=None, workers=None, gpus=()):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
-        except (OSError, TimeoutError, ValueError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"{scheduler}: cannot reach it within {CONNECT_TIMEOUT_S} s ({reason})", "scheduler") from None
+        return _connect(scheduler), None
     cluster = LocalCluster(
         n_workers=0 if gpus else workers or 1, threads_per_worker=1, processes=True,
         dashboard_address=":0", silence_logs=logging.ERROR,
@@ -55,6 +54,51 @@ def start_client(scheduler=None, workers=None, gpus=()):
     except BaseException:
         cluster.close()
         raise
+
+
+def _connect(scheduler):
+    """A Client of ``scheduler``, or one InputError line within CONNECT_TIMEOUT_S (plus the TLS
+    check): Dask's own timeout does not cover a peer that accepts the connection and never
+    answers, so the connection is made in a thread that is given up on at the deadline."""
+    from dask.distributed import Client
+
+    check_tls_settings(scheduler)
+    outcome = {}
+
+    def connect():
+        try:
+            outcome["client"] = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=connect, name="copgen-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT_S + ANSWER_GRACE_S)
+    if thread.is_alive():
+        raise InputError(f"{scheduler}: no Dask scheduler answered within {CONNECT_TIMEOUT_S + ANSWER_GRACE_S} s "
+                         "(something accepts connections there but does not answer)", "scheduler")
+    error = outcome.get("error")
+    if isinstance(error, (OSError, TimeoutError, ValueError, TypeError)):
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(f"{scheduler}: cannot reach it within {CONNECT_TIMEOUT_S} s ({reason})", "scheduler") from None
+    if error is not None:
+        raise error
+    return outcome["client"]
+
+
+def check_tls_settings(scheduler):
+    """InputError for a ``tls://`` address while Dask has no TLS settings (it would otherwise
+    fail deep in the connection with a message about certificates, or not at all)."""
+    if not str(scheduler).startswith("tls://"):
+        return
+    import dask.config
+
+    client = dask.config.get("distributed.comm.tls.client", {}) or {}
+    if not (dask.config.get("distributed.comm.tls.ca-file", None) and client.get("cert")):
+        raise InputError(
+            f"{scheduler}: a tls:// scheduler needs Dask's TLS settings (the CA file and this client's "
+            "certificate and key: DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT, "
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY, or a Dask configuration file)", "scheduler")
 
 
 def visible_gpus():

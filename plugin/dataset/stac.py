@@ -17,6 +17,7 @@ from shapely.ops import transform as transform_geometry
 
 from ..engine.atomic import WriteError, atomic_path
 from ..engine.model_folder import source_hashes
+from .jobs import file_reads, read_record
 
 
 COLLECTION_FILE = "collection.json"
@@ -42,6 +43,7 @@ def write_catalog(out_dir, jobs, model, run_id):
     out_dir = Path(out_dir).resolve()
     now = datetime.now(timezone.utc).replace(microsecond=0)
     items = [_item(job, model, now) for job in jobs]
+    items += _earlier_items(out_dir, {job.cell for job in jobs})
     bboxes = [item.bbox for item in items] or [[-180.0, -90.0, 180.0, 90.0]]
     options = jobs[0].options if jobs else None
     collection = pystac.Collection(
@@ -64,6 +66,27 @@ def write_catalog(out_dir, jobs, model, run_id):
     collection.make_all_asset_hrefs_relative()
     collection.save(pystac.CatalogType.SELF_CONTAINED, stac_io=AtomicStacIO())
     return out_dir / COLLECTION_FILE
+
+
+def _earlier_items(out_dir, cells):
+    """The Items of cells that earlier runs completed in ``out_dir`` (not among ``cells``), kept
+    while the cell's record is there and every asset is whole: the catalog lists the folder."""
+    items = []
+    for path in sorted(out_dir.glob("*/*.json")):
+        folder = path.parent
+        if folder.name in cells or path.name != f"{folder.name}.json" or folder.is_symlink():
+            continue
+        if read_record(folder) is None:
+            continue
+        try:
+            item = pystac.Item.from_file(str(path))
+        except Exception:  # noqa: BLE001 (pystac raises many kinds): not an Item of ours, not listed
+            continue
+        hrefs = [asset.get_absolute_href() for asset in item.assets.values()]
+        if item.id == folder.name and hrefs and all(href and file_reads(href) for href in hrefs):
+            item.clear_links()
+            items.append(item)
+    return items
 
 
 def _item(job, model, when):

@@ -11,17 +11,17 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..engine.atomic import check_not_input, move_into_place
-from ..engine.errors import CopGenError
+from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling, write_json_atomic
+from ..engine.errors import CopGenError, InputError
 from ..engine.model_folder import INFO_FILE, read_info
 from ..engine.precision import resolve
+from .jobs import CELL_RECORD
 
-WORK_PREFIX = ".work-"
+WORK_NAME = "work"  # a cell's private folder: .work.<pid>-<host>....partial (engine.atomic)
 _MODELS = {}
 _LOAD_LOCK = threading.Lock()
 
@@ -107,16 +107,38 @@ def generate_cell(model, job):
     finals = [job.folder / name for name in job.output_names()]
     # generate_area checks its own (work folder) names; the cell's final names are checked here
     check_not_input(finals, [spec.path for spec in request.conditions])
+    if job.folder.is_symlink():
+        raise InputError(f"{job.folder} is a symbolic link; a cell folder is written only as a real folder", "out")
+    created = not job.folder.exists()
     job.folder.mkdir(parents=True, exist_ok=True)
-    work = job.folder / f"{WORK_PREFIX}{uuid.uuid4().hex[:12]}"
+    record = job.record(model)  # the conditions as they are when the cell starts
+    (job.folder / CELL_RECORD).unlink(missing_ok=True)  # it vouches for the old files no more
+    # marked with this process and host, so only a dead worker's folder is ever removed
+    work = temp_sibling(job.folder / WORK_NAME)
     try:
         written = generate_area(model, request, work)
         move_into_place(list(zip(written, finals)))
+        write_json_atomic(job.folder / CELL_RECORD, record)  # last: the cell is complete
+    except BaseException:
+        if created:
+            _remove_if_empty(job.folder, work)
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _remove_if_empty(folder, work):
+    """A failed cell leaves no folder behind that it made (its work folder goes first)."""
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty: something else lives there
+
+
 def remove_stale_work(out_dir):
-    """Remove private folders left by workers that died mid-job (call when no job runs)."""
-    for folder in Path(out_dir).glob(f"*/{WORK_PREFIX}*"):
-        shutil.rmtree(folder, ignore_errors=True)
+    """Remove the work folders of workers of this machine that died mid-job; a folder that
+    merely looks like one, or a live or remote worker's, is left alone."""
+    for cell in Path(out_dir).iterdir() if Path(out_dir).is_dir() else ():
+        if cell.is_dir() and not cell.is_symlink():
+            remove_leftovers(cell)

@@ -28,6 +28,8 @@ from pathlib import Path
 from .errors import CopGenError
 
 PARTIAL = ".partial"
+NAME_MAX = 255  # bytes of a file name on every usual file system
+SUFFIX_ROOM = 32  # what writers append to a temporary name (".work.tif", ".aux.xml", ".msk")
 # .<name>.<pid>-<4 hex host><6 hex random>.partial[.anything]
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[0-9a-f]{4})[0-9a-f]{6}\.partial(?:\..*)?$")
 _HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:4]
@@ -38,9 +40,23 @@ class WriteError(CopGenError):
 
 
 def temp_sibling(final, suffix=""):
-    """A fresh temporary name beside ``final``, marked with this process's id."""
+    """A fresh temporary name beside ``final``, marked with this process's id. A long final name
+    is clipped in it (the marker is what counts), so a name near the file system's limit still
+    has room for the marker and what writers append."""
     final = Path(final)
-    return final.with_name(f".{final.name}.{os.getpid()}-{_HOST}{uuid.uuid4().hex[:6]}{PARTIAL}{suffix}")
+    marker = f".{os.getpid()}-{_HOST}{uuid.uuid4().hex[:6]}{PARTIAL}{suffix}"
+    room = NAME_MAX - SUFFIX_ROOM - len(marker.encode("utf-8")) - 1
+    name = final.name.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return final.with_name(f".{name}{marker}")
+
+
+def check_name_length(final):
+    """WriteError naming ``final`` (the user's path) when its file name is longer than file
+    systems allow, before anything is written."""
+    size = len(Path(final).name.encode("utf-8"))
+    if size > NAME_MAX:
+        raise WriteError(f"cannot write {final}: its file name has {size} bytes, more than file systems allow "
+                         f"({NAME_MAX}); choose a shorter name")
 
 
 @contextmanager
@@ -252,6 +268,7 @@ def remove_leftovers(folder):
 
 
 def _make_parent(final):
+    check_name_length(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -12,6 +12,8 @@ to date and returns without rewriting it.
 
 import json
 import logging
+import os
+import shutil
 from pathlib import Path
 
 from .. import __version__
@@ -104,6 +106,7 @@ def convert(denoiser_path, vae_path, out_dir, heads=16, precision="fp32", progre
             "software": {"name": "copgen_beta", "version": __version__, "onnx_opset": OPSET},
         })
         write_json_atomic(work / INFO_FILE, info)
+        _keep_other_files(out_dir, work)
     step.finish(f"wrote {out_dir}")
     return out_dir
 
@@ -154,6 +157,35 @@ def _check_replaceable(out_dir):
             raise InputError(
                 f"{out_dir} exists and is not a converted model folder; choose another output"
             )
+
+
+def _keep_other_files(out_dir, work):
+    """The files of an existing ``out_dir`` that are not its model's (not model.json nor listed
+    in it) go into the new folder too, as hard links (copies across devices), so replacing the
+    folder leaves them alone; until the swap the originals stay where they were."""
+    if not (out_dir / INFO_FILE).is_file():
+        return
+    try:
+        owned = set(json.loads((out_dir / INFO_FILE).read_text(encoding="utf-8")).get("files", {}))
+    except (OSError, ValueError, AttributeError):
+        owned = set()
+    for entry in out_dir.iterdir():
+        if entry.name in owned or entry.name == INFO_FILE or (work / entry.name).exists():
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, work / entry.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, work / entry.name)
+
+
+def _link_or_copy(source, target):
+    if os.path.islink(source):
+        os.symlink(os.readlink(source), target)
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _verify_folder(work, out_dir):

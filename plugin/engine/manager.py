@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .. import __version__
 from .atomic import disk_error, remove_leftovers, temp_sibling, write_json_atomic
+from .folder_lock import FolderLock
 from .cancel import check_cancel
 from .errors import CheckpointError, DownloadError, InputError, ModelError
 from .families import BETA, FAMILIES, family, family_name
@@ -698,70 +699,11 @@ class _Appender:
         self._part.size += len(data)
 
 
-class InstallLock:
-    """One install at a time per model root: an exclusive OS lock on ``<root>/.install.lock``,
-    which holds the owner's process id for messages. The operating system drops the lock when
-    its process ends, however it ends, so a lock left by a killed install is simply taken."""
+class InstallLock(FolderLock):
+    """One install at a time per model root: ``<root>/.install.lock`` (see FolderLock)."""
 
     def __init__(self, model_root):
-        self.path = Path(model_root) / LOCK_FILE
-        self._handle = None
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(5):
-            handle = open(self.path, "a+", encoding="ascii")
-            if not _try_lock(handle):
-                handle.seek(0)
-                owner = handle.read().strip()[:20] or "unknown"
-                handle.close()
-                raise ModelError(
-                    f"{self.path.parent}: another installation is running in this model folder "
-                    f"(process {owner}, lock file {self.path}); wait for it to finish"
-                )
-            if _same_file(handle, self.path):
-                break
-            handle.close()  # locked a file its owner had just removed: lock the new one
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._handle = handle
-        return self
-
-    def __exit__(self, *exc):
-        handle, self._handle = self._handle, None
-        if os.name != "nt":
-            self.path.unlink(missing_ok=True)  # still locked: nobody can hold the removed file
-        handle.close()  # releases the lock
-        if os.name == "nt":
-            try:
-                self.path.unlink()
-            except OSError:
-                pass  # opened by another install in the meantime: it will lock it
-
-
-def _same_file(handle, path):
-    try:
-        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
-    except OSError:
-        return False
-
-
-def _try_lock(handle):
-    try:
-        if os.name == "nt":
-            import msvcrt
-
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
+        super().__init__(model_root, LOCK_FILE, "another installation", ModelError)
 
 
 def _total_size(response, part):

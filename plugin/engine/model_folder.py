@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 
 from .cancel import check_cancel
 from .errors import ModelError
@@ -68,4 +69,31 @@ def read_info(path, hint=""):
         raise ModelError(f"{path} is unreadable ({exc}){suffix}") from None
     if not isinstance(info, dict):
         raise ModelError(f"{path} is not a model.json object{suffix}")
+    check_closed_world(path, info)
     return info
+
+
+def folder_paths(info):
+    """(key, name) of every file model.json points at: ``files`` entries, ``graphs`` and any
+    section's ``file`` (the int8 denoiser's), except ``sources`` (the checkpoints it came from)."""
+    files = info.get("files")
+    found = [("files", name) for name in files] if isinstance(files, dict) else []
+    graphs = info.get("graphs")
+    for role, entry in graphs.items() if isinstance(graphs, dict) else ():
+        found.append((f"graphs.{role}", entry.get("file") if isinstance(entry, dict) else entry))
+    for key, entry in info.items():
+        if key != "sources" and isinstance(entry, dict) and "file" in entry:
+            found.append((f"{key}.file", entry["file"]))
+    return found
+
+
+def check_closed_world(path, info):
+    """A model folder is a closed world: ModelError naming model.json (``path``) unless every
+    file it points at lies inside its folder (symlinks resolved), so a shared folder cannot make
+    a run open, hash or print another file of the machine."""
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    for key, name in folder_paths(info):
+        inside = isinstance(name, str) and name and not os.path.isabs(name)
+        resolved = os.path.realpath(os.path.join(folder, name)) if inside else ""
+        if not inside or os.path.commonpath([folder, resolved]) != folder or resolved == folder:
+            raise ModelError(f"{path}: {key} entry {name!r} lies outside the model folder; {REINSTALL_HINT}", "model")

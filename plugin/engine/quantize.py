@@ -64,6 +64,11 @@ def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
         )
     finally:  # the quantiser's shape-inferred copy of the graph, left behind if it failed
         source.with_name(f"{source.stem}-inferred{source.suffix}").unlink(missing_ok=True)
+    # the quantiser writes the weights 0600: every file of a folder gets the graph's mode, so a
+    # shared folder works for other users (Dask workers under a service account)
+    for name in (target, target.with_name(INT8_DATA_FILE)):
+        if name.exists():
+            shutil.copymode(source, name)
     return {
         "file": target.name,
         "quantized_matmuls": len(nodes),

@@ -22,12 +22,16 @@ from typing import Any, Optional
 from .errors import InputError
 from .families import BETA, FAMILIES, owner_hint, request_rules
 from .modalities import MODALITIES, get_modality
+from .schedule import NUM_TRAIN_STEPS
 from .solvers import SOLVERS, check_solver_args
 from .tiling import parse_tiling
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 AREA_FIELDS = ("extent", "aoi", "grid")
 
+
+MAX_NAME_CHARS = 255  # a file name, on every usual file system (run names are ASCII)
+MAX_STEPS = NUM_TRAIN_STEPS  # more solver steps than the schedule has noise levels add only cost
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -71,6 +75,9 @@ class GenerationRequest:
         for name, lowest in (("samples", 1), ("seed", 0)):
             _whole_number(name, getattr(self, name), lowest)
         check_solver_args(self.steps, self.solver)
+        if self.steps > MAX_STEPS:  # refused before anything counts or allocates per step
+            raise InputError(f"must be at most {MAX_STEPS} (the model knows {MAX_STEPS} noise levels; the "
+                             f"reference uses 50), got {self.steps}", "steps")
         given = [name for name in AREA_FIELDS if getattr(self, name) is not None]
         if len(given) > 1:
             raise InputError(f"give only one of {', '.join(AREA_FIELDS)} (got {' and '.join(given)})", given[1])
@@ -95,6 +102,10 @@ class GenerationRequest:
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "steps", int(self.steps))
         object.__setattr__(self, "run_name", run_name)
+        longest = max(self.output_names(), key=len)
+        if len(longest) > MAX_NAME_CHARS:
+            raise InputError(f"{run_name!r} makes file names like {longest[:40]}... of {len(longest)} characters, "
+                             f"more than file systems allow ({MAX_NAME_CHARS}); choose a shorter name", "run_name")
 
     def output_names(self):
         """The file names a run of this request writes, in the order generate_area returns them."""

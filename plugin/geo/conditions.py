@@ -24,6 +24,7 @@ from ..engine.modalities import MODALITIES, get_modality
 from . import render
 from .grid import check_earth_crs, open_raster
 from .s2_offset import S2Offset, detect_s2_offset
+from .local_files import check_raster
 from .warp import warp_bands
 
 SOURCES = ("physical", "thumbnail")
@@ -158,7 +159,7 @@ class PreparedCondition(ABC):
 
     def _warp(self, indexes, transform, height, width, resampling):
         """Bands warped onto a window: float32 [n, h, w], NaN where the source has no data."""
-        return warp_bands(self.spec.path, indexes, self.grid.crs, transform, height, width,
+        return warp_bands(check_raster(self.spec.path, self.spec.label), indexes, self.grid.crs, transform, height, width,
                           resampling, self.src_nodata, self.spec.label)
 
     def _warp_window(self, row_off, col_off, height, width, resampling):

@@ -27,6 +27,7 @@ from shapely.ops import transform as transform_geometry
 
 from ..engine.errors import InputError
 from ..engine.modalities import LATENT_SIZE, PIXEL_SIZE_M, TILE_PIXELS
+from .local_files import check_raster
 
 STRIDE = TILE_PIXELS // LATENT_SIZE  # image pixels per latent pixel
 MAX_SIDE_PIXELS = 100_000  # 1000 km at 10 m: larger is a typo in the extent, not a job
@@ -186,7 +187,9 @@ def _grid_for(geometry, crs, pixel, lattices, what):
 @contextmanager
 def open_raster(path, label=None):
     """Open a user raster for reading; InputError naming ``label`` (default: the path)
-    when it cannot be read. Georeferencing is the caller's to check (and report)."""
+    when it cannot be read, or is not a local file GDAL may open (:mod:`.local_files`).
+    Georeferencing is the caller's to check (and report)."""
+    path = check_raster(path, label or path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from osgeo import gdal
 
+from ..engine.errors import InputError
+from .local_files import check_raster
+
 OFFSET_FROM_BASELINE_04 = 1000
 FIRST_OFFSET_BASELINE = 4.0
 _ADD_OFFSET = re.compile(r"(BOA|RADIO)_ADD_OFFSET", re.IGNORECASE)
@@ -58,6 +61,10 @@ def _from_baseline(baseline, reason):
 
 def _metadata_items(path):
     """(key, value) of every metadata item of the dataset and its bands, all domains."""
+    try:
+        path = check_raster(path, path)
+    except InputError:
+        return []  # nothing read here: opening the raster refuses it, in one line
     try:
         dataset = gdal.OpenEx(str(path), gdal.OF_RASTER)
     except RuntimeError:  # GDAL exceptions on
