@@ -5,18 +5,9 @@ from qgis.core import Qgis
 from qgis.PyQt.QtWidgets import QPushButton
 
 from . import settings
+from .dialogs import open_algorithm_dialog
 
 INSTALL_MODEL_ALGORITHM = "copgen:installmodel"
-
-
-def open_algorithm_dialog(algorithm_id, parameters=None):
-    """Open the Processing dialog of ``algorithm_id``; returns it, or None without the algorithm."""
-    import processing
-
-    dialog = processing.createAlgorithmDialog(algorithm_id, parameters or {})
-    if dialog is not None:
-        dialog.show()
-    return dialog
 
 
 def offer_model_install(bar, owner):
