@@ -367,10 +367,11 @@ def test_algorithms_run_in_background_and_can_be_cancelled(copgen_provider):
         assert ids[name].flags() & QgsProcessingAlgorithm.Flag.FlagCanCancel, name
 
 
-def run_as_task(algorithm_id, parameters, on_tick=None):
+def run_as_task(algorithm_id, parameters, on_tick=None, check_first=False):
     """Run an algorithm the way the Processing dialog does (QgsProcessingAlgRunnerTask in the
     task manager) while a 5 ms QTimer samples the progress from the UI thread. Returns the run's
-    outcome, the progress seen at every tick, and the algorithm and context for post-processing."""
+    outcome, the progress seen at every tick, and the algorithm and context for post-processing.
+    ``check_first``: checkParameterValues in the run's context first, as the dialog's Run does."""
     from qgis.core import (
         QgsApplication,
         QgsProcessingAlgRunnerTask,
@@ -383,6 +384,8 @@ def run_as_task(algorithm_id, parameters, on_tick=None):
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
+    if check_first:
+        assert algorithm.checkParameterValues(parameters, context)[0]
     feedback = QgsProcessingFeedback()
     task = QgsProcessingAlgRunnerTask(algorithm, parameters, context, feedback)
     outcome = {}
