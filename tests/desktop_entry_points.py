@@ -125,6 +125,19 @@ def tif_names(folder):
     return sorted(path.name for path in Path(folder).glob("*.tif")) if Path(folder).is_dir() else []
 
 
+def select_algorithm(tree, algorithm_id):
+    """Make ``algorithm_id`` the toolbox tree's current item, as a click on it does."""
+    model = tree.model()
+    pending = [model.index(row, 0) for row in range(model.rowCount())]
+    while pending:
+        index = pending.pop()
+        algorithm = tree.algorithmForIndex(index)
+        if algorithm is not None and algorithm.id() == algorithm_id:
+            tree.setCurrentIndex(index)
+            return
+        pending += [model.index(row, 0, index) for row in range(model.rowCount(index))]
+
+
 class EntryPointTour:
     """Steps one event-loop turn apart; a step may return a condition to wait for (polled, with
     a deadline), whose outcome it records. The report is rewritten after every step."""
@@ -137,6 +150,7 @@ class EntryPointTour:
         self.steps = [
             self.load_layers,
             self.menu_check_installation,
+            self.toolbox_check_installation,
             self.menu_generate,
             self.layer_action_for_two_layers,
             self.run_second_layer_dialog,
@@ -193,6 +207,51 @@ class EntryPointTour:
         dialog = new_dialogs(before)[0]
         dialog.runButton().click()
         self.wait("menu_check_installation", lambda: "COP-GEN-Beta plugin" in log_text(dialog), dialog)
+
+    def toolbox_check_installation(self):
+        """Double-click in the Processing toolbox. QGIS 3.22 runs an algorithm without parameters
+        there without a dialog, through a progress bar it feeds a float (a TypeError on Python
+        3.10+, then an error box); Check installation opens its dialog instead, which the
+        toolbox runs modally: the clicks happen from a timer inside that modal loop."""
+        from qgis.PyQt.QtCore import QTimer
+        from qgis.utils import plugins
+
+        tree = plugins["processing"].toolbox.algorithmTree
+        tree.setFilterString("Check installation")
+        select_algorithm(tree, "copgen:checkinstallation")
+        self.check("toolbox_selected", tree.selectedAlgorithm().id() if tree.selectedAlgorithm() else None)
+        before = windows()
+        deadline = time.monotonic() + WAIT_S
+
+        def click_run():
+            dialogs = new_dialogs(before)
+            if not dialogs:  # no dialog: whatever is modal now is an error box
+                self.check("toolbox_check_installation", {"done": False, "log": ""})
+                self.close_modal_window("toolbox_modal")
+                return
+            dialogs[0].runButton().click()
+            wait_for_report(dialogs[0])
+
+        def wait_for_report(dialog):
+            if "COP-GEN-Beta plugin" in log_text(dialog) or time.monotonic() > deadline:
+                self.check("toolbox_check_installation", {"done": "COP-GEN-Beta plugin" in log_text(dialog), "log": log_text(dialog)})
+                dialog.close()  # ends the toolbox's exec_()
+            else:
+                QTimer.singleShot(300, lambda: wait_for_report(dialog))
+
+        QTimer.singleShot(1500, click_run)
+        plugins["processing"].toolbox.executeAlgorithm()
+
+    def close_modal_window(self, name):
+        """Record the text of the modal window (an error box) under ``name`` and close it."""
+        from qgis.PyQt.QtWidgets import QApplication, QLabel, QTextEdit
+
+        modal = QApplication.activeModalWidget()
+        if modal is None:
+            return
+        texts = [w.text() for w in modal.findChildren(QLabel)] + [w.toPlainText() for w in modal.findChildren(QTextEdit)]
+        self.check(name, "\n".join(t for t in texts if t) or type(modal).__name__)
+        modal.close()
 
     def menu_generate(self):
         before = windows()

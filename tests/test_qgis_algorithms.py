@@ -71,6 +71,15 @@ def run(algorithm, parameters, feedback=None):
     return processing.run(f"copgen:{algorithm}", parameters, feedback=feedback)
 
 
+def installation_report():
+    """What Check installation says in its log (its report, said once there)."""
+    feedback = RecordingFeedback()
+    result = run("checkinstallation", {}, feedback)
+    assert "REPORT" not in result  # not repeated as an output (the dialog prints outputs as a dict)
+    (report,) = [text for text in feedback.lines if text.startswith("COP-GEN-Beta plugin")]
+    return report
+
+
 def check(provider, algorithm, parameters):
     """checkParameterValues of the registered algorithm: (ok, message)."""
     from qgis.core import QgsApplication, QgsProcessingContext
@@ -570,22 +579,22 @@ def test_install_model_auto_precision_is_the_model_generate_loads(
     assert ok, message
     installed = run("checkinstallation", {})
     assert installed["MODELS"].splitlines() == [f"cop-gen-beta\tfp16\t{tmp_path / 'models' / 'cop-gen-beta-fp16'}"]
-    assert f"The algorithms load: {tmp_path / 'models' / 'cop-gen-beta-fp16'}" in installed["REPORT"]
+    assert f"The algorithms load: {tmp_path / 'models' / 'cop-gen-beta-fp16'}" in installation_report()
 
 
 def test_check_installation_lists_the_installed_models(provider, tiny_model_dir, tmp_path, monkeypatch):
     # The test setup points the model folder straight at one converted model.
-    result = run("checkinstallation", {})
+    result, report = run("checkinstallation", {}), installation_report()
     assert result["MODELS"] == f"COP-GEN-Beta\tfp32\t{tiny_model_dir}"  # the name in its model.json
-    assert [line.split() for line in result["REPORT"].splitlines() if str(tiny_model_dir) in line] == [
+    assert [line.split() for line in report.splitlines() if str(tiny_model_dir) in line] == [
         ["Model", "directory:", str(tiny_model_dir)],
         ["-", "COP-GEN-Beta,", "fp32:", str(tiny_model_dir), "(int8", "denoiser:", "no)"],
         ["The", "algorithms", "load:", str(tiny_model_dir)],
     ]
-    assert "Precision setting: faithful" in result["REPORT"].splitlines()
+    assert "Precision setting: faithful" in report.splitlines()
     monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "empty"))
-    result = run("checkinstallation", {})
-    assert result["MODELS"] == "" and "no model installed" in result["REPORT"]
+    result, report = run("checkinstallation", {}), installation_report()
+    assert result["MODELS"] == "" and "no model installed" in report
 
 
 # -- Precision fast --------------------------------------------------------------------------------
@@ -639,7 +648,7 @@ def test_generate_with_fast_int8_uses_the_int8_denoiser(
     assert fast.warnings == []
     assert quantised.shape == reference.shape and not np.array_equal(quantised, reference)  # another network ran
 
-    report = run("checkinstallation", {})["REPORT"].splitlines()
+    report = installation_report().splitlines()
     assert "Precision setting: fast" in report
     assert any(line.endswith(f"{tiny_int8_model_dir}  (int8 denoiser: yes)") for line in report)
     assert not any("no int8 denoiser" in line for line in report)
@@ -663,7 +672,7 @@ def test_generate_with_fast_int8_falls_back_without_the_int8_denoiser(
     assert len(feedback.warnings) == 1
     warning = feedback.warnings[0]
     assert str(tiny_model_dir) in warning and "no int8 denoiser" in warning and not CLI_WORDS.search(warning)
-    report = run("checkinstallation", {})["REPORT"]
+    report = installation_report()
     assert "no int8 denoiser" in report and "precision fast runs fp32 on cpu" in report
 
 
@@ -943,7 +952,7 @@ def test_check_installation_prints_the_command_that_installs_what_is_missing(pro
         dependencies.PackageStatus(s.requirement, "" if s.requirement.module == "onnx" else s.version) for s in statuses
     ]
     monkeypatch.setattr(dependencies, "check", lambda: without_onnx)
-    lines = run("checkinstallation", {})["REPORT"].splitlines()
+    lines = installation_report().splitlines()
     assert "  - onnx MISSING: builds the ONNX graphs when converting checkpoints" in lines
     command = lines[lines.index(next(line for line in lines if line.startswith("To install"))) + 1].split()
     assert command[1:5] == ["-m", "pip", "install", "--upgrade"] and "'onnx>=1.15'" in command

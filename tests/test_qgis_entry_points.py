@@ -5,6 +5,7 @@ bar's Install model… button, and "Generate from this layer…" for two layers 
 the files, model folders and logs that appeared."""
 
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,23 @@ def tour(tmp_path_factory, tiny_model_dir):
 def test_menu_check_installation_runs(tour):
     run = tour["checks"]["menu_check_installation"]
     assert run["done"] and "Model directory:" in run["log"]
+
+
+@pytest.mark.timeout(600)
+def test_check_installation_from_the_toolbox_opens_its_dialog_and_runs(tour):
+    assert tour["checks"]["toolbox_selected"] == "copgen:checkinstallation"
+    assert "toolbox_modal" not in tour["checks"], tour["checks"]["toolbox_modal"]  # an error box
+    run = tour["checks"]["toolbox_check_installation"]
+    assert run["done"] and "Model directory:" in run["log"]
+
+
+@pytest.mark.timeout(600)
+def test_check_installation_says_its_report_once_in_words(tour):
+    log = tour["checks"]["menu_check_installation"]["log"]
+    assert log.count("Model directory:") == 1  # not again inside the results' Python dict
+    assert "AzureExecutionProvider" not in log
+    # Python's version, not an executable on PATH: QGIS runs its embedded interpreter.
+    assert [line for line in log.splitlines() if line.startswith("Python 3")] == [f"Python {platform.python_version()}"]
 
 
 @pytest.mark.timeout(600)
