@@ -154,6 +154,7 @@ class EntryPointTour:
             self.menu_generate,
             self.layer_action_for_two_layers,
             self.run_second_layer_dialog,
+            self.layer_action_without_model,
             self.no_model_bar_install_button,
             self.menu_install_model,
         ]
@@ -288,6 +289,23 @@ class EntryPointTour:
         folder = self.out / "layer_B"
         self.folders["layer_B"] = folder
         self.run(self.layer_dialogs[1], {"STEPS": 2, "GENERATE": [0], "OUTPUT_FOLDER": str(folder)}, "layer_B", lambda: tif_names(folder))
+
+    def layer_action_without_model(self):
+        """No model installed: the layer action's dialog shows the "no model" offer on top of
+        its own note on the layer (the bar shows its latest message only)."""
+        from qgis.utils import iface
+
+        os.environ["COPGEN_MODEL_DIR"] = str(Path(self.job["empty_model_root"]) / "none")
+        before = windows()
+        iface.layerTreeView().setCurrentLayer(self.layers[0])
+        self.layer_action().trigger()
+        (dialog,) = new_dialogs(before)
+        bar = dialog.messageBar()
+        self.check("layer_action_without_model", {
+            "shown": bar.currentItem().title() if bar.currentItem() else None,
+            "all": sorted(item.title() for item in bar.items()),
+        })
+        dialog.close()
 
     def install_parameters(self):
         return {"DENOISER_FILE": self.job["denoiser"], "VAE_FILE": self.job["vae"], "ALLOW_UNOFFICIAL": True, "PRECISION": 1}

@@ -73,6 +73,13 @@ def test_the_layer_action_for_two_layers_keeps_both_dialogs_and_each_runs(tour):
 
 
 @pytest.mark.timeout(600)
+def test_without_a_model_the_layer_action_shows_the_no_model_offer_on_top(tour):
+    bar = tour["checks"]["layer_action_without_model"]
+    assert bar["shown"] == "No model yet"
+    assert bar["all"] == ["COP-GEN-Beta", "No model yet"]  # the note on the layer is still there
+
+
+@pytest.mark.timeout(600)
 def test_install_model_from_the_menu_and_from_the_no_model_bar_installs(tour):
     checks = tour["checks"]
     assert checks["no_model_bar_buttons"] == 1

@@ -11,6 +11,7 @@ from qgis.PyQt.QtWidgets import QAction
 from ..engine.modalities import MODALITIES
 from .condition_names import SOURCE, SOURCE_OPTIONS, channel_parameters, parameter_name
 from .dialogs import open_algorithm_dialog
+from .first_run import push_below_offer
 from .layer_guess import guess_modality
 from .output_layers import SHORT_NAMES
 from .resources import plugin_icon
@@ -55,12 +56,12 @@ def open_generate_dialog(layer=None):
     if dialog is None:
         return None
     if guess is not None:
-        dialog.messageBar().pushMessage(
+        push_below_offer(
+            dialog,
             "COP-GEN-Beta",
             f"“{layer.name()}” set as the {SHORT_NAMES[guess.modality]} condition ({guess.reason}); "
             "edit below if wrong.",
             Qgis.MessageLevel.Info,
-            0,
         )
     return dialog
 
