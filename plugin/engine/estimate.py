@@ -157,7 +157,12 @@ class RunProgress:
             callback(0, self.total, f"estimate: {estimate.describe()}")
 
     def stage(self, name):
+        """The ``on_evaluations(count)`` callback of stage ``name``, made as the stage starts: the
+        progress text names it now (not once its first unit is done, which made the text lag a
+        stage: "denoising" through a whole VAE tile of decoding)."""
         unit = self.estimate.stage_seconds[name.split()[0]]
+        if self.callback is not None:
+            self.callback(self.done, self.total, self.message(name))
 
         def on_evaluations(count):
             self.done += count
