@@ -3,6 +3,7 @@
 import sys
 
 from ..engine.precision import FOLDER_PRECISIONS
+from .offline import local_install_advice
 from .progress import ProgressBar
 
 DEFAULT_MODEL = "cop-gen-beta"
@@ -70,9 +71,11 @@ def _install(args):
     local = {role: path for role, path in (("denoiser", args.denoiser), ("vae", args.vae)) if path}
     bar = ProgressBar(sys.stderr)
     try:
-        folder = manager.install(
-            args.name, precision=args.precision, progress=bar, local_files=local, allow_unofficial=args.allow_unofficial
-        )
+        with local_install_advice(manager, args.name, args.precision, args.model_dir, args.registry):
+            folder = manager.install(
+                args.name, precision=args.precision, progress=bar, local_files=local,
+                allow_unofficial=args.allow_unofficial,
+            )
     finally:
         bar.close()
     print(folder)
