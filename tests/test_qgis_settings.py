@@ -36,7 +36,7 @@ def test_defaults(settings, monkeypatch, tmp_path):
     assert settings.device() == "auto"
     assert settings.default_steps() == 50
     assert settings.default_solver() == "dpm-solver-fast"
-    assert settings.max_area_km2() == 100.0
+    assert settings.max_area_km2() == 120.0  # one Major TOM cell (114 km²) fits
     assert settings.precision() == "faithful"
     assert settings.model_root() == tmp_path / "copgen-beta" / "models"
 
@@ -137,7 +137,7 @@ def test_hand_edited_invalid_values_read_as_defaults(settings):
     assert settings.device() == "auto"
     assert settings.default_steps() == 50
     assert settings.default_solver() == "dpm-solver-fast"
-    assert settings.max_area_km2() == 100.0
+    assert settings.max_area_km2() == 120.0  # one Major TOM cell (114 km²) fits
     assert settings.precision() == "faithful"
 
 

@@ -26,6 +26,9 @@ from .tiling import parse_tiling
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 AREA_FIELDS = ("extent", "aoi", "grid")
+# The faces' default area limit: one Major TOM cell (1068 x 1068 px at 10 m, 114 km²), the unit
+# the model and `dataset` are built around, fits; a mistyped extent of days of work does not.
+DEFAULT_MAX_AREA_KM2 = 120.0
 
 
 @dataclass(frozen=True)

@@ -76,9 +76,9 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
     if request.max_area_km2 is not None and area_km2(grid) > request.max_area_km2:
         estimate = estimate_run(model, grid, len(generated_idx), len(request.conditions), samples, steps, tiling)
         raise InputError(
-            f"the area is {area_km2(grid):.1f} km2 ({grid.width} x {grid.height} px), "
-            f"above the limit of {request.max_area_km2:g} km2; it would take {estimate.describe()}. "
-            "Choose a smaller area or raise the limit.", "max_area_km2"
+            f"the area is {area_km2(grid):.1f} km² ({grid.width} x {grid.height} px), "
+            f"above the limit of {request.max_area_km2:g} km²; it would take {estimate.describe()}. "
+            "Choose a smaller area or raise this limit.", "max_area_km2"
         )
     check_not_input([out_dir / name for name in request.output_names()], [spec.path for spec in request.conditions],
                     "output")
