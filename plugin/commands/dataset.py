@@ -102,6 +102,7 @@ def run(args):
         model = model_on_workers(client, options)
         for note in model.plan.notes:
             print(f"note: {note}", file=sys.stderr)
+        print(describe_estimate(client, jobs), file=sys.stderr, flush=True)
         os.makedirs(args.out, exist_ok=True)
         dashboard = dashboard_link(client)  # asks the scheduler
         if dashboard:
@@ -124,6 +125,19 @@ def run(args):
     for failure in report.failed:
         print(f"failed: {failure.cell}: {describe(failure.error(), args)}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def describe_estimate(client, jobs):
+    """The run's estimate before any cell starts: one cell priced on a worker (which loads the
+    model there once, as the cells will), times the cells, over the workers."""
+    from ..dataset.worker import estimate_cell
+    from ..engine.estimate import duration
+
+    cell = client.submit(estimate_cell, jobs[0], pure=False).result()
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    cells = f"{len(jobs)} cell" + ("s" if len(jobs) != 1 else "")
+    return (f"estimate: {cells}, each {cell.describe()}; about {duration(cell.seconds * len(jobs) / workers)} "
+            f"in all on {workers} worker{'s' if workers != 1 else ''} (cells already complete are skipped)")
 
 
 def read_cells(args):

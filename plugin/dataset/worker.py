@@ -87,6 +87,15 @@ def model_folder_status(options):
     return None, ModelOnWorkers(info, plan)
 
 
+def estimate_cell(job):
+    """The RunEstimate of ``job``'s cell on this worker: its model, its measured (and kept) speed."""
+    from ..geo.pipeline import estimate_run
+
+    request = job.request()
+    return estimate_run(model_for(job.options), request.grid, len(request.generate), len(request.conditions),
+                        request.samples, request.steps, request.tiling)
+
+
 def run_cell(job):
     """Generate one cell's outputs (OUT/<cell>/<modality>.tif); a CellResult."""
     start = time.perf_counter()
