@@ -308,7 +308,8 @@ class EntryPointTour:
         dialog.close()
 
     def install_parameters(self):
-        return {"DENOISER_FILE": self.job["denoiser"], "VAE_FILE": self.job["vae"], "ALLOW_UNOFFICIAL": True, "PRECISION": 1}
+        return {"DENOISER_FILE": self.job["denoiser"], "VAE_FILE": self.job["vae"], "ALLOW_UNOFFICIAL": True, "PRECISION": 1,
+                "HEADS": 2}
 
     def no_model_bar_install_button(self):
         """No model installed: Generate… shows the bar; its Install model… button opens a dialog

@@ -3,6 +3,7 @@
 import sys
 
 from ..engine.precision import FOLDER_PRECISIONS
+from ..engine.provenance import describe_weights
 from .offline import local_install_advice
 from .progress import ProgressBar
 
@@ -41,6 +42,10 @@ def add_parser(subparsers):
         help="install --denoiser/--vae files whose sha256 differs from the official checkpoints' "
         "(e.g. fine-tuned weights); the model is then marked unofficial",
     )
+    install.add_argument(
+        "--heads", type=int, metavar="N",
+        help="attention heads of an unofficial denoiser (with --allow-unofficial; default: the registry's, 16)",
+    )
     verify = action(
         "verify", "re-hash an installed model's files and check its checkpoints against the registry", _verify
     )
@@ -61,7 +66,7 @@ def _list(args):
     for model in manager.list():
         print(f"{model['name']}: {model['title']}")
         for precision, state in model["precisions"].items():
-            status = "installed" if state["installed"] else "not installed"
+            status = f"installed ({describe_weights(state['path'])})" if state["installed"] else "not installed"
             print(f"  {precision}: {status}  {state['path']}")
     return 0
 
@@ -74,7 +79,7 @@ def _install(args):
         with local_install_advice(manager, args.name, args.precision, args.model_dir, args.registry):
             folder = manager.install(
                 args.name, precision=args.precision, progress=bar, local_files=local,
-                allow_unofficial=args.allow_unofficial,
+                allow_unofficial=args.allow_unofficial, heads=args.heads,
             )
     finally:
         bar.close()

@@ -35,8 +35,10 @@ from ..engine.modalities import (
 )
 from ..engine.estimate import RunProgress, estimate_canvas
 from ..engine.model_folder import source_hashes
+from ..engine.provenance import checkpoint_provenance
 from ..engine.request import GenerationRequest
 from ..engine.tiling import parse_tiling
+from ..engine.wording import percent
 from .conditions import prepare_condition
 from .grid import TargetGrid, open_raster, parse_extent, raster_lattice
 from .output import OutputWriter, provenance_tags
@@ -132,7 +134,7 @@ def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, s
         cond_cells[k] = encoded.cells
         if notify is not None and coverage[condition.modality] < FULL_COVERAGE:
             notify(f"{condition.modality} condition {condition.spec.label} covers "
-                   f"{100 * coverage[condition.modality]:.0f} % of the area; outside it the model "
+                   f"{percent(coverage[condition.modality])} of the area; outside it the model "
                    "generates without this condition")
     cond_idx = [modality_index(p.modality) for p in prepared]
     latents = sample_canvas(
@@ -226,6 +228,7 @@ def _run_tags(model, prepared, coverage, seed, steps, solver, samples, tiling):
         "model_precision": str(info.get("precision", "")),
         "denoiser_precision": str(model.denoiser_precision),
         **source_hashes(info),
+        **checkpoint_provenance(model.plan.model_dir if model.plan else None, info),
         "seed": str(seed),
         "steps": str(steps),
         "solver": solver,

@@ -10,6 +10,7 @@ from ... import __version__, dependencies
 from ...engine.errors import CopGenError
 from ...engine.manager import ModelManager
 from ...engine.precision import PROVIDERS, has_int8, resolve
+from ...engine.provenance import describe_weights
 from .. import settings
 from ..errors import SETTING_LABELS, describe_error
 from .base import CopGenAlgorithm
@@ -68,7 +69,7 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             lines.append(f"  cannot list the models: {exc}")
         for name, precision, folder in models:
             int8 = "yes" if has_int8(folder) else "no"
-            lines.append(f"  - {name}, {precision}: {folder}  (int8 denoiser: {int8})")
+            lines.append(f"  - {name}, {precision}: {folder}  (int8 denoiser: {int8}; {describe_weights(folder)})")
         if not models:
             lines.append('  no model installed: run "Install model"')
         elif not missing:  # which one is used depends on onnxruntime's providers
