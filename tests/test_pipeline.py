@@ -165,7 +165,7 @@ def test_cancel_mid_run_leaves_no_files(model, area_10m, tmp_path, stage):
 
 
 def test_area_limit_names_time_and_memory(model, area_10m, tmp_path):
-    with pytest.raises(InputError, match=r"max_area_km2.*59\.0 km2.*limit of 10 km2.*GiB") as error:
+    with pytest.raises(InputError, match=r"max_area_km2.*59\.0 km².*limit of 10 km².*GiB") as error:
         generate_area(model, [], ["dem"], tmp_path / "out", extent=area_10m, steps=50, max_area_km2=10)
     assert "800 denoiser windows" in str(error.value)  # 16 windows x 50 steps (default tiling)
     assert not (tmp_path / "out").exists()
