@@ -21,6 +21,7 @@ import os
 import sys
 
 from ..engine.errors import InputError
+from ..engine.wording import count
 from ..geo.majortom import PRODUCT_PIXELS, parse_cell_names
 from .cells import add_area_options, cells_of_area_args
 from .flags import describe
@@ -82,7 +83,7 @@ def run(args):
         raise InputError(f"--out {args.out}: exists and is not a folder")
     cells = read_cells(args)
     if len(cells) > args.max_cells:
-        raise InputError(f"{len(cells)} cells, above the limit of {args.max_cells}; choose a smaller area or "
+        raise InputError(f"{count(len(cells), 'cell')}, above the limit of {args.max_cells}; choose a smaller area or "
                          "raise the limit", "max_cells")
     sources = [ConditionSource(spec) for spec in condition_specs(args)]
     # one worker per GPU on CUDA (each pinned to its GPU), else --workers CPU workers
@@ -121,7 +122,8 @@ def run(args):
     complete = report.skipped + report.done
     if complete:
         print(f"STAC catalog: {write_catalog(args.out, complete, model, run_id=f'seed{args.seed}')}")
-    print(f"{len(report.done)} cells generated, {len(report.skipped)} already complete, {len(report.failed)} failed")
+    print(f"{count(len(report.done), 'cell')} generated, {len(report.skipped)} already complete, "
+          f"{len(report.failed)} failed")
     for failure in report.failed:
         print(f"failed: {failure.cell}: {describe(failure.error(), args)}", file=sys.stderr)
     return 1 if report.failed else 0
@@ -135,9 +137,9 @@ def describe_estimate(client, jobs):
 
     cell = client.submit(estimate_cell, jobs[0], pure=False).result()
     workers = max(1, len(client.scheduler_info()["workers"]))
-    cells = f"{len(jobs)} cell" + ("s" if len(jobs) != 1 else "")
-    return (f"estimate: {cells}, each {cell.describe()}; about {duration(cell.seconds * len(jobs) / workers)} "
-            f"in all on {workers} worker{'s' if workers != 1 else ''} (cells already complete are skipped)")
+    return (f"estimate: {count(len(jobs), 'cell')}, each {cell.describe()}; about "
+            f"{duration(cell.seconds * len(jobs) / workers)} in all on {count(workers, 'worker')} "
+            "(cells already complete are skipped)")
 
 
 def read_cells(args):

@@ -80,7 +80,7 @@ class GenerationRequest:
             isinstance(self.max_area_km2, numbers.Real) and not isinstance(self.max_area_km2, bool)
             and self.max_area_km2 > 0
         ):
-            raise InputError(f"must be a positive number of km2, got {self.max_area_km2!r}", "max_area_km2")
+            raise InputError(f"must be a positive number of km², got {self.max_area_km2!r}", "max_area_km2")
         run_name = f"copgen_seed{self.seed}" if self.run_name is None else str(self.run_name)
         if not RUN_NAME.fullmatch(run_name):
             raise InputError(f"{run_name!r}: use letters, digits, '.', '_' and '-' only", "run_name")

@@ -175,5 +175,5 @@ def set_max_area_km2(value):
     """Set the area limit in km2; 0 or None removes the limit."""
     value = 0.0 if value is None else value
     if not isinstance(value, (int, float)) or value < 0:
-        raise InputError(f"maximum area setting: {value!r} is not a positive number of km2 (0 = no limit)")
+        raise InputError(f"maximum area setting: {value!r} is not a positive number of km² (0 = no limit)")
     set_value("max_area_km2", float(value))
