@@ -181,8 +181,10 @@ def test_options_page_cannot_change_a_folder_forced_by_the_environment(settings,
     assert stored("model_dir") == str(tmp_path / "configured")
 
 
-def test_fast_preset_button_fills_the_form_and_apply_stores_it(settings):
+def test_fast_preset_button_fills_the_form_and_apply_stores_it(settings, tiny_model_dir, monkeypatch):
     from plugin.qgisui.settings_dialog import SettingsWidget
+
+    monkeypatch.setenv(settings.MODEL_DIR_ENV, str(tiny_model_dir))
 
     settings.set_default_solver("ddim")
     settings.set_default_steps(50)
@@ -195,6 +197,7 @@ def test_fast_preset_button_fills_the_form_and_apply_stores_it(settings):
         20,
     )
     assert settings.precision() == "faithful"  # nothing is stored before apply
+    assert "precision fast" in form.usage_note.text()  # the summary follows the form at once
     form.apply()
     stored_preset = (settings.precision(), settings.default_solver(), settings.default_steps())
     assert stored_preset == ("fast", "dpm-solver-fast", 20)
