@@ -50,8 +50,8 @@ def request(**fields):
         ({"tiling": "schedule:4@1.5,8"}, "tiling", "'schedule:4@1.5,8'"),
         ({"reflectance": "yes"}, "reflectance", "must be true or false, got 'yes'"),
         ({"reflectance": True}, "reflectance", "only s2_l1c, s2_l2a outputs can be written as reflectance"),
-        ({"max_area_km2": 0}, "max_area_km2", "must be a positive number of km2, got 0"),
-        ({"max_area_km2": "10"}, "max_area_km2", "must be a positive number of km2, got '10'"),
+        ({"max_area_km2": 0}, "max_area_km2", "must be a positive number of km², got 0"),
+        ({"max_area_km2": "10"}, "max_area_km2", "must be a positive number of km², got '10'"),
         ({"run_name": "../escape"}, "run_name", "'../escape': use letters, digits, '.', '_' and '-' only"),
     ],
 )
