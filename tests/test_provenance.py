@@ -26,6 +26,7 @@ def test_unofficial_install_is_flagged_in_models_list_and_outputs(fixtures_dir, 
     installed = cli("models", "install", "--model-dir", root, "--denoiser", fixtures_dir / "denoiser_tiny.pth",
                     "--vae", fixtures_dir / "vae_tiny.pth", "--allow-unofficial", "--heads", "2")
     assert installed.returncode == 0, installed.stderr
+    assert "pre-processing" not in installed.stderr  # no warning a user cannot act on
     listing = cli("models", "list", "--model-dir", root)
     assert "fp32: installed (unofficial checkpoints, 2 heads)" in listing.stdout
     out = tmp_path / "out"
