@@ -788,7 +788,11 @@ def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
     )
     project = QgsProject.instance()
     project.clear()
-    result = processing.runAndLoadResults("copgen:combinations", parameters)  # as the dialog runs it
+    feedback = RecordingFeedback()
+    result = processing.runAndLoadResults("copgen:combinations", parameters, feedback=feedback)  # as the dialog runs it
+    # The whole job's time is told first, before any of its 15 generations starts.
+    estimates = [line for line in feedback.lines if line.startswith("Estimate: ")]
+    assert estimates and estimates[0].startswith("Estimate: about ") and "for 15 generations" in estimates[0]
     rows, _ = read_table(result["OUTPUT_TABLE"])
     # 15 combinations (none to three given), each generating the rest: 4 + 4*3 + 6*2 + 4*1 layers.
     assert len(rows) == 32 == len(list((tmp_path / "runs").iterdir()))
