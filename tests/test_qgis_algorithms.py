@@ -710,6 +710,8 @@ def test_chain_writes_every_iteration_and_its_metrics(provider, tiles, tmp_path)
     )
     layers = sorted(p.name for p in (tmp_path / "chain").iterdir())
     assert len(layers) == 4 and all(name.startswith("chain_282D_485L_3_3_seed0_iter0") for name in layers)
+    estimates = [line for line in feedback.lines if line.startswith("Estimate: ")]
+    assert estimates and "for 4 generations" in estimates[0]  # the whole chain's time, told first
     tile_bounds = Grid(tiles[0]).bounds
     for name in layers:  # all on the tile's grid, padded (centred) to 256 px
         out = Grid(tmp_path / "chain" / name)
