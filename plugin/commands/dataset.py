@@ -76,6 +76,7 @@ def run(args):
         dashboard_link, describe_progress, finish, model_on_workers, run_jobs, start_client, visible_gpus,
     )
     from ..dataset.stac import write_catalog
+    from ..dataset.worker import PROGRESS_TOPIC
 
     if args.workers is not None and (args.workers < 1 or args.scheduler):
         raise InputError("a whole number >= 1, for the local cluster only (not with --scheduler)", "workers")
@@ -104,6 +105,7 @@ def run(args):
         for note in model.plan.notes:
             print(f"note: {note}", file=sys.stderr)
         print(describe_estimate(client, jobs), file=sys.stderr, flush=True)
+        client.subscribe_topic(PROGRESS_TOPIC, print_cell_event)
         os.makedirs(args.out, exist_ok=True)
         dashboard = dashboard_link(client)  # asks the scheduler
         if dashboard:
@@ -127,6 +129,16 @@ def run(args):
     for failure in report.failed:
         print(f"failed: {failure.cell}: {describe(failure.error(), args)}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def print_cell_event(event):
+    """A worker's event (see plugin.dataset.worker.cell_reporters) as a line: a cell's stage, or
+    a warning as `generate` words it."""
+    message = event[1]
+    if "warning" in message:
+        print(f"warning: cell {message['cell']}: {message['warning']}", file=sys.stderr, flush=True)
+    else:
+        print(f"cell {message['cell']}: {message['stage']}", file=sys.stderr, flush=True)
 
 
 def describe_estimate(client, jobs):

@@ -87,6 +87,33 @@ def model_folder_status(options):
     return None, ModelOnWorkers(info, plan)
 
 
+PROGRESS_TOPIC = "copgen-cell-progress"  # Dask events: each cell's stages and warnings, for the driver
+
+
+def cell_reporters(cell):
+    """(progress, notify) for generate_area on a Dask worker: each stage a cell starts and each
+    warning on its inputs (a condition covering part of it) become events the driver prints.
+    (None, None) outside a worker."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None, None
+    shown = {}
+
+    def progress(done, total, message):
+        stage = message.split(" · ")[0]
+        if not stage.startswith("estimate: ") and stage != shown.get("stage"):
+            shown["stage"] = stage
+            worker.log_event(PROGRESS_TOPIC, {"cell": cell, "stage": stage})
+
+    def notify(message):
+        worker.log_event(PROGRESS_TOPIC, {"cell": cell, "warning": message})
+
+    return progress, notify
+
+
 def estimate_cell(job):
     """The RunEstimate of ``job``'s cell on this worker: its model, its measured (and kept) speed."""
     from ..geo.pipeline import estimate_run
@@ -118,8 +145,9 @@ def generate_cell(model, job):
     check_not_input(finals, [spec.path for spec in request.conditions])
     job.folder.mkdir(parents=True, exist_ok=True)
     work = job.folder / f"{WORK_PREFIX}{uuid.uuid4().hex[:12]}"
+    progress, notify = cell_reporters(job.cell)
     try:
-        written = generate_area(model, request, work)
+        written = generate_area(model, request, work, progress=progress, notify=notify)
         move_into_place(list(zip(written, finals)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
