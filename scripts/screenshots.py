@@ -265,11 +265,9 @@ class DesktopTour:
         self.check("raster_menu_entries_after_reload", self.menu_texts(self.raster))
 
     def open_generate_dialog(self):
-        from qgis.utils import plugins
-
         generate = [action for text, action in self.context_menu_entries(self.raster) if text.startswith("Generate")]
         generate[0].trigger()
-        self.dialog = plugins[PLUGIN_NAME].layer_actions.dialog
+        self.dialog = sys.modules[f"{PLUGIN_NAME}.plugin.qgisui.dialogs"].open_dialogs()[-1]
         self.check("dialog_algorithm", self.dialog.algorithm().id() if self.dialog is not None else None)
 
     def capture_generate_dialog(self):

@@ -1,6 +1,30 @@
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+
+# Everything a run writes outside its tmp_path folders (QGIS's profile and settings, XDG caches,
+# Qt's runtime folder, temporary files of QGIS, GDAL and pytest itself) goes into one private
+# folder, removed when the run ends: the user's HOME and /tmp names are never touched.
+os.environ.setdefault("PYENV_ROOT", str(Path.home() / ".pyenv"))  # pyenv's shims find it by HOME
+PRIVATE = Path(tempfile.mkdtemp(prefix="copgen-tests-"))
+for variable, folder in (
+    ("HOME", "home"),
+    ("XDG_DATA_HOME", "home/.local/share"),
+    ("XDG_CONFIG_HOME", "home/.config"),
+    ("XDG_CACHE_HOME", "home/.cache"),
+    ("XDG_RUNTIME_DIR", "runtime"),
+    ("TMPDIR", "tmp"),
+):
+    os.environ[variable] = str(PRIVATE / folder)
+    (PRIVATE / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+tempfile.tempdir = os.environ["TMPDIR"]  # gettempdir() may have been asked before this
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(PRIVATE, ignore_errors=True)
+
 
 # ../shared is read-only input: GDAL (in this process, QGIS and qgis_process children) must not
 # write .aux.xml statistics beside the rasters it opens there.

@@ -66,9 +66,8 @@ def qgis_application():
     global _APP
     if _APP is None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        runtime_dir = Path("/tmp") / f"copgen-xdg-{os.getuid()}"
-        runtime_dir.mkdir(mode=0o700, exist_ok=True)
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+        # HOME, XDG_* and TMPDIR are the run's own (conftest.py): the profile and Qt's runtime
+        # folder land there.
         from qgis.core import QgsApplication
 
         QgsApplication.setPrefixPath("/usr", True)
@@ -79,7 +78,7 @@ def qgis_application():
         _APP = QgsApplication([], False)
         _APP.initQgis()
         QSettings.setPath(
-            QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="copgen-qgis-settings-")
+            QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="qgis-settings-")
         )
         sys.path.append("/usr/share/qgis/python/plugins")
         from processing.core.Processing import Processing

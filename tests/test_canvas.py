@@ -318,6 +318,7 @@ def test_progress_tells_the_estimate_first_and_then_the_time_left():
     progress = RunProgress(lambda *args: reports.append(args), estimate, clock=lambda: now[0])
     assert reports[0][:2] == (0, 110) and reports[0][2].startswith("estimate: about 3 min")
     denoising = progress.stage("denoising")
+    assert reports[-1] == (0, 110, "denoising")  # named as it starts, before its first window
     denoising(10)
     assert reports[-1] == (10, 110, "denoising")  # too early to tell
     now[0] = 40.0  # twice as slow as estimated: 20 windows took 40 s instead of 20 s

@@ -78,6 +78,13 @@ def test_external_cluster_runs_the_cells_and_lists_the_failed_one(tiny_model_dir
         assert result.returncode == 1, result.stderr
         assert f"failed: 38D_378R: condition s2_l2a: {tiles / '282D_485L.tif'} covers none of cell 38D_378R" in result.stderr
         assert "cells 1/2 done (0 already complete), 1 failed" in result.stderr
+        # said before any cell runs: the whole run's time, from one cell priced on the worker
+        estimate = next(line for line in result.stderr.splitlines() if line.startswith("estimate: "))
+        assert estimate.startswith("estimate: 2 cells, each about ") and "in all on 1 worker " in estimate
+        assert result.stderr.index(estimate) < result.stderr.index("cells 0/2 done")
+        # each cell's stages as its worker starts them
+        stages = [line for line in result.stderr.splitlines() if line.startswith("cell 282D_485L: ")]
+        assert stages[0] == "cell 282D_485L: encoding s2_l2a" and "cell 282D_485L: decoding dem" in stages
         assert (out / "282D_485L" / "dem.tif").is_file() and not (out / "38D_378R").exists()
         assert (out / "collection.json").is_file() and (out / "282D_485L" / "282D_485L.json").is_file()
         assert not stale.exists() and look_alike.is_dir()

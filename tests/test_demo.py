@@ -93,8 +93,8 @@ def test_demo_fast_preset_uses_the_int8_denoiser_and_20_steps(tmp_path, fixtures
 
 
 def test_demo_offline_names_the_command_that_installs_from_local_files(tmp_path):
-    """No server (a port nothing listens on): one line, naming `models install --denoiser FILE
-    --vae FILE` (demo itself has no such flags), fast, and no model folder left behind."""
+    """No server (a port nothing listens on): one line with the whole `python -m plugin models
+    install` command for local files and where each comes from, fast, and no folder left behind."""
     registry = tmp_path / "registry.json"
     registry.write_text(json.dumps({"models": {"cop-gen-beta": {
         "title": "tiny", "num_heads": 2, "sources": {
@@ -107,8 +107,14 @@ def test_demo_offline_names_the_command_that_installs_from_local_files(tmp_path)
     )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: models install --denoiser FILE --vae FILE: http://127.0.0.1:9/d.pth")
-    assert not (tmp_path / "models" / "cop-gen-beta").exists() and not (tmp_path / "demo").exists()
+    assert lines[0].startswith("error: http://127.0.0.1:9/d.pth: cannot reach the server")
+    # The whole command, runnable as written once the files are saved here, and their origins.
+    command = lines[0].split("run: ")[1].split("  (")[0]
+    assert command == (f"python -m plugin models install cop-gen-beta --model-dir {tmp_path / 'models'} "
+                       f"--registry {registry} --denoiser d.pth --vae v.pth")
+    assert "--denoiser d.pth from http://127.0.0.1:9/d.pth" in lines[0] and "--vae v.pth from http://127.0.0.1:9/v.pth" in lines[0]
+    assert "--allow-unofficial" in lines[0]
+    assert not (tmp_path / "models").exists() and not (tmp_path / "demo").exists()  # no empty downloads/ either
 
 
 def test_demo_with_cop_gen_writes_every_other_modality_in_physical_units(tmp_path, shared_dir):

@@ -111,6 +111,18 @@ def test_oversize_raster_is_one_line(tmp_path):
     assert not out.parent.exists()
 
 
+def test_the_default_area_limit_admits_one_major_tom_cell():
+    from plugin.cli import build_parser
+    from plugin.engine.request import DEFAULT_MAX_AREA_KM2
+    from plugin.geo.majortom import cell_named, cell_target_grid
+    from plugin.geo.pipeline import area_km2
+
+    cell_km2 = area_km2(cell_target_grid(cell_named("282D_485L")))
+    assert 110 < cell_km2 <= DEFAULT_MAX_AREA_KM2  # the unit `dataset` is built around
+    args = build_parser().parse_args(["generate", "--model", "m", "--generate", "dem", "--extent", "0,0,1,1,32633", "--out", "x"])
+    assert args.max_area_km2 == DEFAULT_MAX_AREA_KM2
+
+
 def test_cli_refuses_a_large_area_by_default_with_an_estimate(tmp_path, tiny_model_dir):
     out = tmp_path / "out"
     args = ["generate", "--model", tiny_model_dir, "--generate", "dem", "--out", out, "--steps", "2",
@@ -118,8 +130,9 @@ def test_cli_refuses_a_large_area_by_default_with_an_estimate(tmp_path, tiny_mod
     result = run_cli(args, timeout=180)
     assert result.returncode == 1
     line = error_line(result)
-    assert line.startswith("error: --max-area-km2:") and "1000.0 km2" in line and "limit of 100 km2" in line
-    assert "denoiser windows" in line and "calls" in line and "about" in line
+    assert line.startswith("error: --max-area-km2:") and "1000.0 km²" in line and "limit of 120 km²" in line
+    # how long and how much memory it would need, and (the flag in front) what raises the limit
+    assert "denoiser windows" in line and "calls" in line and "about" in line and "GiB of memory" in line
     assert not out.exists()
 
 

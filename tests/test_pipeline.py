@@ -135,8 +135,11 @@ def test_progress_counts_every_window_of_every_stage(area_runs):
     first, calls = calls[0], calls[1:]
     assert first[0] == 0 and first[2].startswith("estimate: about ") and f"{16 * STEPS} denoiser windows" in first[2]
     assert calls[-1][0] == total
-    assert all(b[0] > a[0] for a, b in zip(calls, calls[1:]))
     stages = [stage.split(" · ")[0] for _, _, stage in calls]
+    # Each stage is named as it starts (done unchanged), then its work counts up.
+    assert all(b[0] > a[0] or b_stage != a_stage for a, b, a_stage, b_stage in zip(calls, calls[1:], stages, stages[1:]))
+    starts = [(done, stage) for (done, _, _), stage, before in zip(calls, stages, [None] + stages) if stage != before]
+    assert starts == [(0, "encoding s2_l2a"), (4, "denoising"), (4 + 16 * STEPS, "decoding s1_rtc")]
     assert stages == sorted(stages, key=["encoding s2_l2a", "denoising", "decoding s1_rtc"].index)
     assert stages.count("denoising") > STEPS  # within a step, every window batch reports
 
@@ -162,7 +165,7 @@ def test_cancel_mid_run_leaves_no_files(model, area_10m, tmp_path, stage):
 
 
 def test_area_limit_names_time_and_memory(model, area_10m, tmp_path):
-    with pytest.raises(InputError, match=r"max_area_km2.*59\.0 km2.*limit of 10 km2.*GiB") as error:
+    with pytest.raises(InputError, match=r"max_area_km2.*59\.0 km².*limit of 10 km².*GiB") as error:
         generate_area(model, [], ["dem"], tmp_path / "out", extent=area_10m, steps=50, max_area_km2=10)
     assert "800 denoiser windows" in str(error.value)  # 16 windows x 50 steps (default tiling)
     assert not (tmp_path / "out").exists()

@@ -71,6 +71,15 @@ def run(algorithm, parameters, feedback=None):
     return processing.run(f"copgen:{algorithm}", parameters, feedback=feedback)
 
 
+def installation_report():
+    """What Check installation says in its log (its report, said once there)."""
+    feedback = RecordingFeedback()
+    result = run("checkinstallation", {}, feedback)
+    assert "REPORT" not in result  # not repeated as an output (the dialog prints outputs as a dict)
+    (report,) = [text for text in feedback.lines if text.startswith("COP-GEN-Beta plugin")]
+    return report
+
+
 def check(provider, algorithm, parameters):
     """checkParameterValues of the registered algorithm: (ok, message)."""
     from qgis.core import QgsApplication, QgsProcessingContext
@@ -570,22 +579,24 @@ def test_install_model_auto_precision_is_the_model_generate_loads(
     assert ok, message
     installed = run("checkinstallation", {})
     assert installed["MODELS"].splitlines() == [f"cop-gen-beta\tfp16\t{tmp_path / 'models' / 'cop-gen-beta-fp16'}"]
-    assert f"The algorithms load: {tmp_path / 'models' / 'cop-gen-beta-fp16'}" in installed["REPORT"]
+    assert f"The algorithms load: {tmp_path / 'models' / 'cop-gen-beta-fp16'}" in installation_report()
 
 
 def test_check_installation_lists_the_installed_models(provider, tiny_model_dir, tmp_path, monkeypatch):
     # The test setup points the model folder straight at one converted model.
-    result = run("checkinstallation", {})
+    result, report = run("checkinstallation", {}), installation_report()
     assert result["MODELS"] == f"COP-GEN-Beta\tfp32\t{tiny_model_dir}"  # the name in its model.json
-    assert [line.split() for line in result["REPORT"].splitlines() if str(tiny_model_dir) in line] == [
+    assert [line.split() for line in report.splitlines() if str(tiny_model_dir) in line] == [
         ["Model", "directory:", str(tiny_model_dir)],
-        ["-", "COP-GEN-Beta,", "fp32:", str(tiny_model_dir), "(int8", "denoiser:", "no)"],
+        # converted by the test setup, not installed: not checked against the official checkpoints
+        ["-", "COP-GEN-Beta,", "fp32:", str(tiny_model_dir), "(int8", "denoiser:", "no;", "converted", "by", "hand",
+         "checkpoints,", "2", "heads)"],
         ["The", "algorithms", "load:", str(tiny_model_dir)],
     ]
-    assert "Precision setting: faithful" in result["REPORT"].splitlines()
+    assert "Precision setting: faithful" in report.splitlines()
     monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "empty"))
-    result = run("checkinstallation", {})
-    assert result["MODELS"] == "" and "no model installed" in result["REPORT"]
+    result, report = run("checkinstallation", {}), installation_report()
+    assert result["MODELS"] == "" and "no model installed" in report
 
 
 # -- Precision fast --------------------------------------------------------------------------------
@@ -642,9 +653,9 @@ def test_generate_with_fast_int8_uses_the_int8_denoiser(
     assert len(fast.warnings) == 1 and "int8 on onnxruntime denoiser runs, the fastest path measured" in fast.warnings[0]
     assert quantised.shape == reference.shape and not np.array_equal(quantised, reference)  # another network ran
 
-    report = run("checkinstallation", {})["REPORT"].splitlines()
+    report = installation_report().splitlines()
     assert "Precision setting: fast" in report
-    assert any(line.endswith(f"{tiny_int8_model_dir}  (int8 denoiser: yes)") for line in report)
+    assert any(f"{tiny_int8_model_dir}  (int8 denoiser: yes;" in line for line in report)
     assert not any("no int8 denoiser" in line for line in report)
 
 
@@ -666,7 +677,7 @@ def test_generate_with_fast_int8_falls_back_without_the_int8_denoiser(
     assert len(feedback.warnings) == 1
     warning = feedback.warnings[0]
     assert str(tiny_model_dir) in warning and "no int8 denoiser" in warning and not CLI_WORDS.search(warning)
-    report = run("checkinstallation", {})["REPORT"]
+    report = installation_report()
     assert "no int8 denoiser" in report and "precision fast runs fp32 on cpu" in report
 
 
@@ -702,6 +713,8 @@ def test_chain_writes_every_iteration_and_its_metrics(provider, tiles, tmp_path)
     )
     layers = sorted(p.name for p in (tmp_path / "chain").iterdir())
     assert len(layers) == 4 and all(name.startswith("chain_282D_485L_3_3_seed0_iter0") for name in layers)
+    estimates = [line for line in feedback.lines if line.startswith("Estimate: ")]
+    assert estimates and "for 4 generations" in estimates[0]  # the whole chain's time, told first
     tile_bounds = Grid(tiles[0]).bounds
     for name in layers:  # all on the tile's grid, padded (centred) to 256 px
         out = Grid(tmp_path / "chain" / name)
@@ -780,7 +793,11 @@ def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
     )
     project = QgsProject.instance()
     project.clear()
-    result = processing.runAndLoadResults("copgen:combinations", parameters)  # as the dialog runs it
+    feedback = RecordingFeedback()
+    result = processing.runAndLoadResults("copgen:combinations", parameters, feedback=feedback)  # as the dialog runs it
+    # The whole job's time is told first, before any of its 15 generations starts.
+    estimates = [line for line in feedback.lines if line.startswith("Estimate: ")]
+    assert estimates and estimates[0].startswith("Estimate: about ") and "for 15 generations" in estimates[0]
     rows, _ = read_table(result["OUTPUT_TABLE"])
     # 15 combinations (none to three given), each generating the rest: 4 + 4*3 + 6*2 + 4*1 layers.
     assert len(rows) == 32 == len(list((tmp_path / "runs").iterdir()))
@@ -946,7 +963,7 @@ def test_check_installation_prints_the_command_that_installs_what_is_missing(pro
         dependencies.PackageStatus(s.requirement, "" if s.requirement.module == "onnx" else s.version) for s in statuses
     ]
     monkeypatch.setattr(dependencies, "check", lambda: without_onnx)
-    lines = run("checkinstallation", {})["REPORT"].splitlines()
+    lines = installation_report().splitlines()
     assert "  - onnx MISSING: builds the ONNX graphs when converting checkpoints" in lines
     command = lines[lines.index(next(line for line in lines if line.startswith("To install"))) + 1].split()
     assert command[1:5] == ["-m", "pip", "install", "--upgrade"] and "'onnx>=1.15'" in command

@@ -3,6 +3,7 @@ transparency outside the area, the coverage warning, loading only what was asked
 offset read from the product, errors in the dialog's words, outputs that chain in a model."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,6 +190,90 @@ def test_batch_loads_layers_only_when_asked(provider, tiles, tmp_path, clean_pro
     if load:  # two runs of the same name from two tiles, two groups
         groups = [child.name() for child in clean_project.layerTreeRoot().children()]
         assert len(groups) == len(set(groups)) == 2
+
+
+NOT_GENERATED = "not correctly generated"
+
+
+def error_recorder():
+    """A RecordingFeedback that also keeps reportError's texts (where Processing tells of layers
+    it could not load)."""
+    feedback = RecordingFeedback()
+    feedback.errors = []
+    feedback.reportError = lambda text, fatal=False, record=feedback.reportError: (feedback.errors.append(text), record(text, fatal))
+    return feedback
+
+
+def batch_row(tile, out_dir, project):
+    """One row as the batch dialog's parametersForRow builds it: every raster destination an
+    output definition of the cell's text ("" where left empty) and the project to load into
+    (None with "Load layers on completion" off)."""
+    from qgis.core import QgsProcessingOutputLayerDefinition
+
+    return {
+        "S2_L2A": str(tile),
+        **S2_L2A_BANDS,
+        "GENERATE": [ENUM["dem"]],
+        "STEPS": STEPS,
+        "OUTPUT_FOLDER": str(out_dir),
+        **{name: QgsProcessingOutputLayerDefinition("", project) for name in DIALOG_DEFAULTS},
+    }
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("load", [False, True])
+def test_batch_rows_with_empty_destination_cells_load_their_layers(provider, tiles, tmp_path, clean_project, load):
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from processing.tools import dataobjects
+    from qgis.core import QgsApplication
+
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("copgen:generate")
+    for k, tile in enumerate(tiles):
+        parameters = batch_row(tile, tmp_path / f"row{k}", clean_project if load else None)
+        feedback = error_recorder()
+        context = dataobjects.createContext(feedback)  # what the batch dialog does per row
+        results, ok = algorithm.run(parameters, context, feedback)
+        assert ok, feedback.lines
+        assert handleAlgorithmResults(algorithm, context, feedback, False, parameters), feedback.errors
+        assert not [e for e in feedback.errors if NOT_GENERATED in e]
+        assert Path(results["OUTPUT_DEM"]).parent == tmp_path / f"row{k}"
+    loaded = sorted(Path(layer.source()).name for layer in generated_layers(clean_project))
+    assert loaded == (sorted(f"{Path(t).stem}_seed0_dem.tif" for t in tiles) if load else [])
+
+
+@pytest.mark.timeout(300)
+def test_run_and_load_results_with_empty_destinations_loads_the_generated_layer(provider, tiles, tmp_path, clean_project):
+    import processing
+
+    feedback = error_recorder()
+    parameters = {**batch_row(tiles[0], tmp_path / "out", None), **{name: "" for name in DIALOG_DEFAULTS}}
+    processing.runAndLoadResults("copgen:generate", parameters, feedback=feedback)
+    assert not [e for e in feedback.errors if NOT_GENERATED in e]
+    assert [layer.customProperty("copgen_beta/modality") for layer in generated_layers(clean_project)] == ["dem"]
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_run_reports_no_layer_that_was_not_generated(provider, tiles, tmp_path, clean_project):
+    """Cancelled in the dialog's way (a task in the task manager), then loaded as the dialog does
+    even after a failure: its error alone, no "not correctly generated" line after it."""
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from qgis.core import QgsProcessingOutputLayerDefinition
+
+    from test_qgis_gui import run_as_task
+
+    parameters = {**batch_row(tiles[0], tmp_path / "out", clean_project), **DIALOG_DEFAULTS}
+    parameters["OUTPUT_DEM"] = QgsProcessingOutputLayerDefinition("TEMPORARY_OUTPUT", clean_project)
+
+    def cancel_once_started(feedback):  # the destinations are read: the layer is registered to load
+        if 0 < feedback.progress() < 100:
+            feedback.cancel()
+
+    outcome, _, algorithm, context = run_as_task("copgen:generate", parameters, cancel_once_started, check_first=True)
+    assert outcome["ok"] is False
+    feedback = error_recorder()
+    handleAlgorithmResults(algorithm, context, feedback, False, parameters)
+    assert not [e for e in feedback.errors if NOT_GENERATED in e], feedback.errors
+    assert generated_layers(clean_project) == []
 
 
 def write_s2_product(path, tags, values=1500):

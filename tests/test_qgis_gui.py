@@ -329,6 +329,27 @@ def test_a_layer_already_set_to_load_is_renamed_and_post_processed(project, tmp_
     assert tree_groups(project) == [("run C", ["S1 RTC sample 1"])]
 
 
+def test_layer_metadata_says_unofficial_weights_heads_and_a_small_cover(project, tmp_path):
+    import json as json_module
+
+    from qgis.core import QgsProcessingContext
+
+    from plugin.qgisui.output_layers import register_output_layer
+
+    context = QgsProcessingContext()
+    context.setProject(project)
+    tags = {"modality": "dem", "checkpoints": "unofficial", "num_heads": "2",
+            "condition_coverage": json_module.dumps({"s2_l2a": 0.002})}
+    path = write_raster(tmp_path / "dem.tif", ["R", "G", "B"], "uint8", tags)
+    register_output_layer(context, str(path), "dem", "run U", {})
+    assert load_like_processing(context)
+    (layer,) = project.mapLayers().values()
+    history = layer.metadata().history()
+    assert "model checkpoints: unofficial" in history and "model attention heads: 2" in history
+    assert "Sentinel-2 L2A true colour condition covers <1 % of the area" in history  # not "0 %"
+    assert "unofficial checkpoints" in layer.metadata().abstract()
+
+
 def test_nothing_is_loaded_without_a_project(tmp_path):
     from qgis.core import QgsProcessingContext
 
@@ -367,10 +388,11 @@ def test_algorithms_run_in_background_and_can_be_cancelled(copgen_provider):
         assert ids[name].flags() & QgsProcessingAlgorithm.Flag.FlagCanCancel, name
 
 
-def run_as_task(algorithm_id, parameters, on_tick=None):
+def run_as_task(algorithm_id, parameters, on_tick=None, check_first=False):
     """Run an algorithm the way the Processing dialog does (QgsProcessingAlgRunnerTask in the
     task manager) while a 5 ms QTimer samples the progress from the UI thread. Returns the run's
-    outcome, the progress seen at every tick, and the algorithm and context for post-processing."""
+    outcome, the progress seen at every tick, and the algorithm and context for post-processing.
+    ``check_first``: checkParameterValues in the run's context first, as the dialog's Run does."""
     from qgis.core import (
         QgsApplication,
         QgsProcessingAlgRunnerTask,
@@ -383,6 +405,8 @@ def run_as_task(algorithm_id, parameters, on_tick=None):
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
+    if check_first:
+        assert algorithm.checkParameterValues(parameters, context)[0]
     feedback = QgsProcessingFeedback()
     task = QgsProcessingAlgRunnerTask(algorithm, parameters, context, feedback)
     outcome = {}

@@ -36,7 +36,7 @@ def test_defaults(settings, monkeypatch, tmp_path):
     assert settings.device() == "auto"
     assert settings.default_steps() == 50
     assert settings.default_solver() == "dpm-solver-fast"
-    assert settings.max_area_km2() == 100.0
+    assert settings.max_area_km2() == 120.0  # one Major TOM cell (114 km²) fits
     assert settings.precision() == "faithful"
     assert settings.model_root() == tmp_path / "copgen-beta" / "models"
 
@@ -137,7 +137,7 @@ def test_hand_edited_invalid_values_read_as_defaults(settings):
     assert settings.device() == "auto"
     assert settings.default_steps() == 50
     assert settings.default_solver() == "dpm-solver-fast"
-    assert settings.max_area_km2() == 100.0
+    assert settings.max_area_km2() == 120.0  # one Major TOM cell (114 km²) fits
     assert settings.precision() == "faithful"
 
 
@@ -181,8 +181,10 @@ def test_options_page_cannot_change_a_folder_forced_by_the_environment(settings,
     assert stored("model_dir") == str(tmp_path / "configured")
 
 
-def test_fast_preset_button_fills_the_form_and_apply_stores_it(settings):
+def test_fast_preset_button_fills_the_form_and_apply_stores_it(settings, tiny_model_dir, monkeypatch):
     from plugin.qgisui.settings_dialog import SettingsWidget
+
+    monkeypatch.setenv(settings.MODEL_DIR_ENV, str(tiny_model_dir))
 
     settings.set_default_solver("ddim")
     settings.set_default_steps(50)
@@ -195,6 +197,7 @@ def test_fast_preset_button_fills_the_form_and_apply_stores_it(settings):
         20,
     )
     assert settings.precision() == "faithful"  # nothing is stored before apply
+    assert "precision fast" in form.usage_note.text()  # the summary follows the form at once
     form.apply()
     stored_preset = (settings.precision(), settings.default_solver(), settings.default_steps())
     assert stored_preset == ("fast", "dpm-solver-fast", 20)

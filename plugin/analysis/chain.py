@@ -56,6 +56,7 @@ def run_chain(
     with GenerationSequence(
         model, grid, out_dir, 2 * iterations, seed, steps, solver, max_area_km2, progress, cancel
     ) as sequence:
+        sequence.announce([(1, 1)] * (2 * iterations))  # there and back: one modality from one
         for iteration in range(1, iterations + 1):
             name = f"{run_name}_iter{iteration:02d}"
             via_path = sequence.generate([current], [via], name)[via]

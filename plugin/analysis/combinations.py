@@ -67,6 +67,7 @@ def run_combinations(
     with GenerationSequence(
         model, grid, out_dir, len(subsets), seed, steps, solver, max_area_km2, progress, cancel
     ) as sequence:
+        sequence.announce([(len(MODALITIES) - len(subset), len(subset)) for subset in subsets])
         for subset in subsets:
             name = f"{run_name}_" + (
                 "given-" + "-".join(m.replace("_", "") for m in subset) if subset else "unconditional"

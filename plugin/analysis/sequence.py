@@ -1,8 +1,9 @@
 """Several generate_area runs on one grid, as one job: shared settings, one progress bar, and
 no files left behind unless every run succeeded."""
 
+from ..engine.estimate import duration
 from ..engine.request import GenerationRequest
-from ..geo.pipeline import generate_area
+from ..geo.pipeline import estimate_run, generate_area
 
 PROGRESS_SCALE = 1000  # progress units per run
 
@@ -44,6 +45,20 @@ class GenerationSequence:
         if exc_type is not None:
             for path in self.written:
                 path.unlink(missing_ok=True)
+
+    def announce(self, shapes):
+        """Tell the whole job's estimate up front, before its first run: ``shapes`` is one
+        (generated modalities, conditions) count per run. Priced with the kept speed figures, it
+        is the first progress message ("estimate: ..."), as a single run's is."""
+        if self.progress is None:
+            return None
+        estimates = [estimate_run(self.model, self.grid, generated, given, 1, self.options["steps"])
+                     for generated, given in shapes]
+        seconds = sum(estimate.seconds for estimate in estimates)
+        self.progress(0, self.runs * PROGRESS_SCALE,
+                      f"estimate: about {duration(seconds)} for {len(estimates)} generations "
+                      f"(the longest: {max(estimates, key=lambda e: e.seconds).describe()})")
+        return seconds
 
     def generate(self, conditions, generate, run_name):
         """Run one generation; returns {modality: output path}."""

@@ -9,6 +9,7 @@ from shapely.geometry import box
 
 from ..engine.atomic import check_not_input
 from ..engine.errors import InputError
+from ..engine.wording import count
 from ..geo.majortom import cells_in_area
 
 
@@ -72,5 +73,5 @@ def run(args):
     if not cells:
         raise InputError("the area holds no Major TOM cell")
     path = write_cells_layer(cells, args.out)
-    print(f"{len(cells)} cells -> {path}")
+    print(f"{count(len(cells), 'cell')} -> {path}")
     return 0

@@ -21,6 +21,7 @@ import os
 import sys
 
 from ..engine.errors import InputError
+from ..engine.wording import count
 from ..geo.majortom import PRODUCT_PIXELS, parse_cell_names
 from .cells import add_area_options, cells_of_area_args
 from .cleanup import folders_removed_on_failure
@@ -81,7 +82,7 @@ def run(args):
         raise InputError(f"--out {args.out}: exists and is not a folder")
     cells = read_cells(args)
     if len(cells) > args.max_cells:
-        raise InputError(f"{len(cells)} cells, above the limit of {args.max_cells}; choose a smaller area or "
+        raise InputError(f"{count(len(cells), 'cell')}, above the limit of {args.max_cells}; choose a smaller area or "
                          "raise the limit", "max_cells")
     sources = [ConditionSource(spec) for spec in condition_specs(args)]
     # one worker per GPU on CUDA (each pinned to its GPU), else --workers CPU workers
@@ -105,6 +106,7 @@ def _run_on_cluster(args, jobs, options, workers, gpus):
     from ..dataset.jobs import condition_problem
     from ..dataset.run import dashboard_link, describe_progress, finish, model_on_workers, run_jobs, start_client
     from ..dataset.stac import write_catalog
+    from ..dataset.worker import PROGRESS_TOPIC
 
     client, cluster = start_client(args.scheduler, workers, gpus)
     report = None
@@ -112,6 +114,8 @@ def _run_on_cluster(args, jobs, options, workers, gpus):
         model = model_on_workers(client, options)
         for note in model.plan.notes:
             print(f"note: {note}", file=sys.stderr)
+        print(describe_estimate(client, jobs), file=sys.stderr, flush=True)
+        client.subscribe_topic(PROGRESS_TOPIC, print_cell_event)
         dashboard = dashboard_link(client)  # asks the scheduler
         if dashboard:
             print(f"Dask dashboard: {dashboard}", file=sys.stderr)
@@ -129,10 +133,34 @@ def _run_on_cluster(args, jobs, options, workers, gpus):
     complete = report.skipped + report.done
     if complete:
         print(f"STAC catalog: {write_catalog(args.out, complete, model, run_id=f'seed{args.seed}')}")
-    print(f"{len(report.done)} cells generated, {len(report.skipped)} already complete, {len(report.failed)} failed")
+    print(f"{count(len(report.done), 'cell')} generated, {len(report.skipped)} already complete, "
+          f"{len(report.failed)} failed")
     for failure in report.failed:
         print(f"failed: {failure.cell}: {describe(failure.error(), args)}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def print_cell_event(event):
+    """A worker's event (see plugin.dataset.worker.cell_reporters) as a line: a cell's stage, or
+    a warning as `generate` words it."""
+    message = event[1]
+    if "warning" in message:
+        print(f"warning: cell {message['cell']}: {message['warning']}", file=sys.stderr, flush=True)
+    else:
+        print(f"cell {message['cell']}: {message['stage']}", file=sys.stderr, flush=True)
+
+
+def describe_estimate(client, jobs):
+    """The run's estimate before any cell starts: one cell priced on a worker (which loads the
+    model there once, as the cells will), times the cells, over the workers."""
+    from ..dataset.worker import estimate_cell
+    from ..engine.estimate import duration
+
+    cell = client.submit(estimate_cell, jobs[0], pure=False).result()
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    return (f"estimate: {count(len(jobs), 'cell')}, each {cell.describe()}; about "
+            f"{duration(cell.seconds * len(jobs) / workers)} in all on {count(workers, 'worker')} "
+            "(cells already complete are skipped)")
 
 
 def read_cells(args):

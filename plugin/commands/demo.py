@@ -12,6 +12,7 @@ from ..engine.families import BETA
 from ..engine.modalities import MODALITIES
 from ..engine.precision import DEVICES
 from ..engine.solvers import SOLVERS
+from .offline import local_install_advice
 from .progress import ProgressBar
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "majortom_s2l2a_282D_485L.tif"
@@ -40,8 +41,7 @@ def add_parser(subparsers):
         help="the fast preset: precision fast and 20 steps (on a 2-core CPU about 5.5x cheaper than 50 "
         "faithful steps; on CUDA the fp16 graphs, which are fast already)",
     )
-    # demo has no --denoiser / --vae: point at the command that installs from local files
-    parser.set_defaults(func=run, flags={"local_files": "models install --denoiser FILE --vae FILE"})
+    parser.set_defaults(func=run)  # a failed download names the whole `models install` command (offline.py)
 
 
 def run(args):
@@ -56,9 +56,11 @@ def run(args):
     from .generate import open_model
 
     manager = ModelManager(model_root=args.model_dir, registry=args.registry)
+    precision = install_precision(args.device)
     bar = ProgressBar(sys.stderr)
     try:
-        model_dir = manager.install(args.model, precision=install_precision(args.device), progress=bar)
+        with local_install_advice(manager, args.model, precision, args.model_dir, args.registry):
+            model_dir = manager.install(args.model, precision=precision, progress=bar)
     finally:
         bar.close()
     args.precision = "fast" if args.fast else "faithful"

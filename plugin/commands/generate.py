@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..engine.errors import InputError, ModelError
+from ..engine.request import DEFAULT_MAX_AREA_KM2
 from .cleanup import folders_removed_on_failure
 from .options import (
     add_condition_option,
@@ -22,7 +23,6 @@ from .options import (
 )
 from .progress import ProgressBar
 
-DEFAULT_MAX_AREA_KM2 = 100.0  # 10 x 10 km: minutes to hours on a CPU
 
 
 def add_parser(subparsers):
@@ -45,8 +45,8 @@ def add_parser(subparsers):
     add_condition_reading_options(parser)
     parser.add_argument(
         "--max-area-km2", type=float, default=DEFAULT_MAX_AREA_KM2, metavar="KM2",
-        help=f"refuse larger areas, saying how long they would take (default {DEFAULT_MAX_AREA_KM2:g} km2: "
-        "a mistyped extent must not start a run of days)",
+        help=f"refuse larger areas, saying how long they would take (default {DEFAULT_MAX_AREA_KM2:g} km²: "
+        "one Major TOM cell fits; a mistyped extent must not start a run of days)",
     )
     parser.add_argument("--run-name", metavar="NAME", help="output file name prefix (default copgen_seed<SEED>)")
     add_precision_options(parser)

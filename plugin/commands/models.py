@@ -3,6 +3,8 @@
 import sys
 
 from ..engine.precision import FOLDER_PRECISIONS
+from ..engine.provenance import describe_weights
+from .offline import local_install_advice
 from .progress import ProgressBar
 
 DEFAULT_MODEL = "cop-gen-beta"
@@ -45,6 +47,10 @@ def add_parser(subparsers):
         help="install --denoiser/--vae/--vae-dir files whose sha256 differs from the official checkpoints' "
         "(e.g. fine-tuned weights); the model is then marked unofficial",
     )
+    install.add_argument(
+        "--heads", type=int, metavar="N",
+        help="attention heads of an unofficial denoiser (with --allow-unofficial; default: the registry's, 16)",
+    )
     verify = action(
         "verify", "re-hash an installed model's files and check its checkpoints against the registry", _verify
     )
@@ -65,7 +71,7 @@ def _list(args):
     for model in manager.list():
         print(f"{model['name']}: {model['title']}")
         for precision, state in model["precisions"].items():
-            status = "installed" if state["installed"] else "not installed"
+            status = f"installed ({describe_weights(state['path'])})" if state["installed"] else "not installed"
             print(f"  {precision}: {status}  {state['path']}")
     return 0
 
@@ -76,9 +82,11 @@ def _install(args):
     local = {role: path for role, path in given if path}
     bar = ProgressBar(sys.stderr)
     try:
-        folder = manager.install(
-            args.name, precision=args.precision, progress=bar, local_files=local, allow_unofficial=args.allow_unofficial
-        )
+        with local_install_advice(manager, args.name, args.precision, args.model_dir, args.registry):
+            folder = manager.install(
+                args.name, precision=args.precision, progress=bar, local_files=local,
+                allow_unofficial=args.allow_unofficial, heads=args.heads,
+            )
     finally:
         bar.close()
     print(folder)

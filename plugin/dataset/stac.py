@@ -17,6 +17,7 @@ from shapely.ops import transform as transform_geometry
 
 from ..engine.atomic import WriteError, atomic_path
 from ..engine.model_folder import source_hashes
+from ..engine.provenance import checkpoint_provenance
 from .jobs import file_reads, read_record
 
 
@@ -104,6 +105,7 @@ def _item(job, model, when):
             "copgen:majortom_cell": job.cell,
             "copgen:model": str(info.get("name", "")),
             **{f"copgen:{key}": value for key, value in source_hashes(info).items()},
+            **{f"copgen:{key}": value for key, value in checkpoint_provenance(model.plan.model_dir, info).items()},
             "copgen:seed": job.seed,
             "copgen:run_seed": options.seed,
             "copgen:steps": options.steps,

@@ -87,6 +87,42 @@ def model_folder_status(options):
     return None, ModelOnWorkers(info, plan)
 
 
+PROGRESS_TOPIC = "copgen-cell-progress"  # Dask events: each cell's stages and warnings, for the driver
+
+
+def cell_reporters(cell):
+    """(progress, notify) for generate_area on a Dask worker: each stage a cell starts and each
+    warning on its inputs (a condition covering part of it) become events the driver prints.
+    (None, None) outside a worker."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None, None
+    shown = {}
+
+    def progress(done, total, message):
+        stage = message.split(" · ")[0]
+        if not stage.startswith("estimate: ") and stage != shown.get("stage"):
+            shown["stage"] = stage
+            worker.log_event(PROGRESS_TOPIC, {"cell": cell, "stage": stage})
+
+    def notify(message):
+        worker.log_event(PROGRESS_TOPIC, {"cell": cell, "warning": message})
+
+    return progress, notify
+
+
+def estimate_cell(job):
+    """The RunEstimate of ``job``'s cell on this worker: its model, its measured (and kept) speed."""
+    from ..geo.pipeline import estimate_run
+
+    request = job.request()
+    return estimate_run(model_for(job.options), request.grid, len(request.generate), len(request.conditions),
+                        request.samples, request.steps, request.tiling)
+
+
 def run_cell(job):
     """Generate one cell's outputs (OUT/<cell>/<modality>.tif); a CellResult."""
     start = time.perf_counter()
@@ -115,8 +151,9 @@ def generate_cell(model, job):
     (job.folder / CELL_RECORD).unlink(missing_ok=True)  # it vouches for the old files no more
     # marked with this process and host, so only a dead worker's folder is ever removed
     work = temp_sibling(job.folder / WORK_NAME)
+    progress, notify = cell_reporters(job.cell)
     try:
-        written = generate_area(model, request, work)
+        written = generate_area(model, request, work, progress=progress, notify=notify)
         move_into_place(list(zip(written, finals)))
         write_json_atomic(job.folder / CELL_RECORD, record)  # last: the cell is complete
     except BaseException:

@@ -2,9 +2,10 @@
 
 :func:`estimate_canvas` counts the network evaluations of a run (denoiser windows at every call
 of the tiling strategy, VAE tiles of the encoder and the decoder) and prices them with this
-machine's measured call times (one denoiser call and one VAE tile, timed once per model and
-remembered). :class:`RunProgress` turns the counts into ``progress(done, total, message)``
-calls whose message carries the time left, rescaled by the speed measured so far.
+machine's measured call times (one denoiser call and one VAE tile, timed once per model,
+device and ONNX Runtime, and kept between runs by :mod:`.speed`). :class:`RunProgress` turns
+the counts into ``progress(done, total, message)`` calls whose message carries the time left,
+rescaled by the speed measured so far.
 """
 
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import speed
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, TILE_PIXELS
 from .tiling import parse_tiling, vae_layout
 
@@ -82,6 +84,9 @@ def estimate_canvas(model, height, width, n_generated, n_conditions, samples, st
 def _measured(model, with_encoder):
     """(s per denoiser window, s per decoded 32 x 32 tile, s per encoded tile), measured once."""
     known = _MEASURED.get(model)
+    if known is None:
+        kept = speed.recall(speed.speed_key(model))
+        known = tuple(kept) if kept and len(kept) == 3 else None
     if known is None or (with_encoder and known[2] is None):
         latents = np.zeros((1, len(MODALITIES), LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE), dtype=np.float32)
         timesteps = np.zeros((1, len(MODALITIES)), dtype=np.float32)
@@ -90,7 +95,8 @@ def _measured(model, with_encoder):
         image = np.zeros((1, 3, TILE_PIXELS, TILE_PIXELS), dtype=np.float32)
         encode = _timed(lambda: model.encode_moments(image)) if with_encoder else None
         known = (window, decode, encode)
-        _MEASURED[model] = known
+        speed.remember(speed.speed_key(model), known)
+    _MEASURED[model] = known
     return known[0], known[1], known[2] or known[1]
 
 
@@ -151,7 +157,12 @@ class RunProgress:
             callback(0, self.total, f"estimate: {estimate.describe()}")
 
     def stage(self, name):
+        """The ``on_evaluations(count)`` callback of stage ``name``, made as the stage starts: the
+        progress text names it now (not once its first unit is done, which made the text lag a
+        stage: "denoising" through a whole VAE tile of decoding)."""
         unit = self.estimate.stage_seconds[name.split()[0]]
+        if self.callback is not None:
+            self.callback(self.done, self.total, self.message(name))
 
         def on_evaluations(count):
             self.done += count

@@ -181,14 +181,16 @@ class ModelManager:
 
     # -- install ----------------------------------------------------------------------------
 
-    def install(self, name, precision="fp32", progress=None, cancel=None, local_files=None, allow_unofficial=False):
+    def install(self, name, precision="fp32", progress=None, cancel=None, local_files=None, allow_unofficial=False,
+                heads=None):
         """Download (or take ``local_files``: {"denoiser": path, "vae": path} for COP-GEN-Beta,
         {"denoiser": path, "vae_dir": folder} for COP-GEN), check, convert and install a model;
         returns its folder.
 
         A local file whose sha256 differs from the one the registry lists for its role is
         refused with InputError, unless ``allow_unofficial`` is True: then the model is
-        installed and its install record marks it unofficial.
+        installed and its install record marks it unofficial. ``heads``: the denoiser's attention
+        heads, for such checkpoints only (default: the registry's ``num_heads``).
 
         ``progress(done, total, message)``: bytes while the message starts with "downloading",
         conversion steps after; ``total`` may be None. ``cancel()`` returning True stops the
@@ -196,6 +198,9 @@ class ModelManager:
         Downloaded checkpoints are deleted once the model is installed. An installed model
         is left as it is (remove it first to install it again)."""
         entry = self._entry(name)
+        if heads is not None and not (allow_unofficial and local_files):
+            raise InputError("only for local checkpoints installed as unofficial (official ones have "
+                             f"{entry.get('num_heads', 16)} heads)", "heads")
         folder = self.model_dir(name, precision)
         if self._installed(folder):
             if progress:
@@ -206,9 +211,10 @@ class ModelManager:
                 return folder
             remove_leftovers(self.model_root)  # of installs killed before they could clean up
             remove_leftovers(self.model_root / DOWNLOADS)
-            return self._install(name, entry, folder, precision, progress, cancel, local_files, allow_unofficial)
+            return self._install(name, entry, folder, precision, progress, cancel, local_files, allow_unofficial,
+                                 heads)
 
-    def _install(self, name, entry, folder, precision, progress, cancel, local_files, allow_unofficial):
+    def _install(self, name, entry, folder, precision, progress, cancel, local_files, allow_unofficial, heads=None):
         from .convert import convert
 
         roles, model_family = _roles(entry), family(entry.get("family", BETA))
@@ -241,7 +247,7 @@ class ModelManager:
                 vae_path,
                 folder,
                 vae_dir=vae_dir,
-                heads=entry.get("num_heads", 16),
+                heads=heads or entry.get("num_heads", 16),
                 # fp32 folders also get the int8 denoiser: the fast CPU path, chosen at run time
                 precision="int8" if precision == "fp32" else precision,
                 progress=convert_progress,

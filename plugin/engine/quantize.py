@@ -11,6 +11,7 @@ faithful default; `plugin.engine.precision.resolve` picks the int8 graph for the
 preference on the CPU.
 """
 
+import logging
 import os
 import platform
 import shutil
@@ -24,6 +25,14 @@ from .precision import DENOISER_FILE, INT8_FILE, INT8_KEY
 INT8_DATA_FILE = INT8_FILE + ".data"  # the name onnxruntime's quantizer gives the weights
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 HEAD_PREFIX = "decoder_preds."  # COP-GEN's per-modality heads (2-D weights) stay float32
+
+
+class _NoPreprocessingAdvice(logging.Filter):
+    """onnxruntime advises its pre-processing (for static quantisation) on every graph, on the
+    root logger: here, dynamic MatMul weights only, it does not apply and no user can act on it."""
+
+    def filter(self, record):
+        return "pre-processing before quantization" not in record.getMessage()
 
 
 def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
@@ -49,6 +58,8 @@ def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
     }
     nodes = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
     del graph
+    quiet = _NoPreprocessingAdvice()
+    logging.getLogger().addFilter(quiet)
     try:
         quantize_dynamic(
             source,
@@ -63,6 +74,7 @@ def quantize_denoiser(source, target, per_channel=True, reduce_range=None):
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:  # the quantiser's shape-inferred copy of the graph, left behind if it failed
+        logging.getLogger().removeFilter(quiet)
         source.with_name(f"{source.stem}-inferred{source.suffix}").unlink(missing_ok=True)
     # the quantiser writes the weights 0600: every file of a folder gets the graph's mode, so a
     # shared folder works for other users (Dask workers under a service account)

@@ -28,6 +28,9 @@ from .tiling import parse_tiling
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 AREA_FIELDS = ("extent", "aoi", "grid")
+# The faces' default area limit: one Major TOM cell (1068 x 1068 px at 10 m, 114 km²), the unit
+# the model and `dataset` are built around, fits; a mistyped extent of days of work does not.
+DEFAULT_MAX_AREA_KM2 = 120.0
 
 
 MAX_NAME_CHARS = 255  # a file name, on every usual file system (run names are ASCII)
@@ -92,7 +95,7 @@ class GenerationRequest:
             isinstance(self.max_area_km2, numbers.Real) and not isinstance(self.max_area_km2, bool)
             and self.max_area_km2 > 0
         ):
-            raise InputError(f"must be a positive number of km2, got {self.max_area_km2!r}", "max_area_km2")
+            raise InputError(f"must be a positive number of km², got {self.max_area_km2!r}", "max_area_km2")
         run_name = f"copgen_seed{self.seed}" if self.run_name is None else str(self.run_name)
         if not RUN_NAME.fullmatch(run_name):
             raise InputError(f"{run_name!r}: use letters, digits, '.', '_' and '-' only", "run_name")

@@ -34,8 +34,10 @@ from ..engine.modalities import (
 )
 from ..engine.estimate import RunProgress, estimate_canvas
 from ..engine.model_folder import source_hashes
+from ..engine.provenance import checkpoint_provenance
 from ..engine.request import GenerationRequest
 from ..engine.tiling import parse_tiling
+from ..engine.wording import percent
 from .conditions import prepare_condition
 from .grid import TargetGrid, open_raster, parse_extent, raster_lattice
 from .output import OutputWriter, provenance_tags
@@ -81,9 +83,9 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
     if request.max_area_km2 is not None and area_km2(grid) > request.max_area_km2:
         estimate = estimate_run(model, grid, len(generated_idx), len(request.conditions), samples, steps, tiling)
         raise InputError(
-            f"the area is {area_km2(grid):.1f} km2 ({grid.width} x {grid.height} px), "
-            f"above the limit of {request.max_area_km2:g} km2; it would take {estimate.describe()}. "
-            "Choose a smaller area or raise the limit.", "max_area_km2"
+            f"the area is {area_km2(grid):.1f} km² ({grid.width} x {grid.height} px), "
+            f"above the limit of {request.max_area_km2:g} km²; it would take {estimate.describe()}. "
+            "Choose a smaller area or raise this limit.", "max_area_km2"
         )
     check_not_input([out_dir / name for name in request.output_names()], [spec.path for spec in request.conditions],
                     "output")
@@ -142,7 +144,7 @@ def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, s
         cond_cells[k] = encoded.cells
         if notify is not None and coverage[condition.modality] < FULL_COVERAGE:
             notify(f"{condition.modality} condition {condition.spec.label} covers "
-                   f"{100 * coverage[condition.modality]:.0f} % of the area; outside it the model "
+                   f"{percent(coverage[condition.modality])} of the area; outside it the model "
                    "generates without this condition")
     cond_idx = [modality_index(p.modality) for p in prepared]
     latents = sample_canvas(
@@ -236,6 +238,7 @@ def _run_tags(model, prepared, coverage, seed, steps, solver, samples, tiling):
         "model_precision": str(info.get("precision", "")),
         "denoiser_precision": str(model.denoiser_precision),
         **source_hashes(info),
+        **checkpoint_provenance(model.plan.model_dir if model.plan else None, info),
         "seed": str(seed),
         "steps": str(steps),
         "solver": solver,

@@ -28,6 +28,11 @@ FIELD_PARAMETERS = {
     "run_name": "OUTPUT_FOLDER",
     "out_dir": "OUTPUT_FOLDER",
     "iterations": "ITERATIONS",
+    "local_files": "DENOISER_FILE",
+    "local_files.denoiser": "DENOISER_FILE",
+    "local_files.vae": "VAE_FILE",
+    "allow_unofficial": "ALLOW_UNOFFICIAL",
+    "heads": "HEADS",
     "conditions": "INPUT",  # algorithms whose one input's modality is chosen by a parameter
     **{f"conditions.{modality}": parameter_name(modality) for modality in MODALITIES},
 }

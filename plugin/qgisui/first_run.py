@@ -5,18 +5,10 @@ from qgis.core import Qgis
 from qgis.PyQt.QtWidgets import QPushButton
 
 from . import settings
+from .dialogs import open_algorithm_dialog
 
 INSTALL_MODEL_ALGORITHM = "copgen:installmodel"
-
-
-def open_algorithm_dialog(algorithm_id, parameters=None):
-    """Open the Processing dialog of ``algorithm_id``; returns it, or None without the algorithm."""
-    import processing
-
-    dialog = processing.createAlgorithmDialog(algorithm_id, parameters or {})
-    if dialog is not None:
-        dialog.show()
-    return dialog
+OFFER_TITLE = "No model yet"
 
 
 def offer_model_install(bar, owner):
@@ -24,9 +16,20 @@ def offer_model_install(bar, owner):
     (the button lives as long as ``owner``). Returns the button, or None when a model is there."""
     if settings.model_problem() is None:
         return None
-    message = bar.createMessage("No model yet", f"generating needs a model; none is installed in {settings.model_dir()}.")
+    message = bar.createMessage(OFFER_TITLE, f"generating needs a model; none is installed in {settings.model_dir()}.")
     button = QPushButton("Install model…", owner)
     button.clicked.connect(lambda: open_algorithm_dialog(INSTALL_MODEL_ALGORITHM))
     message.layout().addWidget(button)
     bar.pushWidget(message, Qgis.MessageLevel.Warning)
     return button
+
+
+def push_below_offer(dialog, title, text, level):
+    """Push a message into ``dialog``'s bar, keeping its "no model" offer on top: the bar shows
+    the latest message only ("1 more" for the others), and the offer is what must be seen."""
+    bar = dialog.messageBar()
+    offer = next((item for item in bar.items() if item.title() == OFFER_TITLE), None)
+    bar.pushMessage(title, text, level, 0)
+    if offer is not None:
+        bar.popWidget(offer)  # deletes it (and its button): a fresh one goes on top
+        offer_model_install(bar, dialog)

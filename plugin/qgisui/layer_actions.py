@@ -6,12 +6,12 @@ every guess stays editable in the dialog.
 """
 
 from qgis.core import Qgis, QgsMapLayerType, QgsProject
-from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QAction
 
 from ..engine.modalities import MODALITIES
 from .condition_names import SOURCE, SOURCE_OPTIONS, channel_parameters, parameter_name
-from .first_run import open_algorithm_dialog
+from .dialogs import open_algorithm_dialog
+from .first_run import push_below_offer
 from .layer_guess import guess_modality
 from .output_layers import SHORT_NAMES
 from .resources import plugin_icon
@@ -56,12 +56,12 @@ def open_generate_dialog(layer=None):
     if dialog is None:
         return None
     if guess is not None:
-        dialog.messageBar().pushMessage(
+        push_below_offer(
+            dialog,
             "COP-GEN-Beta",
             f"“{layer.name()}” set as the {SHORT_NAMES[guess.modality]} condition ({guess.reason}); "
             "edit below if wrong.",
             Qgis.MessageLevel.Info,
-            0,
         )
     return dialog
 
@@ -72,7 +72,6 @@ class LayerActions:
     def __init__(self, iface):
         self.iface = iface
         self.action = None
-        self.dialog = None
 
     def install(self):
         self.action = QAction(plugin_icon(), ACTION_TEXT)
@@ -87,9 +86,6 @@ class LayerActions:
             return
         QgsProject.instance().layersAdded.disconnect(self.offer_for)
         self.iface.removeCustomActionForLayerType(self.action)
-        if self.dialog is not None and not sip.isdeleted(self.dialog):  # closed dialogs delete themselves
-            self.dialog.close()
-        self.dialog = None
         self.action.deleteLater()
         self.action = None
 
@@ -102,10 +98,8 @@ class LayerActions:
         # The layer tree makes the right-clicked layer current before showing its menu.
         layer = self.iface.activeLayer()
         if is_generation_source(layer):
-            dialog = open_generate_dialog(layer)
-            if dialog is None:  # the provider holds only "Check installation" while packages are missing
+            if open_generate_dialog(layer) is None:  # the provider holds only "Check installation" while packages are missing
                 self.iface.messageBar().pushWarning(
                     "COP-GEN-Beta",
                     "generating needs the missing Python packages: Raster > COP-GEN-Beta > Python packages…",
                 )
-            self.dialog = dialog

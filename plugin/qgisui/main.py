@@ -10,7 +10,8 @@ from qgis.PyQt.QtWidgets import QAction, QPushButton
 
 from .. import dependencies
 from .dependencies_dialog import DependenciesDialog, deps_folder, missing_summary
-from .first_run import INSTALL_MODEL_ALGORITHM, open_algorithm_dialog
+from .dialogs import close_open_dialogs, open_algorithm_dialog
+from .first_run import INSTALL_MODEL_ALGORITHM
 from .layer_actions import CHECK_INSTALLATION_ALGORITHM, LayerActions, open_generate_dialog
 from .provider import CopGenProvider
 from .resources import plugin_icon
@@ -52,6 +53,7 @@ class CopGenPlugin:
 
     def unload(self):
         self.withdraw_missing_message()
+        close_open_dialogs()
         for action in self.menu_actions:
             self.iface.removePluginRasterMenu(MENU, action)
             action.deleteLater()

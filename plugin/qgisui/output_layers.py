@@ -32,6 +32,7 @@ from qgis.core import (
 
 from .. import __version__
 from ..engine.modalities import BY_KEY, LABELS, MODALITIES
+from ..engine.wording import percent
 from .resources import resource_path
 
 PROPERTY_MODALITY = "copgen_beta/modality"
@@ -127,27 +128,43 @@ def write_metadata(layer, modality, run_name, run_parameters):
     )
     metadata.addKeywords("COP-GEN-Beta", ["synthetic", modality, run_name])
     coverage = recorded_coverage(layer)
+    weights = recorded_tags(layer, ("checkpoints", "num_heads"))
+    if weights.get("checkpoints", "").startswith("unofficial"):
+        metadata.setAbstract(metadata.abstract() + " Made with unofficial checkpoints (not the official weights).")
     metadata.setHistory(
         [f"run: {run_name}"]
         + [f"{key}: {value}" for key, value in run_parameters.items()]
-        + [f"{LABELS.get(key, key)} condition covers {100 * value:.0f} % of the area" for key, value in coverage.items()]
+        + [f"{LABELS.get(key, key)} condition covers {percent(value)} of the area" for key, value in coverage.items()]
+        + [f"model {WEIGHT_WORDS[key]}: {value}" for key, value in weights.items()]
     )
     layer.setMetadata(metadata)
     layer.setCustomProperty(PROPERTY_MODALITY, modality)
     layer.setCustomProperty(PROPERTY_RUN, run_name)
 
 
-def recorded_coverage(layer):
-    """{modality: fraction of the area} the engine recorded in the file (condition_coverage)."""
+WEIGHT_WORDS = {"checkpoints": "checkpoints", "num_heads": "attention heads"}
+
+
+def recorded_tags(layer, names):
+    """{name: text} of the tags ``names`` the engine wrote into the file (those present)."""
     from osgeo import gdal
 
     try:
         dataset = gdal.Open(layer.source())
-        text = dataset.GetMetadataItem("condition_coverage") if dataset is not None else None
-        value = json.loads(text) if text else {}
-    except (RuntimeError, ValueError):
+    except RuntimeError:
+        return {}
+    values = {name: dataset.GetMetadataItem(name) for name in names} if dataset is not None else {}
+    return {name: value for name, value in values.items() if value}
+
+
+def recorded_coverage(layer):
+    """{modality: fraction of the area} the engine recorded in the file (condition_coverage)."""
+    try:
+        value = json.loads(recorded_tags(layer, ("condition_coverage",)).get("condition_coverage", "{}"))
+    except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
 
 
 def move_to_run_group(project, layer, run_name, visible=True):

@@ -11,6 +11,7 @@ from qgis.core import QgsSettings
 
 from ..engine.errors import InputError
 from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES, legacy_preference
+from ..engine.request import DEFAULT_MAX_AREA_KM2  # a guard against runs of hours; 0 removes it
 from ..engine.solvers import SOLVERS
 
 PREFIX = "copgen_beta/"
@@ -37,8 +38,6 @@ LABELS = {
     "precision": "Precision",
     "max_area_km2": "Largest area per run",
 }
-# A guard against accidental runs of many hours on a CPU; 0 removes it.
-DEFAULT_MAX_AREA_KM2 = 100.0
 
 
 def _value(key, default, type_=str):
@@ -176,5 +175,5 @@ def set_max_area_km2(value):
     """Set the area limit in km2; 0 or None removes the limit."""
     value = 0.0 if value is None else value
     if not isinstance(value, (int, float)) or value < 0:
-        raise InputError(f"maximum area setting: {value!r} is not a positive number of km2 (0 = no limit)")
+        raise InputError(f"maximum area setting: {value!r} is not a positive number of km² (0 = no limit)")
     set_value("max_area_km2", float(value))

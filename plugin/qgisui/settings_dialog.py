@@ -89,6 +89,9 @@ class SettingsWidget(QWidget):
             layout.addWidget(packages)
         layout.addStretch(1)
         self.load()
+        # The summary follows the form (the fast preset, a new device), not only what is stored.
+        self.device.currentTextChanged.connect(self.refresh_usage)
+        self.precision.currentTextChanged.connect(self.refresh_usage)
 
     def load(self):
         forced = settings.model_root_from_environment()
@@ -106,7 +109,10 @@ class SettingsWidget(QWidget):
         self.solver.setCurrentText(settings.default_solver())
         self.precision.setCurrentText(settings.precision())
         self.max_area.setValue(settings.max_area_km2() or 0.0)
-        self.usage_note.setText(usage_summary())
+        self.refresh_usage()
+
+    def refresh_usage(self):
+        self.usage_note.setText(usage_summary(self.device.currentText(), self.precision.currentText()))
 
     def apply(self):
         if settings.model_root_from_environment() is None:
@@ -126,15 +132,15 @@ class SettingsWidget(QWidget):
         self.steps.setValue(preset["steps"])
 
 
-def usage_summary():
-    """Which model folder and precision the algorithms will use, as stored now, in the words of
-    the engine's one policy (plugin.engine.precision.resolve)."""
+def usage_summary(device=None, precision=None):
+    """Which model folder and precision the algorithms will use with ``device`` and ``precision``
+    (default: as stored), in the words of the engine's one policy (plugin.engine.precision.resolve)."""
     folder = settings.model_dir()
     if settings.model_problem():  # the one rule for "installed"; this page words it its own way
         return f'No model is installed in {folder}: run Raster > COP-GEN-Beta > Install model… first.'
-    precision = settings.precision()
+    precision = precision or settings.precision()
     try:
-        plan = resolve(folder, settings.device(), precision)
+        plan = resolve(folder, device or settings.device(), precision)
     except CopGenError as exc:
         return f"{folder} cannot be used: {exc.message}"
     except ImportError:  # onnxruntime is not installed yet (see Install dependencies)

@@ -2,8 +2,6 @@
 
 import json
 import platform
-import sys
-
 from pathlib import Path
 
 from qgis.core import QgsApplication, QgsProcessingOutputString
@@ -11,7 +9,8 @@ from qgis.core import QgsApplication, QgsProcessingOutputString
 from ... import __version__, dependencies
 from ...engine.errors import CopGenError
 from ...engine.manager import ModelManager
-from ...engine.precision import has_int8, resolve
+from ...engine.precision import PROVIDERS, has_int8, resolve
+from ...engine.provenance import describe_weights
 from .. import settings
 from ..errors import SETTING_LABELS, describe_error
 from .base import CopGenAlgorithm
@@ -29,8 +28,13 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
         "and other uses without the GUI). Run it first when something does not work."
     )
 
+    def countVisibleParameters(self):  # noqa: N802
+        # The toolbox runs an algorithm without parameters outside any dialog, through a progress
+        # bar that QGIS 3.22 feeds a float: a TypeError on Python 3.10+. One "parameter" makes it
+        # open this dialog (Run, then the report in its log), as the menu entry does.
+        return max(1, super().countVisibleParameters())
+
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addOutput(QgsProcessingOutputString("REPORT", self.tr("Report")))
         self.addOutput(QgsProcessingOutputString("MISSING", self.tr("Missing packages")))
         self.addOutput(QgsProcessingOutputString("PROVIDERS", self.tr("Execution providers")))
         self.addOutput(QgsProcessingOutputString("MODEL_DIR", self.tr("Model directory")))
@@ -39,11 +43,12 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         statuses = dependencies.check()
         missing = [status.requirement.distribution for status in statuses if not status.ok]
-        providers = dependencies.execution_providers()
+        # Those the plugin can run on (onnxruntime also lists e.g. Azure, which it never uses).
+        providers = [name for name in dependencies.execution_providers() if name in PROVIDERS.values()]
         model_root = settings.model_root()
         lines = [
             f"COP-GEN-Beta plugin {__version__}",
-            f"Python {platform.python_version()} ({sys.executable})",
+            f"Python {platform.python_version()}",  # sys.executable is not what QGIS embeds
         ]
         lines.append("Python packages:")
         for status in statuses:
@@ -64,7 +69,7 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             lines.append(f"  cannot list the models: {exc}")
         for name, precision, folder in models:
             int8 = "yes" if has_int8(folder) else "no"
-            lines.append(f"  - {name}, {precision}: {folder}  (int8 denoiser: {int8})")
+            lines.append(f"  - {name}, {precision}: {folder}  (int8 denoiser: {int8}; {describe_weights(folder)})")
         if not models:
             lines.append('  no model installed: run "Install model"')
         elif not missing:  # which one is used depends on onnxruntime's providers
@@ -77,10 +82,9 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
             else:
                 lines.append(f"  precision {plan.preference} runs {plan.describe()} on {plan.device}")
                 lines.extend(f"  {note}" for note in plan.notes)
-        report = "\n".join(lines)
-        feedback.pushInfo(report)
+        # Said once, in the log: an output holding it too would be printed again as a Python dict.
+        feedback.pushInfo("\n".join(lines))
         return {
-            "REPORT": report,
             "MISSING": ",".join(missing),
             "PROVIDERS": ",".join(providers),
             "MODEL_DIR": str(model_root),

@@ -12,6 +12,7 @@ from qgis.core import (
 )
 
 from ...engine.modalities import LABELS, MODALITIES
+from ...engine.wording import percent
 from ...geo.pipeline import FULL_COVERAGE
 from ..output_layers import default_layer_name
 from .model_algorithm import ModelAlgorithm
@@ -168,7 +169,7 @@ class GenerateAlgorithm(ModelAlgorithm):
         for name, fraction in plan.coverage.items():
             if fraction < FULL_COVERAGE:
                 run.feedback.pushWarning(
-                    f"{label(self, name)}: the layer {plan.layers[name].name()!r} covers {100 * fraction:.0f} % of "
+                    f"{label(self, name)}: the layer {plan.layers[name].name()!r} covers {percent(fraction)} of "
                     "the area; outside it the model generates without this condition"
                 )
 
@@ -180,7 +181,7 @@ class GenerateAlgorithm(ModelAlgorithm):
             "samples": plan.samples,
             "conditions": "; ".join(f"{spec.modality}: {spec.label}" for spec in plan.conditions) or "none",
             **{
-                f"coverage of {label(self, name)}": f"{100 * fraction:.0f} %"
+                f"coverage of {label(self, name)}": percent(fraction)
                 for name, fraction in plan.coverage.items()
             },
         }

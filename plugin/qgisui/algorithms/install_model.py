@@ -5,8 +5,10 @@ from pathlib import Path
 from qgis.core import (
     QgsProcessingOutputFolder,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
 )
 
 from ...engine.manager import ModelManager
@@ -23,6 +25,7 @@ PRECISION_OPTIONS = (
 )
 CHECKPOINT_FILTER = "Checkpoints (*.pth *.safetensors *.ckpt);;All files (*.*)"
 LOCAL_FILES = {"DENOISER_FILE": "denoiser", "VAE_FILE": "vae"}
+LOCAL_FILE_LABELS = {"DENOISER_FILE": "Local denoiser checkpoint", "VAE_FILE": "Local VAE checkpoint"}
 
 
 class InstallModelAlgorithm(CopGenAlgorithm):
@@ -57,7 +60,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
             self.addParameter(
                 QgsProcessingParameterFile(
                     name,
-                    self.tr(f"Local {role} checkpoint (instead of downloading it)"),
+                    self.tr(f"{LOCAL_FILE_LABELS[name]} (instead of downloading it)"),
                     fileFilter=CHECKPOINT_FILTER,
                     optional=True,
                 )
@@ -67,13 +70,19 @@ class InstallModelAlgorithm(CopGenAlgorithm):
                 "ALLOW_UNOFFICIAL", self.tr("Accept local checkpoints that differ from the official ones"), False
             )
         )
+        heads = QgsProcessingParameterNumber(
+            "HEADS", self.tr("Attention heads of an unofficial denoiser (empty: the official 16)"),
+            QgsProcessingParameterNumber.Type.Integer, optional=True, minValue=1,
+        )
+        heads.setFlags(heads.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(heads)
         self.addOutput(QgsProcessingOutputFolder("MODEL_DIR", self.tr("Installed model folder")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         for name in LOCAL_FILES:
             path = self.parameterAsFile(parameters, name, context)
             if path and not Path(path).is_file():
-                return False, f"{name}: {path} is not a file"
+                return False, f"{self.parameterDefinition(name).description()}: {path} is not a file"
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -106,6 +115,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
                 cancel=cancel,
                 local_files=local_files,
                 allow_unofficial=self.parameterAsBoolean(parameters, "ALLOW_UNOFFICIAL", context),
+                heads=self.parameterAsInt(parameters, "HEADS", context) if parameters.get("HEADS") not in (None, "") else None,
             )
         feedback.pushInfo(f"Installed {name} in {folder}")
         if folder != settings.model_dir(name):

@@ -60,9 +60,13 @@ class ModelAlgorithm(CopGenAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         parameters = upgrade_legacy_values(parameters)
         run = RunContext(self, parameters, context, feedback)
-        plan = self.read(parameters, context, run)
-        if self.NEEDS_MODEL:
-            run.load_model()
-        with run.errors():
-            outcome = self.execute(plan, run)
-        return self.publish(plan, outcome, run)
+        try:
+            plan = self.read(parameters, context, run)
+            if self.NEEDS_MODEL:
+                run.load_model()
+            with run.errors():
+                outcome = self.execute(plan, run)
+            return self.publish(plan, outcome, run)
+        except BaseException:
+            run.forget_destinations()
+            raise

@@ -16,7 +16,9 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsGeometry,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
@@ -26,6 +28,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsProperty,
 )
 from shapely import wkt as shapely_wkt
 
@@ -195,7 +198,11 @@ def add_area(algorithm):
 
 
 def is_set(parameters, name):
-    return parameters.get(name) not in (None, "")
+    """Given: not None, "", nor an output definition left empty (batch rows, runAndLoadResults)."""
+    value = parameters.get(name)
+    if isinstance(value, QgsProcessingOutputLayerDefinition) and value.sink.propertyType() == QgsProperty.Type.StaticProperty:
+        value = value.sink.staticValue()
+    return value not in (None, "")
 
 
 def raster_layer(algorithm, parameters, context, name):
@@ -425,15 +432,14 @@ def destination_path(algorithm, parameters, context, name):
     return Path(path)
 
 
-GEOTIFF_SUFFIXES = (".tif", ".tiff")
-
-
 def check_geotiff_destination(algorithm, parameters, context, name):
     """Refuse a raster destination ``name`` that is not a GeoTIFF file (what the engine writes)."""
     if not is_set(parameters, name):
         return
-    output = algorithm.parameterAsOutputLayer(parameters, name, context)
-    if output and not output.lower().endswith(GEOTIFF_SUFFIXES):
+    # A context of its own: reading a destination registers its layer to load, and the dialog
+    # would then report this never-written name as "not correctly generated".
+    output = algorithm.parameterAsOutputLayer(parameters, name, QgsProcessingContext())
+    if output and not output.lower().endswith((".tif", ".tiff")):
         raise refusal(algorithm, name, f"{output} must be a GeoTIFF (.tif)")
 
 

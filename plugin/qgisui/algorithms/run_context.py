@@ -14,7 +14,13 @@ import shutil
 import time
 from pathlib import Path
 
-from qgis.core import QgsLayerTree, QgsProcessingParameterRasterDestination, QgsProcessingUtils
+from qgis.core import (
+    QgsLayerTree,
+    QgsProcessing,
+    QgsProcessingOutputLayerDefinition,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingUtils,
+)
 
 from ... import engine
 from ...engine.estimate import SEPARATOR
@@ -25,6 +31,7 @@ from .. import settings
 from ..condition_names import parameter_name
 from ..errors import engine_errors
 from ..output_layers import default_layer_name, register_output_layer
+from .parameters import is_set
 
 ESTIMATE_PREFIX = "estimate: "  # the engine's first progress message (plugin.engine.estimate)
 ETA_INTERVAL_S = 30  # how often the time left alone may change the progress text (and the log)
@@ -52,6 +59,7 @@ class RunContext:
         self.context = context
         self.feedback = feedback
         self.model = None
+        self.destinations = []  # the files destination() registered to be loaded
 
     # -- errors and model ------------------------------------------------------------------
 
@@ -139,9 +147,18 @@ class RunContext:
     def destination(self, name):
         """The file the raster destination ``name`` asks for, None when skipped; read before the
         run, so Processing registers the layer to load when the user asked for it."""
-        if self.parameters.get(name) in (None, ""):
-            return None
-        path = self.algorithm.parameterAsOutputLayer(self.parameters, name, self.context)
+        value = self.parameters.get(name)
+        if not is_set(self.parameters, name):
+            project = getattr(value, "destinationProject", None)
+            if project is None:
+                return None
+            # A cell left empty with "Load layers on completion" (batch rows, runAndLoadResults):
+            # as a temporary output, the file in the output folder, loaded. Processing would
+            # otherwise register "" to load and report it as a layer "not correctly generated".
+            value = QgsProcessingOutputLayerDefinition(QgsProcessing.TEMPORARY_OUTPUT, project)
+        path = self.algorithm.parameterAsOutputLayer({name: value}, name, self.context)
+        if path and self.context.willLoadLayerOnCompletion(path):
+            self.destinations.append(path)
         return path or None
 
     def settle(self, destination, written):
@@ -161,6 +178,12 @@ class RunContext:
         Path(destination).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(written), destination)
         return destination
+
+    def forget_destinations(self):
+        """After a failure: nothing was written, so nothing is to be loaded (Processing would list
+        each destination as "not correctly generated" after the run's own error)."""
+        for destination in self.destinations:
+            self.forget(destination)
 
     def forget(self, destination):
         """Withdraw a destination that received nothing (a modality not generated) from the
