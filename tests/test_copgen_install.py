@@ -113,3 +113,15 @@ def test_shipped_registry_lists_both_families():
     assert registry["cop-gen"]["family"] == "cop-gen" and len(registry["cop-gen"]["sources"]) == 11
     assert all("copgen-vaes" in s["url"] for r, s in registry["cop-gen"]["sources"].items() if r != "denoiser")
     assert registry["cop-gen-beta"]["family"] == "cop-gen-beta"
+
+
+def test_offline_install_says_the_whole_command_with_the_vae_folder(tmp_path, capsys):
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps(_registry("http://127.0.0.1:9")))  # nothing listens there
+    code = main(["models", "install", NAME, "--model-dir", str(tmp_path / "models"), "--registry", str(registry)])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1
+    assert (f"python -m plugin models install {NAME} --model-dir {tmp_path / 'models'} --registry {registry} "
+            "--denoiser denoiser_tiny.pth --vae-dir copgen-vaes") in line
+    assert "LULC_192x192_LULC_latent_8" in line and "/copgen-vaes/<folder>/model-50-ema.pth" in line
+    assert not (tmp_path / "models").exists()

@@ -143,7 +143,10 @@ def test_demo_with_cop_gen_writes_every_other_modality_in_physical_units(tmp_pat
             cwd=REPO, capture_output=True, text=True, timeout=600,
         )
     assert result.returncode == 0, result.stderr
-    written = sorted(p.name for p in out.iterdir())
+    # class maps keep their names and colours in an .aux.xml beside the COG
+    written = sorted(p.name for p in out.iterdir() if not p.name.endswith(".aux.xml"))
+    assert sorted(p.name for p in out.glob("*.aux.xml")) == ["demo_seed0_LULC_LULC.tif.aux.xml",
+                                                            "demo_seed0_S2L1C_cloud_mask.tif.aux.xml"]
     expected = [key for key in IMAGE_MODALITIES if not key.startswith("S2L2A")]
     assert written == sorted([f"demo_seed0_{key}.tif" for key in expected] + ["demo_seed0_windows.geojson"])
     with rasterio.open(out / "demo_seed0_DEM_DEM.tif") as dem, rasterio.open(SAMPLE) as sample:

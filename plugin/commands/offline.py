@@ -8,13 +8,12 @@ from ..engine.errors import DownloadError
 from ..engine.manager import DOWNLOADS, LOCAL_INSTALL_HINT
 
 LOCAL_FILES_FIELD = "local_files"  # the engine's field of a download that local files replace
-ROLE_FLAGS = {"denoiser": "--denoiser", "vae": "--vae"}
+LOCAL_FLAGS = {"denoiser": "--denoiser", "vae": "--vae", "vae_dir": "--vae-dir"}  # local_files key -> flag
 
 
 def local_install_command(manager, name, precision, model_dir=None, registry=None):
     """``python -m plugin models install ...`` with the registry's file names in place of the
     files (as when they were saved in the current folder)."""
-    sources = manager.registry["models"][name]["sources"]
     command = ["python", "-m", "plugin", "models", "install", name]
     if precision != "fp32":
         command += ["--precision", precision]
@@ -22,21 +21,22 @@ def local_install_command(manager, name, precision, model_dir=None, registry=Non
         command += ["--model-dir", str(model_dir)]
     if registry:
         command += ["--registry", str(registry)]
-    for role, flag in ROLE_FLAGS.items():
-        command += [flag, sources[role]["file_name"]]
+    for key, saved_as, _ in _local_files(manager, name):
+        command += [LOCAL_FLAGS[key], saved_as]
     return " ".join(shlex.quote(part) for part in command)
 
 
 def file_origins(manager, name):
     """Where each checkpoint comes from, in words: its URL (and the official alternatives)."""
-    words = []
-    for role, flag in ROLE_FLAGS.items():
-        source = manager.registry["models"][name]["sources"][role]
-        where = f"{flag} {source['file_name']} from {source['url']}"
-        for other in source.get("alternatives", []):
-            where += f" (or {other['file_name']} from {other['url']})"
-        words.append(where)
-    return "; ".join(words)
+    return "; ".join(f"{LOCAL_FLAGS[key]} {saved_as} from {where}" for key, saved_as, where in _local_files(manager, name))
+
+
+def _local_files(manager, name):
+    """The model family's [(local_files key, file name, origin)] for the registry entry."""
+    from ..engine.families import BETA, family
+
+    entry = manager.registry["models"][name]
+    return family(entry.get("family", BETA)).local_file_origins(entry["sources"])
 
 
 @contextmanager

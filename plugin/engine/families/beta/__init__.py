@@ -41,3 +41,14 @@ def graph_roles():
 
     return dict(GRAPH_ROLES)
 
+
+
+def local_file_origins(sources):
+    """[(local_files key, file name to save as, where it comes from)] of a registry entry's
+    sources: what an install from files fetched another way is given."""
+    found = []
+    for role in checkpoint_roles():
+        source = sources[role]
+        where = source["url"] + "".join(f" (or {o['file_name']} from {o['url']})" for o in source.get("alternatives", []))
+        found.append((role, source["file_name"], where))
+    return found

@@ -67,3 +67,17 @@ def graph_roles():
         roles[decoder_name(key)] = (["latents"], ["image"])
     return roles
 
+
+
+def local_file_origins(sources):
+    """[(local_files key, file name to save as, where it comes from)]: the denoiser file, and
+    the folder of the ten VAEs in their published layout."""
+    from .registry import BY_KEY, IMAGE_MODALITIES
+
+    denoiser = sources["denoiser"]
+    first = sources[f"vae.{IMAGE_MODALITIES[0]}"]
+    repository = first["url"].rsplit("/", 2)[0]  # .../resolve/main/<folder>/model-50-ema.pth
+    folders = ", ".join(BY_KEY[key].vae_folder for key in IMAGE_MODALITIES)
+    return [("denoiser", denoiser["file_name"], denoiser["url"]),
+            ("vae_dir", "copgen-vaes",
+             f"{repository}/<folder>/{first['file_name']} for each of the {len(IMAGE_MODALITIES)} folders {folders}")]
