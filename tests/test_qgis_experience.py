@@ -276,6 +276,21 @@ def test_a_failed_run_reports_no_layer_that_was_not_generated(provider, tiles, t
     assert generated_layers(clean_project) == []
 
 
+@pytest.mark.timeout(120)
+def test_the_cells_layer_loads_as_labelled_outlines(provider, tiles, clean_project):
+    import processing
+    from qgis.core import QgsVectorLayer
+
+    xmin, ymin, xmax, ymax, epsg = tile_box(tiles[0])
+    processing.runAndLoadResults(
+        "copgen:majortom_cells", {"EXTENT": f"{xmin},{xmax},{ymin},{ymax} [EPSG:{epsg}]", "OUTPUT": "TEMPORARY_OUTPUT"}
+    )
+    (layer,) = [layer for layer in clean_project.mapLayers().values() if isinstance(layer, QgsVectorLayer)]
+    symbol = layer.renderer().symbol()
+    assert symbol.color().alpha() == 0  # the map below shows through
+    assert layer.labelsEnabled() and layer.labeling().settings().fieldName == "name"
+
+
 def write_s2_product(path, tags, values=1500):
     """A 12-band S2 L2A stack (Major TOM band order) carrying ``tags`` as GDAL reports them."""
     ds = gdal.GetDriverByName("GTiff").Create(str(path), 64, 64, 12, gdal.GDT_UInt16)

@@ -23,11 +23,15 @@ import json
 
 from qgis.core import (
     Qgis,
+    QgsFillSymbol,
     QgsLayerTree,
+    QgsPalLayerSettings,
     QgsRaster,
     QgsProcessingContext,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingUtils,
+    QgsSingleSymbolRenderer,
+    QgsVectorLayerSimpleLabeling,
 )
 
 from .. import __version__
@@ -83,6 +87,33 @@ class GeneratedLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
             apply_style(layer, self.modality)
             write_metadata(layer, self.modality, self.run_name, self.run_parameters)
             move_to_run_group(context.project(), layer, self.run_name, self.visible)
+        finally:
+            _PENDING.discard(self)
+
+
+def style_cells_on_load(context, destination, name_field):
+    """The Major TOM cells layer, when loaded: outlines with each cell's name, not an opaque
+    fill hiding the map below."""
+    if context.willLoadLayerOnCompletion(destination):
+        processor = CellsLayerStyle(name_field)
+        _PENDING.add(processor)
+        context.layerToLoadOnCompletionDetails(destination).setPostProcessor(processor)
+
+
+class CellsLayerStyle(QgsProcessingLayerPostProcessorInterface):
+    def __init__(self, name_field):
+        super().__init__()
+        self.name_field = name_field
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
+        try:
+            symbol = QgsFillSymbol.createSimple({"color": "0,0,0,0", "outline_color": "230,120,0", "outline_width": "0.4"})
+            layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+            labels = QgsPalLayerSettings()
+            labels.fieldName = self.name_field
+            layer.setLabeling(QgsVectorLayerSimpleLabeling(labels))
+            layer.setLabelsEnabled(True)
+            layer.triggerRepaint()
         finally:
             _PENDING.discard(self)
 

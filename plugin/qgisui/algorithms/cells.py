@@ -18,8 +18,10 @@ from qgis.PyQt.QtCore import QMetaType
 from shapely import wkb
 
 from ...dataset.cells_layer import FIELDS, LAYER_CRS, cell_attributes
+from ...engine.wording import count
 from ...geo.majortom import cells_in_area
 from ..compat import field
+from ..output_layers import style_cells_on_load
 from ..errors import engine_errors
 from .base import CopGenAlgorithm
 from .parameters import engine_crs, read_area
@@ -70,5 +72,6 @@ class CellsAlgorithm(CopGenAlgorithm):
             feature.setGeometry(QgsGeometry.fromWkt(cell.footprint().wkt))
             sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
             feedback.setProgress(100.0 * done / len(cells))
-        feedback.pushInfo(f"{len(cells)} Major TOM cells")
+        feedback.pushInfo(f"{count(len(cells), 'Major TOM cell')}")
+        style_cells_on_load(context, dest, FIELDS[0][0])
         return {"OUTPUT": dest}
