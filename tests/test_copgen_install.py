@@ -98,10 +98,10 @@ def test_a_missing_local_vae_is_named_before_any_download(tmp_path, reference, s
 
 
 def test_free_space_is_checked_before_downloading(tmp_path, server, monkeypatch):
-    import plugin.engine.manager as manager_module
+    import plugin.engine.downloads as downloads_module
 
     Usage = namedtuple("Usage", "total used free")
-    monkeypatch.setattr(manager_module.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(downloads_module.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 1000, 1000))
     manager = _manager(tmp_path, _registry(server.url))
     with pytest.raises(DownloadError, match="not enough free space to download"):
         manager.install(NAME)

@@ -160,9 +160,9 @@ def test_install_killed_mid_download_then_a_normal_install(tmp_path, server, fix
 
 
 def test_unsized_download_without_content_length_is_cut_at_the_hard_limit(tmp_path, server, fixture_bytes, monkeypatch):
-    from plugin.engine import manager as manager_module
+    from plugin.engine import downloads as downloads_module
 
-    monkeypatch.setattr(manager_module, "MAX_UNSIZED_DOWNLOAD", 1 << 20)
+    monkeypatch.setattr(downloads_module, "MAX_UNSIZED_DOWNLOAD", 1 << 20)
     server.no_length.add("/vae_tiny.pth")  # the VAE has no size in this registry
     manager = _manager(tmp_path, _registry(server.url, fixture_bytes))
     with pytest.raises(DownloadError, match=r"more than the 1048576 bytes any checkpoint may have for vae_tiny\.pth"):

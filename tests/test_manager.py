@@ -235,9 +235,9 @@ def test_default_model_root_is_per_user(monkeypatch, tmp_path):
     if sys.platform.startswith("linux"):
         monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
         assert default_model_root() == tmp_path / "data" / "copgen-beta" / "models"
-    from plugin.engine import manager
+    from plugin.engine import model_registry
 
-    assert manager.REGISTRY_FILE.parent.parent not in default_model_root().parents
+    assert model_registry.REGISTRY_FILE.parent.parent not in default_model_root().parents
 
 
 def test_shipped_registry_is_valid_and_bad_entries_are_named(fixture_bytes):
@@ -412,7 +412,7 @@ def test_install_reads_each_checkpoint_once_for_its_hash(tmp_path, server, fixtu
 def test_a_resumed_download_is_hashed_once(tmp_path, server, fixture_bytes, monkeypatch):
     """Checking that a .part kept by an earlier install is the start of the file (1.15 GB in real
     life) takes its hash; the final check reuses it instead of reading the file again."""
-    import plugin.engine.manager as manager_module
+    import plugin.engine.downloads as downloads_module
 
     manager = _manager(tmp_path, _registry(server.url, fixture_bytes, vae_sha256=_sha256(fixture_bytes["vae"])))
     seen = []
@@ -424,8 +424,8 @@ def test_a_resumed_download_is_hashed_once(tmp_path, server, fixture_bytes, monk
         manager.install(NAME, progress=lambda *call: seen.append(call), cancel=cancel)
     assert "vae_tiny.pth.part" in _downloads(tmp_path)
     hashed = []
-    real = manager_module.sha256_file
-    monkeypatch.setattr(manager_module, "sha256_file",
+    real = downloads_module.sha256_file
+    monkeypatch.setattr(downloads_module, "sha256_file",
                         lambda path, cancel=None: hashed.append(path.name) or real(path, cancel))
     manager.install(NAME)
     assert hashed.count("vae_tiny.pth.part") == 1, hashed

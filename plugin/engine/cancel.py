@@ -35,3 +35,15 @@ def interruptible(call, *args, poll_s=0.1):
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def raising_check(cancel, what):
+    """``cancel`` as a check that raises Cancelled naming ``what`` (for readers that poll)."""
+    if cancel is None:
+        return None
+
+    def check():
+        check_cancel(cancel, what)
+        return False
+
+    return check

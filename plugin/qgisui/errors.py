@@ -31,6 +31,8 @@ FIELD_PARAMETERS = {
     "local_files": "DENOISER_FILE",
     "local_files.denoiser": "DENOISER_FILE",
     "local_files.vae": "VAE_FILE",
+    "local_files.vae_dir": "VAE_DIR",
+    "vae_dir": "VAE_DIR",
     "allow_unofficial": "ALLOW_UNOFFICIAL",
     "heads": "HEADS",
     "conditions": "INPUT",  # algorithms whose one input's modality is chosen by a parameter

@@ -31,6 +31,7 @@ DEFAULT_PRECISION = DEFAULT_PREFERENCE
 FAST_PRESET = {"precision": "fast", "solver": "dpm-solver-fast", "steps": 20}
 # The labels of the settings page: messages about a setting name it by these.
 LABELS = {
+    "model": "Model",
     "model_dir": "Model folder",
     "device": "Device",
     "steps": "Default steps",
@@ -87,7 +88,18 @@ def configured_model_root():
     return _value("model_dir", "")
 
 
-def model_dir(name=DEFAULT_MODEL, precision=None):
+def model_name():
+    """The registry model the algorithms use (COP-GEN-Beta or COP-GEN, installed side by side)."""
+    return _value("model", DEFAULT_MODEL) or DEFAULT_MODEL
+
+
+def set_model_name(name):
+    from ..engine.manager import ModelManager
+
+    _set_choice("model", LABELS["model"], name, ModelManager(model_root()).names())
+
+
+def model_dir(name=None, precision=None):
     """The converted model folder to load. The root may itself be one converted model folder
     (it holds model.json), as when tests or users point the setting straight at it; otherwise
     the model manager's layout applies (<root>/<name>[-fp16]). Without ``precision``: the
@@ -96,6 +108,7 @@ def model_dir(name=DEFAULT_MODEL, precision=None):
     root = model_root()
     if (root / "model.json").is_file():
         return root
+    name = name or model_name()
     from ..engine.manager import PRECISIONS, ModelManager
 
     manager = ModelManager(root)
@@ -116,7 +129,7 @@ def model_problem():
     folder = model_dir()
     if (folder / "model.json").is_file():
         return None
-    return f"no COP-GEN-Beta model is installed in {folder}: {INSTALL_HINT}"
+    return f"no {model_name()} model is installed in {folder}: {INSTALL_HINT}"
 
 
 def set_model_root(path):

@@ -33,6 +33,8 @@ class SettingsWidget(QWidget):
         self.model_dir = QgsFileWidget()
         self.model_dir.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.model_dir.setDialogTitle("Folder of the installed COP-GEN-Beta models")
+        self.model = QComboBox()  # the registry's models; the algorithms load the chosen one
+        self.model.addItems(_model_names())
         self.device = QComboBox()
         self.device.addItems(settings.DEVICES)
         self.steps = QSpinBox()
@@ -70,6 +72,7 @@ class SettingsWidget(QWidget):
         self.providers_note.setWordWrap(True)
 
         form = QFormLayout()
+        form.addRow(settings.LABELS["model"], self.model)
         form.addRow(settings.LABELS["model_dir"], self.model_dir)
         form.addRow("", self.model_note)
         form.addRow("Device", self.device)
@@ -104,6 +107,7 @@ class SettingsWidget(QWidget):
                 f"Empty: the per-user default, {default_model_root()}. "
                 "Processing > COP-GEN-Beta > Install model installs models there."
             )
+        self.model.setCurrentText(settings.model_name())
         self.device.setCurrentText(settings.device())
         self.steps.setValue(settings.default_steps())
         self.solver.setCurrentText(settings.default_solver())
@@ -117,6 +121,8 @@ class SettingsWidget(QWidget):
     def apply(self):
         if settings.model_root_from_environment() is None:
             settings.set_model_root(self.model_dir.filePath())
+        if self.model.currentText():
+            settings.set_model_name(self.model.currentText())
         settings.set_device(self.device.currentText())
         settings.set_default_steps(self.steps.value())
         settings.set_default_solver(self.solver.currentText())
@@ -179,3 +185,14 @@ class OptionsFactory(QgsOptionsWidgetFactory):
 def show_settings(iface):
     """Open QGIS's Options dialog on this plugin's page."""
     iface.showOptionsDialog(iface.mainWindow(), currentPage=PAGE_NAME)
+
+
+def _model_names():
+    """The registry's model names ([] when the registry cannot be read: Check installation says why)."""
+    from ..engine.errors import CopGenError
+    from ..engine.manager import ModelManager
+
+    try:
+        return ModelManager(settings.model_root()).names()
+    except CopGenError:
+        return []

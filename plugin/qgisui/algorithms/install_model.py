@@ -25,7 +25,9 @@ PRECISION_OPTIONS = (
 )
 CHECKPOINT_FILTER = "Checkpoints (*.pth *.safetensors *.ckpt);;All files (*.*)"
 LOCAL_FILES = {"DENOISER_FILE": "denoiser", "VAE_FILE": "vae"}
-LOCAL_FILE_LABELS = {"DENOISER_FILE": "Local denoiser checkpoint", "VAE_FILE": "Local VAE checkpoint"}
+LOCAL_FILE_LABELS = {"DENOISER_FILE": "Local denoiser checkpoint",
+                     "VAE_FILE": "Local VAE checkpoint (COP-GEN-Beta)"}
+VAE_DIR = "VAE_DIR"  # COP-GEN: the folder of its ten VAEs, local_files "vae_dir"
 
 
 class InstallModelAlgorithm(CopGenAlgorithm):
@@ -36,6 +38,10 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         "Downloads the official COP-GEN-Beta checkpoints (the denoiser, about 1.1 GB, and the Stable "
         "Diffusion autoencoder), checks their sha256, converts them to ONNX and installs the model in "
         "the model folder of the plugin settings. Interrupted downloads resume.\n\n"
+        "COP-GEN (twelve modalities in physical units) downloads its denoiser (about 1.1 GB) and ten "
+        "VAEs (about 3.4 GB); offline, give the denoiser file and the folder of the ten VAEs in their "
+        "published layout (<folder>/model-50-ema.pth). Both models are installed side by side; the "
+        "plugin settings say which one the algorithms use.\n\n"
         "Local denoiser / VAE checkpoint: files already on disk, converted instead of downloaded; "
         "they must be the official files (same sha256) unless \"Accept local checkpoints that differ "
         "from the official ones\" is ticked (e.g. fine-tuned weights: the model is then recorded as "
@@ -65,6 +71,12 @@ class InstallModelAlgorithm(CopGenAlgorithm):
                     optional=True,
                 )
             )
+        self.addParameter(
+            QgsProcessingParameterFile(
+                VAE_DIR, self.tr("Local VAE folder (COP-GEN; instead of downloading the ten VAEs)"),
+                behavior=QgsProcessingParameterFile.Folder, optional=True,
+            )
+        )
         self.addParameter(
             QgsProcessingParameterBoolean(
                 "ALLOW_UNOFFICIAL", self.tr("Accept local checkpoints that differ from the official ones"), False
@@ -97,6 +109,9 @@ class InstallModelAlgorithm(CopGenAlgorithm):
             for parameter, role in LOCAL_FILES.items()
             if (path := self.parameterAsFile(parameters, parameter, context))
         }
+        vae_dir = self.parameterAsFile(parameters, VAE_DIR, context)
+        if vae_dir:
+            local_files["vae_dir"] = vae_dir
         feedback.pushInfo(f"Installing {name} ({precision}) into {manager.model_root}")
         progress, cancel = engine_callbacks(feedback)
         shown = {"message": None}
