@@ -25,7 +25,7 @@ from plugin.engine import load, speed  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
 from plugin.engine.request import GenerationRequest  # noqa: E402
 from plugin.geo import pipeline  # noqa: E402
-from plugin.geo.conditions import ConditionSpec  # noqa: E402
+from plugin.geo.condition_spec import ConditionSpec  # noqa: E402
 
 FIXTURES = REPO.parent / "shared" / "fixtures" / "copgen_beta_reference"
 TILE = REPO.parent / "shared" / "data" / "majortom_s2l2a" / "282D_485L_3_3.tif"

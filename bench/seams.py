@@ -41,7 +41,7 @@ import rasterio  # noqa: E402
 
 from plugin.engine import load  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
-from plugin.geo.conditions import ConditionSpec  # noqa: E402
+from plugin.geo.condition_spec import ConditionSpec  # noqa: E402
 from plugin.engine.request import GenerationRequest  # noqa: E402
 from plugin.geo.pipeline import generate_area  # noqa: E402
 from plugin.analysis.seams import decoder_seam_excess, seam_score  # noqa: E402

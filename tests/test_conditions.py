@@ -6,7 +6,8 @@ from osgeo import gdal
 
 from plugin.engine.errors import Cancelled, InputError
 from plugin.geo import render
-from plugin.geo.conditions import ConditionSpec, parse_condition_arg, prepare_condition
+from plugin.geo.conditions import prepare_condition
+from plugin.geo.condition_spec import ConditionSpec, parse_condition_arg
 from plugin.geo.grid import TargetGrid
 
 

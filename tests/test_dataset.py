@@ -24,7 +24,7 @@ from plugin.dataset.jobs import ConditionSource, RunOptions, cell_seed, complete
 from plugin.dataset.run import run_jobs, start_client
 from plugin.dataset.stac import write_catalog
 from plugin.dataset.worker import loaded_models, model_folder_status
-from plugin.geo.conditions import ConditionSpec
+from plugin.geo.condition_spec import ConditionSpec
 from plugin.geo.majortom import cell_named
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from plugin import __version__
 from plugin.cli import main
 from plugin.engine import load
 from plugin.engine.errors import Cancelled, InputError
-from plugin.geo.conditions import ConditionSpec
+from plugin.geo.condition_spec import ConditionSpec
 from plugin.geo.grid import TargetGrid
 from plugin.engine.request import GenerationRequest
 from plugin.geo.pipeline import generate_area as run_request

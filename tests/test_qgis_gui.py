@@ -123,7 +123,7 @@ def test_guess_from_band_names_count_and_type(app, tmp_path, descriptions, dtype
 
 
 def test_source_options_follow_the_engine():
-    from plugin.geo.conditions import SOURCES
+    from plugin.geo.condition_spec import SOURCES
     from plugin.qgisui.condition_names import SOURCE_OPTIONS
 
     assert SOURCE_OPTIONS == SOURCES

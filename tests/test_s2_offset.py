@@ -7,7 +7,7 @@ import pytest
 from osgeo import gdal
 
 from plugin.commands.options import s2_offset as parse_s2_offset
-from plugin.geo.conditions import ConditionSpec
+from plugin.geo.condition_spec import ConditionSpec
 from plugin.geo.s2_offset import detect_s2_offset
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..engine.errors import InputError
-from ..geo.conditions import ConditionSpec
+from ..geo.condition_spec import ConditionSpec
 from ..geo.grid import TargetGrid
 from .metrics import Comparison, compare
 from .renderings import read_rendering, reference_rendering

@@ -50,7 +50,7 @@ def run(args):
     from ..engine.manager import ModelManager
     from ..engine.precision import install_precision
     from ..engine.request import GenerationRequest
-    from ..geo.conditions import ConditionSpec
+    from ..geo.condition_spec import ConditionSpec
     from ..geo.grid import TargetGrid
     from ..geo.pipeline import generate_area
     from .generate import open_model

@@ -104,7 +104,7 @@ def _verify(args):
 
 
 def _remove(args):
-    from ..engine.manager import KNOWN_HASHES
+    from ..engine.downloads import KNOWN_HASHES
 
     for path in _manager(args).remove(args.name, precision=args.precision):
         if path.name == KNOWN_HASHES:

@@ -5,7 +5,7 @@ import shlex
 from contextlib import contextmanager
 
 from ..engine.errors import DownloadError
-from ..engine.manager import DOWNLOADS, LOCAL_INSTALL_HINT
+from ..engine.downloads import DOWNLOADS, LOCAL_INSTALL_HINT
 
 LOCAL_FILES_FIELD = "local_files"  # the engine's field of a download that local files replace
 LOCAL_FLAGS = {"denoiser": "--denoiser", "vae": "--vae", "vae_dir": "--vae-dir"}  # local_files key -> flag

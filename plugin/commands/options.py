@@ -10,7 +10,7 @@ from ..engine.modalities import MODALITIES, describe_choices
 from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import DEFAULT_TILING
-from ..geo.conditions import AUTO_OFFSET, SOURCES
+from ..geo.condition_spec import AUTO_OFFSET, SOURCES
 
 
 def add_model_option(parser):
@@ -86,7 +86,7 @@ def condition_specs(args, family=None):
     """The ConditionSpecs of the --condition arguments, read as --source, --s1-db and --s2-offset
     say; for a COP-GEN model (``family``) physical-unit specs of sensors or official keys."""
     from ..engine.families import BETA
-    from ..geo.conditions import parse_condition_arg, split_bands
+    from ..geo.condition_spec import parse_condition_arg, split_bands
 
     if family not in (None, BETA):
         from ..geo.physical_pipeline import PhysicalConditionSpec

@@ -11,7 +11,8 @@ from pathlib import Path
 from ..engine.atomic import check_not_input
 from ..engine.errors import InputError
 from ..engine.modalities import MODALITIES
-from ..geo.conditions import ConditionSpec, prepare_condition
+from ..geo.conditions import prepare_condition
+from ..geo.condition_spec import ConditionSpec
 from ..geo.grid import open_raster, parse_extent, raster_lattice
 from ..geo.rendering import rendering_grid, write_rendering
 from .cleanup import folders_removed_on_failure

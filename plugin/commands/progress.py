@@ -15,7 +15,7 @@ class ProgressBar:
         self._last_draw = 0.0
 
     def __call__(self, done, total, message):
-        from ..engine.manager import DOWNLOADING
+        from ..engine.downloads import DOWNLOADING
 
         new = message != self._message
         if new and self._tty and self._message is not None:

@@ -20,7 +20,7 @@ from ..engine.precision import DEFAULT_PREFERENCE, check_device, check_preferenc
 from ..engine.request import GenerationRequest, modality_keys
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import parse_tiling
-from ..geo.conditions import AUTO_OFFSET
+from ..geo.condition_spec import AUTO_OFFSET
 from ..geo.local_files import check_raster
 from ..geo.majortom import PRODUCT_PIXELS, cell_named, cell_target_grid
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .atomic import remove_leftovers, temp_sibling, write_json_atomic
 from .cancel import check_cancel, raising_check
-from .downloads import DOWNLOADING, DOWNLOADS, KNOWN_HASHES, LOCAL_INSTALL_HINT, Downloads  # noqa: F401
+from .downloads import DOWNLOADS, KNOWN_HASHES, Downloads
 from .errors import CheckpointError, InputError, ModelError
 from .families import BETA, family, family_name
 from .folder_lock import FolderLock

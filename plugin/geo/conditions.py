@@ -6,12 +6,9 @@ or a ready *thumbnail* (8-bit RGB, or grey for the DEM) used as it is. Whatever 
 and resolution, GDAL warps it onto windows of the 10 m :class:`~.grid.TargetGrid`.
 """
 
-import math
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from affine import Affine
@@ -20,100 +17,18 @@ from rasterio.warp import transform_bounds
 
 from ..engine.cancel import check_cancel
 from ..engine.errors import InputError
-from ..engine.modalities import MODALITIES, get_modality
+from ..engine.modalities import get_modality
 from . import render
 from .grid import check_earth_crs, open_raster
-from .s2_offset import S2Offset, detect_s2_offset
 from .local_files import check_raster
 from .warp import warp_bands
 
-SOURCES = ("physical", "thumbnail")
-AUTO_OFFSET = "auto"  # s2_offset read from the product's metadata or name
 
 # ESA order B01, B02, B03, B04, ... (12 bands as Major TOM, 13 with B10): B04, B03, B02 = 4, 3, 2
 S2_STANDARD_INDEXES = (4, 3, 2)
 S2_REFLECTANCE_MAX = 2.0  # an S2 area whose values all stay below this is reflectance, not DN
 DEM_FACTOR = 3  # Major TOM renders the DEM at 30 m, then resizes it to 10 m
 BLOCK = 1024  # pixels a side of the blocks of the statistics pass (bounded memory)
-
-
-@dataclass(frozen=True)
-class ConditionSpec:
-    """One conditioning raster for ``modality`` (a key of MODALITIES).
-
-    ``bands``: band names (matched against band descriptions, B4 == B04) or 1-based
-    indexes, in the order the rendering needs (B04, B03, B02 / VV, VH / elevation / R, G, B);
-    None picks them from descriptions or the usual layouts. ``source``: "physical" or
-    "thumbnail". ``s1_in_db``: S1 values are dB, not linear. ``s2_offset``: DN offset to
-    subtract (1000 for processing baseline 04.00+), or "auto": read from the product
-    (:mod:`.s2_offset`), with why in ``s2_offset_note``. ``layer_name`` names the QGIS layer
-    in messages.
-    """
-
-    modality: str
-    path: str
-    bands: Optional[tuple] = None
-    source: str = "physical"
-    s1_in_db: bool = False
-    s2_offset: object = AUTO_OFFSET  # a number, or "auto" (the default of every face)
-    layer_name: Optional[str] = None
-    s2_offset_note: Optional[str] = None
-
-    def __post_init__(self):
-        get_modality(self.modality, "conditions")
-        field = f"conditions.{self.modality}"
-        if self.source not in SOURCES:
-            raise InputError(f"{self.label}: source {self.source!r} must be one of {', '.join(SOURCES)}",
-                             field + ".source")
-        if self.s2_offset == AUTO_OFFSET:
-            found = _auto_s2_offset(self)
-            object.__setattr__(self, "s2_offset", found.value)
-            object.__setattr__(self, "s2_offset_note", found.reason)
-        if not (math.isfinite(self.s2_offset) and self.s2_offset >= 0):
-            raise InputError(
-                f"{self.label}: s2_offset {self.s2_offset} must be >= 0 (the DN offset to subtract, "
-                "1000 for BOA_ADD_OFFSET = -1000)", field + ".s2_offset"
-            )
-        object.__setattr__(self, "path", str(self.path))
-        if self.bands is not None:
-            object.__setattr__(self, "bands", _band_tokens(self.bands))
-
-    @property
-    def label(self):
-        """How messages name this condition: the layer (and file), or the file."""
-        return f"layer {self.layer_name!r} ({self.path})" if self.layer_name else str(self.path)
-
-
-def _auto_s2_offset(spec):
-    """The offset "auto" stands for: read from a physical S2 product, else 0 (nothing to subtract)."""
-    if "s2_offset" not in get_modality(spec.modality).reading_options or spec.source != "physical":
-        return S2Offset(0, "not a Sentinel-2 product in physical units")
-    return detect_s2_offset(spec.path)
-
-
-def parse_condition_arg(text, **options):
-    """``"s2_l2a=FILE[:B04,B03,B02]"`` -> ConditionSpec; ``options`` are further fields
-    (source, s1_in_db, s2_offset). A trailing ``:list`` counts as bands only if its items
-    are plain names or numbers, so Windows drive letters and /vsi URLs stay in the path."""
-    modality, sep, rest = text.partition("=")
-    modality = modality.strip()
-    if not sep or not rest or modality not in MODALITIES:
-        raise InputError(
-            f"{text!r}: expected MODALITY=FILE[:BANDS] with MODALITY one of {', '.join(MODALITIES)}",
-            "conditions",
-        )
-    path, bands = split_bands(rest)
-    return ConditionSpec(modality=modality, path=path, bands=bands, **options)
-
-
-def split_bands(text):
-    """("FILE", "B04,B03,B02") of "FILE:B04,B03,B02", (text, None) without a band list. A
-    trailing ``:list`` counts as bands only if its items are plain names or numbers, so Windows
-    drive letters and /vsi URLs stay in the path."""
-    head, _, tail = text.rpartition(":")
-    if head and re.fullmatch(r"[A-Za-z0-9]+(,[A-Za-z0-9]+)*", tail):
-        return head, tail
-    return text, None
 
 
 class PreparedCondition(ABC):
@@ -386,14 +301,6 @@ def _bilinear_upsample(values, valid, rows, cols):
             total += w * np.where(valid[idx], values[idx], 0.0)
             weight += w
     return total, weight
-
-
-def _band_tokens(bands):
-    items = bands.split(",") if isinstance(bands, str) else list(bands)
-    tokens = tuple(str(b).strip() for b in items)
-    if not tokens or not all(tokens):
-        raise InputError(f"bands {bands!r}: expected names or 1-based indexes separated by commas")
-    return tokens
 
 
 def _normalise_band_name(name):

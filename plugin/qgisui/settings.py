@@ -78,7 +78,7 @@ def model_root():
     configured = configured_model_root()
     if configured:
         return Path(configured)
-    from ..engine.manager import default_model_root
+    from ..engine.model_registry import default_model_root
 
     return default_model_root()
 

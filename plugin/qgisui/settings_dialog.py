@@ -15,7 +15,7 @@ from qgis.PyQt.QtWidgets import (
 
 from .. import dependencies
 from ..engine.errors import CopGenError
-from ..engine.manager import default_model_root
+from ..engine.model_registry import default_model_root
 from ..engine.precision import resolve
 from ..engine.solvers import SOLVERS
 from . import settings

@@ -34,7 +34,7 @@ from shapely import wkt as shapely_wkt
 
 from ...engine.modalities import BY_KEY, LABELS, MODALITIES
 from ...engine.solvers import SOLVERS
-from ...geo.conditions import AUTO_OFFSET, SOURCES, ConditionSpec
+from ...geo.condition_spec import AUTO_OFFSET, SOURCES, ConditionSpec
 from .. import settings
 from ..condition_names import (  # noqa: F401 (parameter_name: the algorithms' import of it)
     CHANNEL_BANDS,
