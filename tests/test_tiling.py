@@ -1,5 +1,5 @@
 """Window layouts and tiling strategies (plugin.engine.tiling): geometry, blend weights, costs,
-parsing; and the raster side (plugin.geo.tiling: nodata fill, coverage)."""
+parsing; and the raster side (plugin.geo.condition_tiles: nodata fill, coverage)."""
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ from plugin.engine.tiling import (
     vae_layout,
     vae_placement,
 )
-from plugin.geo.tiling import ConditionReader, fill_nodata
+from plugin.geo.condition_tiles import ConditionReader, fill_nodata
 
 CELL = 134  # a Major TOM cell: 1068 px padded to 1072 px on the 10 m grid
 

@@ -14,7 +14,7 @@ from ..engine.modalities import MODALITIES
 from ..geo.conditions import prepare_condition
 from ..geo.condition_spec import ConditionSpec
 from ..geo.grid import open_raster, parse_extent, raster_lattice
-from ..geo.rendering import rendering_grid, write_rendering
+from ..geo.prepare_output import rendering_grid, write_rendering
 from .cleanup import folders_removed_on_failure
 from .options import add_condition_reading_options
 

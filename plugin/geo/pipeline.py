@@ -41,7 +41,7 @@ from ..engine.wording import percent
 from .conditions import prepare_condition
 from .grid import TargetGrid, open_raster, parse_extent, raster_lattice
 from .output import OutputWriter, provenance_tags
-from .tiling import encode_condition
+from .condition_tiles import encode_condition
 
 FULL_COVERAGE = 0.995  # below this a condition is told as partial (edge pixels lost to warping aside)
 

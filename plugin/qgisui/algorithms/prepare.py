@@ -3,7 +3,7 @@
 from qgis.core import QgsProcessingParameterExtent, QgsProcessingParameterRasterDestination
 
 from ...geo.conditions import prepare_condition
-from ...geo.rendering import rendering_grid, write_rendering
+from ...geo.prepare_output import rendering_grid, write_rendering
 from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_condition,
