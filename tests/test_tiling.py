@@ -224,7 +224,7 @@ def test_condition_reader_fills_and_counts_coverage():
 
     reader = ConditionReader(read_window, 8, 8, area_mask=lambda r, c, h, w: np.ones((h, w), bool))
     filled, seen = reader(0, 0, 64, 64)
-    assert np.array_equal(seen, valid) and np.all(filled == 200)
+    assert np.array_equal(seen, valid) and np.all(filled == np.float32(200) / 127.5 - 1.0)  # filled, in the model domain
     assert reader.coverage == pytest.approx(0.25)
     reader(0, 0, 64, 64)  # read again (tiles overlap): set, not added
     assert reader.coverage == pytest.approx(0.25)
