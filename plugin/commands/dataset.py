@@ -26,14 +26,7 @@ from ..geo.majortom import PRODUCT_PIXELS, parse_cell_names
 from .cells import add_area_options, cells_of_area_args
 from .cleanup import folders_removed_on_failure
 from .flags import describe
-from .options import (
-    add_condition_option,
-    add_condition_reading_options,
-    add_generation_options,
-    add_model_option,
-    add_precision_options,
-    condition_specs,
-)
+from . import options as cli_options  # the flags generate and dataset share
 
 # This command's own fields (the request's and the model's map through flags.FLAGS).
 FLAGS = {"scheduler": "--scheduler", "workers": "--workers", "cell_size_px": "--cell-size-px",
@@ -50,14 +43,14 @@ def add_parser(subparsers):
     cells.add_argument("--cells", metavar="NAMES", help="comma-separated cell names, e.g. 282D_485L,38D_378R")
     cells.add_argument("--cells-layer", metavar="FILE", help="vector file with a 'name' field (the cells command's output)")
     add_area_options(cells)
-    add_model_option(parser)
-    add_condition_option(parser, what="a raster each cell reads its window from, or a pattern naming the cell",
+    cli_options.add_model_option(parser)
+    cli_options.add_condition_option(parser, what="a raster each cell reads its window from, or a pattern naming the cell",
                          example="s2_l2a=tiles/{cell}.tif:B04,B03,B02")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for OUT/<cell>/<modality>.tif and the STAC catalog (OUT/collection.json)")
-    add_generation_options(parser)
-    add_condition_reading_options(parser)
-    add_precision_options(parser)
+    cli_options.add_generation_options(parser)
+    cli_options.add_condition_reading_options(parser)
+    cli_options.add_precision_options(parser)
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask scheduler instead of a local cluster")
     parser.add_argument("--workers", type=int, metavar="N", help="local cluster worker processes (default 1)")
     parser.add_argument(
@@ -84,7 +77,7 @@ def run(args):
     if len(cells) > args.max_cells:
         raise InputError(f"{count(len(cells), 'cell')}, above the limit of {args.max_cells}; choose a smaller area or "
                          "raise the limit", "max_cells")
-    sources = [ConditionSource(spec) for spec in condition_specs(args)]
+    sources = [ConditionSource(spec) for spec in cli_options.condition_specs(args)]
     # one worker per GPU on CUDA (each pinned to its GPU), else --workers CPU workers
     gpus = visible_gpus() if args.device == "cuda" and not args.scheduler and args.workers is None else []
     workers = len(gpus) or args.workers or 1

@@ -14,15 +14,27 @@ from .errors import CheckpointError, InputError
 
 
 @dataclass(frozen=True)
-class DenoiserConfig:
+class BodyConfig:
+    """The U-ViT body both families share (what the shared transformer graph code reads)."""
+
     embed_dim: int
     num_in_blocks: int  # in_blocks == out_blocks; the official `depth` is twice this
+    mlp_hidden: int
+    num_heads: int
+
+    @property
+    def depth(self):
+        return 2 * self.num_in_blocks
+
+
+@dataclass(frozen=True)
+class DenoiserConfig(BodyConfig):
+    """COP-GEN-Beta's Triffuser: every modality a square latent of the same shape."""
+
     patch_size: int
     in_chans: int
     img_size: int  # latent side length
     num_modalities: int
-    mlp_hidden: int
-    num_heads: int
 
     @property
     def grid(self):
@@ -71,12 +83,7 @@ def infer_denoiser_config(state, source, num_heads=16):
             f"{num_modalities} time tokens plus {num_modalities} square patch grids"
         )
     mlp_hidden = _shape(state, "mid_block.mlp.fc1.weight", source)[0]
-    if num_heads < 1 or embed_dim % num_heads:
-        raise InputError(
-            f"{num_heads} heads: must be a positive divisor of the embedding width "
-            f"{embed_dim} of {source}",
-            "heads",
-        )
+    check_heads(num_heads, embed_dim, source)
     config = DenoiserConfig(
         embed_dim=embed_dim,
         num_in_blocks=_count_indexed(state, r"in_blocks\.(\d+)\."),
@@ -129,6 +136,15 @@ def expected_shapes(config):
         shapes[f"decoder_preds.{i}.weight"] = (config.patch_dim, d)
         shapes[f"decoder_preds.{i}.bias"] = (config.patch_dim,)
     return shapes
+
+
+def check_heads(num_heads, embed_dim, source):
+    """InputError (field "heads") unless ``num_heads`` divides the embedding width: heads are
+    not stored in the weights, so a wrong number is the user's option, named as such."""
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1 or embed_dim % num_heads:
+        raise InputError(
+            f"{num_heads} heads: must be a positive divisor of the embedding width {embed_dim} of {source}", "heads"
+        )
 
 
 def body_shapes(config):

@@ -140,12 +140,12 @@ def set_model_root(path):
     set_value("model_dir", path)
 
 
-def device():
-    return _choice("device", DEVICES, DEFAULT_DEVICE)
+def _choice_setting(key, label, choices, default):
+    """(reader, writer) of a setting that is one of ``choices``."""
+    return (lambda: _choice(key, choices, default)), (lambda value: _set_choice(key, label, value, choices))
 
 
-def set_device(value):
-    _set_choice("device", "device", value, DEVICES)
+device, set_device = _choice_setting("device", "device", DEVICES, DEFAULT_DEVICE)
 
 
 def default_steps():
@@ -159,12 +159,7 @@ def set_default_steps(value):
     set_value("steps", value)
 
 
-def default_solver():
-    return _choice("solver", SOLVERS, DEFAULT_SOLVER)
-
-
-def set_default_solver(value):
-    _set_choice("solver", "default solver", value, SOLVERS)
+default_solver, set_default_solver = _choice_setting("solver", "default solver", SOLVERS, DEFAULT_SOLVER)
 
 
 def precision():

@@ -11,26 +11,18 @@ Heads are not stored: the caller supplies them.
 import re
 from dataclasses import dataclass
 
-from ...denoiser_layout import body_shapes, check_state
-from ...errors import CheckpointError, InputError
+from ...denoiser_layout import BodyConfig, body_shapes, check_heads, check_state
+from ...errors import CheckpointError
 from .. import BETA, COPGEN
 from .registry import LATENT_CHANNELS, NUM_TOKENS, PATCH_SIZE, REGISTRY
 
 
 
 @dataclass(frozen=True)
-class CopgenDenoiserConfig:
-    """The attributes the shared transformer body reads, plus the modalities in network order."""
+class CopgenDenoiserConfig(BodyConfig):
+    """The shared U-ViT body, plus the modalities in network order."""
 
-    embed_dim: int
-    num_in_blocks: int  # in_blocks == out_blocks; the official `depth` is twice this
-    mlp_hidden: int
-    num_heads: int
     modalities: tuple = REGISTRY
-
-    @property
-    def depth(self):
-        return 2 * self.num_in_blocks
 
     @property
     def num_tokens(self):
@@ -125,13 +117,7 @@ def infer_copgen_config(state, source, num_heads=16):
     fc1 = _shape(state, "mid_block.mlp.fc1.weight")
     if fc1 is None:
         raise CheckpointError(f"{source}: missing key 'mid_block.mlp.fc1.weight'")
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1 \
-            or embed_dim % num_heads:
-        raise InputError(
-            f"{num_heads} heads: must be a positive divisor of the embedding width "
-            f"{embed_dim} of {source}",
-            "heads",
-        )
+    check_heads(num_heads, embed_dim, source)
     config = CopgenDenoiserConfig(
         embed_dim=embed_dim,
         num_in_blocks=_count_indexed(state, r"in_blocks\.(\d+)\."),

@@ -77,6 +77,17 @@ def _image(key, index, sensor, label, bands, channels, pixels, resolution_m, sca
 _S2_10 = ("B04", "B03", "B02", "B08")
 _S2_20 = ("B05", "B06", "B07", "B8A", "B11", "B12")
 
+# The six Sentinel-2 groups: key, network index, bands in channel order, window px, metres,
+# latent scale, VAE folder (sensor s2l1c / s2l2a from the key; DN, nodata 0)
+_S2_GROUPS = (
+    ("S2L1C_B01_B09_B10", 4, ("B01", "B09", "B10"), 32, 60.0, 0.565812, "S2L1C_32x32_B1_9_10_latent_8"),
+    ("S2L1C_B02_B03_B04_B08", 5, _S2_10, 192, 10.0, 0.772514, "S2L1C_192x192_B4_3_2_8_latent_8"),
+    ("S2L1C_B05_B06_B07_B11_B12_B8A", 6, _S2_20, 96, 20.0, 0.765817, "S2L1C_96x96_B5_6_7_8A_11_12_latent_8"),
+    ("S2L2A_B01_B09", 8, ("B01", "B09"), 32, 60.0, 0.571367, "S2L2A_32x32_B1_9_latent_8"),
+    ("S2L2A_B02_B03_B04_B08", 9, _S2_10, 192, 10.0, 0.853416, "S2L2A_192x192_B4_3_2_8_latent_8"),
+    ("S2L2A_B05_B06_B07_B11_B12_B8A", 10, _S2_20, 96, 20.0, 0.567267, "S2L2A_96x96_B5_6_7_8A_11_12_latent_8"),
+)
+
 REGISTRY = (
     CopGenModality(
         key="3d_cartesian_lat_lon", index=0, kind="scalar", sensor="location",
@@ -89,25 +100,11 @@ REGISTRY = (
            "LULC_192x192_LULC_latent_8", "lulc", "class", 0),
     _image("S1RTC_vh_vv", 3, "s1rtc", "Sentinel-1 RTC VV, VH", ("VV", "VH"), 2, 192, 10.0, 0.633804,
            "S1RTC_192x192_VV_VH_latent_8", "s1", "linear gamma0", None),
-    _image("S2L1C_B01_B09_B10", 4, "s2l1c", "Sentinel-2 L1C B01, B09, B10 (60 m)",
-           ("B01", "B09", "B10"), 3, 32, 60.0, 0.565812, "S2L1C_32x32_B1_9_10_latent_8", "s2",
-           "reflectance x 10000", 0),
-    _image("S2L1C_B02_B03_B04_B08", 5, "s2l1c", "Sentinel-2 L1C B04, B03, B02, B08 (10 m)",
-           _S2_10, 4, 192, 10.0, 0.772514, "S2L1C_192x192_B4_3_2_8_latent_8", "s2",
-           "reflectance x 10000", 0),
-    _image("S2L1C_B05_B06_B07_B11_B12_B8A", 6, "s2l1c",
-           "Sentinel-2 L1C B05, B06, B07, B8A, B11, B12 (20 m)", _S2_20, 6, 96, 20.0, 0.765817,
-           "S2L1C_96x96_B5_6_7_8A_11_12_latent_8", "s2", "reflectance x 10000", 0),
     _image("S2L1C_cloud_mask", 7, "cloud", "Sentinel-2 L1C cloud mask", ("cloud_mask",), 4, 192,
            10.0, 0.557045, "S2L1C_192x192_cloud_mask_latent_8", "cloud", "class", None),
-    _image("S2L2A_B01_B09", 8, "s2l2a", "Sentinel-2 L2A B01, B09 (60 m)", ("B01", "B09"), 2, 32,
-           60.0, 0.571367, "S2L2A_32x32_B1_9_latent_8", "s2", "reflectance x 10000", 0),
-    _image("S2L2A_B02_B03_B04_B08", 9, "s2l2a", "Sentinel-2 L2A B04, B03, B02, B08 (10 m)",
-           _S2_10, 4, 192, 10.0, 0.853416, "S2L2A_192x192_B4_3_2_8_latent_8", "s2",
-           "reflectance x 10000", 0),
-    _image("S2L2A_B05_B06_B07_B11_B12_B8A", 10, "s2l2a",
-           "Sentinel-2 L2A B05, B06, B07, B8A, B11, B12 (20 m)", _S2_20, 6, 96, 20.0, 0.567267,
-           "S2L2A_96x96_B5_6_7_8A_11_12_latent_8", "s2", "reflectance x 10000", 0),
+    *(_image(key, index, key[:5].lower(), f"Sentinel-2 {key[2:5]} {', '.join(bands)} ({metres:g} m)", bands,
+             len(bands), pixels, metres, scale, folder, "s2", "reflectance x 10000", 0)
+      for key, index, bands, pixels, metres, scale, folder in _S2_GROUPS),
     CopGenModality(
         key="mean_timestamps", index=11, kind="scalar", sensor="date",
         label="Date (year, month, day)", bands=("year", "month", "day"), channels=3,
@@ -115,6 +112,7 @@ REGISTRY = (
     ),
 )
 
+REGISTRY = tuple(sorted(REGISTRY, key=lambda record: record.index))  # network order
 MODALITIES = tuple(record.key for record in REGISTRY)
 BY_KEY = {record.key: record for record in REGISTRY}
 IMAGE_MODALITIES = tuple(record.key for record in REGISTRY if record.has_vae)
