@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from plugin.dataset.jobs import RunOptions, make_jobs  # noqa: E402
 from plugin.dataset.run import model_on_workers, run_jobs, start_client  # noqa: E402
-from plugin.engine.canvas import PIXELS_PER_LATENT  # noqa: E402
+from plugin.engine.vae_canvas import PIXELS_PER_LATENT  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
 from plugin.engine.modalities import LATENT_SIZE  # noqa: E402
 from plugin.engine.tiling import DEFAULT_TILING, parse_tiling, vae_layout  # noqa: E402

@@ -98,7 +98,8 @@ def decoder_seams(size, hard_cuts=False):
     import onnx
 
     from plugin.benchmarks.weights import VAE, random_state
-    from plugin.engine.canvas import decode_canvas, to_uint8
+    from plugin.engine.canvas import to_uint8
+    from plugin.engine.vae_canvas import decode_canvas
     from plugin.engine.runtime import open_session
     from plugin.engine.tiling import Layout, lattice, vae_layout
     from plugin.engine.vae_layout import expected_shapes

@@ -5,14 +5,8 @@ import numpy as np
 import pytest
 
 from plugin.engine import load
-from plugin.engine.canvas import (
-    CanvasDenoiser,
-    canvas_streams,
-    decode_canvas,
-    encode_canvas,
-    sample_canvas,
-    to_uint8,
-)
+from plugin.engine.canvas import CanvasDenoiser, canvas_streams, sample_canvas, to_uint8
+from plugin.engine.vae_canvas import decode_canvas, encode_canvas
 from plugin.engine.errors import Cancelled
 from plugin.engine.modalities import MODALITIES
 from plugin.engine.solvers import SOLVERS, solve

@@ -9,7 +9,8 @@ import rasterio
 from bench.gaussian_oracle import GaussianFieldOracle, oracle_graph, write_oracle_folder
 from plugin.analysis.seams import blind_seam_score, decoder_seam_excess, layout_seam_score
 from plugin.engine import load
-from plugin.engine.canvas import canvas_streams, decode_canvas, sample_canvas, to_uint8
+from plugin.engine.canvas import canvas_streams, sample_canvas, to_uint8
+from plugin.engine.vae_canvas import decode_canvas
 from plugin.engine.tiling import DEFAULT_TILING, Layout, lattice, parse_tiling, vae_layout
 
 SIZE = 134  # a whole Major TOM cell

@@ -266,7 +266,8 @@ def _tile_figure(result, steps, measured_steps, measured_seconds):
 
 def _area_step(model, side, decode, result, rng):
     """One canvas denoiser step (and the decode) over side x side tiles."""
-    from ..engine.canvas import CanvasDenoiser, decode_canvas
+    from ..engine.canvas import CanvasDenoiser
+    from ..engine.vae_canvas import decode_canvas
     from ..engine.tiling import vae_layout
 
     size = 32 * side
@@ -296,7 +297,8 @@ def cell_figures(model, result, spec, rng):
     translation: encode, steps, decode) at this configuration's preset (faithful: 50 steps; int8:
     the fast preset's 20). Extrapolated from the per-call minimums; the full run also measures one
     default step and the default decode."""
-    from ..engine.canvas import CanvasDenoiser, decode_canvas
+    from ..engine.canvas import CanvasDenoiser
+    from ..engine.vae_canvas import decode_canvas
     from ..engine.tiling import Layout, lattice, parse_tiling, vae_layout
 
     size = CELL_LATENTS

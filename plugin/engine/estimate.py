@@ -118,7 +118,7 @@ def _activation_bytes(info, batch, tile_area):
         + tokens * net.get("embed_dim", 1024) * 8
     )
     vae = info.get("vae", {})
-    # a VAE call holds ``batch`` model tiles' worth of area, or one larger tile (canvas._tiles_per_call)
+    # a VAE call holds ``batch`` model tiles' worth of area, or one larger tile (vae_canvas._tiles_per_call)
     vae_area = max(1, int(batch / tile_area)) * tile_area
     decoder = 4 * vae.get("ch", 128) * vae.get("ch_mult", [1])[0] * TILE_PIXELS ** 2 * vae_area
     return 4 * max(batch * denoiser, decoder)

@@ -1,5 +1,5 @@
 """The raster side of the latent canvas: reading a rendered condition tile by tile for
-:func:`plugin.engine.canvas.encode_canvas`, with its nodata filled and its coverage counted.
+:func:`plugin.engine.vae_canvas.encode_canvas`, with its nodata filled and its coverage counted.
 
 The canvas itself (windows, tiling strategies, the sampler, the VAE over a canvas) lives in the
 engine (:mod:`plugin.engine.canvas`, :mod:`plugin.engine.tiling`).
@@ -7,7 +7,7 @@ engine (:mod:`plugin.engine.canvas`, :mod:`plugin.engine.tiling`).
 
 import numpy as np
 
-from ..engine.canvas import PIXELS_PER_LATENT, encode_canvas
+from ..engine.vae_canvas import PIXELS_PER_LATENT, encode_canvas
 from ..engine.modalities import LATENT_CHANNELS, TILE_PIXELS
 
 
@@ -48,7 +48,7 @@ def fill_nodata(rgb, valid, max_iterations=TILE_PIXELS):
 
 
 class ConditionReader:
-    """``read_tile`` for :func:`plugin.engine.canvas.encode_canvas` over a prepared condition:
+    """``read_tile`` for :func:`plugin.engine.vae_canvas.encode_canvas` over a prepared condition:
     pixels without data are filled (:func:`fill_nodata`), and the valid pixels inside the area
     are counted per latent cell, so :attr:`coverage` is the fraction of the area with data.
 
@@ -80,7 +80,7 @@ class ConditionReader:
 
 def encode_condition(encode_moments, read_window, height, width, area_mask=None, cancel=None, on_tiles=None):
     """(EncodedCanvas, coverage) of a rendered condition over a canvas of ``height`` x ``width``
-    latents (see :class:`ConditionReader` and :func:`plugin.engine.canvas.encode_canvas`)."""
+    latents (see :class:`ConditionReader` and :func:`plugin.engine.vae_canvas.encode_canvas`)."""
     reader = ConditionReader(read_window, height, width, area_mask)
     encoded = encode_canvas(encode_moments, reader, height, width, 2 * LATENT_CHANNELS, cancel=cancel,
                             on_tiles=on_tiles)

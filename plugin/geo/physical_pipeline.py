@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling, write_json_atomic
-from ..engine.canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas
+from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas
 from ..engine.errors import InputError
 from ..engine.families.copgen.canvas import DEFAULT_TILING, sample_area
 from ..engine.families.copgen.registry import BY_KEY, expand_names

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.canvas import PIXELS_PER_LATENT, canvas_streams, decode_canvas, sample_canvas, sample_posterior, to_uint8
+from ..engine.canvas import canvas_streams, sample_canvas, sample_posterior, to_uint8
+from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling
 from ..engine.errors import InputError
 from ..engine.families import BETA
