@@ -17,7 +17,8 @@ from ..engine.errors import InputError
 from ..engine.modalities import BY_KEY, PIXEL_SIZE_M
 from ..engine.model_folder import source_hashes
 from ..engine.precision import DEFAULT_PREFERENCE, check_device, check_preference
-from ..engine.request import GenerationRequest, modality_keys
+from ..engine.families.beta.request_rules import modality_keys
+from ..engine.request import GenerationRequest
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import parse_tiling
 from ..geo.condition_spec import AUTO_OFFSET

@@ -22,7 +22,7 @@ from .errors import InputError, ModelError
 from .model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE, check_graph_role, read_info
 from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES
 from .precision import DEFAULT_PREFERENCE, INSTALL_HINT, resolve
-from .request import modality_keys
+from .families.beta.request_rules import modality_keys
 from .solvers import check_solver_args
 
 # Items per ONNX call: bounds memory (a full-size VAE needs a few hundred MiB per 256 px image).
@@ -163,7 +163,7 @@ def _read_info(path):
 
 def _modality_indices(field, names):
     """Sorted modality indices of a list of keys (a single key string is accepted too); the
-    request's rule (plugin.engine.request.modality_keys)."""
+    request's rule (families/beta/request_rules.modality_keys)."""
     return [MODALITIES.index(key) for key in modality_keys(field, [names] if isinstance(names, str) else names)]
 
 

@@ -21,7 +21,6 @@ from typing import Any, Optional
 
 from .errors import InputError
 from .families import BETA, FAMILIES, owner_hint, request_rules
-from .modalities import MODALITIES, get_modality
 from .schedule import NUM_TRAIN_STEPS
 from .solvers import SOLVERS, check_solver_args
 from .tiling import parse_tiling
@@ -133,19 +132,6 @@ def _check_tiling(tiling):
     if not isinstance(tiling, str) or not tiling.strip():
         raise InputError(f"must be a tiling spec such as 'overlap:16', got {tiling!r}", "tiling")
     parse_tiling(tiling)
-
-
-def modality_keys(field, names):
-    """COP-GEN-Beta's modality keys in model order, from a list or a comma-separated string;
-    InputError for an unknown or repeated key."""
-    names = listed_names(field, names, "modality keys")
-    keys = []
-    for name in names:
-        get_modality(name, field)
-        if name in keys:
-            raise InputError(f"modality {name!r} named twice", field)
-        keys.append(name)
-    return tuple(sorted(keys, key=MODALITIES.index))
 
 
 def listed_names(field, names, what):

@@ -2,7 +2,21 @@
 
 from ...errors import InputError
 from ...modalities import MODALITIES, REFLECTANCE_MODALITIES, get_modality
-from ...request import modality_keys  # noqa: F401  (the rule itself lives with the request)
+
+
+def modality_keys(field, names):
+    """COP-GEN-Beta's modality keys in model order, from a list or a comma-separated string;
+    InputError for an unknown or repeated key."""
+    from ...request import listed_names  # the request's own parsing of name lists
+
+    names = listed_names(field, names, "modality keys")
+    keys = []
+    for name in names:
+        get_modality(name, field)
+        if name in keys:
+            raise InputError(f"modality {name!r} named twice", field)
+        keys.append(name)
+    return tuple(sorted(keys, key=MODALITIES.index))
 
 
 def condition_keys(name, generate=()):
