@@ -4,6 +4,7 @@ the same --out, user folders that look like work folders, a symlinked cell folde
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -31,9 +32,9 @@ def _run(model, out, condition, *extra, cells=CELL, timeout=180):
 
 def _counts(result):
     assert "Traceback" not in result.stderr, result.stderr
-    line = [line for line in result.stdout.splitlines() if "cells generated" in line][-1]
-    generated, complete = line.split(" cells generated, ")
-    return int(generated), int(complete.split(" already complete")[0])
+    line = [line for line in result.stdout.splitlines() if " generated, " in line][-1]
+    found = re.fullmatch(r"(\d+) cells? generated, (\d+) already complete, .*", line)
+    return int(found.group(1)), int(found.group(2))
 
 
 @pytest.mark.timeout(600)

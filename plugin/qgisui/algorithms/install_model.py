@@ -74,7 +74,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         self.addParameter(
             QgsProcessingParameterFile(
                 VAE_DIR, self.tr("Local VAE folder (COP-GEN; instead of downloading the ten VAEs)"),
-                behavior=QgsProcessingParameterFile.Folder, optional=True,
+                behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True,
             )
         )
         self.addParameter(
