@@ -24,7 +24,7 @@ from plugin.dataset.jobs import RunOptions, make_jobs  # noqa: E402
 from plugin.dataset.run import model_on_workers, run_jobs, start_client  # noqa: E402
 from plugin.engine.vae_canvas import PIXELS_PER_LATENT  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
-from plugin.engine.modalities import LATENT_SIZE  # noqa: E402
+from plugin.engine.families.beta.registry import LATENT_SIZE  # noqa: E402
 from plugin.engine.tiling import DEFAULT_TILING, parse_tiling, vae_layout  # noqa: E402
 from plugin.geo.majortom import cell_named, cell_target_grid  # noqa: E402
 

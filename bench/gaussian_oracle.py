@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from plugin.engine.modalities import MODALITIES
+from plugin.engine.families.beta.registry import MODALITIES
 from plugin.engine.schedule import DiscreteVPSchedule
 
 WINDOW = 32

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from plugin.engine import load  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
-from plugin.engine.modalities import MODALITIES  # noqa: E402
+from plugin.engine.families.beta.registry import MODALITIES  # noqa: E402
 from plugin.engine.quantize import quantize_denoiser  # noqa: E402
 from plugin.engine.runtime import open_session  # noqa: E402
 

@@ -37,7 +37,7 @@ from int8_accuracy import FIXTURES, errors  # noqa: E402
 from plugin.commands.bench import _model_folders  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
 from plugin.engine.model import CopGenModel  # noqa: E402
-from plugin.engine.modalities import MODALITIES  # noqa: E402
+from plugin.engine.families.beta.registry import MODALITIES  # noqa: E402
 from plugin.engine.model_folder import read_info  # noqa: E402
 from plugin.engine.quantize import INT8_FILE  # noqa: E402
 from plugin.engine.runtime import open_session, physical_cores  # noqa: E402

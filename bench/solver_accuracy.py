@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from plugin.engine import load  # noqa: E402
 from plugin.engine.convert import convert  # noqa: E402
-from plugin.engine.modalities import MODALITIES  # noqa: E402
+from plugin.engine.families.beta.registry import MODALITIES  # noqa: E402
 from plugin.engine.schedule import DiscreteVPSchedule  # noqa: E402
 from plugin.engine.solvers import SOLVERS, T_END, T_START, solve  # noqa: E402
 

@@ -8,7 +8,7 @@ from plugin.engine import load
 from plugin.engine.canvas import CanvasDenoiser, canvas_streams, sample_canvas, to_uint8
 from plugin.engine.vae_canvas import decode_canvas, encode_canvas
 from plugin.engine.errors import Cancelled
-from plugin.engine.modalities import MODALITIES
+from plugin.engine.families.beta.registry import MODALITIES
 from plugin.engine.solvers import SOLVERS, solve
 from plugin.engine.tiling import DEFAULT_TILING, FixedOverlap, parse_tiling, vae_layout
 

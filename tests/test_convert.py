@@ -16,7 +16,7 @@ from checkpoint_write import save_pth
 from plugin.engine.families.beta import convert as beta_convert_module
 from plugin.engine.convert import convert
 from plugin.engine.errors import CheckpointError, InputError
-from plugin.engine.modalities import MODALITIES, VAE_SCALE
+from plugin.engine.families.beta.registry import MODALITIES, VAE_SCALE
 
 ONNX_FILES = {"denoiser.onnx", "denoiser.onnx.data", "vae_encoder.onnx", "vae_decoder.onnx"}
 

@@ -9,7 +9,7 @@ import rasterio
 from plugin.cli import build_parser, main
 from plugin.commands.flags import FLAGS, describe
 from plugin.engine.errors import InputError
-from plugin.engine.modalities import LABELS, MODALITIES, REGISTRY
+from plugin.engine.families.beta.registry import LABELS, MODALITIES, REGISTRY
 from plugin.engine.request import FIELDS, GenerationRequest
 from test_qgis_algorithms import provider  # noqa: F401 (the installed plugin's provider fixture)
 

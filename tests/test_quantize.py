@@ -12,7 +12,7 @@ from fast_choice import keep_int8_chosen
 from plugin.engine import load
 from plugin.engine.convert import convert
 from plugin.engine.errors import ModelError
-from plugin.engine.modalities import MODALITIES
+from plugin.engine.families.beta.registry import MODALITIES
 from plugin.engine.quantize import INT8_DATA_FILE, INT8_FILE, quantize_model, reduced_range_for
 
 TINY_HEADS = 2

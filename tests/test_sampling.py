@@ -10,7 +10,7 @@ from plugin.engine import load
 from plugin.engine.errors import Cancelled, InputError, ModelError
 from plugin.engine.canvas import assemble_network_input, split_generated
 from plugin.engine.model import CopGenModel
-from plugin.engine.modalities import MODALITIES, VAE_SCALE
+from plugin.engine.families.beta.registry import MODALITIES, VAE_SCALE
 from plugin.engine.runtime import open_session
 
 FAST_STEPS = 3  # where exactness is not the point

@@ -10,7 +10,7 @@ from itertools import combinations as subsets_of
 from pathlib import Path
 
 from ..engine.errors import InputError
-from ..engine.modalities import MODALITIES
+from ..engine.families.beta.registry import MODALITIES
 from ..geo.grid import TargetGrid
 from .metrics import Comparison, compare
 from .renderings import masked, read_rendering, reference_rendering

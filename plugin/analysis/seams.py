@@ -11,7 +11,7 @@ from the spread of the line means).
 import numpy as np
 
 from ..engine.errors import InputError
-from ..engine.modalities import TILE_PIXELS
+from ..engine.families.beta.registry import TILE_PIXELS
 
 
 def _as_channels(image):

@@ -9,7 +9,7 @@ from osgeo import gdal
 
 from ..engine.atomic import atomic_path
 from ..engine.errors import InputError
-from ..engine.modalities import MODALITIES
+from ..engine.families.beta.registry import MODALITIES
 from .font import GLYPH_HEIGHT, text_mask
 
 MARGIN = 8

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..engine.families import BETA
-from ..engine.modalities import MODALITIES
+from ..engine.families.beta.registry import MODALITIES
 from ..engine.precision import DEVICES
 from ..engine.solvers import SOLVERS
 from .offline import local_install_advice

@@ -5,7 +5,7 @@ cli.main renders every CopGenError with it; a command whose flags differ for a f
 its own entries with ``parser.set_defaults(flags={...})``.
 """
 
-from ..engine.modalities import MODALITIES
+from ..engine.families.beta.registry import MODALITIES
 
 
 def _condition_flags():

@@ -6,7 +6,7 @@ it and the precision from here; ``generate`` and ``prepare`` take how conditions
 
 import argparse
 
-from ..engine.modalities import MODALITIES, describe_choices
+from ..engine.families.beta.registry import MODALITIES, describe_choices
 from ..engine.precision import DEFAULT_PREFERENCE, DEVICES, PREFERENCES
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import DEFAULT_TILING

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..engine.atomic import check_not_input
 from ..engine.errors import InputError
-from ..engine.modalities import MODALITIES
+from ..engine.families.beta.registry import MODALITIES
 from ..geo.conditions import prepare_condition
 from ..geo.condition_spec import ConditionSpec
 from ..geo.grid import open_raster, parse_extent, raster_lattice

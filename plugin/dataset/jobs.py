@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..engine.errors import InputError
-from ..engine.modalities import BY_KEY, PIXEL_SIZE_M
+from ..engine.families.beta.registry import BY_KEY, PIXEL_SIZE_M
 from ..engine.model_folder import source_hashes
 from ..engine.precision import DEFAULT_PREFERENCE, check_device, check_preference
 from ..engine.families.beta.request_rules import modality_keys

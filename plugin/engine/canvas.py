@@ -23,7 +23,7 @@ conditions' posterior noise ([samples, 4, H, W] per condition, in modality order
 import numpy as np
 
 from .cancel import check_cancel
-from .modalities import LATENT_CHANNELS, MODALITIES, VAE_SCALE
+from .families.beta.registry import LATENT_CHANNELS, MODALITIES, VAE_SCALE
 from .solvers import solve
 from .tiling import parse_tiling
 

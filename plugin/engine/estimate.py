@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import speed
-from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, TILE_PIXELS
+from .families.beta.registry import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, TILE_PIXELS
 from .tiling import parse_tiling, vae_layout
 
 _MEASURED = weakref.WeakKeyDictionary()  # model -> (denoiser s per window, decoder s, encoder s per tile)

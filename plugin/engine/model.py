@@ -20,7 +20,7 @@ from .checks import agreed_batch, count as _count, float_array as _float_array
 from .canvas import canvas_streams, sample_canvas, sample_posterior
 from .errors import InputError, ModelError
 from .model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE, check_graph_role, read_info
-from .modalities import LATENT_CHANNELS, LATENT_SIZE, MODALITIES
+from .families.beta.registry import LATENT_CHANNELS, LATENT_SIZE, MODALITIES
 from .precision import DEFAULT_PREFERENCE, INSTALL_HINT, resolve
 from .families.beta.request_rules import modality_keys
 from .solvers import check_solver_args

@@ -32,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import InputError
-from .modalities import LATENT_SIZE
+from .families.beta.registry import LATENT_SIZE
 
 WINDOW = LATENT_SIZE
 FIELD = "tiling"

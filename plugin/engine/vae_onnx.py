@@ -8,7 +8,7 @@
 
 import numpy as np
 
-from .modalities import VAE_SCALE
+from .families.beta.registry import VAE_SCALE
 from .onnx_graph import GraphBuilder
 
 GROUPS = 32

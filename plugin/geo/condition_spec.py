@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..engine.errors import InputError
-from ..engine.modalities import MODALITIES, get_modality
+from ..engine.families.beta.registry import MODALITIES, get_modality
 from .s2_offset import S2Offset, detect_s2_offset
 
 SOURCES = ("physical", "thumbnail")

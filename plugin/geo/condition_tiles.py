@@ -8,7 +8,7 @@ engine (:mod:`plugin.engine.canvas`, :mod:`plugin.engine.tiling`).
 import numpy as np
 
 from ..engine.vae_canvas import PIXELS_PER_LATENT, encode_canvas
-from ..engine.modalities import LATENT_CHANNELS, TILE_PIXELS
+from ..engine.families.beta.registry import LATENT_CHANNELS, TILE_PIXELS
 
 
 def fill_nodata(rgb, valid, max_iterations=TILE_PIXELS):

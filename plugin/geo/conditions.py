@@ -17,7 +17,7 @@ from rasterio.warp import transform_bounds
 
 from ..engine.cancel import check_cancel
 from ..engine.errors import InputError
-from ..engine.modalities import get_modality
+from ..engine.families.beta.registry import get_modality
 from . import render
 from .grid import check_earth_crs, open_raster
 from .local_files import check_raster

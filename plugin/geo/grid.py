@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import transform as transform_geometry
 
 from ..engine.errors import InputError
-from ..engine.modalities import LATENT_SIZE, PIXEL_SIZE_M, TILE_PIXELS
+from ..engine.families.beta.registry import LATENT_SIZE, PIXEL_SIZE_M, TILE_PIXELS
 from .local_files import check_raster
 
 STRIDE = TILE_PIXELS // LATENT_SIZE  # image pixels per latent pixel

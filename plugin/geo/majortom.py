@@ -37,7 +37,7 @@ from shapely.ops import transform as transform_geometry
 from shapely.prepared import prep
 
 from ..engine.errors import InputError
-from ..engine.modalities import PIXEL_SIZE_M
+from ..engine.families.beta.registry import PIXEL_SIZE_M
 
 EARTH_RADIUS_KM = 6378.137  # WGS 84 equatorial radius, as Major TOM uses
 CELL_KM = 10.0

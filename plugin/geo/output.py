@@ -25,7 +25,7 @@ from rasterio.windows import Window
 from .. import __version__
 from ..engine.atomic import WriteError, atomic_files, atomic_path, disk_error, remove_temp, temp_sibling
 from ..engine.errors import InputError
-from ..engine.modalities import get_modality
+from ..engine.families.beta.registry import get_modality
 from .render import s2_to_reflectance_dn
 
 REFLECTANCE_DESCRIPTIONS = ("B04", "B03", "B02")

@@ -26,7 +26,7 @@ from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling
 from ..engine.errors import InputError
 from ..engine.families import BETA
-from ..engine.modalities import (
+from ..engine.families.beta.registry import (
     LATENT_CHANNELS,
     PIXEL_SIZE_M,
     REGISTRY,

@@ -10,7 +10,7 @@ its modality is rendered from (e.g. "S2_L2A_RED"), P + "IN_DB" (Sentinel-1) and 
 (Sentinel-2).
 """
 
-from ..engine.modalities import REGISTRY
+from ..engine.families.beta.registry import REGISTRY
 
 SOURCE = "SOURCE"
 S1_IN_DB = "IN_DB"

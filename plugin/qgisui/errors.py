@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from qgis.core import QgsProcessingException
 
 from ..engine.errors import CopGenError
-from ..engine.modalities import MODALITIES
+from ..engine.families.beta.registry import MODALITIES
 from . import settings
 from .condition_names import parameter_name
 

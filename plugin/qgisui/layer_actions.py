@@ -8,7 +8,7 @@ every guess stays editable in the dialog.
 from qgis.core import Qgis, QgsMapLayerType, QgsProject
 from qgis.PyQt.QtWidgets import QAction
 
-from ..engine.modalities import MODALITIES
+from ..engine.families.beta.registry import MODALITIES
 from .condition_names import SOURCE, SOURCE_OPTIONS, channel_parameters, parameter_name
 from .dialogs import open_algorithm_dialog
 from .first_run import push_below_offer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from qgis.core import Qgis
 
-from ..engine.modalities import BY_KEY, MODALITIES
+from ..engine.families.beta.registry import BY_KEY, MODALITIES
 
 _S2_BAND = re.compile(r"(?<![a-z0-9])b0?(\d{1,2}a?)(?![0-9])", re.IGNORECASE)
 _ELEVATION = re.compile(r"elevation|height|altitude|\bdem\b|\bdsm\b|\bdtm\b", re.IGNORECASE)

@@ -6,7 +6,7 @@ Algorithms call this from ``processAlgorithm`` (any thread) for every output lay
 
     context         the run's QgsProcessingContext
     layer           the output's file path (or layer id), as the algorithm returns it
-    modality        a key of plugin.engine.modalities.MODALITIES ("dem", "s1_rtc", ...)
+    modality        a key of plugin.engine.families.beta.registry.MODALITIES ("dem", "s1_rtc", ...)
     run_name        the run's group name in the layer tree (e.g. "COP-GEN-Beta seed 0, 12:04")
     run_parameters  {name: value}: recorded in the layer's metadata (values shown with str())
     layer_name      the layer's name in the tree; default: e.g. "S1 RTC (synthetic)"
@@ -35,7 +35,7 @@ from qgis.core import (
 )
 
 from .. import __version__
-from ..engine.modalities import BY_KEY, LABELS, MODALITIES
+from ..engine.families.beta.registry import BY_KEY, LABELS, MODALITIES
 from ..engine.wording import percent
 from .resources import resource_path
 

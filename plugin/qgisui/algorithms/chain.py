@@ -13,7 +13,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QMetaType
 
 from ...analysis.chain import run_chain
-from ...engine.modalities import LABELS
+from ...engine.families.beta.registry import LABELS
 from .. import settings
 from ..output_layers import default_layer_name
 from .model_algorithm import ModelAlgorithm

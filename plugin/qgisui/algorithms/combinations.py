@@ -13,7 +13,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QMetaType
 
 from ...analysis.combinations import condition_subsets, run_combinations
-from ...engine.modalities import LABELS, MODALITIES
+from ...engine.families.beta.registry import LABELS, MODALITIES
 from .. import settings
 from ..output_layers import default_layer_name
 from .model_algorithm import ModelAlgorithm

@@ -11,7 +11,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from ...engine.modalities import LABELS, MODALITIES
+from ...engine.families.beta.registry import LABELS, MODALITIES
 from ...engine.wording import percent
 from ...geo.pipeline import FULL_COVERAGE
 from ..output_layers import default_layer_name

@@ -32,7 +32,7 @@ from qgis.core import (
 )
 from shapely import wkt as shapely_wkt
 
-from ...engine.modalities import BY_KEY, LABELS, MODALITIES
+from ...engine.families.beta.registry import BY_KEY, LABELS, MODALITIES
 from ...engine.solvers import SOLVERS
 from ...geo.condition_spec import AUTO_OFFSET, SOURCES, ConditionSpec
 from .. import settings

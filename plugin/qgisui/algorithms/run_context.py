@@ -24,7 +24,7 @@ from qgis.core import (
 
 from ... import engine
 from ...engine.estimate import SEPARATOR
-from ...engine.modalities import MODALITIES
+from ...engine.families.beta.registry import MODALITIES
 from ...engine.request import GenerationRequest
 from ...geo.pipeline import generate_area
 from .. import settings

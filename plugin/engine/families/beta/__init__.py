@@ -1,5 +1,5 @@
 """COP-GEN-Beta (CVPR Workshops 2025): four modalities as 8-bit Major TOM thumbnails, one
-shared VAE. Its registry is ``plugin.engine.modalities``; its networks ``plugin.engine.model``."""
+shared VAE. Its registry is ``registry.py`` here; its networks ``plugin.engine.model``."""
 
 from ...model_folder import DECODER_FILE, ENCODER_FILE
 

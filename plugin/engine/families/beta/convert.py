@@ -8,7 +8,7 @@ from ...denoiser_layout import infer_denoiser_config
 from ...denoiser_onnx import build_denoiser
 from ...errors import InputError
 from ...folder_writer import write_denoiser, write_graph
-from ...modalities import MODALITIES, VAE_SCALE
+from .registry import MODALITIES, VAE_SCALE
 from ...model_folder import DECODER_FILE, DENOISER_FILE, ENCODER_FILE
 from ...vae_layout import infer_vae_config, to_ldm_layout, validate_vae
 from ...vae_onnx import build_vae_decoder, build_vae_encoder

@@ -1,7 +1,7 @@
 """What a GenerationRequest checks of COP-GEN-Beta's modality names."""
 
 from ...errors import InputError
-from ...modalities import MODALITIES, REFLECTANCE_MODALITIES, get_modality
+from .registry import MODALITIES, REFLECTANCE_MODALITIES, get_modality
 
 
 def modality_keys(field, names):

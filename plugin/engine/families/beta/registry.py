@@ -94,7 +94,7 @@ def get_modality(key, field=None):
     try:
         return BY_KEY[key]
     except (KeyError, TypeError):
-        from .errors import InputError
+        from ...errors import InputError
 
         raise InputError(f"unknown modality {key!r}; expected one of {', '.join(MODALITIES)}", field) from None
 
