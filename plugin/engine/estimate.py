@@ -57,9 +57,9 @@ def estimate_canvas(model, height, width, n_generated, n_conditions, samples, st
     call and one VAE tile of each direction (the first call includes its allocations, so the
     figure leans high).
 
-    Memory counts the model files, the largest network activations of one batch (from the
-    configurations in model.json), the latent canvases with the solver's history and the
-    decoder's band of rows.
+    Memory counts the model files, the activations of one call of each network (ONNX Runtime
+    keeps each session's memory once it has grown, so they add up rather than take turns),
+    the latent canvases with the solver's history and the decoder's band of rows.
     """
     tiling = parse_tiling(tiling)
     windows = sum(tiling.windows_per_call(height, width, steps)) * samples
@@ -76,7 +76,10 @@ def estimate_canvas(model, height, width, n_generated, n_conditions, samples, st
     # x, x0 history (up to 3 for DPM-Solver-fast), the blended noise and a temporary, per sample.
     latent_bytes = canvas * samples * (6 * n_generated + n_conditions) + canvas * 2 * n_conditions
     band_bytes = 2 * 4 * 3 * vae.window_shape[0] * 8 * width * 8
-    peak = model_bytes + _activation_bytes(model.info, model.max_batch, tile_area) + latent_bytes + band_bytes
+    activations = _activation_bytes(model.info, min(model.max_batch, max(windows // max(steps * samples, 1), 1)),
+                                    min(len(vae), _vae_tiles_per_call(model.max_batch, tile_area)) * tile_area,
+                                    n_conditions > 0)
+    peak = model_bytes + activations + latent_bytes + band_bytes
     return RunEstimate(tiling.spec, steps * samples, windows, encoder_tiles, decoder_tiles, per_window,
                        seconds, int(peak), stage_seconds)
 
@@ -106,9 +109,22 @@ def _timed(call):
     return time.perf_counter() - start
 
 
-def _activation_bytes(info, batch, tile_area):
-    """Rough float32 activations of one batch: the larger of the denoiser's (attention scores,
-    MLP hidden, token copies) and the VAE decoder's (a few full-resolution feature maps)."""
+def _vae_tiles_per_call(batch, tile_area):
+    """VAE tiles per call: ``batch`` 32 x 32 tiles' worth of area, at least one (as vae_canvas does)."""
+    return max(1, int(batch / tile_area))
+
+
+# Full-resolution feature maps (of ch x ch_mult[0] channels) one VAE call holds at its peak,
+# measured with /proc/self/status VmHWM on the full-size fp32 graphs (CPU): decoding a 1072 px
+# canvas in 608 px tiles grew the process by 1.42 GiB, encoding it by 0.63 GiB
+DECODER_MAPS = 8
+ENCODER_MAPS = 4
+
+
+def _activation_bytes(info, windows, vae_area, with_encoder):
+    """Rough float32 activations of one call of each network: the denoiser's over ``windows``
+    windows (attention scores, MLP hidden, token copies), the decoder's and (with conditions)
+    the encoder's over ``vae_area`` (in 32 x 32 latent tiles) of full-resolution feature maps."""
     net = info.get("denoiser", {})
     grid_side = net.get("img_size", 32) // net.get("patch_size", 2)
     tokens = net.get("num_modalities", len(MODALITIES)) * (1 + grid_side ** 2)
@@ -118,10 +134,9 @@ def _activation_bytes(info, batch, tile_area):
         + tokens * net.get("embed_dim", 1024) * 8
     )
     vae = info.get("vae", {})
-    # a VAE call holds ``batch`` model tiles' worth of area, or one larger tile (vae_canvas._tiles_per_call)
-    vae_area = max(1, int(batch / tile_area)) * tile_area
-    decoder = 4 * vae.get("ch", 128) * vae.get("ch_mult", [1])[0] * TILE_PIXELS ** 2 * vae_area
-    return 4 * max(batch * denoiser, decoder)
+    feature_map = vae.get("ch", 128) * vae.get("ch_mult", [1])[0] * TILE_PIXELS ** 2 * vae_area
+    maps = DECODER_MAPS + (ENCODER_MAPS if with_encoder else 0)
+    return int(4 * (windows * denoiser + maps * feature_map))
 
 
 def duration(seconds):
