@@ -523,6 +523,40 @@ def test_install_model_from_local_files(provider, fixtures_dir, tmp_path, monkey
     assert feedback.progress_values and max(feedback.progress_values) == pytest.approx(100)
 
 
+def test_install_model_installs_cop_gen_from_its_vae_folder_beside_beta(provider, shared_dir, tmp_path, monkeypatch):
+    """Install model with the registry's COP-GEN entry, the denoiser file and the folder of the
+    ten VAEs (the official layout): a COP-GEN folder beside COP-GEN-Beta's, and the setting that
+    names the model makes the algorithms load it."""
+    from plugin.engine import load
+    from plugin.engine.manager import ModelManager
+    from plugin.qgisui import settings
+
+    root = shared_dir / "fixtures" / "copgen_reference"
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "models"))
+    names = ModelManager(tmp_path / "models").names()
+    result = run(
+        "installmodel",
+        {
+            "MODEL": names.index("cop-gen"),
+            "PRECISION": 1,
+            "DENOISER_FILE": str(root / "denoiser_tiny.pth"),
+            "VAE_DIR": str(root / "vae"),
+            "ALLOW_UNOFFICIAL": True,  # tiny random test checkpoints, not the official ones
+            "HEADS": 2,
+        },
+        RecordingFeedback(),
+    )
+    folder = tmp_path / "models" / "cop-gen"
+    assert result["MODEL_DIR"] == str(folder)
+    assert load(folder, device="cpu").family == "cop-gen"
+    saved = settings.model_name()
+    try:
+        settings.set_model_name("cop-gen")
+        assert settings.model_dir() == folder and settings.model_problem() is None
+    finally:
+        settings.set_model_name(saved)
+
+
 def test_install_model_cancel_leaves_no_model(provider, fixtures_dir, tmp_path, monkeypatch):
     from qgis.core import QgsProcessingException
 
