@@ -37,11 +37,12 @@ def covariance_1d(length_scale, size=WINDOW):
 
 
 class GaussianFieldOracle:
-    """``denoise(latents [N, 4, 4, 32, 32], timesteps [N, 4]) -> noise`` of the same shape."""
+    """``denoise(latents [N, 4, 4, 32, 32], timesteps [N, 4]) -> noise`` of the same shape
+    (``size``: the window's side in latents; COP-GEN-Beta's 32 by default)."""
 
-    def __init__(self, length_scale):
+    def __init__(self, length_scale, size=WINDOW):
         self.length_scale = length_scale
-        lam, self.basis = np.linalg.eigh(covariance_1d(length_scale))
+        lam, self.basis = np.linalg.eigh(covariance_1d(length_scale, size))
         self.eigen = np.outer(np.clip(lam, 0, None), np.clip(lam, 0, None))  # of C1 kron C1
         self.schedule = DiscreteVPSchedule()
         self.calls = 0
@@ -60,6 +61,38 @@ class GaussianFieldOracle:
         u = self.basis
         spectral = u.T @ np.asarray(latents, np.float64) @ u
         return (u @ (gain * spectral) @ u.T).astype(np.float32)
+
+
+class MultiResolutionOracle:
+    """The oracle for COP-GEN's windows: ``denoise({key: [N, C, s, s]}, {key: [N]})``. Every image
+    modality's window is denoised alone as a Gaussian field of the same physical correlation
+    length (``length_units`` x its latents per 480 m unit), at its own resolution (24 latents at
+    10 m, 12 at 20 m, 8 for the DEM, 4 at 60 m); scalars get no noise prediction (zeros)."""
+
+    def __init__(self, length_units):
+        from plugin.engine.families.copgen.canvas import latents_per_unit
+        from plugin.engine.families.copgen.registry import REGISTRY
+
+        self.fields = {
+            record.key: GaussianFieldOracle(length_units * latents_per_unit(record.key), record.latent_shape[1])
+            for record in REGISTRY if record.has_vae
+        }
+        self.windows = 0
+
+    def denoise(self, latents, timesteps):
+        self.windows += len(next(iter(latents.values())))
+        noise = {}
+        for key, value in latents.items():
+            field = self.fields.get(key)
+            if field is None:
+                noise[key] = np.zeros_like(value)
+                continue
+            alpha, sigma = field.alpha_sigma(timesteps[key])
+            alpha, sigma = alpha[:, None, None, None], sigma[:, None, None, None]
+            gain = sigma / (alpha ** 2 * field.eigen + sigma ** 2)
+            u = field.basis
+            noise[key] = (u @ (gain * (u.T @ np.asarray(value, np.float64) @ u)) @ u.T).astype(np.float32)
+        return noise
 
 
 def _time_tables():

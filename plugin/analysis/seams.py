@@ -58,21 +58,26 @@ def blind_seam_score(image, cell=1, margin=0):
     return float(max(ratios))
 
 
-def layout_seam_score(image, tiling, height, width, calls, scale=1):
+def layout_seam_score(image, tiling, height, width, calls, scale=1, size=None):
     """Seam score of a canvas sampled with ``tiling`` (a plugin.engine.tiling strategy) over
     ``calls`` network calls, at its window boundaries: the larger of the score at every boundary
     any call used and at the last call's (shifting spreads boundaries everywhere, which dilutes
-    the first). ``scale``: image pixels per latent."""
+    the first). ``scale``: image pixels per latent (or latents per lattice unit); ``size``: the
+    window in the layout's cells (default: the tiling's own, COP-GEN-Beta's 32 latents)."""
     rows, cols = set(), set()
     for call in range(calls):
-        call_rows, call_cols = tiling.layout(height, width, call, calls).boundaries()
+        call_rows, call_cols = _layout(tiling, height, width, call, calls, size).boundaries()
         rows.update(call_rows)
         cols.update(call_cols)
-    last_rows, last_cols = tiling.layout(height, width, calls - 1, calls).boundaries()
+    last_rows, last_cols = _layout(tiling, height, width, calls - 1, calls, size).boundaries()
     return max(
         seam_score(image, rows=[scale * r for r in sorted(rows)], cols=[scale * c for c in sorted(cols)]),
         seam_score(image, rows=[scale * r for r in last_rows], cols=[scale * c for c in last_cols]),
     )
+
+
+def _layout(tiling, height, width, call, calls, size):
+    return tiling.layout(height, width, call, calls) if size is None else tiling.layout(height, width, call, calls, size=size)
 
 
 def decoder_seam_excess(tiled, whole, layout, scale=8, margin=16):
