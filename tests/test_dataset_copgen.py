@@ -84,3 +84,76 @@ def test_copgen_dataset_writes_physical_cells_reruns_and_lists_failures(copgen_d
     with rasterio.open(folder / "DEM_DEM.tif") as ds:
         assert ds.tags()["date"] == "2022-01-03"
     assert not (out / "38D_378R").exists()
+
+
+# Schemas of our own for the eo and raster extensions' fields (from their documented field
+# tables): pystac fetches extension schemas over HTTP, and these tests never touch the network.
+def _bands_schema(field, band):
+    listed = {"type": "object", "properties": {field: {"type": "array", "minItems": 1, "items": band}}}
+    return {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "required": ["assets"],
+            "properties": {"assets": {"type": "object", "additionalProperties": listed}}}
+
+
+EO_SCHEMA = _bands_schema("eo:bands", {
+    "type": "object", "required": ["name", "common_name", "center_wavelength"],
+    "properties": {"name": {"type": "string"}, "description": {"type": "string"},
+                   "common_name": {"enum": ["coastal", "blue", "green", "red", "rededge", "yellow", "pan", "nir",
+                                            "nir08", "nir09", "cirrus", "swir16", "swir22", "lwir", "lwir11",
+                                            "lwir12"]},
+                   "center_wavelength": {"type": "number"}, "full_width_half_max": {"type": "number"}}})
+RASTER_SCHEMA = _bands_schema("raster:bands", {
+    "type": "object", "required": ["data_type", "nodata", "scale", "unit"],
+    "properties": {"nodata": {"oneOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]},
+                   "data_type": {"enum": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                                          "float16", "float32", "float64", "cint16", "cint32", "cfloat32",
+                                          "cfloat64", "other"]},
+                   "scale": {"type": "number"}, "offset": {"type": "number"}, "unit": {"type": "string"},
+                   "sampling": {"enum": ["area", "point"]}, "bits_per_sample": {"type": "integer"}}})
+
+
+@pytest.mark.timeout(600)
+def test_copgen_stac_items_carry_eo_and_raster_bands_validated_offline(copgen_dir, tiles, tmp_path, monkeypatch):
+    import pystac
+    from pystac.extensions.eo import EOExtension
+    from pystac.extensions.projection import ProjectionExtension
+    from pystac.extensions.raster import RasterExtension
+    from pystac.validation import JsonSchemaSTACValidator, set_validator
+    from test_dataset import PROJECTION_SCHEMA
+
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "plugin", "dataset", "--model", str(copgen_dir), "--condition",
+         f"s2l2a={tiles}/{{cell}}.tif:{BANDS}", "--generate", "S2L2A_B01_B09,s1rtc,dem,S2L2A_B02_B03_B04_B08",
+         "--steps", "2", "--cell-size-px", "256", "--out", str(out), "--cells", "282D_485L"],
+        cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr
+    validator = JsonSchemaSTACValidator()
+    validator.schema_cache.update({ProjectionExtension.get_schema_uri(): PROJECTION_SCHEMA,
+                                   EOExtension.get_schema_uri(): EO_SCHEMA,
+                                   RasterExtension.get_schema_uri(): RASTER_SCHEMA})
+    local_read = pystac.stac_io.DefaultStacIO.read_text_from_href
+
+    def local_only(self, href, *args, **kwargs):
+        assert not str(href).startswith("http"), f"validation tried to fetch {href}"
+        return local_read(self, href, *args, **kwargs)
+
+    monkeypatch.setattr(pystac.stac_io.DefaultStacIO, "read_text_from_href", local_only)
+    set_validator(validator)
+    try:
+        collection = pystac.Collection.from_file(str(out / "collection.json"))
+        collection.validate_all()
+    finally:
+        set_validator(JsonSchemaSTACValidator())
+    item = next(collection.get_items())
+    assert {EOExtension.get_schema_uri(), RasterExtension.get_schema_uri()} <= set(item.stac_extensions)
+    raw = json.loads((out / "282D_485L" / "282D_485L.json").read_text())["assets"]
+    # S2: reflectance x 10000 in UInt16, band order of the file, standard centre wavelengths
+    assert [(b["name"], b["common_name"], b["center_wavelength"]) for b in raw["S2L2A_B02_B03_B04_B08"]["eo:bands"]] == [
+        ("B04", "red", 0.665), ("B03", "green", 0.56), ("B02", "blue", 0.49), ("B08", "nir", 0.842)]
+    assert [b["name"] for b in raw["S2L2A_B01_B09"]["eo:bands"]] == ["B01", "B09"]
+    assert raw["S2L2A_B01_B09"]["raster:bands"][0] == {"data_type": "uint16", "nodata": 0, "scale": 0.0001,
+                                                       "offset": 0.0, "unit": "reflectance x 10000"}
+    assert raw["S2L2A_B01_B09"]["proj:shape"] != raw["S2L2A_B02_B03_B04_B08"]["proj:shape"]  # 60 m vs 10 m
+    assert [b["nodata"] for b in raw["S1RTC_vh_vv"]["raster:bands"]] == ["nan", "nan"]
+    assert raw["DEM_DEM"]["raster:bands"][0]["unit"] == "metre" and "eo:bands" not in raw["DEM_DEM"]
+    assert item.properties["copgen:date"] is None and item.properties["copgen:family"] == "cop-gen"
