@@ -32,7 +32,8 @@ def copgen_dir(shared_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiles(shared_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cg_tiles")
-    place_tile(shared_dir / "data" / "majortom_s2l2a" / "282D_485L_3_3.tif", "282D_485L", folder / "282D_485L.tif")
+    for cell in ("282D_485L", "282D_484L"):
+        place_tile(shared_dir / "data" / "majortom_s2l2a" / "282D_485L_3_3.tif", cell, folder / f"{cell}.tif")
     return folder
 
 
@@ -123,7 +124,7 @@ def test_copgen_stac_items_carry_eo_and_raster_bands_validated_offline(copgen_di
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "plugin", "dataset", "--model", str(copgen_dir), "--condition",
-         f"s2l2a={tiles}/{{cell}}.tif:{BANDS}", "--generate", "S2L2A_B01_B09,s1rtc,dem,S2L2A_B02_B03_B04_B08",
+         f"s2l2a={tiles}/{{cell}}.tif:{BANDS}", "--generate", "S2L2A_B01_B09,s1rtc,dem,S2L2A_B02_B03_B04_B08,location",
          "--steps", "2", "--cell-size-px", "256", "--out", str(out), "--cells", "282D_485L"],
         cwd=REPO, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stderr
@@ -157,3 +158,14 @@ def test_copgen_stac_items_carry_eo_and_raster_bands_validated_offline(copgen_di
     assert [b["nodata"] for b in raw["S1RTC_vh_vv"]["raster:bands"]] == ["nan", "nan"]
     assert raw["DEM_DEM"]["raster:bands"][0]["unit"] == "metre" and "eo:bands" not in raw["DEM_DEM"]
     assert item.properties["copgen:date"] is None and item.properties["copgen:family"] == "cop-gen"
+    assert item.assets["windows"].media_type == pystac.MediaType.GEOJSON
+
+    # a later run of other cells (one fails: no tile) keeps this cell's Item, windows asset and all
+    later = subprocess.run(
+        [sys.executable, "-m", "plugin", "dataset", "--model", str(copgen_dir), "--condition",
+         f"s2l2a={tiles}/{{cell}}.tif:{BANDS}", "--generate", "S2L2A_B01_B09,s1rtc,dem,S2L2A_B02_B03_B04_B08,location",
+         "--steps", "2", "--cell-size-px", "256", "--out", str(out), "--cells", "282D_484L,38D_378R"],
+        cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert later.returncode == 1 and "38D_378R" in later.stderr, later.stderr
+    kept = pystac.Collection.from_file(str(out / "collection.json"))
+    assert sorted(item.id for item in kept.get_items()) == ["282D_484L", "282D_485L"]

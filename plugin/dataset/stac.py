@@ -87,8 +87,10 @@ def _earlier_items(out_dir, cells):
             item = pystac.Item.from_file(str(path))
         except Exception:  # noqa: BLE001 (pystac raises many kinds): not an Item of ours, not listed
             continue
-        hrefs = [asset.get_absolute_href() for asset in item.assets.values()]
-        if item.id == folder.name and hrefs and all(href and file_reads(href) for href in hrefs):
+        assets = list(item.assets.values())
+        whole = [asset.href and (file_reads(asset.get_absolute_href()) if asset.media_type == pystac.MediaType.COG
+                                 else Path(asset.get_absolute_href()).is_file()) for asset in assets]
+        if item.id == folder.name and assets and all(whole):
             item.clear_links()
             items.append(item)
     return items
