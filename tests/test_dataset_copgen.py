@@ -169,3 +169,16 @@ def test_copgen_stac_items_carry_eo_and_raster_bands_validated_offline(copgen_di
     assert later.returncode == 1 and "38D_378R" in later.stderr, later.stderr
     kept = pystac.Collection.from_file(str(out / "collection.json"))
     assert sorted(item.id for item in kept.get_items()) == ["282D_484L", "282D_485L"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("extra, words", [
+    (["--date", "2021-02-30"], ["--date", "not a date"]),
+    (["--generate", "s2_l1c"], ["--generate", "s2_l1c is a COP-GEN-Beta modality"]),
+])
+def test_copgen_dataset_bad_input_is_one_line_before_any_cluster(copgen_dir, tiles, tmp_path, extra, words):
+    out = tmp_path / "out"
+    result = dataset(copgen_dir, tiles, out, "--cells", "282D_485L", *extra)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and all(word in lines[0] for word in words), result.stderr
+    assert not out.exists()

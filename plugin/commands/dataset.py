@@ -3,7 +3,9 @@
 Cells: --cells 282D_485L,38D_378R, a --cells-layer written by the cells command, or the cells
 of an --extent / --aoi. Conditions: MODALITY=FILE (one raster or VRT each cell reads its window
 from) or MODALITY=PATTERN with {cell} (e.g. s2_l2a=tiles/{cell}.tif); none: unconditional.
-The generation options (--seed, --steps, --solver, --tiling, --precision, ...) are generate's.
+The generation options (--seed, --steps, --solver, --tiling, --precision, --date, ...) are
+generate's. A COP-GEN model takes sensor names (s2l2a=tiles/{cell}.tif) and writes each
+modality in physical units at its native resolution on the cell's model lattice, as generate.
 
 Each cell gets OUT/<cell>/<modality>.tif on its Major TOM 10 m product grid (1068 px, padded
 to 1072 px with a 2 px nodata rim, as generate pads areas to whole latents), with a seed

@@ -113,11 +113,13 @@ class RunOptions:
     def __post_init__(self):
         if self.family == BETA:
             object.__setattr__(self, "generate", modality_keys("generate", self.generate))
-        else:  # sensor names stand for their groups: the keys the request (and the files) use
-            from ..engine.families.copgen.registry import expand_names
+        else:  # sensor names stand for their groups: the keys the request (and the files) use,
+            # checked as the request checks them (an other family's name says so)
+            from ..engine.families import request_rules
+            from ..engine.request import _known_keys
 
-            names = self.generate.split(",") if isinstance(self.generate, str) else self.generate
-            object.__setattr__(self, "generate", expand_names([name.strip() for name in names], "generate"))
+            object.__setattr__(self, "generate", tuple(
+                _known_keys(request_rules(self.family), "generate", self.generate, self.family)))
         check_device(self.device)
         check_preference(self.precision)
 
