@@ -77,6 +77,12 @@ def test_copgen_dataset_writes_physical_cells_reruns_and_lists_failures(copgen_d
     assert "cells 1/1 done (1 already complete), 0 failed" in again.stderr
     assert (folder / "DEM_DEM.tif").stat().st_mtime_ns == mtime
 
+    # a class map that lost its class names and colours is not complete: the cell is redone
+    (folder / "LULC_LULC.tif.aux.xml").unlink()
+    redone = dataset(copgen_dir, tiles, out, "--cells", "282D_485L", "--date", "2021-07-15")
+    assert "cells 1/1 done (0 already complete), 0 failed" in redone.stderr, redone.stderr
+    assert (folder / "LULC_LULC.tif.aux.xml").is_file()
+
     # another date is another cell: redone; a cell without its tile fails, listed, the other is kept
     changed = dataset(copgen_dir, tiles, out, "--cells", "282D_485L,38D_378R", "--date", "2022-01-03")
     assert changed.returncode == 1, changed.stderr

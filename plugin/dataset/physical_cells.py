@@ -4,6 +4,7 @@ maps' .aux.xml beside them, and windows.geojson when location or date is generat
 
 import json
 
+from ..engine.families.copgen.classes import CLASS_MAPS
 from ..engine.families.copgen.registry import BY_KEY
 from ..geo.lattice import ModelLattice
 from ..geo.physical_outputs import storage_of
@@ -37,7 +38,11 @@ def condition_files_of_tags(tags):
 
 
 def side_files_complete(job):
-    """The windows file (when the job has one) reads as GeoJSON."""
+    """The class maps' .aux.xml (their class names and colours) are there, and the windows file
+    (when the job has one) reads as GeoJSON."""
+    for name, key in job.output_keys().items():
+        if BY_KEY[key].processing in CLASS_MAPS and not (job.folder / f"{name}.aux.xml").is_file():
+            return False
     if WINDOWS_FILE not in job.output_names():
         return True
     try:
