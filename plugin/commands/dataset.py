@@ -3,7 +3,9 @@
 Cells: --cells 282D_485L,38D_378R, a --cells-layer written by the cells command, or the cells
 of an --extent / --aoi. Conditions: MODALITY=FILE (one raster or VRT each cell reads its window
 from) or MODALITY=PATTERN with {cell} (e.g. s2_l2a=tiles/{cell}.tif); none: unconditional.
-The generation options (--seed, --steps, --solver, --tiling, --precision, ...) are generate's.
+The generation options (--seed, --steps, --solver, --tiling, --precision, --date, ...) are
+generate's. A COP-GEN model takes sensor names (s2l2a=tiles/{cell}.tif) and writes each
+modality in physical units at its native resolution on the cell's model lattice, as generate.
 
 Each cell gets OUT/<cell>/<modality>.tif on its Major TOM 10 m product grid (1068 px, padded
 to 1072 px with a 2 px nodata rim, as generate pads areas to whole latents), with a seed
@@ -45,7 +47,7 @@ def add_parser(subparsers):
     add_area_options(cells)
     cli_options.add_model_option(parser)
     cli_options.add_condition_option(parser, what="a raster each cell reads its window from, or a pattern naming the cell",
-                         example="s2_l2a=tiles/{cell}.tif:B04,B03,B02")
+                         example="s2_l2a=tiles/{cell}.tif:B04,B03,B02 (COP-GEN: s2l2a=tiles/{cell}.tif)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for OUT/<cell>/<modality>.tif and the STAC catalog (OUT/collection.json)")
     cli_options.add_generation_options(parser)
@@ -77,7 +79,8 @@ def run(args):
     if len(cells) > args.max_cells:
         raise InputError(f"{count(len(cells), 'cell')}, above the limit of {args.max_cells}; choose a smaller area or "
                          "raise the limit", "max_cells")
-    sources = [ConditionSource(spec) for spec in cli_options.condition_specs(args)]
+    family = cli_options.model_family(args.model)
+    sources = [ConditionSource(spec) for spec in cli_options.condition_specs(args, family)]
     # one worker per GPU on CUDA (each pinned to its GPU), else --workers CPU workers
     gpus = visible_gpus() if args.device == "cuda" and not args.scheduler and args.workers is None else []
     workers = len(gpus) or args.workers or 1
@@ -86,7 +89,7 @@ def run(args):
         solver=args.solver, samples=args.samples, tiling=args.tiling, reflectance=args.reflectance,
         device=args.device, precision=args.precision,
         threads=None if args.scheduler else max(1, (os.cpu_count() or 1) // workers),
-        cell_size_px=args.cell_size_px,
+        cell_size_px=args.cell_size_px, family=family, date=args.date,
     )
     jobs = make_jobs(cells, sources, options, os.path.abspath(args.out))  # checks the options once
     # the folder is claimed (and found writable) before any cluster starts; a second run into it is
@@ -148,7 +151,10 @@ def describe_estimate(client, jobs):
     model there once, as the cells will), times the cells, over the workers."""
     from ..dataset.worker import estimate_cell
     from ..engine.estimate import duration
+    from ..engine.families import BETA
 
+    if jobs[0].options.family != BETA:  # the engine prices COP-GEN's canvases not yet
+        return f"estimate: {count(len(jobs), 'cell')}; no time estimate for {jobs[0].options.family} models yet"
     cell = client.submit(estimate_cell, jobs[0], pure=False).result()
     workers = max(1, len(client.scheduler_info()["workers"]))
     return (f"estimate: {count(len(jobs), 'cell')}, each {cell.describe()}; about "

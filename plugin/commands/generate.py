@@ -49,8 +49,13 @@ def add_parser(subparsers):
         "one Major TOM cell fits; a mistyped extent must not start a run of days)",
     )
     parser.add_argument("--run-name", metavar="NAME", help="output file name prefix (default copgen_seed<SEED>)")
+    parser.add_argument(
+        "--vrt", action="store_true",
+        help="COP-GEN: also write <run>_<sensor>.vrt for each generated Sentinel-2 sensor, stacking its groups' "
+        "files at 10 m in band order without copying pixels",
+    )
     add_precision_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, flags={"vrt": "--vrt"})
 
 
 def build_request(args, aoi=None):
@@ -80,6 +85,8 @@ def run(args):
     from ..geo.pipeline import generate_area
 
     request = build_request(args, aoi=read_aoi(args.aoi) if args.aoi else None)
+    if getattr(args, "vrt", False):
+        _check_vrt(request)
     check_model_folder(args.model)
     model = open_model(args.model, args)
     with folders_removed_on_failure(args.out):
@@ -89,9 +96,23 @@ def run(args):
                                   notify=lambda message: bar.note(f"warning: {message}"))
         finally:
             bar.close()
+        if getattr(args, "vrt", False):
+            from ..geo.sensor_vrts import write_sensor_vrts
+
+            paths = list(paths) + write_sensor_vrts(request, paths)
     for path in paths:
         print(path)
     return 0
+
+
+def _check_vrt(request):
+    """--vrt is COP-GEN's (Beta writes one file per modality already) and needs a sensor to stack."""
+    from ..engine.families import BETA
+    from ..geo.sensor_vrts import check_vrt_request
+
+    if request.family == BETA:
+        raise InputError("stacks a COP-GEN sensor's groups; this is a COP-GEN-Beta model", "vrt")
+    check_vrt_request(request)
 
 
 def check_model_folder(path):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..engine.errors import InputError
+from ..engine.families import BETA
 from ..engine.families.beta.registry import BY_KEY, PIXEL_SIZE_M
 from ..engine.model_folder import source_hashes
 from ..engine.precision import DEFAULT_PREFERENCE, check_device, check_preference
@@ -76,7 +77,7 @@ class ConditionSource:
         if not self.is_pattern:
             return self.spec
         path = self.spec.path.replace("{cell}", cell_name)
-        if self.spec.s2_offset_note is not None:
+        if getattr(self.spec, "s2_offset_note", None) is not None:
             # an "auto" offset was resolved on the pattern, which is no product: read each cell's own
             return replace(self.spec, path=path, s2_offset=AUTO_OFFSET, s2_offset_note=None)
         return replace(self.spec, path=path)
@@ -90,7 +91,8 @@ class RunOptions:
     tiling: a tiling spec (None: the engine's default). precision: the precision preference,
     "faithful" or "fast" (:mod:`plugin.engine.precision`). threads: ONNX Runtime threads per
     worker (None: all cores). cell_size_px: the centred part of each cell's product grid to
-    generate. The request fields are checked by the request itself (:func:`make_jobs`).
+    generate. family: the model's family; date: COP-GEN's date condition ("YYYY-MM-DD", None:
+    not conditioned). The request fields are checked by the request itself (:func:`make_jobs`).
     """
 
     model_dir: str
@@ -105,15 +107,29 @@ class RunOptions:
     precision: str = DEFAULT_PREFERENCE
     threads: Optional[int] = None
     cell_size_px: int = PRODUCT_PIXELS
+    family: str = BETA
+    date: Optional[str] = None
 
     def __post_init__(self):
-        object.__setattr__(self, "generate", modality_keys("generate", self.generate))
+        if self.family == BETA:
+            object.__setattr__(self, "generate", modality_keys("generate", self.generate))
+        else:  # sensor names stand for their groups: the keys the request (and the files) use,
+            # checked as the request checks them (an other family's name says so)
+            from ..engine.families import request_rules
+            from ..engine.request import _known_keys
+
+            object.__setattr__(self, "generate", tuple(
+                _known_keys(request_rules(self.family), "generate", self.generate, self.family)))
         check_device(self.device)
         check_preference(self.precision)
 
     @property
     def tiling_spec(self):
-        """The tiling as outputs record it (the default spelled out)."""
+        """The tiling as outputs record it (the family's default spelled out)."""
+        if self.tiling is None and self.family != BETA:
+            from ..engine.families.copgen.canvas import DEFAULT_TILING
+
+            return parse_tiling(DEFAULT_TILING).spec
         return parse_tiling(self.tiling).spec
 
 
@@ -146,13 +162,26 @@ class CellJob:
             grid=self.grid() if grid is None else grid,
             samples=options.samples, seed=self.seed, steps=options.steps, solver=options.solver,
             tiling=options.tiling, reflectance=options.reflectance, run_name=CELL_RUN_NAME,
+            family=options.family, date=options.date,
         )
 
     def output_names(self):
         """File names of the outputs in the cell folder, in generation order: the request's
         names without the run name."""
         request = self.request(grid=NO_GRID)
-        return [name.removeprefix(f"{request.run_name}_") for name in request.output_names()]
+        names = [name.removeprefix(f"{request.run_name}_") for name in request.output_names()]
+        if self.options.family == BETA:
+            return names
+        from .physical_cells import physical_output_names
+
+        return physical_output_names(self.options.generate, self.options.samples, names)
+
+    def output_keys(self):
+        """{file name: modality key} of the GeoTIFF outputs."""
+        names = iter(self.request(grid=NO_GRID).output_names())
+        keys = {next(names).removeprefix(f"{CELL_RUN_NAME}_"): key
+                for key in self.options.generate for _ in range(self.options.samples)}
+        return {name: key for name, key in keys.items() if name in self.output_names()}
 
     def expected_tags(self, model):
         """Tag values the outputs of this job carry (see :data:`CHECKED_TAGS`), by file name.
@@ -166,9 +195,7 @@ class CellJob:
             **source_hashes(model.info),
             "denoiser_precision": model.plan.denoiser_precision,
         }
-        names = self.output_names()
-        return {name: {**common, "modality": self.options.generate[i // self.options.samples]}
-                for i, name in enumerate(names)}
+        return {name: {**common, "modality": key} for name, key in self.output_keys().items()}
 
     def condition_files(self):
         return sorted(spec.path for spec in self.conditions)
@@ -186,6 +213,8 @@ class CellJob:
                 "generate": list(options.generate), "steps": options.steps, "solver": options.solver,
                 "samples": options.samples, "tiling": options.tiling_spec, "reflectance": options.reflectance,
                 "cell_size_px": options.cell_size_px, "precision": options.precision,
+                # another family's options (Beta's records stay as they were, so reruns still skip)
+                **({} if options.family == BETA else {"family": options.family, "date": options.date}),
             },
             "model": {
                 **source_hashes(model.info),
@@ -203,8 +232,8 @@ def _condition_record(spec):
     except OSError:
         identity = None
     return {"modality": spec.modality, "file": os.path.abspath(spec.path), "identity": identity,
-            "bands": list(spec.bands) if spec.bands else None, "source": spec.source,
-            "s1_in_db": spec.s1_in_db, "s2_offset": spec.s2_offset}
+            "bands": list(spec.bands) if spec.bands else None, "source": getattr(spec, "source", None),
+            "s1_in_db": spec.s1_in_db, "s2_offset": getattr(spec, "s2_offset", None)}
 
 
 def read_record(folder):
@@ -253,6 +282,12 @@ def completed(job, model):
     if job.folder.is_symlink() or read_record(job.folder) != job.record(model):
         return False
     grid = None
+    physical = job.options.family != BETA
+    if physical:
+        from .physical_cells import condition_files_of_tags, output_grid, output_dtype, side_files_complete
+
+        if not side_files_complete(job):
+            return False
     for name, tags in job.expected_tags(model).items():
         path = job.folder / name
         if not path.is_file():
@@ -266,12 +301,15 @@ def completed(job, model):
             return False
         if any(found.get(key) != value for key, value in tags.items()):
             return False
-        as_reflectance = job.options.reflectance and BY_KEY[tags["modality"]].reflectance
-        if dtype != ("uint16" if as_reflectance else "uint8"):
+        if physical:
+            expected_dtype, files, grid = (output_dtype(tags["modality"]), condition_files_of_tags(found),
+                                           output_grid(job, tags["modality"]))
+        else:
+            as_reflectance = job.options.reflectance and BY_KEY[tags["modality"]].reflectance
+            expected_dtype, files = ("uint16" if as_reflectance else "uint8"), _condition_files(found)
+            grid = grid or job.grid()
+        if dtype != expected_dtype or files != job.condition_files() or not file_reads(path):
             return False
-        if _condition_files(found) != job.condition_files() or not file_reads(path):
-            return False
-        grid = grid or job.grid()
         if georef[0] != grid.crs or georef[2:] != (grid.width, grid.height) or not georef[1].almost_equals(
             grid.transform, precision=PIXEL_SIZE_M * 1e-6
         ):

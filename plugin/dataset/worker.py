@@ -154,7 +154,9 @@ def generate_cell(model, job):
     progress, notify = cell_reporters(job.cell)
     try:
         written = generate_area(model, request, work, progress=progress, notify=notify)
-        move_into_place(list(zip(written, finals)))
+        # class maps' names and colours live in an .aux.xml beside the COG: moved first, with it
+        pairs = [(Path(f"{path}.aux.xml"), Path(f"{final}.aux.xml")) for path, final in zip(written, finals)]
+        move_into_place([pair for pair in pairs if pair[0].is_file()] + list(zip(written, finals)))
         write_json_atomic(job.folder / CELL_RECORD, record)  # last: the cell is complete
     except BaseException:
         if created:
