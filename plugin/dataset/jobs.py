@@ -18,8 +18,7 @@ from ..engine.families import BETA
 from ..engine.families.beta.registry import BY_KEY, PIXEL_SIZE_M
 from ..engine.model_folder import source_hashes
 from ..engine.precision import DEFAULT_PREFERENCE, check_device, check_preference
-from ..engine.families.beta.request_rules import modality_keys
-from ..engine.request import GenerationRequest
+from ..engine.request import GenerationRequest, known_modality_keys
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import parse_tiling
 from ..geo.condition_spec import AUTO_OFFSET
@@ -111,15 +110,7 @@ class RunOptions:
     date: Optional[str] = None
 
     def __post_init__(self):
-        if self.family == BETA:
-            object.__setattr__(self, "generate", modality_keys("generate", self.generate))
-        else:  # sensor names stand for their groups: the keys the request (and the files) use,
-            # checked as the request checks them (an other family's name says so)
-            from ..engine.families import request_rules
-            from ..engine.request import _known_keys
-
-            object.__setattr__(self, "generate", tuple(
-                _known_keys(request_rules(self.family), "generate", self.generate, self.family)))
+        object.__setattr__(self, "generate", known_modality_keys(self.family, "generate", self.generate))
         check_device(self.device)
         check_preference(self.precision)
 

@@ -169,6 +169,12 @@ def _conditions(conditions, generate, rules, family):
     return tuple(conditions)
 
 
+def known_modality_keys(family, field, names):
+    """The modality keys of ``names`` (a list, or "a,b") as family ``family`` reads them, in its
+    network order; InputError as a request gives it (a name of the other family says so)."""
+    return tuple(_known_keys(request_rules(family), field, names, family))
+
+
 def _known_keys(rules, field, names, family, lookup=None):
     """``rules``' keys of ``names``; an unknown name that another family knows says so."""
     try:
