@@ -51,6 +51,8 @@ def add_parser(subparsers):
     cli_options.add_generation_options(parser)
     cli_options.add_condition_reading_options(parser)
     cli_options.add_precision_options(parser)
+    cli_options.add_limit_options(parser, area=False, what="cells (each, and all of them together for --max-hours)")
+    cli_options.add_network_option(parser)
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask scheduler instead of a local cluster")
     parser.add_argument("--workers", type=int, metavar="N", help="local cluster worker processes (default 1)")
     parser.add_argument(
@@ -69,6 +71,7 @@ def run(args):
     from ..dataset.run import LOCK_FILE, visible_gpus
     from ..engine.folder_lock import FolderLock
 
+    cli_options.apply_network_option(args)
     if args.workers is not None and (args.workers < 1 or args.scheduler):
         raise InputError("a whole number >= 1, for the local cluster only (not with --scheduler)", "workers")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
@@ -107,7 +110,7 @@ def _run_on_cluster(args, jobs, options, workers, gpus):
         model = model_on_workers(client, options)
         for note in model.plan.notes:
             print(f"note: {note}", file=sys.stderr)
-        print(describe_estimate(client, jobs), file=sys.stderr, flush=True)
+        print(describe_estimate(client, jobs, args), file=sys.stderr, flush=True)
         client.subscribe_topic(PROGRESS_TOPIC, print_cell_event)
         dashboard = dashboard_link(client)  # asks the scheduler
         if dashboard:
@@ -143,14 +146,18 @@ def print_cell_event(event):
         print(f"cell {message['cell']}: {message['stage']}", file=sys.stderr, flush=True)
 
 
-def describe_estimate(client, jobs):
+def describe_estimate(client, jobs, args):
     """The run's estimate before any cell starts: one cell priced on a worker (which loads the
-    model there once, as the cells will), times the cells, over the workers."""
+    model there once, as the cells will), times the cells, over the workers. A cell, or all of
+    them, beyond --max-hours / --max-memory-gib is refused here, before any cell is generated."""
     from ..dataset.worker import estimate_cell
-    from ..engine.estimate import duration
+    from ..engine.estimate import check_limits, duration
 
     cell = client.submit(estimate_cell, jobs[0], pure=False).result()
     workers = max(1, len(client.scheduler_info()["workers"]))
+    check_limits(cell, args.max_hours, args.max_memory_gib, what="each cell")
+    check_limits(cell, args.max_hours, what=f"the {count(len(jobs), 'cell')} on {count(workers, 'worker')}",
+                 seconds=cell.seconds * len(jobs) / workers)
     return (f"estimate: {count(len(jobs), 'cell')}, each {cell.describe()}; about "
             f"{duration(cell.seconds * len(jobs) / workers)} in all on {count(workers, 'worker')} "
             "(cells already complete are skipped)")

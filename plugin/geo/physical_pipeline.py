@@ -35,7 +35,7 @@ from .lattice import ModelLattice
 from .output import provenance_tags
 from .physical_conditions import read_sensor
 from .physical_outputs import PhysicalWriter
-from .pipeline import area_km2, make_out_dir, resolve_grid
+from .pipeline import check_area, make_out_dir, resolve_grid
 
 LOCATION, DATE = "3d_cartesian_lat_lon", "mean_timestamps"
 EARTH_RADIUS_KM = 6371.0088
@@ -83,10 +83,7 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
         raise InputError(f"output folder {out_dir} exists and is not a folder")
     lattice = ModelLattice.from_grid(resolve_grid(request))
     grid = lattice.grid(10)
-    if request.max_area_km2 is not None and area_km2(grid) > request.max_area_km2:
-        raise InputError(f"the area is {area_km2(grid):.1f} km² ({grid.width} x {grid.height} px at 10 m), above "
-                         f"the limit of {request.max_area_km2:g} km²; choose a smaller area or raise the limit",
-                         "max_area_km2")
+    check_area(grid, request.max_area_km2)
     images = [key for key in request.generate if BY_KEY[key].has_vae]
     scalars = [key for key in request.generate if not BY_KEY[key].has_vae]
     names = _image_names(request, images)
