@@ -102,3 +102,30 @@ def test_dataset_checks_each_cell_and_the_whole_run_against_the_time_limit(tmp_p
     assert result.returncode == 1
     assert error_line(result).startswith("error: --max-memory-gib: each cell would need about")
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def copgen_model_dir(shared_dir, tmp_path_factory):
+    from plugin.engine.convert import convert
+
+    root = shared_dir / "fixtures" / "copgen_reference"
+    return convert(root / "denoiser_tiny.pth", None, tmp_path_factory.mktemp("cg") / "model", heads=2,
+                   vae_dir=root / "vae")
+
+
+@pytest.mark.timeout(300)
+def test_cop_gen_runs_are_held_against_the_memory_limit_before_reading(tmp_path, copgen_model_dir):
+    def generate(*extra):
+        return _run(["generate", "--model", copgen_model_dir, "--generate", "s1rtc", "--condition",
+                     f"s2l2a={S2_TILE}:B04,B03,B02", "--steps", 2, "--out", tmp_path / "out", *extra], timeout=280)
+
+    result, peak = generate("--samples", 10 ** 9)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert line.startswith("error: --max-memory-gib:") and "denoiser windows" in line
+    assert peak < 1024, peak
+    # the condition is not even read: its three bands would not do for s2l2a
+    result, _ = generate("--max-memory-gib", 0.0001)
+    assert result.returncode == 1
+    assert error_line(result).startswith("error: --max-memory-gib:")
+    assert not (tmp_path / "out").exists()

@@ -89,9 +89,10 @@ def check_limits(estimate, max_hours=None, max_memory_gib=None, what="the run", 
     """InputError naming the limit (the request field max_hours / max_memory_gib) that ``estimate``
     is beyond, with the estimated figure; checked before a run reads or allocates anything.
     ``seconds``: the time to hold against max_hours when it is not the estimate's own (a
-    dataset's cells together)."""
+    dataset's cells together). An estimate whose ``seconds`` is None (not priced) is held
+    against memory only."""
     seconds = estimate.seconds if seconds is None else seconds
-    if max_hours is not None and seconds > max_hours * 3600:
+    if max_hours is not None and seconds is not None and seconds > max_hours * 3600:
         raise InputError(f"{what} would take {estimate.describe() if seconds == estimate.seconds else 'about ' + duration(seconds)}, "
                          f"above the limit of {max_hours:g} h; use fewer samples, steps or a smaller area, "
                          "or raise the limit", "max_hours")
