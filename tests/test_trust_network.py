@@ -133,3 +133,16 @@ def test_generate_reads_a_condition_url_only_with_allow_network(tmp_path, tiny_m
     with rasterio.open(tmp_path / "remote" / "copgen_seed0_dem.tif") as remote, \
             rasterio.open(tmp_path / "local" / "copgen_seed0_dem.tif") as here:
         assert np.array_equal(remote.read(), here.read())
+
+
+
+@pytest.mark.timeout(120)
+def test_dataset_refuses_a_condition_url_before_any_request(tmp_path, tiny_model_dir):
+    with RangeServer({"/scene.tif": S2_TILE.read_bytes()}) as server:
+        url = f"{server.url}/scene.tif"
+        result = run_cli(["dataset", "--model", tiny_model_dir, "--generate", "dem", "--condition", f"s2_l2a={url}",
+                          "--cells", "282D_485L", "--out", tmp_path / "out", "--device", "cpu"], timeout=100)
+        assert result.returncode == 1
+        line = error_line(result)
+        assert url in line and "network source" in line and "local files only" in line
+        assert server.requests == [] and not (tmp_path / "out").exists()

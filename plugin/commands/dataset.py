@@ -52,7 +52,6 @@ def add_parser(subparsers):
     cli_options.add_condition_reading_options(parser)
     cli_options.add_precision_options(parser)
     cli_options.add_limit_options(parser, area=False, what="cells (each, and all of them together for --max-hours)")
-    cli_options.add_network_option(parser)
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask scheduler instead of a local cluster")
     parser.add_argument("--workers", type=int, metavar="N", help="local cluster worker processes (default 1)")
     parser.add_argument(
@@ -71,7 +70,6 @@ def run(args):
     from ..dataset.run import LOCK_FILE, visible_gpus
     from ..engine.folder_lock import FolderLock
 
-    cli_options.apply_network_option(args)
     if args.workers is not None and (args.workers < 1 or args.scheduler):
         raise InputError("a whole number >= 1, for the local cluster only (not with --scheduler)", "workers")
     if os.path.exists(args.out) and not os.path.isdir(args.out):

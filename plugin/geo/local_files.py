@@ -88,6 +88,11 @@ def allow_network():
     os.environ[NETWORK_SWITCH] = "1"
 
 
+def is_network(path):
+    """Whether ``path`` names a network source (an http(s) URL or a /vsicurl/ path)."""
+    return bool(_NETWORK.match(os.fspath(path)))
+
+
 def network_allowed():
     return os.environ.get(NETWORK_SWITCH) == "1"
 
