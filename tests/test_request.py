@@ -52,6 +52,9 @@ def request(**fields):
         ({"reflectance": True}, "reflectance", "only s2_l1c, s2_l2a outputs can be written as reflectance"),
         ({"max_area_km2": 0}, "max_area_km2", "must be a positive number of km², got 0"),
         ({"max_area_km2": "10"}, "max_area_km2", "must be a positive number of km², got '10'"),
+        ({"max_hours": 0}, "max_hours", "must be a positive number of hours, got 0"),
+        ({"max_hours": True}, "max_hours", "must be a positive number of hours, got True"),
+        ({"max_memory_gib": -1}, "max_memory_gib", "must be a positive number of GiB, got -1"),
         ({"run_name": "../escape"}, "run_name", "'../escape': use letters, digits, '.', '_' and '-' only"),
         ({"family": "cop-gen-3"}, "family", "unknown model family 'cop-gen-3'"),
         ({"date": "2021-07-15"}, "date", "COP-GEN-Beta has no date condition"),
@@ -78,7 +81,7 @@ def test_each_bad_field_is_named_with_a_bare_message(fields, field, message):
 def test_every_field_has_a_validation_case():
     """The table above covers every field but the area's grid (opaque: geo checks its size)."""
     covered = {"generate", "conditions", "samples", "seed", "steps", "solver", "aoi", "extent", "tiling",
-               "reflectance", "max_area_km2", "run_name", "family", "date"}
+               "reflectance", "max_area_km2", "max_hours", "max_memory_gib", "run_name", "family", "date"}
     assert set(FIELDS) - covered == {"grid"}
 
 

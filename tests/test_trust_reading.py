@@ -187,7 +187,7 @@ def test_vector_files_that_read_elsewhere_are_refused(tmp_path):
             result = run_cli(args, timeout=60)
             assert result.returncode == 1
             line = error_line(result)
-            assert label in line and ("OGR_VRT" in line or "not a local file" in line)
+            assert label in line and ("OGR_VRT" in line or "network source" in line)
             assert not (tmp_path / "cells.gpkg").exists() and not (tmp_path / "ds").exists()
     assert server.count == 0
 

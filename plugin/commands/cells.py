@@ -11,12 +11,14 @@ from ..engine.atomic import check_not_input
 from ..engine.errors import InputError
 from ..engine.wording import count
 from ..geo.majortom import cells_in_area
+from .options import add_network_option, apply_network_option
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("cells", help="the Major TOM cells of an area (vector layer)", description=__doc__)
     add_area_options(parser.add_mutually_exclusive_group(required=True))
     parser.add_argument("--out", required=True, metavar="FILE", help="vector file to write (.gpkg, .geojson, .shp)")
+    add_network_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -68,6 +70,7 @@ def _checked_crs(crs, text):
 def run(args):
     from ..dataset.cells_layer import write_cells_layer
 
+    apply_network_option(args)
     check_not_input([args.out], [args.aoi], "--out")
     cells = cells_of_area_args(args)
     if not cells:

@@ -53,6 +53,7 @@ def add_parser(subparsers):
     cli_options.add_generation_options(parser)
     cli_options.add_condition_reading_options(parser)
     cli_options.add_precision_options(parser)
+    cli_options.add_limit_options(parser, area=False, what="cells (each, and all of them together for --max-hours)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask scheduler instead of a local cluster")
     parser.add_argument("--workers", type=int, metavar="N", help="local cluster worker processes (default 1)")
     parser.add_argument(
@@ -110,7 +111,7 @@ def _run_on_cluster(args, jobs, options, workers, gpus):
         model = model_on_workers(client, options)
         for note in model.plan.notes:
             print(f"note: {note}", file=sys.stderr)
-        print(describe_estimate(client, jobs), file=sys.stderr, flush=True)
+        print(describe_estimate(client, jobs, args), file=sys.stderr, flush=True)
         client.subscribe_topic(PROGRESS_TOPIC, print_cell_event)
         dashboard = dashboard_link(client)  # asks the scheduler
         if dashboard:
@@ -146,17 +147,21 @@ def print_cell_event(event):
         print(f"cell {message['cell']}: {message['stage']}", file=sys.stderr, flush=True)
 
 
-def describe_estimate(client, jobs):
+def describe_estimate(client, jobs, args):
     """The run's estimate before any cell starts: one cell priced on a worker (which loads the
-    model there once, as the cells will), times the cells, over the workers."""
+    model there once, as the cells will), times the cells, over the workers. A cell, or all of
+    them, beyond --max-hours / --max-memory-gib is refused here, before any cell is generated."""
     from ..dataset.worker import estimate_cell
-    from ..engine.estimate import duration
+    from ..engine.estimate import check_limits, duration
     from ..engine.families import BETA
 
     if jobs[0].options.family != BETA:  # the engine prices COP-GEN's canvases not yet
         return f"estimate: {count(len(jobs), 'cell')}; no time estimate for {jobs[0].options.family} models yet"
     cell = client.submit(estimate_cell, jobs[0], pure=False).result()
     workers = max(1, len(client.scheduler_info()["workers"]))
+    check_limits(cell, args.max_hours, args.max_memory_gib, what="each cell")
+    check_limits(cell, args.max_hours, what=f"the {count(len(jobs), 'cell')} on {count(workers, 'worker')}",
+                 seconds=cell.seconds * len(jobs) / workers)
     return (f"estimate: {count(len(jobs), 'cell')}, each {cell.describe()}; about "
             f"{duration(cell.seconds * len(jobs) / workers)} in all on {count(workers, 'worker')} "
             "(cells already complete are skipped)")

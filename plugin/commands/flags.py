@@ -34,6 +34,8 @@ FLAGS = {
     "tiling": "--tiling",
     "reflectance": "--reflectance",
     "max_area_km2": "--max-area-km2",
+    "max_hours": "--max-hours",
+    "max_memory_gib": "--max-memory-gib",
     "run_name": "--run-name",
     "date": "--date",
     "family": "--model",

@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 
 from ..engine.errors import InputError, ModelError
-from ..engine.request import DEFAULT_MAX_AREA_KM2
 from .cleanup import folders_removed_on_failure
 from .options import (
     add_condition_option,
     add_condition_reading_options,
     add_generation_options,
+    add_limit_options,
+    add_network_option,
+    apply_network_option,
     add_model_option,
     add_precision_options,
     condition_specs,
@@ -43,11 +45,8 @@ def add_parser(subparsers):
     parser.add_argument("--aoi", metavar="FILE", help="polygon vector file; outside it outputs are nodata")
     add_generation_options(parser)
     add_condition_reading_options(parser)
-    parser.add_argument(
-        "--max-area-km2", type=float, default=DEFAULT_MAX_AREA_KM2, metavar="KM2",
-        help=f"refuse larger areas, saying how long they would take (default {DEFAULT_MAX_AREA_KM2:g} km²: "
-        "one Major TOM cell fits; a mistyped extent must not start a run of days)",
-    )
+    add_limit_options(parser)
+    add_network_option(parser)
     parser.add_argument("--run-name", metavar="NAME", help="output file name prefix (default copgen_seed<SEED>)")
     parser.add_argument(
         "--vrt", action="store_true",
@@ -66,7 +65,8 @@ def build_request(args, aoi=None):
     return GenerationRequest(
         generate=args.generate, conditions=condition_specs(args, family), extent=args.extent, aoi=aoi,
         samples=args.samples, seed=args.seed, steps=args.steps, solver=args.solver, tiling=args.tiling,
-        reflectance=args.reflectance, max_area_km2=args.max_area_km2, run_name=args.run_name,
+        reflectance=args.reflectance, max_area_km2=args.max_area_km2, max_hours=args.max_hours,
+        max_memory_gib=args.max_memory_gib, run_name=args.run_name,
         family=family, date=args.date,
     )
 
@@ -84,6 +84,7 @@ def open_model(model_dir, args):
 def run(args):
     from ..geo.pipeline import generate_area
 
+    apply_network_option(args)
     request = build_request(args, aoi=read_aoi(args.aoi) if args.aoi else None)
     if getattr(args, "vrt", False):
         _check_vrt(request)

@@ -57,6 +57,54 @@ def add_generation_options(parser):
     )
 
 
+def add_limit_options(parser, area=True, hours=True, memory=True, what="runs", area_default=None):
+    """--max-area-km2, --max-hours and --max-memory-gib: the limits on a run's estimated cost
+    (plugin.engine.estimate.check_limits), each raisable; a run beyond one is refused before it
+    reads or allocates anything, naming the flag."""
+    from ..engine.estimate import machine_memory_gib
+    from ..engine.request import DEFAULT_MAX_AREA_KM2, DEFAULT_MAX_HOURS
+
+    if area and area_default:
+        parser.add_argument("--max-area-km2", type=float, default=area_default, metavar="KM2",
+                            help=f"refuse larger areas (default {area_default:g} km²)")
+    elif area:
+        parser.add_argument(
+            "--max-area-km2", type=float, default=DEFAULT_MAX_AREA_KM2, metavar="KM2",
+            help=f"refuse larger areas, saying how long they would take (default {DEFAULT_MAX_AREA_KM2:g} km²: "
+            "one Major TOM cell fits; a mistyped extent must not start a run of days)",
+        )
+    if hours:
+        parser.add_argument(
+            "--max-hours", type=float, default=DEFAULT_MAX_HOURS, metavar="H",
+            help=f"refuse {what} estimated to take longer (area x samples x steps; default {DEFAULT_MAX_HOURS:g} h)",
+        )
+    if memory:
+        ram = machine_memory_gib()
+        parser.add_argument(
+            "--max-memory-gib", type=float, default=ram, metavar="GIB",
+            help=f"refuse {what} estimated to need more memory (default: this machine's RAM"
+            + (f", {ram:.0f} GiB)" if ram else "; none where it cannot be told)"),
+        )
+
+
+def add_network_option(parser):
+    """--allow-network: let GDAL read /vsicurl/ and http(s) sources (off: only local files)."""
+    parser.add_argument(
+        "--allow-network", action="store_true",
+        help="let rasters and vector files named by URL (http://, https://, /vsicurl/) be read over the "
+        "network (default: only local files are read, and GDAL never contacts any host)",
+    )
+
+
+def apply_network_option(args):
+    """Turns GDAL network reading on for this process (and the workers it starts) when
+    --allow-network was given."""
+    if getattr(args, "allow_network", False):
+        from ..geo.local_files import allow_network
+
+        allow_network()
+
+
 def add_precision_options(parser):
     """--device and --precision (with --int8, the earlier spelling of --precision fast)."""
     parser.add_argument("--device", choices=DEVICES, default="auto")

@@ -16,9 +16,11 @@ from ..geo.condition_spec import ConditionSpec
 from ..geo.grid import open_raster, parse_extent, raster_lattice
 from ..geo.prepare_output import rendering_grid, write_rendering
 from .cleanup import folders_removed_on_failure
-from .options import add_condition_reading_options
+from .options import add_condition_reading_options, add_limit_options, add_network_option, apply_network_option
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
+# a rendering costs seconds per cell, not minutes: a whole Sentinel-2 tile (110 x 110 km) fits
+MAX_AREA_KM2 = 15000.0
 
 
 def add_parser(subparsers):
@@ -40,12 +42,19 @@ def add_parser(subparsers):
         "write --extent=... when it starts with a minus sign",
     )
     parser.add_argument("--out", required=True, metavar="FILE.tif", help="output GeoTIFF (.tif or .tiff)")
+    # a rendering is written window by window (its memory does not grow with the area) and has
+    # no sampling: its cost is its area
+    add_limit_options(parser, hours=False, memory=False, area_default=MAX_AREA_KM2)
+    add_network_option(parser)
     # the condition's options are this command's own flags (see .flags)
     fields = {f"conditions.{key}": "--input" for key in MODALITIES}
     parser.set_defaults(func=run, flags={**fields, **{f"{field}.bands": "--bands" for field in fields}})
 
 
 def run(args):
+    from ..geo.pipeline import check_area
+
+    apply_network_option(args)
     if not args.out.lower().endswith(GEOTIFF_SUFFIXES):
         raise InputError(f"--out {args.out}: must be a GeoTIFF file name ending in .tif or .tiff")
     spec = ConditionSpec(
@@ -58,6 +67,7 @@ def run(args):
     )
     check_not_input([args.out], [args.input], "--out")
     grid = _grid(args)
+    check_area(grid, args.max_area_km2)
     prepared = prepare_condition(spec, grid)
     with folders_removed_on_failure(Path(args.out).parent):
         write_rendering(prepared, grid, args.out)

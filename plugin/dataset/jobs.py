@@ -22,7 +22,7 @@ from ..engine.request import GenerationRequest, known_modality_keys
 from ..engine.solvers import SOLVERS
 from ..engine.tiling import parse_tiling
 from ..geo.condition_spec import AUTO_OFFSET
-from ..geo.local_files import check_raster
+from ..geo.local_files import check_raster, is_network
 from ..geo.majortom import PRODUCT_PIXELS, cell_named, cell_target_grid
 
 # The tags of an output that must match a job for the output to count as that job's result.
@@ -55,6 +55,9 @@ class ConditionSource:
 
     def check(self):
         """InputError when a pattern has no ``{cell}`` or other fields, or one raster is missing."""
+        if is_network(self.spec.path):  # a cell's record holds its conditions' size and time
+            raise InputError(f"condition {self.spec.modality}: {self.spec.path} is a network source; a dataset "
+                             "reads its conditions from local files only")
         if not self.is_pattern:
             if not Path(self.spec.path).is_file():
                 raise InputError(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import speed
+from .errors import InputError
 from .families.beta.registry import LATENT_CHANNELS, LATENT_SIZE, MODALITIES, TILE_PIXELS
 from .tiling import parse_tiling, vae_layout
 
@@ -82,6 +83,34 @@ def estimate_canvas(model, height, width, n_generated, n_conditions, samples, st
     peak = model_bytes + activations + latent_bytes + band_bytes
     return RunEstimate(tiling.spec, steps * samples, windows, encoder_tiles, decoder_tiles, per_window,
                        seconds, int(peak), stage_seconds)
+
+
+def check_limits(estimate, max_hours=None, max_memory_gib=None, what="the run", seconds=None):
+    """InputError naming the limit (the request field max_hours / max_memory_gib) that ``estimate``
+    is beyond, with the estimated figure; checked before a run reads or allocates anything.
+    ``seconds``: the time to hold against max_hours when it is not the estimate's own (a
+    dataset's cells together). An estimate whose ``seconds`` is None (not priced) is held
+    against memory only."""
+    seconds = estimate.seconds if seconds is None else seconds
+    if max_hours is not None and seconds is not None and seconds > max_hours * 3600:
+        raise InputError(f"{what} would take {estimate.describe() if seconds == estimate.seconds else 'about ' + duration(seconds)}, "
+                         f"above the limit of {max_hours:g} h; use fewer samples, steps or a smaller area, "
+                         "or raise the limit", "max_hours")
+    gib = estimate.peak_bytes / 2 ** 30
+    if max_memory_gib is not None and gib > max_memory_gib:
+        raise InputError(f"{what} would need about {gib:.1f} GiB of memory, above the limit of {max_memory_gib:g} GiB "
+                         f"({estimate.describe()}); use fewer samples or a smaller area, or raise the limit",
+                         "max_memory_gib")
+
+
+def machine_memory_gib():
+    """This machine's RAM in GiB (the faces' default memory limit), None where it cannot be told."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _measured(model, with_encoder):

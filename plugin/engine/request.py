@@ -30,6 +30,10 @@ AREA_FIELDS = ("extent", "aoi", "grid")
 # The faces' default area limit: one Major TOM cell (1068 x 1068 px at 10 m, 114 km²), the unit
 # the model and `dataset` are built around, fits; a mistyped extent of days of work does not.
 DEFAULT_MAX_AREA_KM2 = 120.0
+# The faces' default time limit on one run's estimate (a dataset: per cell and for the whole run):
+# generous, but a mistyped --samples or --steps must not start a run of weeks.
+DEFAULT_MAX_HOURS = 24.0
+LIMIT_FIELDS = ("max_area_km2", "max_hours", "max_memory_gib")
 
 
 MAX_NAME_CHARS = 255  # a file name, on every usual file system (run names are ASCII)
@@ -44,6 +48,8 @@ class GenerationRequest:
     seed (>= 0). steps / solver: see plugin.engine.solvers. tiling: a tiling spec string
     (None: the engine's default), passed on to the canvas. reflectance: write Sentinel-2
     outputs as UInt16 reflectance. max_area_km2: refuse larger areas (None: no limit).
+    max_hours / max_memory_gib: refuse runs whose estimate (plugin.engine.estimate) is longer
+    or needs more memory, before any condition is read (None: no limit).
     run_name: output file prefix (default "copgen_seed<seed>"). family: the model family the
     modality names are of (its registry checks them; COP-GEN takes sensor names too). date:
     "YYYY-MM-DD", the date condition of families that have one (None: not conditioned).
@@ -61,6 +67,8 @@ class GenerationRequest:
     tiling: Optional[str] = None
     reflectance: bool = False
     max_area_km2: Optional[float] = None
+    max_hours: Optional[float] = None
+    max_memory_gib: Optional[float] = None
     run_name: Optional[str] = None
     family: str = BETA
     date: Optional[str] = None
@@ -90,11 +98,10 @@ class GenerationRequest:
             raise InputError(f"must be true or false, got {self.reflectance!r}", "reflectance")
         if self.reflectance and not set(generate) & set(rules.REFLECTANCE_MODALITIES):
             raise InputError(rules.no_reflectance_message(), "reflectance")
-        if self.max_area_km2 is not None and not (
-            isinstance(self.max_area_km2, numbers.Real) and not isinstance(self.max_area_km2, bool)
-            and self.max_area_km2 > 0
-        ):
-            raise InputError(f"must be a positive number of km², got {self.max_area_km2!r}", "max_area_km2")
+        for name, unit in zip(LIMIT_FIELDS, ("km²", "hours", "GiB")):
+            limit = getattr(self, name)
+            if limit is not None and not (isinstance(limit, numbers.Real) and not isinstance(limit, bool) and limit > 0):
+                raise InputError(f"must be a positive number of {unit}, got {limit!r}", name)
         run_name = f"copgen_seed{self.seed}" if self.run_name is None else str(self.run_name)
         if not RUN_NAME.fullmatch(run_name):
             raise InputError(f"{run_name!r}: use letters, digits, '.', '_' and '-' only", "run_name")
@@ -104,7 +111,7 @@ class GenerationRequest:
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "steps", int(self.steps))
         object.__setattr__(self, "run_name", run_name)
-        longest = max(self.output_names(), key=len)
+        longest = self._longest_output_name()  # not the list: --samples may be absurd
         if len(longest) > MAX_NAME_CHARS:
             raise InputError(f"{run_name!r} makes file names like {longest[:40]}... of {len(longest)} characters, "
                              f"more than file systems allow ({MAX_NAME_CHARS}); choose a shorter name", "run_name")
@@ -116,6 +123,10 @@ class GenerationRequest:
             for key in self.generate
             for sample in range(1, self.samples + 1)
         ]
+
+    def _longest_output_name(self):
+        key = max(self.generate, key=len)
+        return f"{self.run_name}_{key}" + (f"_sample{self.samples}" if self.samples > 1 else "") + ".tif"
 
     @property
     def area_field(self):

@@ -8,7 +8,9 @@ not make the plugin read other files on the machine or send requests, so a named
 local regular file (not a pipe, which would block the reader forever) in a self-contained format
 (:data:`RASTER_DRIVERS`, :data:`VECTOR_DRIVERS`); a VRT is read only when every source is such a
 file inside the VRT's own folder; and once opened, every file GDAL reports using must lie in the
-named file's folder. No network source is ever opened, so GDAL's network access is never used.
+named file's folder. Network sources (``http(s)://`` URLs, ``/vsicurl/``) are refused unless the
+user opts in (:func:`allow_network`, the command line's ``--allow-network``): then a named URL in
+an allowed format is handed to GDAL through ``/vsicurl/``; VRTs and their sources stay local.
 """
 
 import os
@@ -36,6 +38,9 @@ _MAX_VRT_DEPTH = 8  # VRTs of VRTs
 _SOURCE_TAGS = {"SourceFilename", "SourceDataset"}
 # "scheme:" or "DRIVER:" prefixes (URLs, connection strings); one letter is a Windows drive
 _CONNECTION = re.compile(r"^[A-Za-z][A-Za-z0-9_+.-]+:")
+_NETWORK = re.compile(r"^(/vsicurl/|https?://)", re.IGNORECASE)
+# the opt-in, an environment variable so that the worker processes a run starts inherit it
+NETWORK_SWITCH = "COPGEN_ALLOW_NETWORK"
 
 # GDAL's own switch GDAL_VRT_ENABLE_RAWRASTERBAND=NO does not stop raw bands on GDAL 3.6 (tested),
 # so this module's checks are what keeps them out.
@@ -48,6 +53,9 @@ def check_local_file(path, what, field=None):
     regular file on this machine (a GDAL virtual path, URL, pipe or device is refused)."""
     text = os.fspath(path)
     named = _named(what, text)
+    if _NETWORK.match(text):
+        raise InputError(f"{named} is a network source; it is read only when network access is allowed "
+                         "(the command line's --allow-network)", field)
     if text.startswith("/vsi") or _CONNECTION.match(text):
         raise InputError(f"{named} is not a local file (network and GDAL virtual paths are not read)", field)
     try:
@@ -75,7 +83,35 @@ def check_vector(path, what, field=None):
     return _check(path, what, field, gdal.OF_VECTOR, VECTOR_DRIVERS)
 
 
+def allow_network():
+    """Let this process (and the workers it starts from now on) read named network sources."""
+    os.environ[NETWORK_SWITCH] = "1"
+
+
+def is_network(path):
+    """Whether ``path`` names a network source (an http(s) URL or a /vsicurl/ path)."""
+    return bool(_NETWORK.match(os.fspath(path)))
+
+
+def network_allowed():
+    return os.environ.get(NETWORK_SWITCH) == "1"
+
+
+def _check_network(text, what, field, kind, allowed):
+    """The /vsicurl/ name of an opted-in network source, once GDAL identifies an allowed format
+    there (a VRT or WMS description could name further hosts or files: refused)."""
+    name = text if text.startswith("/vsi") else "/vsicurl/" + text
+    driver = _identify(name, kind)
+    if driver is not None and driver not in allowed:
+        raise InputError(f"{_named(what, text)} is a {driver} file, a format that can read other files or hosts; "
+                         "save it as a GeoTIFF (rasters) or GeoPackage (vectors)", field)
+    return name
+
+
 def _check(path, what, field, kind, allowed):
+    text = os.fspath(path)
+    if network_allowed() and _NETWORK.match(text):
+        return _check_network(text, what, field, kind, allowed)
     absolute, identity = check_local_file(path, what, field)
     key = (absolute, identity, kind)
     if key not in _checked:

@@ -26,7 +26,8 @@ import numpy as np
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling, write_json_atomic
 from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas
 from ..engine.errors import InputError
-from ..engine.families.copgen.canvas import DEFAULT_TILING, sample_area
+from ..engine.estimate import check_limits
+from ..engine.families.copgen.canvas import DEFAULT_TILING, WINDOW_UNITS, canvas_shape, sample_area
 from ..engine.families.copgen.registry import BY_KEY, expand_names
 from ..engine.families.copgen.request_rules import parse_date
 from ..engine.model_folder import source_hashes
@@ -35,7 +36,7 @@ from .lattice import ModelLattice
 from .output import provenance_tags
 from .physical_conditions import read_sensor
 from .physical_outputs import PhysicalWriter
-from .pipeline import area_km2, make_out_dir, resolve_grid
+from .pipeline import check_area, make_out_dir, resolve_grid
 
 LOCATION, DATE = "3d_cartesian_lat_lon", "mean_timestamps"
 EARTH_RADIUS_KM = 6371.0088
@@ -83,10 +84,9 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
         raise InputError(f"output folder {out_dir} exists and is not a folder")
     lattice = ModelLattice.from_grid(resolve_grid(request))
     grid = lattice.grid(10)
-    if request.max_area_km2 is not None and area_km2(grid) > request.max_area_km2:
-        raise InputError(f"the area is {area_km2(grid):.1f} km² ({grid.width} x {grid.height} px at 10 m), above "
-                         f"the limit of {request.max_area_km2:g} km²; choose a smaller area or raise the limit",
-                         "max_area_km2")
+    check_area(grid, request.max_area_km2)
+    # before any condition is read or canvas allocated (the time is not priced for COP-GEN yet)
+    check_limits(canvas_cost(model, request, lattice), request.max_hours, request.max_memory_gib)
     images = [key for key in request.generate if BY_KEY[key].has_vae]
     scalars = [key for key in request.generate if not BY_KEY[key].has_vae]
     names = _image_names(request, images)
@@ -128,6 +128,35 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
         return [out_dir / name for name in written if not name.endswith(".aux.xml")]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class CanvasCost:
+    """What a COP-GEN run holds and runs, counted without allocating: its peak bytes (the model
+    files and the canvases with the solver's history) and its denoiser windows. Not priced in
+    seconds yet (``seconds`` None), so only a memory limit applies."""
+
+    peak_bytes: int
+    windows: int
+    calls: int
+    seconds: Optional[float] = None
+
+    def describe(self):
+        return f"{self.windows} denoiser windows over {self.calls} calls"
+
+
+def canvas_cost(model, request, lattice):
+    tiling = parse_tiling(request.tiling or DEFAULT_TILING)
+    steps, samples = request.steps, request.samples
+    windows = sum(len(tiling.layout(*lattice.units, call, steps, size=WINDOW_UNITS)) for call in range(steps))
+    floats = lambda key: math.prod(canvas_shape(key, lattice.units))  # noqa: E731
+    given = [key for spec in request.conditions for key in spec.keys if BY_KEY[key].has_vae]
+    # per sample: x, the solver's history (up to 3), the noise and a temporary of each generated
+    # canvas, the scaled latents and the posterior sample of each condition
+    canvas = 4 * samples * (6 * sum(floats(k) for k in request.generate if BY_KEY[k].has_vae)
+                            + 2 * sum(floats(k) for k in given))
+    files = sum(entry.get("bytes", 0) for entry in model.info.get("files", {}).values())
+    return CanvasCost(int(files + canvas), windows * samples, steps * samples)
 
 
 def _image_names(request, images):

@@ -33,7 +33,7 @@ from ..engine.families.beta.registry import (
     TILE_PIXELS,
     modality_index,
 )
-from ..engine.estimate import RunProgress, estimate_canvas
+from ..engine.estimate import RunProgress, check_limits, estimate_canvas
 from ..engine.model_folder import source_hashes
 from ..engine.provenance import checkpoint_provenance
 from ..engine.request import GenerationRequest
@@ -81,20 +81,16 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"output folder {out_dir} exists and is not a folder")
     grid = resolve_grid(request)
-    if request.max_area_km2 is not None and area_km2(grid) > request.max_area_km2:
-        estimate = estimate_run(model, grid, len(generated_idx), len(request.conditions), samples, steps, tiling)
-        raise InputError(
-            f"the area is {area_km2(grid):.1f} km² ({grid.width} x {grid.height} px), "
-            f"above the limit of {request.max_area_km2:g} km²; it would take {estimate.describe()}. "
-            "Choose a smaller area or raise this limit.", "max_area_km2"
-        )
+    # priced (counts, no array per step or sample) and held against the limits before any
+    # condition is read or any canvas allocated
+    estimate = estimate_run(model, grid, len(generated_idx), len(request.conditions), samples, steps, tiling)
+    check_area(grid, request.max_area_km2, f"; it would take {estimate.describe()}")
+    check_limits(estimate, request.max_hours, request.max_memory_gib)
     check_not_input([out_dir / name for name in request.output_names()], [spec.path for spec in request.conditions],
                     "output")
     cond_specs = sorted(request.conditions, key=lambda spec: modality_index(spec.modality))
     prepared = [prepare_condition(spec, grid, cancel) for spec in cond_specs]
     make_out_dir(out_dir)
-
-    estimate = estimate_run(model, grid, len(generated_idx), len(prepared), samples, steps, tiling)
     tracker = RunProgress(progress, estimate)
     remove_leftovers(out_dir)  # of runs killed (kill -9) before they could clean up
     work = temp_sibling(out_dir / request.run_name)  # names this process: see plugin.engine.atomic
@@ -158,6 +154,16 @@ def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, s
 
 def area_km2(grid):
     return grid.width * grid.height * abs(grid.transform.a * grid.transform.e) / 1e6
+
+
+def check_area(grid, max_area_km2, cost=""):
+    """InputError (field max_area_km2) when ``grid`` is larger than the limit (None: no limit);
+    ``cost`` says what the area would cost."""
+    if max_area_km2 is not None and area_km2(grid) > max_area_km2:
+        raise InputError(
+            f"the area is {area_km2(grid):.1f} km² ({grid.width} x {grid.height} px at {grid.pixel_size:g} m), "
+            f"above the limit of {max_area_km2:g} km²{cost}. Choose a smaller area or raise this limit.", "max_area_km2"
+        )
 
 
 def estimate_run(model, grid, n_generated, n_conditions, samples, steps, tiling=None):
