@@ -119,7 +119,7 @@ def test_cop_gen_runs_are_held_against_the_memory_limit_before_reading(tmp_path,
         return _run(["generate", "--model", copgen_model_dir, "--generate", "s1rtc", "--condition",
                      f"s2l2a={S2_TILE}:B04,B03,B02", "--steps", 2, "--out", tmp_path / "out", *extra], timeout=280)
 
-    result, peak = generate("--samples", 10 ** 9)
+    result, peak = generate("--samples", 10 ** 9, "--max-hours", 10 ** 12)  # time is held apart below
     assert result.returncode == 1
     line = error_line(result)
     assert line.startswith("error: --max-memory-gib:") and "denoiser windows" in line
@@ -128,4 +128,23 @@ def test_cop_gen_runs_are_held_against_the_memory_limit_before_reading(tmp_path,
     result, _ = generate("--max-memory-gib", 0.0001)
     assert result.returncode == 1
     assert error_line(result).startswith("error: --max-memory-gib:")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.timeout(300)
+def test_cop_gen_runs_are_priced_in_time_said_first_and_held_against_the_time_limit(tmp_path, copgen_model_dir):
+    """COP-GEN's windows priced with one window timed on this machine (kept in the speed cache):
+    the estimate is the first line, and a run beyond --max-hours is refused before it reads."""
+    def generate(out, *extra):
+        return _run(["generate", "--model", copgen_model_dir, "--generate", "s1rtc", "--condition",
+                     f"s2l2a={S2_TILE}", "--steps", 2, "--out", out, *extra], timeout=280)
+
+    result, _ = generate(tmp_path / "small")
+    assert result.returncode == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("estimate: about ") and "s per window here" in first and "denoiser windows" in first
+    result, _ = generate(tmp_path / "out", "--samples", 10 ** 7, "--max-memory-gib", 10 ** 12)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert line.startswith("error: --max-hours:") and "above the limit of 24 h" in line, line
     assert not (tmp_path / "out").exists()

@@ -26,7 +26,8 @@ import numpy as np
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling, write_json_atomic
 from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas
 from ..engine.errors import InputError
-from ..engine.estimate import check_limits
+from ..engine.estimate import check_limits, duration
+from ..engine.families.copgen.speed import seconds_per_window
 from ..engine.families.copgen.canvas import DEFAULT_TILING, WINDOW_UNITS, canvas_shape, sample_area
 from ..engine.families.copgen.registry import BY_KEY, expand_names
 from ..engine.families.copgen.request_rules import parse_date
@@ -86,7 +87,10 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
     grid = lattice.grid(10)
     check_area(grid, request.max_area_km2)
     # before any condition is read or canvas allocated (the time is not priced for COP-GEN yet)
-    check_limits(canvas_cost(model, request, lattice), request.max_hours, request.max_memory_gib)
+    cost = canvas_cost(model, request, lattice)
+    check_limits(cost, request.max_hours, request.max_memory_gib)
+    if progress is not None:  # the estimate before any work, as COP-GEN-Beta's runs say it
+        progress(0, request.steps, f"estimate: {cost.describe()}")
     images = [key for key in request.generate if BY_KEY[key].has_vae]
     scalars = [key for key in request.generate if not BY_KEY[key].has_vae]
     names = _image_names(request, images)
@@ -133,16 +137,24 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
 @dataclass(frozen=True)
 class CanvasCost:
     """What a COP-GEN run holds and runs, counted without allocating: its peak bytes (the model
-    files and the canvases with the solver's history) and its denoiser windows. Not priced in
-    seconds yet (``seconds`` None), so only a memory limit applies."""
+    files and the canvases with the solver's history), its denoiser windows and, when the model's
+    speed on this machine is known (``seconds_per_window``), the seconds they take (the
+    denoiser's: the VAE tiles are not priced)."""
 
     peak_bytes: int
     windows: int
     calls: int
-    seconds: Optional[float] = None
+    seconds_per_window: Optional[float] = None
+
+    @property
+    def seconds(self):
+        return None if self.seconds_per_window is None else self.windows * self.seconds_per_window
 
     def describe(self):
-        return f"{self.windows} denoiser windows over {self.calls} calls"
+        time = "" if self.seconds is None else (
+            f"about {duration(self.seconds)} of denoising ({self.seconds_per_window:.2f} s per window here), ")
+        return (f"{time}{self.windows} denoiser windows over {self.calls} calls and about "
+                f"{self.peak_bytes / 2 ** 30:.1f} GiB of memory")
 
 
 def canvas_cost(model, request, lattice):
@@ -156,7 +168,7 @@ def canvas_cost(model, request, lattice):
     canvas = 4 * samples * (6 * sum(floats(k) for k in request.generate if BY_KEY[k].has_vae)
                             + 2 * sum(floats(k) for k in given))
     files = sum(entry.get("bytes", 0) for entry in model.info.get("files", {}).values())
-    return CanvasCost(int(files + canvas), windows * samples, steps * samples)
+    return CanvasCost(int(files + canvas), windows * samples, steps * samples, seconds_per_window(model))
 
 
 def _image_names(request, images):
