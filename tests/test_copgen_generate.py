@@ -109,7 +109,7 @@ def test_bad_input_is_one_line_naming_the_option(model_dir, tile, tmp_path, args
     options = [item for flag, value in {**base, **extra}.items() for item in (flag, value)]
     done = cli("generate", "--model", model_dir, *options, "--steps", 1, "--out", tmp_path / "out")
     assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
+    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("estimate: ")]
     assert len(lines) == 1 and all(word in lines[0] for word in words), done.stderr
     assert not (tmp_path / "out").exists()
 
@@ -123,7 +123,8 @@ def test_three_band_file_named_as_s2l2a_names_the_missing_bands(model_dir, tile,
     done = cli("generate", "--model", model_dir, "--condition", f"s2l2a={small}:B04,B03,B02", "--generate", "s1rtc",
                "--steps", 1, "--out", tmp_path / "out")
     assert done.returncode != 0 and "B01" in done.stderr and "--condition" in done.stderr, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    errors = [line for line in done.stderr.strip().splitlines() if not line.startswith("estimate: ")]
+    assert len(errors) == 1 and not (tmp_path / "out").exists()
 
 
 def test_cop_gen_modality_asked_of_a_beta_model_is_named(tiny_model_dir, tile, tmp_path):

@@ -27,6 +27,7 @@ from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, 
 from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas
 from ..engine.errors import InputError
 from ..engine.estimate import check_limits, duration
+from ..engine.wording import count
 from ..engine.families.copgen.speed import seconds_per_window
 from ..engine.families.copgen.canvas import DEFAULT_TILING, WINDOW_UNITS, canvas_shape, sample_area
 from ..engine.families.copgen.registry import BY_KEY, expand_names
@@ -153,7 +154,7 @@ class CanvasCost:
     def describe(self):
         time = "" if self.seconds is None else (
             f"about {duration(self.seconds)} of denoising ({self.seconds_per_window:.2f} s per window here), ")
-        return (f"{time}{self.windows} denoiser windows over {self.calls} calls and about "
+        return (f"{time}{count(self.windows, 'denoiser window')} over {count(self.calls, 'call')} and about "
                 f"{self.peak_bytes / 2 ** 30:.1f} GiB of memory")
 
 
