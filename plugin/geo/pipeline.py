@@ -93,6 +93,9 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
                     "output")
     cond_specs = sorted(request.conditions, key=lambda spec: modality_index(spec.modality))
     prepared = [prepare_condition(spec, grid, cancel) for spec in cond_specs]
+    for note in (note for condition in prepared for note in condition.notes):
+        if notify is not None:
+            notify(note)
     make_out_dir(out_dir)
 
     estimate = estimate_run(model, grid, len(generated_idx), len(prepared), samples, steps, tiling)
@@ -140,8 +143,8 @@ def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, s
     coverage = {}
     for k, condition in enumerate(prepared):
         encoded, coverage[condition.modality] = encode_condition(
-            partial(model.encode_moments, cancel=cancel), condition.read_window, height, width, condition.grid.aoi_mask, cancel,
-            tracker.stage(f"encoding {condition.modality}"))
+            partial(model.encode_moments, cancel=cancel), condition.read_window, height, width,
+            condition.grid.aoi_mask, cancel, tracker.stage(f"encoding {condition.modality}"))
         noise = posterior_stream.standard_normal(shape, dtype=np.float32)
         cond_latents[k] = sample_posterior(encoded.moments[None], noise)
         cond_cells[k] = encoded.cells
