@@ -61,11 +61,18 @@ def package(dist_dir):
         with zipfile.ZipFile(temp_name, "w", zipfile.ZIP_DEFLATED) as archive:
             for source, relative in shipped_files():
                 archive.write(source, f"{PLUGIN_NAME}/{relative.as_posix()}")
+        os.chmod(temp_name, 0o666 & ~current_umask())  # mkstemp's 0600 would hide it from others
         os.replace(temp_name, target)
     except BaseException:
         os.unlink(temp_name)
         raise
     return target
+
+
+def current_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def default_profile():

@@ -1,6 +1,7 @@
 """build.py: the ZIP holds what a user needs and nothing else; install and bad input."""
 
 import configparser
+import stat
 import subprocess
 import sys
 import zipfile
@@ -32,6 +33,16 @@ def test_package_holds_plugin_without_tests_or_caches(tmp_path):
         assert "__pycache__" not in parts and not name.endswith(".pyc"), name
         assert ".venv" not in parts and "dist" not in parts and ".git" not in parts, name
     assert not [n for n in names if n.endswith(".part")]
+
+
+def test_package_is_written_with_the_ordinary_file_mode(tmp_path):
+    # as any file the user writes (0644 under the usual umask 022), not mkstemp's 0600
+    argv = [str(REPO / "build.py"), "package", "--dist", str(tmp_path)]
+    script = f"import os, runpy, sys; os.umask(0o022); sys.argv = {argv!r}; runpy.run_path(sys.argv[0], run_name='__main__')"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    archive = Path(result.stdout.strip())
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o644
 
 
 def test_metadata_is_complete_and_matches_package_version():

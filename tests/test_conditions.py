@@ -131,6 +131,34 @@ def test_s2_bands_found_by_gdal_sentinel2_descriptions(tmp_path, s2_grid, s2_ref
     assert all(repr(d) in str(error.value) for d in descriptions)
 
 
+def test_a_12_band_s2_file_without_band_names_is_read_in_major_tom_order_with_a_note(s2_grid, s2_reference):
+    # the Major TOM tile has 12 bands and no descriptions: B01..B08, B8A, B09, B11, B12
+    prepared = prepare_condition(ConditionSpec("s2_l2a", S2_TILE), s2_grid)
+    assert prepared.indexes == (4, 3, 2)
+    assert prepared.notes == [
+        f"{S2_TILE} has no band names; read in Major TOM's S2 L2A order of 12 bands "
+        "(B04, B03, B02 = bands 4, 3, 2)"
+    ]
+    named = prepare_condition(ConditionSpec("s2_l2a", S2_TILE, bands="B4,B03,B02"), s2_grid)
+    assert named.indexes == (4, 3, 2) and len(named.notes) == 1
+    assert np.array_equal(named.read_window(16, 16, 224, 224)[0], s2_reference)
+    # B8A sits before B09 in that order
+    assert prepare_condition(ConditionSpec("s2_l2a", S2_TILE, bands="B8A,B09,B12"), s2_grid).indexes == (9, 10, 12)
+    # numbers need no note
+    assert prepare_condition(ConditionSpec("s2_l2a", S2_TILE, bands="4,3,2"), s2_grid).notes == []
+
+
+def test_a_band_name_outside_the_layout_names_the_layout(s2_grid):
+    with pytest.raises(InputError, match=r"no band named 'B10' .*Major TOM's S2 L2A order of 12 bands: B01, B02"):
+        prepare_condition(ConditionSpec("s2_l2a", S2_TILE, bands="B10,B03,B02"), s2_grid)
+
+
+def test_a_13_band_l1c_file_without_band_names_takes_the_l1c_order(tmp_path):
+    path = write_raster(tmp_path / "l1c.tif", np.full((13, 30, 30), 1500, np.uint16))
+    spec = ConditionSpec("s2_l1c", path, bands="B8A,B10,B11")
+    assert prepare_condition(spec, square_grid()).indexes == (9, 11, 12)
+
+
 def test_undescribed_bands_hint_names_the_bands_field(tmp_path):
     path = write_raster(tmp_path / "five.tif", np.ones((5, 30, 30), np.uint16))
     with pytest.raises(InputError, match=r"five\.tif.*e\.g\. 1,2,3") as error:
@@ -290,7 +318,7 @@ def test_wrong_number_of_bands_given(s2_grid):
 
 def test_too_few_bands(tmp_path):
     path = write_raster(tmp_path / "two.tif", np.ones((2, 30, 30), np.uint16))
-    with pytest.raises(InputError, match=r"two\.tif.*2 band.*needs 3"):
+    with pytest.raises(InputError, match=r"two\.tif.*2 band.*; Sentinel-2 L2A true colour needs 3 \(B04, B03, B02\)"):
         prepare_condition(ConditionSpec("s2_l2a", path), square_grid())
 
 

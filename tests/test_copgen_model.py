@@ -7,6 +7,7 @@ conditions to physical outputs.
 """
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -179,3 +180,39 @@ def test_int8_denoiser_serves_the_fast_preference(reference, tmp_path):
     b = flatten(faithful.denoise(latents, timesteps), readme["layout_all"])
     rms = float(np.sqrt(np.mean((a - b) ** 2) / np.mean(b ** 2)))
     assert 0 < rms < 0.035
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("role", ["encode", "decode"])
+def test_a_vae_call_stops_within_a_second_of_cancel(model, role):
+    # one call over a 768 x 768 px image takes seconds; cancel is polled while it runs
+    import threading
+    import time
+
+    from plugin.engine.errors import Cancelled
+
+    key = "S2L2A_B02_B03_B04_B08"
+    small = {"encode": np.zeros((1, 4, 64, 64), np.float32), "decode": np.zeros((1, 8, 8, 8), np.float32)}
+    run = partial(model.encode_moments if role == "encode" else model.decode, key)
+    run(small[role])  # the session opened before the clock starts
+    side = 96  # latents: no single node (the mid-block attention over h x w tokens) takes a second
+    big = np.zeros((1, 4, 8 * side, 8 * side) if role == "encode" else (1, 8, side, side), np.float32)
+    call = partial(run, big)
+    asked = threading.Event()
+    timer = threading.Timer(0.3, asked.set)
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(Cancelled, match="cancelled while running"):
+        call(cancel=asked.is_set)
+    timer.cancel()
+    assert time.monotonic() - start - 0.3 < 2.0  # generous: the shared machine is noisy
+
+
+def test_an_uncancelled_vae_call_gives_the_plain_result(model, reference):
+    _, expected, _ = reference
+    never = lambda: False  # noqa: E731
+    z = expected["vae.DEM_DEM.z"]
+    np.testing.assert_array_equal(model.decode("DEM_DEM", z, cancel=never), model.decode("DEM_DEM", z))
+    image = expected["vae.DEM_DEM.image"]
+    np.testing.assert_array_equal(model.encode_moments("DEM_DEM", image, cancel=never),
+                                  model.encode_moments("DEM_DEM", image))

@@ -276,6 +276,17 @@ def test_prepare_names_its_bands_option_when_the_bands_are_wrong(tmp_path):
         assert not out.parent.exists()
 
 
+def test_band_names_work_for_a_tile_without_band_names(tmp_path):
+    # the README's --condition s2_l2a=FILE:B04,B03,B02 on a Major TOM tile (12 bands, no names)
+    result, out = _prepare(tmp_path, S2_TILE, None, "--bands", "B04,B03,B02")
+    assert result.returncode == 0, result.stderr
+    with rasterio.open(out) as ds:
+        named = ds.read()
+    result, numbered = _prepare(tmp_path, S2_TILE, tmp_path / "numbered.tif", "--bands", "4,3,2")
+    with rasterio.open(numbered) as ds:
+        assert (ds.read() == named).all()
+
+
 def test_generate_warns_when_a_condition_covers_part_of_the_area(tmp_path, tiny_model_dir):
     """An extent larger than the condition is not an error, but the user is told before sampling."""
     with rasterio.open(S2_TILE) as ds:
@@ -285,4 +296,7 @@ def test_generate_warns_when_a_condition_covers_part_of_the_area(tmp_path, tiny_
                       f"--extent={extent}", "--out", tmp_path / "out", "--steps", "1", "--device", "cpu"], timeout=180)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 1 and "covers 28 % of the area" in warnings[0] and str(S2_TILE) in warnings[0]
+    assert len(warnings) == 2 and "covers 28 % of the area" in warnings[1] and str(S2_TILE) in warnings[1]
+    # the tile has no band names: how its 12 bands were read is said too
+    assert warnings[0] == (f"warning: {S2_TILE} has no band names; read in Major TOM's S2 L2A order of 12 bands "
+                           "(B04, B03, B02 = bands 4, 3, 2)")

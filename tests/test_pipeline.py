@@ -409,7 +409,10 @@ def test_a_partly_covering_condition_is_told_before_sampling(model, tile, area, 
                   extent=area, seed=7, steps=1, progress=progress,
                   notify=lambda message: told.append(("notify", message)))
     notes = [(k, message) for k, (kind, message) in enumerate(told) if kind == "notify"]
-    assert len(notes) == 1
-    index, message = notes[0]
+    assert len(notes) == 2
+    # the tile has no band names: how its bands were read is told first
+    assert notes[0][1] == (f"layer 'scene' ({tile}) has no band names; read in Major TOM's S2 L2A order of "
+                           "12 bands (B04, B03, B02 = bands 4, 3, 2)")
+    index, message = notes[1]
     assert message.startswith("s2_l2a condition layer 'scene'") and "covers 9 % of the area" in message
     assert all(not stage.startswith("denoising") for kind, stage in told[:index] if kind == "progress")

@@ -827,6 +827,7 @@ def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
     )
     project = QgsProject.instance()
     project.clear()
+    selected = select_a_group_of_the_users(project)
     feedback = RecordingFeedback()
     result = processing.runAndLoadResults("copgen:combinations", parameters, feedback=feedback)  # as the dialog runs it
     # The whole job's time is told first, before any of its 15 generations starts.
@@ -852,12 +853,26 @@ def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
     png = gdal.Open(str(tmp_path / "sheet.png"))
     assert png.GetDriver().ShortName == "PNG" and png.RasterCount == 3
     assert png.RasterYSize > 15 * 128  # one row per combination
-    # The 32 generated layers: one collapsed group, all unchecked (the table is the other layer).
-    groups = [node for node in project.layerTreeRoot().children() if QgsLayerTree.isGroup(node)]
+    # The 32 generated layers: one collapsed group, all unchecked (the table is the other layer),
+    # both at the top of the tree, not inside the group the user had selected.
+    assert selected.children() == []
+    top = project.layerTreeRoot().children()
+    assert [node.layer().source().split("|")[0] for node in top if QgsLayerTree.isLayer(node)] == [str(table)]
+    groups = [node for node in top if QgsLayerTree.isGroup(node) and node is not selected]
     assert len(groups) == 1 and not groups[0].isExpanded()
     assert len(groups[0].findLayers()) == 32
     assert not any(node.isVisible() for node in groups[0].findLayers())
     project.clear()
+
+
+def select_a_group_of_the_users(project):
+    """A group where QGIS inserts new layers, as the desktop does for the group selected in the
+    Layers panel."""
+    from qgis.core import QgsLayerTreeRegistryBridge
+
+    group = project.layerTreeRoot().addGroup("my group")
+    project.layerTreeRegistryBridge().setLayerInsertionPoint(QgsLayerTreeRegistryBridge.InsertionPoint(group, 0))
+    return group
 
 
 # -- Bad input, refused before any work -----------------------------------------------------------

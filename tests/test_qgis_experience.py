@@ -20,6 +20,7 @@ from test_qgis_algorithms import (  # noqa: F401 (fixtures)
     check,
     provider,
     run,
+    select_a_group_of_the_users,
     tiles,
 )
 
@@ -282,6 +283,7 @@ def test_the_cells_layer_loads_as_labelled_outlines(provider, tiles, clean_proje
     from qgis.core import QgsVectorLayer
 
     xmin, ymin, xmax, ymax, epsg = tile_box(tiles[0])
+    selected = select_a_group_of_the_users(clean_project)
     processing.runAndLoadResults(
         "copgen:majortom_cells", {"EXTENT": f"{xmin},{xmax},{ymin},{ymax} [EPSG:{epsg}]", "OUTPUT": "TEMPORARY_OUTPUT"}
     )
@@ -289,6 +291,8 @@ def test_the_cells_layer_loads_as_labelled_outlines(provider, tiles, clean_proje
     symbol = layer.renderer().symbol()
     assert symbol.color().alpha() == 0  # the map below shows through
     assert layer.labelsEnabled() and layer.labeling().settings().fieldName == "name"
+    # at the top of the tree, not inside the group the user had selected
+    assert selected.children() == [] and clean_project.layerTreeRoot().children()[0].layer() is layer
 
 
 def write_s2_product(path, tags, values=1500):

@@ -314,6 +314,28 @@ def test_generated_layers_go_into_their_run_group_styled_with_metadata(project, 
     assert [name for name, _ in tree_groups(project)] == ["run B", "run A"]
 
 
+def test_the_dem_legend_says_hillshade_not_a_red_band(project, tmp_path):
+    from qgis.core import QgsLayerTreeModel, QgsProcessingContext
+
+    from plugin.geo.grid import TargetGrid
+    from plugin.geo.output import OutputWriter
+    from plugin.qgisui.output_layers import register_output_layer
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "dem.tif"  # as a run writes it: three equal bands described R, G, B
+    with OutputWriter(path, TargetGrid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 64, 64), "dem") as out:
+        out.write_window(0, 0, np.full((3, 64, 64), 100, np.uint8))
+    context = QgsProcessingContext()
+    context.setProject(project)
+    register_output_layer(context, str(path), "dem", "run L", {})
+    assert load_like_processing(context)
+    (node,) = project.layerTreeRoot().findLayers()
+    model = QgsLayerTreeModel(project.layerTreeRoot())  # owns the legend nodes
+    labels = [legend.data(0) for legend in model.layerLegendNodes(node)]
+    assert labels[0] == "Hillshade (grey shading, not elevations)"  # was "Band 1: R (hillshade) (Red)"
+
+
 def test_a_layer_already_set_to_load_is_renamed_and_post_processed(project, tmp_path):
     from qgis.core import QgsProcessingContext
 

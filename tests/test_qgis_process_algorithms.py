@@ -1,6 +1,7 @@
 """The copgen algorithms run by `qgis_process` on the installed plugin (tiny model, real tiles)."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -90,3 +91,17 @@ def test_bad_input_is_refused_naming_the_parameter(home, shared_dir, tmp_path):
         completed.stdout + completed.stderr
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_stage_text_is_never_spliced_into_the_progress_dots(home, shared_dir, tmp_path):
+    path = shared_dir / "data" / "majortom_s2l2a" / TILES[0]
+    completed = qgis_process(home, "run", "copgen:generate", f"--S2_L2A={path}", "--GENERATE=0", "--STEPS=2",
+                             "--SEED=1", f"--OUTPUT_FOLDER={tmp_path}")
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    lines = completed.stdout.splitlines()
+    # qgis_process prints "0...10...20" without line ends: each stage has a line of its own
+    for stage in ("encoding s2_l2a", "denoising", "decoding dem"):
+        assert stage in lines, completed.stdout
+    dots = [line for line in lines if "..." in line]
+    assert dots and all(re.fullmatch(r"[0-9.]+( - done\.)?", line) for line in dots), dots
+    assert dots[-1].endswith("100 - done.")

@@ -11,6 +11,7 @@ the ignored modalities (one [B, 4, 32, 32] float32 draw per ignored modality, in
 at every network call). ``encode(seed=s)`` draws its posterior noise from ``default_rng(s)``.
 """
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -77,10 +78,11 @@ class CopGenModel:
         """Noise prediction [N, 4, 4, 32, 32] for latents [N, 4, 4, 32, 32] at timesteps [N, 4]."""
         latents = _float_array("latents", latents, (None, len(MODALITIES)) + LATENT_TILE)
         timesteps = _float_array("timesteps", timesteps, (len(latents), len(MODALITIES)))
-        return self._run_batched(self._denoiser, latents=latents, timesteps=timesteps)
+        return self._run_batched(self._denoiser, None, latents=latents, timesteps=timesteps)
 
-    def encode_moments(self, images):
-        """Posterior moments [B, 8, H/8, W/8] (mean, logvar) of images [B, 3, H, W] in [-1, 1]."""
+    def encode_moments(self, images, cancel=None):
+        """Posterior moments [B, 8, H/8, W/8] (mean, logvar) of images [B, 3, H, W] in [-1, 1];
+        ``cancel()`` returning True stops it mid-call with Cancelled."""
         images = _float_array("images", images, (None, 3, None, None))
         height, width = images.shape[2:]
         if height % 8 or width % 8:
@@ -89,26 +91,29 @@ class CopGenModel:
             )
         if np.abs(images).max() > 1 + IMAGE_RANGE_SLACK:
             raise InputError("images must be scaled to [-1, 1] (RGB / 127.5 - 1)")
-        return self._run_batched(self._encoder, image=images)
+        return self._run_batched(self._encoder, cancel, image=images)
 
-    def encode(self, images, seed=None):
+    def encode(self, images, seed=None, cancel=None):
         """Sampled latents x 0.18215 [B, 4, H/8, W/8] of images [B, 3, H, W] in [-1, 1]."""
-        moments = self.encode_moments(images)
+        moments = self.encode_moments(images, cancel)
         shape = (len(moments), LATENT_CHANNELS) + moments.shape[2:]
         noise = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
         return sample_posterior(moments, noise)
 
-    def decode(self, latents):
-        """Images [B, 3, 8h, 8w] in [0, 1] from latents [B, 4, h, w] (already x 0.18215)."""
+    def decode(self, latents, cancel=None):
+        """Images [B, 3, 8h, 8w] in [0, 1] from latents [B, 4, h, w] (already x 0.18215);
+        ``cancel`` as in encode_moments."""
         latents = _float_array("latents", latents, (None, LATENT_CHANNELS, None, None))
-        images = self._run_batched(self._decoder, latents=latents)
+        images = self._run_batched(self._decoder, cancel, latents=latents)
         return np.clip((images + 1.0) / 2.0, 0.0, 1.0)
 
-    def _run_batched(self, session, **inputs):
-        """The session's first output over all items, max_batch items per call."""
+    def _run_batched(self, session, cancel, **inputs):
+        """The session's first output over all items, max_batch items per call (cancel: see
+        RuntimeSession.run; None keeps the plain run(feeds) that session wrappers offer)."""
         count = len(next(iter(inputs.values())))
+        run = session.run if cancel is None else partial(session.run, cancel=cancel)
         outputs = [
-            session.run({name: value[i:i + self.max_batch] for name, value in inputs.items()})[0]
+            run({name: value[i:i + self.max_batch] for name, value in inputs.items()})[0]
             for i in range(0, count, self.max_batch)
         ]
         return np.concatenate(outputs)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cancel import check_cancel
 from .errors import ModelError
 
 PRECISION_HINTS = {"bf16": "bf16", "fp32": "f32", "fp16": "f16"}
@@ -37,7 +38,9 @@ class OpenVinoSession:
         self.input_names = [port.get_any_name() for port in self._model.inputs]
         self.output_names = [port.get_any_name() for port in self._model.outputs]
 
-    def run(self, feeds):
-        """Runs the graph on ``feeds`` ({input name: array}); returns fresh arrays in output order."""
+    def run(self, feeds, cancel=None):
+        """Runs the graph on ``feeds`` ({input name: array}); returns fresh arrays in output order.
+        ``cancel`` is only checked before the call (the fast path gives OpenVINO the denoiser)."""
+        check_cancel(cancel, f"running {self.path.stem}")
         results = self._request.infer(feeds)
         return [np.array(results[port]) for port in self._model.outputs]

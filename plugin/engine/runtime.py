@@ -11,13 +11,14 @@ import ctypes
 import logging
 import os
 import sys
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from .errors import ModelError
+from .errors import Cancelled, ModelError
 from .precision import check_device
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,58 @@ class RuntimeSession:
         device = "cuda" if self.provider == CUDA else "cpu"
         self._runner = BoundRunner(session, device) if io_binding else None
 
-    def run(self, feeds):
-        """Runs the graph on `feeds` ({input name: array}); returns the outputs in order."""
+    def run(self, feeds, cancel=None):
+        """Runs the graph on `feeds` ({input name: array}); returns the outputs in order.
+
+        cancel: None or a callable polled while the graph runs (one VAE call can take many
+        seconds); once it returns True onnxruntime is told to stop between nodes and the call
+        raises Cancelled.
+        """
+        if cancel is None:
+            return self._run(feeds, None)
+        options = ort.RunOptions()
+        with CancelWatcher(cancel, options) as watcher:
+            try:
+                return self._run(feeds, options)
+            except Exception as exc:  # onnxruntime's own error for a terminated run
+                if watcher.fired:
+                    raise Cancelled(f"cancelled while running {self.path.stem}") from exc
+                raise
+
+    def _run(self, feeds, options):
         if self._runner is not None:
-            return self._runner.run(feeds)
-        return self._session.run(None, feeds)
+            return self._runner.run(feeds, options)
+        return self._session.run(None, feeds, options)
+
+
+class CancelWatcher:
+    """A thread that polls ``cancel()`` every POLL_S while a run is in progress and sets the
+    run options' ``terminate`` flag once it returns True (onnxruntime reads the flag between
+    nodes, from its own threads)."""
+
+    POLL_S = 0.05
+
+    def __init__(self, cancel, options):
+        self._cancel = cancel
+        self._options = options
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="copgen-cancel-watch", daemon=True)
+        self.fired = False
+
+    def _watch(self):
+        while not self._done.wait(self.POLL_S):
+            if self._cancel():
+                self.fired = True
+                self._options.terminate = True
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
 
 
 class BoundRunner:
@@ -70,7 +118,7 @@ class BoundRunner:
         self._inputs = {}
         self._outputs = OrderedDict()
 
-    def run(self, feeds):
+    def run(self, feeds, options=None):
         signature = tuple(sorted((name, np.shape(value)) for name, value in feeds.items()))
         for name, value in feeds.items():
             self._binding.bind_ortvalue_input(name, self._input_buffer(name, value))
@@ -80,7 +128,7 @@ class BoundRunner:
                 self._binding.bind_output(name, self._device)  # onnxruntime allocates once
             else:
                 self._binding.bind_ortvalue_output(name, outputs[index])
-        self._session.run_with_iobinding(self._binding)
+        self._session.run_with_iobinding(self._binding, options)
         if outputs is None:
             outputs = self._binding.get_outputs()
             self._outputs[signature] = outputs

@@ -19,6 +19,7 @@ from ..engine.cancel import check_cancel
 from ..engine.errors import InputError
 from ..engine.families.beta.registry import get_modality
 from . import render
+from .band_names import DEFAULT_LAYOUTS, canonical
 from .grid import check_earth_crs, open_raster
 from .local_files import check_raster
 from .warp import warp_bands
@@ -39,6 +40,7 @@ class PreparedCondition(ABC):
         self.grid = grid
         self.indexes = indexes
         self.src_nodata = src_nodata
+        self.notes = []  # see prepare_condition
 
     @property
     def modality(self):
@@ -208,10 +210,12 @@ def prepare_condition(spec, grid, cancel=None):
     Raises InputError naming the file / layer / band when the file is unreadable or not
     georeferenced, a band is unknown or missing, the raster misses the area, or it has no
     valid pixel there. ``cancel()`` returning True stops the statistics pass (Cancelled).
+    The result's ``notes`` say what a user should know about how the file was read.
     """
+    notes = []
     try:
         with open_raster(spec.path, spec.label) as ds:
-            indexes = resolve_bands(spec, ds)
+            indexes = resolve_bands(spec, ds, notes)
             alpha = _alpha_index(ds) if spec.source == "thumbnail" else None
             src_nodata = _source_nodata(spec, ds)
             _check_overlap(spec, ds, grid)
@@ -224,12 +228,15 @@ def prepare_condition(spec, grid, cancel=None):
     except InputError as exc:  # every problem of a condition is about its field
         exc.field = exc.field or f"conditions.{spec.modality}"
         raise
+    prepared.notes = notes
     return prepared
 
 
-def resolve_bands(spec, ds):
+def resolve_bands(spec, ds, notes=None):
     """1-based band indexes of ``ds`` for ``spec``, in rendering order; InputError if a
-    band is unknown, out of range, or the file has too few bands."""
+    band is unknown, out of range, or the file has too few bands. A file without band names
+    whose band count is its sensor's Major TOM layout is read in that order, said in ``notes``
+    (a list the note is appended to)."""
     if spec.source == "thumbnail" and ds.dtypes[0] != "uint8":
         raise InputError(
             f"{spec.label}: a thumbnail must be 8-bit, this raster is {ds.dtypes[0]} "
@@ -237,6 +244,8 @@ def resolve_bands(spec, ds):
         )
     if spec.bands is not None:
         indexes = tuple(_band_index(spec, ds, token) for token in spec.bands)
+        if any(not token.isdigit() for token in spec.bands) and _undescribed_layout(spec, ds):
+            _tell_layout(spec, ds, spec.bands, indexes, notes)
         wanted = _wanted_counts(spec)
         if len(indexes) not in wanted:
             raise InputError(
@@ -257,6 +266,11 @@ def resolve_bands(spec, ds):
         return tuple(described[_normalise_band_name(n)] for n in names)
     if ds.count == len(names):
         return tuple(range(1, len(names) + 1))
+    layout = _undescribed_layout(spec, ds)
+    if layout and all(canonical(name) in layout for name in names):
+        indexes = tuple(layout.index(canonical(name)) + 1 for name in names)
+        _tell_layout(spec, ds, names, indexes, notes)
+        return indexes
     if get_modality(spec.modality).rendering == "s2" and ds.count >= 12:
         return S2_STANDARD_INDEXES
     if ds.count < len(names):
@@ -323,11 +337,37 @@ def _band_index(spec, ds, token):
     for index, description in enumerate(ds.descriptions, 1):
         if description and _normalise_band_name(description) == wanted:
             return index
+    layout = _undescribed_layout(spec, ds)
+    if layout and canonical(token) in layout:
+        return layout.index(canonical(token)) + 1
     known = ", ".join(repr(d) for d in ds.descriptions if d) or "none"
+    if layout:
+        known += f"; read in {_layout_name(spec, layout)}: {', '.join(layout)}"
     raise InputError(
         f"{spec.label}: no band named {token!r} (band descriptions: {known}); use a 1-based index instead",
         _bands_field(spec),
     )
+
+
+def _undescribed_layout(spec, ds):
+    """The band order of a product file of this sensor without band names (Major TOM's, as the
+    registry says) when ``ds`` has no band names and that many bands; else None."""
+    if spec.source == "thumbnail" or any(ds.descriptions):
+        return None
+    layout = DEFAULT_LAYOUTS.get(spec.modality.replace("_", ""))  # s2_l2a -> s2l2a
+    return layout if layout and len(layout) == ds.count else None
+
+
+def _layout_name(spec, layout):
+    return f"Major TOM's {get_modality(spec.modality).short_label} order of {len(layout)} bands"
+
+
+def _tell_layout(spec, ds, names, indexes, notes):
+    if notes is not None:
+        notes.append(
+            f"{spec.label} has no band names; read in {_layout_name(spec, _undescribed_layout(spec, ds))} "
+            f"({', '.join(map(canonical, names))} = bands {', '.join(map(str, indexes))})"
+        )
 
 
 def _bands_field(spec):
@@ -343,7 +383,7 @@ def _band_need(spec):
     if spec.source == "thumbnail":
         return "a thumbnail needs 1 (grey) or 3 (R, G, B) bands"
     names = get_modality(spec.modality).bands
-    return f"{spec.modality} needs {len(names)} ({', '.join(names)})"
+    return f"{get_modality(spec.modality).label} needs {len(names)} ({', '.join(names)})"
 
 
 def _alpha_index(ds):

@@ -221,7 +221,7 @@ def _encode_conditions(model, layers, samples, posterior, cancel):
         def read_tile(row, col, h, w, domain=domain, valid=valid):
             return domain[:, row:row + h, col:col + w], valid[row:row + h, col:col + w]
 
-        encoded = encode_canvas(lambda x, key=key: model.encode_moments(key, x), read_tile, height, width,
+        encoded = encode_canvas(lambda x, key=key: model.encode_moments(key, x, cancel), read_tile, height, width,
                                 2 * BY_KEY[key].latent_shape[0], cancel=cancel)
         noise = posterior.standard_normal((samples,) + (BY_KEY[key].latent_shape[0], height, width), dtype=np.float32)
         mean, logvar = np.split(encoded.moments[None], 2, axis=1)
@@ -262,7 +262,7 @@ def _write_image(model, key, canvas, path, lattice, tags, cancel):
         def write(top, left, strip):
             writer.write_window(top, left, model.postprocess(key, strip[None])[0])
 
-        decode_canvas(lambda z: model.decode(key, z), canvas, write, cancel=cancel, batch=model.max_batch)
+        decode_canvas(lambda z: model.decode(key, z, cancel), canvas, write, cancel=cancel, batch=model.max_batch)
 
 
 def _window_points(model, lattice, tiling, request, result, scalars):

@@ -17,6 +17,7 @@ one tile). The same seed, inputs and tiling give the same outputs.
 
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,9 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
                     "output")
     cond_specs = sorted(request.conditions, key=lambda spec: modality_index(spec.modality))
     prepared = [prepare_condition(spec, grid, cancel) for spec in cond_specs]
+    for note in (note for condition in prepared for note in condition.notes):
+        if notify is not None:
+            notify(note)
     make_out_dir(out_dir)
     tracker = RunProgress(progress, estimate)
     remove_leftovers(out_dir)  # of runs killed (kill -9) before they could clean up
@@ -108,7 +112,8 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
                 sample_tags = {**tags, "modality": record.key, "sample": str(sample + 1)}
                 as_reflectance = request.reflectance and record.reflectance
                 with OutputWriter(work / name, grid, record.key, sample_tags, reflectance=as_reflectance) as writer:
-                    decode_canvas(model.decode, latents[k, sample], _as_uint8(writer.write_window), cancel=cancel,
+                    decode_canvas(partial(model.decode, cancel=cancel), latents[k, sample],
+                                  _as_uint8(writer.write_window), cancel=cancel,
                                   on_tiles=tracker.stage(f"decoding {record.key}"), batch=model.max_batch)
                 written.append(name)
         move_into_place([(work / name, out_dir / name) for name in written])
@@ -134,8 +139,8 @@ def _sample_canvas(model, prepared, generated_idx, grid, samples, seed, steps, s
     coverage = {}
     for k, condition in enumerate(prepared):
         encoded, coverage[condition.modality] = encode_condition(
-            model.encode_moments, condition.read_window, height, width, condition.grid.aoi_mask, cancel,
-            tracker.stage(f"encoding {condition.modality}"))
+            partial(model.encode_moments, cancel=cancel), condition.read_window, height, width,
+            condition.grid.aoi_mask, cancel, tracker.stage(f"encoding {condition.modality}"))
         noise = posterior_stream.standard_normal(shape, dtype=np.float32)
         cond_latents[k] = sample_posterior(encoded.moments[None], noise)
         cond_cells[k] = encoded.cells

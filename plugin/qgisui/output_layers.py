@@ -25,6 +25,7 @@ from qgis.core import (
     Qgis,
     QgsFillSymbol,
     QgsLayerTree,
+    QgsMapLayerLegendUtils,
     QgsPalLayerSettings,
     QgsRaster,
     QgsProcessingContext,
@@ -68,6 +69,9 @@ def register_output_layer(context, layer, modality, run_name, run_parameters, la
 
 
 SHORT_NAMES = {key: record.short_label for key, record in BY_KEY.items()}
+# the legend of a grey rendering: QGIS would say "Band 1: R (hillshade) (Red)", the first of
+# the file's three equal RGB bands
+LEGEND_LABELS = {"dem": "Hillshade (grey shading, not elevations)"}
 
 
 def default_layer_name(modality):
@@ -86,14 +90,42 @@ class GeneratedLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
         try:
             apply_style(layer, self.modality)
             write_metadata(layer, self.modality, self.run_name, self.run_parameters)
-            move_to_run_group(context.project(), layer, self.run_name, self.visible)
+            node = move_to_run_group(context.project(), layer, self.run_name, self.visible)
+            if self.modality in LEGEND_LABELS:
+                QgsMapLayerLegendUtils.setLegendNodeUserLabel(node, 0, LEGEND_LABELS[self.modality])
         finally:
             _PENDING.discard(self)
 
 
+def place_on_top_on_load(context, destination):
+    """A table or layer of an analysis, when loaded: at the top of the layer tree, not inside
+    whatever group the user has selected (where QGIS inserts new layers)."""
+    if context.willLoadLayerOnCompletion(destination):
+        processor = OnTop()
+        _PENDING.add(processor)
+        context.layerToLoadOnCompletionDetails(destination).setPostProcessor(processor)
+
+
+class OnTop(QgsProcessingLayerPostProcessorInterface):
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
+        try:
+            move_to_top(context.project(), layer)
+        finally:
+            _PENDING.discard(self)
+
+
+def move_to_top(project, layer):
+    root = project.layerTreeRoot()
+    node = root.findLayer(layer.id())
+    if node is None or (node.parent() is root and root.children().index(node) == 0):
+        return
+    root.insertChildNode(0, node.clone())
+    node.parent().removeChildNode(node)
+
+
 def style_cells_on_load(context, destination, name_field):
     """The Major TOM cells layer, when loaded: outlines with each cell's name, not an opaque
-    fill hiding the map below."""
+    fill hiding the map below, at the top of the layer tree."""
     if context.willLoadLayerOnCompletion(destination):
         processor = CellsLayerStyle(name_field)
         _PENDING.add(processor)
@@ -114,6 +146,7 @@ class CellsLayerStyle(QgsProcessingLayerPostProcessorInterface):
             layer.setLabeling(QgsVectorLayerSimpleLabeling(labels))
             layer.setLabelsEnabled(True)
             layer.triggerRepaint()
+            move_to_top(context.project(), layer)
         finally:
             _PENDING.discard(self)
 
@@ -201,7 +234,7 @@ def recorded_coverage(layer):
 def move_to_run_group(project, layer, run_name, visible=True):
     """Move the layer's tree node into the top-level group ``run_name`` (created at the top),
     keeping the group's layers in modality order; unchecked, in a collapsed group, unless
-    ``visible``."""
+    ``visible``. Returns the layer's new tree node."""
     root = project.layerTreeRoot()
     node = root.findLayer(layer.id())
     group = next((child for child in root.children() if QgsLayerTree.isGroup(child) and child.name() == run_name), None)
@@ -219,6 +252,7 @@ def move_to_run_group(project, layer, run_name, visible=True):
     node.parent().removeChildNode(node)
     if not visible:
         group.setExpanded(False)
+    return moved
 
 
 def _rank(layer):

@@ -89,7 +89,10 @@ class RunContext:
         text changes with the stage and when the time left is first told, else at most every
         ETA_INTERVAL_S seconds."""
         feedback = self.feedback
-        shown = {"message": None, "stage": None, "left": "", "at": 0.0}
+        shown = {"message": None, "stage": None, "left": "", "at": 0.0, "dots": False}
+        # qgis_process (no project) prints progress as dots without a line end, so a text
+        # printed after them must start a line of its own, not be spliced into the dots
+        console = self.context.project() is None
 
         def progress(done, total, message=""):
             if not done and message.startswith(ESTIMATE_PREFIX):
@@ -100,9 +103,11 @@ class RunContext:
             if message != shown["message"] and (news or now - shown["at"] >= ETA_INTERVAL_S):
                 shown.update(message=message, stage=stage, left=left, at=now)
                 if message:
-                    feedback.setProgressText(message)
+                    feedback.setProgressText("\n" + message if shown["dots"] else message)
+                    shown["dots"] = False
             if total:
                 feedback.setProgress(100.0 * done / total)
+                shown["dots"] = console and done < total  # at 100 % qgis_process ends the line
 
         return progress, feedback.isCanceled
 

@@ -4,6 +4,7 @@ from qgis.core import QgsCoordinateReferenceSystem, QgsFeature, QgsFeatureSink, 
 from qgis.PyQt.QtCore import QMetaType
 
 from ..compat import field
+from ..output_layers import place_on_top_on_load
 
 METRIC_FIELDS = ("psnr", "ssim", "mae", "histogram_distance")
 
@@ -22,6 +23,7 @@ def metrics_table(algorithm, parameters, context, name, leading_fields):
     )
     if sink is None:
         raise QgsProcessingException(algorithm.invalidSinkError(parameters, name))
+    place_on_top_on_load(context, destination)
     return sink, destination
 
 

@@ -6,6 +6,7 @@ modality. VAE sessions are opened on first use, so a run loads only the VAEs of 
 modalities it encodes or decodes (each full-size VAE is ~335 MB).
 """
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -101,18 +102,19 @@ class CopGenModel:
         names = self._denoiser.output_names
         return {name.split(".", 1)[1]: value for name, value in zip(names, outputs)}
 
-    def encode_moments(self, key, x):
-        """Posterior moments [B, 16, H/8, W/8] (mean, logvar) of x [B, C, H, W] (model domain)."""
+    def encode_moments(self, key, x, cancel=None):
+        """Posterior moments [B, 16, H/8, W/8] (mean, logvar) of x [B, C, H, W] (model domain);
+        ``cancel()`` returning True stops it mid-call with Cancelled."""
         record = _image_modality(key)
         x = _float_array(f"{key} image", x, (None, record.channels, None, None))
         if x.shape[2] % 8 or x.shape[3] % 8:
             raise InputError(f"{key}: height and width must be multiples of 8, not {x.shape[2]} x {x.shape[3]}")
-        return self._run_batched(self._vae("encoder", key), {"image": x})[0]
+        return self._run_batched(self._vae("encoder", key), {"image": x}, cancel)[0]
 
-    def encode(self, key, x, seed=None, noise=None):
+    def encode(self, key, x, seed=None, noise=None, cancel=None):
         """Scaled posterior sample [B, 8, H/8, W/8] of x, as the official encode (never the mean);
         noise: the N(0, 1) draw [B, 8, H/8, W/8] (default: from ``default_rng(seed)``)."""
-        moments = self.encode_moments(key, x)
+        moments = self.encode_moments(key, x, cancel)
         shape = (len(moments), LATENT_CHANNELS) + moments.shape[2:]
         if noise is None:
             noise = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
@@ -121,11 +123,12 @@ class CopGenModel:
         std = np.exp(0.5 * np.clip(logvar, LOGVAR_MIN, LOGVAR_MAX))
         return ((mean + std * noise) * BY_KEY[key].scale).astype(np.float32)
 
-    def decode(self, key, z):
-        """Model-domain image [B, C, 8h, 8w], unclamped, of scaled latents z [B, 8, h, w]."""
+    def decode(self, key, z, cancel=None):
+        """Model-domain image [B, C, 8h, 8w], unclamped, of scaled latents z [B, 8, h, w];
+        ``cancel`` as in encode_moments."""
         _image_modality(key)
         z = _float_array(f"{key} latents", z, (None, LATENT_CHANNELS, None, None))
-        return self._run_batched(self._vae("decoder", key), {"latents": z})[0]
+        return self._run_batched(self._vae("decoder", key), {"latents": z}, cancel)[0]
 
     def preprocess(self, key, physical):
         from .processing import preprocess
@@ -137,11 +140,13 @@ class CopGenModel:
 
         return postprocess(get_modality(key, "modality").key, model_domain)
 
-    def _run_batched(self, session, feeds):
-        """The session's outputs over all items, max_batch items per call."""
+    def _run_batched(self, session, feeds, cancel=None):
+        """The session's outputs over all items, max_batch items per call (cancel: see
+        RuntimeSession.run; None keeps the plain run(feeds) that session wrappers offer)."""
         count = len(next(iter(feeds.values())))
+        run = session.run if cancel is None else partial(session.run, cancel=cancel)
         parts = [
-            session.run({name: value[i:i + self.max_batch] for name, value in feeds.items()})
+            run({name: value[i:i + self.max_batch] for name, value in feeds.items()})
             for i in range(0, count, self.max_batch)
         ]
         return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
