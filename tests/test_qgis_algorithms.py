@@ -862,7 +862,26 @@ def test_combinations_sheet_and_table(provider, thumbnails, tmp_path):
     assert len(groups) == 1 and not groups[0].isExpanded()
     assert len(groups[0].findLayers()) == 32
     assert not any(node.isVisible() for node in groups[0].findLayers())
+    reset_insertion_point(project)
     project.clear()
+
+
+@pytest.fixture(autouse=True)
+def _insertion_point_back_at_the_top():
+    """Whatever a test does (and however it fails), the next one loads layers at the top."""
+    yield
+    from qgis.core import QgsProject
+
+    reset_insertion_point(QgsProject.instance())
+
+
+def reset_insertion_point(project):
+    """New layers go to the top of the tree again: an insertion point left in a group that
+    ``project.clear()`` deletes would make QGIS write into freed memory at the next load."""
+    from qgis.core import QgsLayerTreeRegistryBridge
+
+    project.layerTreeRegistryBridge().setLayerInsertionPoint(
+        QgsLayerTreeRegistryBridge.InsertionPoint(project.layerTreeRoot(), 0))
 
 
 def select_a_group_of_the_users(project):

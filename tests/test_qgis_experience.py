@@ -19,6 +19,7 @@ from test_qgis_algorithms import (  # noqa: F401 (fixtures)
     assert_dialog_words,
     check,
     provider,
+    reset_insertion_point,
     run,
     select_a_group_of_the_users,
     tiles,
@@ -63,6 +64,7 @@ def clean_project():
 
     QgsProject.instance().clear()
     yield QgsProject.instance()
+    reset_insertion_point(QgsProject.instance())  # a test may have pointed it into a group
     QgsProject.instance().clear()
 
 

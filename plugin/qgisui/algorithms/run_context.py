@@ -92,7 +92,7 @@ class RunContext:
         shown = {"message": None, "stage": None, "left": "", "at": 0.0, "dots": False}
         # qgis_process (no project) prints progress as dots without a line end, so a text
         # printed after them must start a line of its own, not be spliced into the dots
-        console = self.context.project() is None
+        console = self.context is not None and self.context.project() is None
 
         def progress(done, total, message=""):
             if not done and message.startswith(ESTIMATE_PREFIX):
