@@ -25,9 +25,9 @@ import numpy as np
 from .cancel import check_cancel
 from .families.beta.registry import LATENT_CHANNELS, MODALITIES, VAE_SCALE
 from .solvers import solve
+from . import vae_canvas
 from .tiling import parse_tiling
 
-LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 NETWORK_TIME_SCALE = 1000.0  # the reference feeds t_continuous * N to the network
 
 
@@ -158,11 +158,8 @@ def sample_canvas(denoise, generated_idx, cond_idx, cond_latents, shape, steps, 
 
 
 def sample_posterior(moments, noise):
-    """Scaled latents from moments [..., 8, H, W] (mean, log-variance) and standard normal
-    noise [..., 4, H, W]: (mean + exp(logvar / 2) * noise) * 0.18215, logvar clamped."""
-    mean, logvar = np.split(moments, 2, axis=-3)
-    std = np.exp(0.5 * np.clip(logvar, LOGVAR_MIN, LOGVAR_MAX))
-    return ((mean + std * noise) * VAE_SCALE).astype(np.float32)
+    """COP-GEN-Beta's scaled latents (x 0.18215) from moments [..., 8, H, W] and noise [..., 4, H, W]."""
+    return vae_canvas.sample_posterior(moments, noise, VAE_SCALE)
 
 
 def to_uint8(image):

@@ -15,7 +15,17 @@ from .cancel import check_cancel
 from .tiling import Layout, vae_layout
 
 PIXELS_PER_LATENT = 8  # the VAEs' downsampling factor (both families)
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # the reference's clamp of the posterior's log-variance
 MODEL_TILE_LATENTS = 32 * 32  # the area that ``batch`` counts in: a memory budget per VAE call
+
+
+def sample_posterior(moments, noise, scale):
+    """Scaled latents from moments [..., 2C, H, W] (mean, log-variance) and standard normal
+    noise [..., C, H, W]: (mean + exp(logvar / 2) * noise) * scale, logvar clamped; the
+    official encode of both families (never the mean)."""
+    mean, logvar = np.split(moments, 2, axis=-3)
+    std = np.exp(0.5 * np.clip(logvar, LOGVAR_MIN, LOGVAR_MAX))
+    return ((mean + std * noise) * scale).astype(np.float32)
 
 
 def chunks(items, size):

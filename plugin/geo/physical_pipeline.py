@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling, write_json_atomic
-from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas
+from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas, sample_posterior
 from ..engine.errors import InputError
 from ..engine.estimate import check_limits, duration
 from ..engine.wording import count
@@ -224,9 +224,7 @@ def _encode_conditions(model, layers, samples, posterior, cancel):
         encoded = encode_canvas(lambda x, key=key: model.encode_moments(key, x, cancel), read_tile, height, width,
                                 2 * BY_KEY[key].latent_shape[0], cancel=cancel)
         noise = posterior.standard_normal((samples,) + (BY_KEY[key].latent_shape[0], height, width), dtype=np.float32)
-        mean, logvar = np.split(encoded.moments[None], 2, axis=1)
-        std = np.exp(0.5 * np.clip(logvar, -30.0, 20.0))
-        conditions[key] = ((mean + std * noise) * BY_KEY[key].scale).astype(np.float32)
+        conditions[key] = sample_posterior(encoded.moments[None], noise, BY_KEY[key].scale)
         cells[key] = encoded.cells
     return conditions, cells
 

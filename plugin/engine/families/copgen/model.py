@@ -18,6 +18,7 @@ from ...model_folder import read_info
 from ...precision import DEFAULT_PREFERENCE, INSTALL_HINT, resolve
 from ...runtime import open_session
 from ...solvers import check_solver_args
+from ...vae_canvas import sample_posterior
 from . import FAMILY
 from .files import decoder_name, encoder_name
 from .registry import BY_KEY, LATENT_CHANNELS, MODALITIES, expand_names, get_modality
@@ -25,7 +26,6 @@ from .sampling import sample_joint, sampling_streams
 
 DEFAULT_MAX_BATCH = 4
 DEFAULT_STEPS = 50  # the official sample_steps
-LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 TIMESTEPS = "timesteps"
 
 
@@ -119,9 +119,7 @@ class CopGenModel:
         if noise is None:
             noise = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
         noise = _float_array(f"{key} posterior noise", noise, shape)
-        mean, logvar = np.split(moments, 2, axis=1)
-        std = np.exp(0.5 * np.clip(logvar, LOGVAR_MIN, LOGVAR_MAX))
-        return ((mean + std * noise) * BY_KEY[key].scale).astype(np.float32)
+        return sample_posterior(moments, noise, BY_KEY[key].scale)
 
     def decode(self, key, z, cancel=None):
         """Model-domain image [B, C, 8h, 8w], unclamped, of scaled latents z [B, 8, h, w];
