@@ -75,6 +75,16 @@ def _convert_tiny(tmp_path_factory, precision):
 
 
 @pytest.fixture(scope="session")
+def copgen_model_dir(tmp_path_factory):
+    """The tiny COP-GEN reference checkpoints (official layout, random weights) converted once."""
+    from plugin.engine.convert import convert
+
+    root = SHARED / "fixtures" / "copgen_reference"
+    return convert(root / "denoiser_tiny.pth", None, tmp_path_factory.mktemp("copgen_tiny") / "model",
+                   heads=TINY_HEADS, vae_dir=root / "vae")
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     return _convert_tiny(tmp_path_factory, "fp32")
 

@@ -5,18 +5,14 @@ import numpy as np
 import pytest
 
 from plugin.engine import load
-from plugin.engine.convert import convert
 from plugin.engine.families.copgen.canvas import WINDOW_UNITS, canvas_shape, sample_area
 from plugin.engine.families.copgen.registry import BY_KEY
 from plugin.engine.families.copgen.sampling import sampling_streams
 
 
 @pytest.fixture(scope="module")
-def model(shared_dir, tmp_path_factory):
-    root = shared_dir / "fixtures" / "copgen_reference"
-    out = tmp_path_factory.mktemp("copgen_canvas") / "model"
-    convert(root / "denoiser_tiny.pth", None, out, heads=2, vae_dir=root / "vae")
-    return load(out, device="cpu")
+def model(copgen_model_dir):
+    return load(copgen_model_dir, device="cpu")
 
 
 def _condition(key, units, samples=1, seed=0):

@@ -26,15 +26,6 @@ EXPECTED = {  # key: (bands, dtype, metres)
 
 
 @pytest.fixture(scope="module")
-def model_dir(shared_dir, tmp_path_factory):
-    from plugin.engine.convert import convert
-
-    root = shared_dir / "fixtures" / "copgen_reference"
-    return convert(root / "denoiser_tiny.pth", None, tmp_path_factory.mktemp("cg") / "model", heads=2,
-                   vae_dir=root / "vae")
-
-
-@pytest.fixture(scope="module")
 def tile(shared_dir):
     return shared_dir / "data" / "majortom_s2l2a" / "282D_485L_3_3.tif"
 
@@ -44,13 +35,13 @@ def cli(*args):
                           text=True, timeout=280)
 
 
-def contract(model_dir, tile, out, *extra):
-    return cli("generate", "--model", model_dir, "--condition", f"s2l2a={tile}:{BANDS}", "--generate", GENERATE,
+def contract(copgen_model_dir, tile, out, *extra):
+    return cli("generate", "--model", copgen_model_dir, "--condition", f"s2l2a={tile}:{BANDS}", "--generate", GENERATE,
                "--date", "2021-07-15", "--steps", 3, "--seed", 5, "--out", out, *extra)
 
 
-def test_the_contract_writes_physical_layers_on_one_footprint_and_repeats_exactly(model_dir, tile, tmp_path):
-    first = contract(model_dir, tile, tmp_path / "a")
+def test_the_contract_writes_physical_layers_on_one_footprint_and_repeats_exactly(copgen_model_dir, tile, tmp_path):
+    first = contract(copgen_model_dir, tile, tmp_path / "a")
     assert first.returncode == 0, first.stderr
     paths = sorted((tmp_path / "a").glob("*.tif"))
     assert [p.name for p in paths] == sorted(f"copgen_seed5_{key}.tif" for key in EXPECTED)
@@ -80,15 +71,15 @@ def test_the_contract_writes_physical_layers_on_one_footprint_and_repeats_exactl
     left, bottom, right, top = bounds.pop()
     assert left <= footprint.left and right >= footprint.right and bottom <= footprint.bottom and top >= footprint.top
     assert (right - left) % 480 == 0 and (top - bottom) % 480 == 0  # whole lattice units
-    second = contract(model_dir, tile, tmp_path / "b")
+    second = contract(copgen_model_dir, tile, tmp_path / "b")
     assert second.returncode == 0, second.stderr
     for path in paths:
         with rasterio.open(path) as a, rasterio.open(tmp_path / "b" / path.name) as b:
             assert np.array_equal(a.read(), b.read(), equal_nan=True), path.name
 
 
-def test_location_and_date_asked_for_come_back_per_window(model_dir, tile, tmp_path):
-    done = cli("generate", "--model", model_dir, "--condition", f"s2l2a={tile}:{BANDS}", "--generate",
+def test_location_and_date_asked_for_come_back_per_window(copgen_model_dir, tile, tmp_path):
+    done = cli("generate", "--model", copgen_model_dir, "--condition", f"s2l2a={tile}:{BANDS}", "--generate",
                "location,date", "--steps", 2, "--out", tmp_path)
     assert done.returncode == 0, done.stderr
     points = json.loads((tmp_path / "copgen_seed0_windows.geojson").read_text())
@@ -103,24 +94,24 @@ def test_location_and_date_asked_for_come_back_per_window(model_dir, tile, tmp_p
     (["--date", "1900-01-01"], ["--date", "1950..2050"]),
     (["--generate", "s2_l1c"], ["--generate", "s2_l1c is a COP-GEN-Beta modality"]),
 ])
-def test_bad_input_is_one_line_naming_the_option(model_dir, tile, tmp_path, args, words):
+def test_bad_input_is_one_line_naming_the_option(copgen_model_dir, tile, tmp_path, args, words):
     base = {"--generate": "s1rtc", "--condition": f"s2l2a={tile}:{BANDS}"}
     extra = dict(zip(args[::2], args[1::2]))
     options = [item for flag, value in {**base, **extra}.items() for item in (flag, value)]
-    done = cli("generate", "--model", model_dir, *options, "--steps", 1, "--out", tmp_path / "out")
+    done = cli("generate", "--model", copgen_model_dir, *options, "--steps", 1, "--out", tmp_path / "out")
     assert done.returncode != 0
     lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("estimate: ")]
     assert len(lines) == 1 and all(word in lines[0] for word in words), done.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_three_band_file_named_as_s2l2a_names_the_missing_bands(model_dir, tile, tmp_path):
+def test_three_band_file_named_as_s2l2a_names_the_missing_bands(copgen_model_dir, tile, tmp_path):
     small = tmp_path / "rgb.tif"
     with rasterio.open(tile) as source:
         profile = {**source.profile, "count": 3}
         with rasterio.open(small, "w", **profile) as out:
             out.write(source.read([4, 3, 2]))
-    done = cli("generate", "--model", model_dir, "--condition", f"s2l2a={small}:B04,B03,B02", "--generate", "s1rtc",
+    done = cli("generate", "--model", copgen_model_dir, "--condition", f"s2l2a={small}:B04,B03,B02", "--generate", "s1rtc",
                "--steps", 1, "--out", tmp_path / "out")
     assert done.returncode != 0 and "B01" in done.stderr and "--condition" in done.stderr, done.stderr
     errors = [line for line in done.stderr.strip().splitlines() if not line.startswith("estimate: ")]

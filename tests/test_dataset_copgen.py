@@ -21,15 +21,6 @@ EXPECTED = {"DEM_DEM": (("DEM",), "float32", 30), "LULC_LULC": (("LULC",), "uint
 
 
 @pytest.fixture(scope="module")
-def copgen_dir(shared_dir, tmp_path_factory):
-    from plugin.engine.convert import convert
-
-    root = shared_dir / "fixtures" / "copgen_reference"
-    return convert(root / "denoiser_tiny.pth", None, tmp_path_factory.mktemp("cg") / "model", heads=2,
-                   vae_dir=root / "vae")
-
-
-@pytest.fixture(scope="module")
 def tiles(shared_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cg_tiles")
     for cell in ("282D_485L", "282D_484L"):
@@ -46,13 +37,13 @@ def dataset(model, tiles, out, *extra):
 
 
 @pytest.mark.timeout(900)
-def test_copgen_dataset_writes_physical_cells_reruns_and_lists_failures(copgen_dir, tiles, tmp_path):
+def test_copgen_dataset_writes_physical_cells_reruns_and_lists_failures(copgen_model_dir, tiles, tmp_path):
     from plugin.dataset.jobs import cell_seed
     from plugin.geo.lattice import ModelLattice
     from plugin.geo.majortom import cell_named, cell_target_grid
 
     out = tmp_path / "out"
-    first = dataset(copgen_dir, tiles, out, "--cells", "282D_485L", "--date", "2021-07-15")
+    first = dataset(copgen_model_dir, tiles, out, "--cells", "282D_485L", "--date", "2021-07-15")
     assert first.returncode == 0, first.stderr
     folder = out / "282D_485L"
     lattice = ModelLattice.from_grid(cell_target_grid(cell_named("282D_485L"), 256))
@@ -72,19 +63,19 @@ def test_copgen_dataset_writes_physical_cells_reruns_and_lists_failures(copgen_d
     assert record["options"]["date"] == "2021-07-15" and record["options"]["family"] == "cop-gen"
     mtime = (folder / "DEM_DEM.tif").stat().st_mtime_ns
 
-    again = dataset(copgen_dir, tiles, out, "--cells", "282D_485L", "--date", "2021-07-15")
+    again = dataset(copgen_model_dir, tiles, out, "--cells", "282D_485L", "--date", "2021-07-15")
     assert again.returncode == 0, again.stderr
     assert "cells 1/1 done (1 already complete), 0 failed" in again.stderr
     assert (folder / "DEM_DEM.tif").stat().st_mtime_ns == mtime
 
     # a class map that lost its class names and colours is not complete: the cell is redone
     (folder / "LULC_LULC.tif.aux.xml").unlink()
-    redone = dataset(copgen_dir, tiles, out, "--cells", "282D_485L", "--date", "2021-07-15")
+    redone = dataset(copgen_model_dir, tiles, out, "--cells", "282D_485L", "--date", "2021-07-15")
     assert "cells 1/1 done (0 already complete), 0 failed" in redone.stderr, redone.stderr
     assert (folder / "LULC_LULC.tif.aux.xml").is_file()
 
     # another date is another cell: redone; a cell without its tile fails, listed, the other is kept
-    changed = dataset(copgen_dir, tiles, out, "--cells", "282D_485L,38D_378R", "--date", "2022-01-03")
+    changed = dataset(copgen_model_dir, tiles, out, "--cells", "282D_485L,38D_378R", "--date", "2022-01-03")
     assert changed.returncode == 1, changed.stderr
     assert "cells 1/2 done (0 already complete), 1 failed" in changed.stderr
     assert f"38D_378R: condition s2l2a: {tiles / '38D_378R.tif'} does not exist" in changed.stderr
@@ -119,7 +110,7 @@ RASTER_SCHEMA = _bands_schema("raster:bands", {
 
 
 @pytest.mark.timeout(600)
-def test_copgen_stac_items_carry_eo_and_raster_bands_validated_offline(copgen_dir, tiles, tmp_path, monkeypatch):
+def test_copgen_stac_items_carry_eo_and_raster_bands_validated_offline(copgen_model_dir, tiles, tmp_path, monkeypatch):
     import pystac
     from pystac.extensions.eo import EOExtension
     from pystac.extensions.projection import ProjectionExtension
@@ -129,7 +120,7 @@ def test_copgen_stac_items_carry_eo_and_raster_bands_validated_offline(copgen_di
 
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "plugin", "dataset", "--model", str(copgen_dir), "--condition",
+        [sys.executable, "-m", "plugin", "dataset", "--model", str(copgen_model_dir), "--condition",
          f"s2l2a={tiles}/{{cell}}.tif:{BANDS}", "--generate", "S2L2A_B01_B09,s1rtc,dem,S2L2A_B02_B03_B04_B08,location",
          "--steps", "2", "--cell-size-px", "256", "--out", str(out), "--cells", "282D_485L"],
         cwd=REPO, capture_output=True, text=True, timeout=400)
@@ -168,7 +159,7 @@ def test_copgen_stac_items_carry_eo_and_raster_bands_validated_offline(copgen_di
 
     # a later run of other cells (one fails: no tile) keeps this cell's Item, windows asset and all
     later = subprocess.run(
-        [sys.executable, "-m", "plugin", "dataset", "--model", str(copgen_dir), "--condition",
+        [sys.executable, "-m", "plugin", "dataset", "--model", str(copgen_model_dir), "--condition",
          f"s2l2a={tiles}/{{cell}}.tif:{BANDS}", "--generate", "S2L2A_B01_B09,s1rtc,dem,S2L2A_B02_B03_B04_B08,location",
          "--steps", "2", "--cell-size-px", "256", "--out", str(out), "--cells", "282D_484L,38D_378R"],
         cwd=REPO, capture_output=True, text=True, timeout=400)
@@ -182,9 +173,9 @@ def test_copgen_stac_items_carry_eo_and_raster_bands_validated_offline(copgen_di
     (["--date", "2021-02-30"], ["--date", "not a date"]),
     (["--generate", "s2_l1c"], ["--generate", "s2_l1c is a COP-GEN-Beta modality"]),
 ])
-def test_copgen_dataset_bad_input_is_one_line_before_any_cluster(copgen_dir, tiles, tmp_path, extra, words):
+def test_copgen_dataset_bad_input_is_one_line_before_any_cluster(copgen_model_dir, tiles, tmp_path, extra, words):
     out = tmp_path / "out"
-    result = dataset(copgen_dir, tiles, out, "--cells", "282D_485L", *extra)
+    result = dataset(copgen_model_dir, tiles, out, "--cells", "282D_485L", *extra)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and all(word in lines[0] for word in words), result.stderr
     assert not out.exists()

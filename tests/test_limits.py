@@ -3,7 +3,6 @@ memory): the real commands refuse a run whose estimate is beyond one, in one lin
 that raises it and the estimated figure, before any condition is read, any canvas allocated or
 anything written."""
 
-import resource
 import subprocess
 import sys
 
@@ -102,15 +101,6 @@ def test_dataset_checks_each_cell_and_the_whole_run_against_the_time_limit(tmp_p
     assert result.returncode == 1
     assert error_line(result).startswith("error: --max-memory-gib: each cell would need about")
     assert not out.exists()
-
-
-@pytest.fixture(scope="module")
-def copgen_model_dir(shared_dir, tmp_path_factory):
-    from plugin.engine.convert import convert
-
-    root = shared_dir / "fixtures" / "copgen_reference"
-    return convert(root / "denoiser_tiny.pth", None, tmp_path_factory.mktemp("cg") / "model", heads=2,
-                   vae_dir=root / "vae")
 
 
 @pytest.mark.timeout(300)
