@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from test_copgen_generate import BANDS, model_dir, tile  # noqa: F401 (module fixtures)
+from test_copgen_generate import BANDS, tile  # noqa: F401 (module fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(300)
@@ -23,8 +23,8 @@ def generate(model, condition, out, *extra):
                           cwd=REPO, capture_output=True, text=True, timeout=280)
 
 
-def test_vrt_stacks_the_s2l1c_groups_at_10_m_in_band_order(model_dir, tile, tmp_path):  # noqa: F811
-    done = generate(model_dir, f"s2l2a={tile}:{BANDS}", tmp_path, "--generate", "s2l1c,dem", "--vrt")
+def test_vrt_stacks_the_s2l1c_groups_at_10_m_in_band_order(copgen_model_dir, tile, tmp_path):
+    done = generate(copgen_model_dir, f"s2l2a={tile}:{BANDS}", tmp_path, "--generate", "s2l1c,dem", "--vrt")
     assert done.returncode == 0, done.stderr
     vrt = tmp_path / "copgen_seed3_s2l1c.vrt"
     assert str(vrt) in done.stdout.splitlines()
@@ -39,8 +39,8 @@ def test_vrt_stacks_the_s2l1c_groups_at_10_m_in_band_order(model_dir, tile, tmp_
         assert np.array_equal(stack.read(1), np.repeat(np.repeat(b01, 6, 0), 6, 1))
 
 
-def test_vrt_with_nothing_to_stack_is_one_line_and_writes_nothing(model_dir, tile, tmp_path):  # noqa: F811
-    done = generate(model_dir, f"s2l2a={tile}:{BANDS}", tmp_path / "out", "--generate", "dem", "--vrt")
+def test_vrt_with_nothing_to_stack_is_one_line_and_writes_nothing(copgen_model_dir, tile, tmp_path):
+    done = generate(copgen_model_dir, f"s2l2a={tile}:{BANDS}", tmp_path / "out", "--generate", "dem", "--vrt")
     lines = done.stderr.strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1 and "--vrt" in lines[0] and "s2l2a" in lines[0], done.stderr
     assert not (tmp_path / "out").exists()
