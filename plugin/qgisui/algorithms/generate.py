@@ -152,9 +152,13 @@ class GenerateAlgorithm(ModelAlgorithm):
             samples=plan.samples,
             reflectance=plan.reflectance,
             run_name=run_name,
+            notify=lambda message: None if " covers " in message else run.note(message),
             **plan.sampling,
         )
         return run_name, [Path(path) for path in paths]
+
+    # notify: the engine's notes (a file's bands read in Major TOM's order) go to the log; its
+    # coverage of each condition was told from the footprints before any work (_tell_conditions).
 
     def _tell_conditions(self, plan, run):
         """Before any work: the S2 offset each condition uses and why; a warning per condition
