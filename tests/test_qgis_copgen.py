@@ -91,3 +91,71 @@ def test_generate_physical_layers_from_a_real_tile(provider, tile, tmp_path):
     # the estimate comes first, the band note of the unnamed 12-band file is in the log
     assert log.lines[1].startswith("Estimate: ") or log.lines[0].startswith("Estimate: "), log.lines[:3]
     assert any("no band names" in line and "B01" in line for line in log.warnings), log.warnings
+
+
+@pytest.fixture
+def clean_project():
+    from qgis.core import QgsProject
+
+    from test_qgis_algorithms import reset_insertion_point
+
+    QgsProject.instance().clear()
+    yield QgsProject.instance()
+    reset_insertion_point(QgsProject.instance())
+    QgsProject.instance().clear()
+
+
+def legend_words(project, layer):
+    """The texts of ``layer``'s legend entries in the layer tree, as the Layers panel shows them."""
+    from qgis.core import QgsLayerTreeModel
+    from qgis.PyQt.QtCore import Qt
+
+    model = QgsLayerTreeModel(project.layerTreeRoot())
+    node = project.layerTreeRoot().findLayer(layer.id())
+    words = [each.data(Qt.ItemDataRole.DisplayRole) for each in model.layerLegendNodes(node)]
+    return [word for word in words if isinstance(word, str)]
+
+
+@pytest.mark.timeout(600)
+def test_outputs_load_styled_as_what_they_hold_and_marked_synthetic(provider, tile, tmp_path, clean_project):
+    import processing
+    from qgis.core import (
+        QgsMultiBandColorRenderer,
+        QgsPalettedRasterRenderer,
+        QgsSingleBandGrayRenderer,
+        QgsSingleBandPseudoColorRenderer,
+    )
+
+    generate = ["S1RTC_vh_vv", "DEM_DEM", "LULC_LULC", "S2L1C_cloud_mask", "S2L1C_B02_B03_B04_B08",
+                "S2L1C_B05_B06_B07_B11_B12_B8A", "3d_cartesian_lat_lon"]
+    processing.runAndLoadResults("copgen:generatephysical", {
+        "S2L2A": str(tile), "GENERATE": [OPTION[key] for key in generate], "STEPS": STEPS,
+        "OUTPUT_FOLDER": str(tmp_path / "out"),
+    }, feedback=feedback())
+    layers = {layer.customProperty("copgen_beta/modality"): layer for layer in clean_project.mapLayers().values()}
+    assert set(layers) == set(generate[:-1]) | {"windows"}
+    renderers = {key: type(layer.renderer()) for key, layer in layers.items() if key != "windows"}
+    assert renderers == {
+        "S1RTC_vh_vv": QgsSingleBandGrayRenderer, "DEM_DEM": QgsSingleBandPseudoColorRenderer,
+        "LULC_LULC": QgsPalettedRasterRenderer, "S2L1C_cloud_mask": QgsPalettedRasterRenderer,
+        "S2L1C_B02_B03_B04_B08": QgsMultiBandColorRenderer, "S2L1C_B05_B06_B07_B11_B12_B8A": QgsMultiBandColorRenderer,
+    }
+    natural = layers["S2L1C_B02_B03_B04_B08"].renderer()
+    assert (natural.redBand(), natural.greenBand(), natural.blueBand()) == (1, 2, 3)  # B04, B03, B02
+    stretch = natural.redContrastEnhancement()
+    assert stretch.minimumValue() < stretch.maximumValue()  # stretched on the values, not 0..65535
+    assert stretch.maximumValue() < 65535
+    assert {"Water", "Trees", "Crops", "Built-up Areas"} <= set(legend_words(clean_project, layers["LULC_LULC"]))
+    assert {"Clear", "Thick", "Thin", "Shadow"} <= set(legend_words(clean_project, layers["S2L1C_cloud_mask"]))
+    assert legend_words(clean_project, layers["DEM_DEM"])[0] == "Elevation (m)"
+    assert legend_words(clean_project, layers["LULC_LULC"])[0] == "Land cover class"
+    ramp = [label for label, _ in layers["DEM_DEM"].renderer().legendSymbologyItems()]
+    assert len(ramp) == 5 and all(label.endswith(" m") for label in ramp)
+    windows = layers["windows"]
+    assert windows.geometryType() == 0 and windows.labelsEnabled() and windows.featureCount() > 0
+    for layer in layers.values():
+        assert "synthetic" in layer.metadata().keywords()["COP-GEN"]
+        assert "not a measurement" in layer.metadata().abstract()
+    # one group for the run, every layer in it
+    (group,) = clean_project.layerTreeRoot().children()
+    assert len(group.findLayers()) == len(layers)

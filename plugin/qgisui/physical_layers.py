@@ -16,6 +16,8 @@ from qgis.core import (
     QgsColorRampShader,
     QgsContrastEnhancement,
     QgsGradientColorRamp,
+    QgsGradientStop,
+    QgsMapLayerLegendUtils,
     QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
     QgsPalLayerSettings,
@@ -47,6 +49,13 @@ S2_COMPOSITES = {
     "S2L2A_B05_B06_B07_B11_B12_B8A": (6, 4, 1),
 }
 ELEVATION_COLOURS = ("#2b83ba", "#abdda4", "#ffffbf", "#fdae61", "#a6611a")  # low to high
+# the first legend entry of single-band layers, by the registry's processing rule
+LEGEND_TITLES = {
+    "dem": "Elevation (m)",
+    "s1": "VV backscatter (linear, stretched)",
+    "lulc": "Land cover class",
+    "cloud": "Cloud mask class",
+}
 WINDOW_LABEL = (
     "concat(coalesce(\"predicted_date\", ''), "
     "if(\"distance_km\" IS NULL, '', concat(if(\"predicted_date\" IS NULL, '', ' · '), "
@@ -91,7 +100,10 @@ class PhysicalLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
             else:
                 style_physical(layer, self.key)
             write_physical_metadata(layer, self.key, self.run_name, self.run_parameters)
-            move_to_run_group(context.project(), layer, self.run_name)
+            node = move_to_run_group(context.project(), layer, self.run_name)
+            title = LEGEND_TITLES.get(BY_KEY[self.key].processing) if self.key in BY_KEY else None
+            if title:  # QGIS would say "Band 1: DEM (Gray)"
+                QgsMapLayerLegendUtils.setLegendNodeUserLabel(node, 0, title)
         finally:
             _PENDING.discard(self)
 
@@ -129,7 +141,7 @@ def elevation_renderer(layer):
     low, high = stats.minimumValue, max(stats.maximumValue, stats.minimumValue + 1)
     ramp = QgsGradientColorRamp(QColor(ELEVATION_COLOURS[0]), QColor(ELEVATION_COLOURS[-1]))
     ramp.setStops([
-        QgsGradientColorRamp.GradientStop(i / (len(ELEVATION_COLOURS) - 1), QColor(colour))
+        QgsGradientStop(i / (len(ELEVATION_COLOURS) - 1), QColor(colour))
         for i, colour in enumerate(ELEVATION_COLOURS[1:-1], start=1)
     ])
     function = QgsColorRampShader(low, high)
