@@ -159,3 +159,73 @@ def test_outputs_load_styled_as_what_they_hold_and_marked_synthetic(provider, ti
     # one group for the run, every layer in it
     (group,) = clean_project.layerTreeRoot().children()
     assert len(group.findLayers()) == len(layers)
+
+
+def write_three_bands(path):
+    """A 3-band UInt16 GeoTIFF over the tile's footprint (B04, B03, B02 only, no names)."""
+    source = gdal.Open(str(TILE))
+    gdal.Translate(str(path), source, bandList=[4, 3, 2])
+    return path
+
+
+def refused(algorithm_id, parameters):
+    """(message, whether the run wrote anything): processing.run's refusal of ``parameters``."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException) as refusal:
+        processing.run(algorithm_id, parameters, feedback=feedback())
+    # processing.run puts "Unable to execute algorithm" on a line before the algorithm's own
+    lines = str(refusal.value).strip().splitlines()
+    # refused by the checks before the run, processing.run puts "Unable to execute algorithm"
+    # on a line of its own before the algorithm's line
+    assert lines[:-1] in ([], ["Unable to execute algorithm"]), lines
+    return lines[-1]
+
+
+def label_of(algorithm_id, name):
+    from qgis.core import QgsApplication
+
+    return QgsApplication.processingRegistry().algorithmById(algorithm_id).parameterDefinition(name).description()
+
+
+@pytest.mark.timeout(300)
+def test_a_three_band_file_given_as_s2_l2a_is_one_line_naming_the_layer_and_bands(provider, tmp_path):
+    out = tmp_path / "out"
+    message = refused("copgen:generatephysical", {
+        "S2L2A": str(write_three_bands(tmp_path / "rgb.tif")), "GENERATE": [OPTION["DEM_DEM"]], "STEPS": STEPS,
+        "OUTPUT_FOLDER": str(out),
+    })
+    assert message.startswith(label_of("copgen:generatephysical", "S2L2A_BANDS") + ":"), message
+    assert "rgb.tif" in message and "12" in message and "B01" in message  # what is missing
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("date", ["1900-01-01", "2077-05-01"])
+def test_a_date_outside_the_models_range_is_refused_naming_the_date(provider, tile, tmp_path, date):
+    out = tmp_path / "out"
+    message = refused("copgen:generatephysical", {
+        "S2L2A": str(tile), "GENERATE": [OPTION["DEM_DEM"]], "DATE": date, "STEPS": STEPS, "OUTPUT_FOLDER": str(out),
+    })
+    assert message.startswith(label_of("copgen:generatephysical", "DATE") + ":"), message
+    assert message.endswith(f"{date} is outside the model's years 1950..2050")  # no internal key
+    assert not out.exists()
+
+
+@pytest.mark.timeout(300)
+def test_each_generate_algorithm_refuses_the_other_familys_model_saying_which_to_use(
+        provider, tile, tmp_path, tiny_model_dir, copgen_model_dir):
+    out = tmp_path / "out"
+    with mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(tiny_model_dir)}):  # a COP-GEN-Beta model
+        message = refused("copgen:generatephysical", {
+            "S2L2A": str(tile), "GENERATE": [OPTION["S1RTC_vh_vv"]], "STEPS": STEPS, "OUTPUT_FOLDER": str(out),
+        })
+    assert message.startswith(label_of("copgen:generatephysical", "MODEL") + ":"), message
+    assert "COP-GEN-Beta model" in message and '"Generate modalities"' in message
+    with mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(copgen_model_dir)}):
+        message = refused("copgen:generate", {
+            "S2_L2A": str(tile), "GENERATE": [0], "STEPS": STEPS, "OUTPUT_FOLDER": str(out),
+        })
+    assert message.startswith('"Model" setting') and '"Generate physical layers (COP-GEN)"' in message, message
+    assert not out.exists()

@@ -43,7 +43,7 @@ FIELD_PARAMETERS = {
 # Fields that are settings, not parameters -> where the user changes them.
 SETTING_LABELS = {
     field: f'"{settings.LABELS[field]}" setting (Settings > Options > COP-GEN-Beta)'
-    for field in ("max_area_km2", "device", "precision")
+    for field in ("max_area_km2", "device", "precision", "model")
 }
 
 

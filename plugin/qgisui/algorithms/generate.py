@@ -11,10 +11,14 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from ...engine.families import BETA
 from ...engine.families.beta.registry import LABELS, MODALITIES
 from ...engine.wording import percent
 from ...geo.pipeline import FULL_COVERAGE
+from .. import settings
+from ..errors import SETTING_LABELS
 from ..output_layers import default_layer_name
+from ..physical_names import family_of_folder, other_family_hint
 from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_area,
@@ -105,6 +109,15 @@ class GenerateAlgorithm(ModelAlgorithm):
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
         declare_modality_destinations(self)
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
+
+    def model_problem(self, parameters, context):
+        """The settings' model, which must be a COP-GEN-Beta one (a COP-GEN model has its own
+        algorithm: said in one line)."""
+        folder = settings.model_dir()
+        found = family_of_folder(folder)
+        if found not in (None, BETA):
+            return f"{SETTING_LABELS['model']}: {other_family_hint(folder, found, BETA)}"
+        return super().model_problem(parameters, context)
 
     def check(self, parameters, context):
         """What only QGIS can check (layers, bands, the area against the layers, destinations);
