@@ -134,6 +134,7 @@ def test_outputs_load_styled_as_what_they_hold_and_marked_synthetic(provider, ti
     }, feedback=feedback())
     layers = {layer.customProperty("copgen_beta/modality"): layer for layer in clean_project.mapLayers().values()}
     assert set(layers) == set(generate[:-1]) | {"windows"}
+    assert layers["LULC_LULC"].name() == "Land cover (10 classes) (synthetic)"
     renderers = {key: type(layer.renderer()) for key, layer in layers.items() if key != "windows"}
     assert renderers == {
         "S1RTC_vh_vv": QgsSingleBandGrayRenderer, "DEM_DEM": QgsSingleBandPseudoColorRenderer,
@@ -229,3 +230,17 @@ def test_each_generate_algorithm_refuses_the_other_familys_model_saying_which_to
         })
     assert message.startswith('"Model" setting') and '"Generate physical layers (COP-GEN)"' in message, message
     assert not out.exists()
+
+
+@pytest.mark.timeout(300)
+def test_beta_generate_tells_in_its_log_the_band_order_it_assumed(provider, tile, tmp_path, tiny_model_dir):
+    """Issue 20: a 12-band file without band names is read by the registry's rule, and the QGIS
+    log says so, as the CLI does (the dialog used to take the layer guess's bands silently)."""
+    import processing
+
+    log = feedback()
+    with mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(tiny_model_dir)}):
+        processing.run("copgen:generate", {"S2_L2A": str(tile), "GENERATE": [0], "STEPS": STEPS,
+                                           "OUTPUT_FOLDER": str(tmp_path / "out")}, feedback=log)
+    (note,) = [line for line in log.warnings if "no band names" in line]
+    assert TILE.name in note and "B04, B03, B02 = bands 4, 3, 2" in note, note

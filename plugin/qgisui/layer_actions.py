@@ -8,15 +8,19 @@ every guess stays editable in the dialog.
 from qgis.core import Qgis, QgsMapLayerType, QgsProject
 from qgis.PyQt.QtWidgets import QAction
 
+from ..engine.errors import CopGenError
+from ..engine.families import BETA, COPGEN
 from ..engine.families.beta.registry import MODALITIES
 from .condition_names import SOURCE, SOURCE_OPTIONS, channel_parameters, parameter_name
 from .dialogs import open_algorithm_dialog
 from .first_run import push_below_offer
-from .layer_guess import guess_modality
+from . import settings
+from .layer_guess import guess_modality, guess_sensor
+from .physical_names import GENERATE, GENERATE_ALGORITHMS, SENSOR_LABELS, family_of_folder, sensor_parameter
 from .output_layers import SHORT_NAMES
 from .resources import plugin_icon
 
-GENERATE_ALGORITHM = "copgen:generate"
+GENERATE_ALGORITHM = GENERATE_ALGORITHMS[BETA][0]
 CHECK_INSTALLATION_ALGORITHM = "copgen:checkinstallation"
 MENU = "COP-GEN-Beta"
 ACTION_TEXT = "Generate from this layer…"
@@ -48,9 +52,38 @@ def is_generation_source(layer):
     )
 
 
+def physical_generate_parameters(layer, guess):
+    """Initial copgen:generatephysical parameters: the layer as the guessed sensor's condition,
+    every modality of the other sensors to generate."""
+    from ..engine.families.copgen.registry import MODALITIES as COPGEN_MODALITIES, SENSORS
+
+    return {
+        sensor_parameter(guess.sensor): layer.id(),
+        GENERATE: [index for index, key in enumerate(COPGEN_MODALITIES) if key not in SENSORS[guess.sensor]],
+    }
+
+
+def generate_family():
+    """The family of the model the "Model" setting names: its folder's model.json where it is
+    installed, else the registry's word for it (COP-GEN-Beta when neither says)."""
+    found = family_of_folder(settings.model_dir())
+    if found:
+        return found
+    try:
+        from ..engine.model_registry import load_registry
+
+        return load_registry()["models"].get(settings.model_name(), {}).get("family", BETA)
+    except CopGenError:  # a registry that cannot be read: the dialog says what is wrong
+        return BETA
+
+
 def open_generate_dialog(layer=None):
-    """Open the Generate dialog, set up for ``layer`` when given (the dialog itself offers Install
-    model where no model is installed). Returns it, or None without the algorithm."""
+    """Open the Generate dialog of the "Model" setting's family (COP-GEN-Beta's Generate
+    modalities, or Generate physical layers for a COP-GEN model), set up for ``layer`` when
+    given (the dialog itself offers Install model where no model is installed). Returns it, or
+    None without the algorithm."""
+    if generate_family() == COPGEN:
+        return open_physical_dialog(layer)
     guess = guess_modality(layer) if layer is not None else None
     dialog = open_algorithm_dialog(GENERATE_ALGORITHM, generate_parameters(layer, guess) if guess else None)
     if dialog is None:
@@ -63,6 +96,21 @@ def open_generate_dialog(layer=None):
             "edit below if wrong.",
             Qgis.MessageLevel.Info,
         )
+    return dialog
+
+
+def open_physical_dialog(layer=None):
+    """Generate physical layers (COP-GEN), with ``layer`` set as the sensor it looks like."""
+    guess = guess_sensor(layer) if layer is not None else None
+    algorithm_id = GENERATE_ALGORITHMS[COPGEN][0]
+    dialog = open_algorithm_dialog(algorithm_id, physical_generate_parameters(layer, guess) if guess else None)
+    if dialog is None or layer is None:
+        return dialog
+    if guess is None:
+        text = f"“{layer.name()}” does not look like a COP-GEN condition; set it below as the sensor it holds."
+    else:
+        text = f"“{layer.name()}” set as the {SENSOR_LABELS[guess.sensor]} condition ({guess.reason}); edit below if wrong."
+    push_below_offer(dialog, "COP-GEN", text, Qgis.MessageLevel.Info)
     return dialog
 
 

@@ -29,6 +29,9 @@ class ModalityGuess:
     bands: tuple  # 1-based band numbers in the order the modality needs; () = let the user pick
     source: str  # "physical" or "thumbnail"
     reason: str  # shown to the user
+    # the bands are the sensor's usual order assumed for a file without band names: the engine
+    # reads such a file by the same rule and says so in the run's log, so it is left to it
+    assumed_order: bool = False
 
 
 def raster_facts(layer):
@@ -82,7 +85,7 @@ def guess_from_bands(names, eight_bit, hint_text="", tagged=""):
         return ModalityGuess(modality, (1, 2, 3), "thumbnail", "an 8-bit RGB thumbnail")
     if count in (12, 13):  # Sentinel-2 band stacks in band order B01, B02, B03, B04, ...
         level = _s2_level(hint_text, count == 13, count)
-        return ModalityGuess(level, (4, 3, 2), "physical", f"{count} bands in Sentinel-2 order")
+        return ModalityGuess(level, (4, 3, 2), "physical", f"{count} bands in Sentinel-2 order", assumed_order=True)
     if count == 2:
         return ModalityGuess("s1_rtc", (1, 2), "physical", "2 bands: VV, VH")
     return ModalityGuess("s2_l2a", (), "physical", f"{count} unnamed bands: pick the modality and bands")
@@ -106,3 +109,45 @@ def _s2_level(hint_text, has_b10, count):
     if re.search(r"l2a", hint_text, re.IGNORECASE):
         return "s2_l2a"
     return "s2_l1c" if has_b10 or count == 13 else "s2_l2a"
+
+
+# -- COP-GEN: which sensor a raster is -----------------------------------------------------------
+
+# COP-GEN-Beta's guesses that are a COP-GEN sensor too (in physical units)
+_SENSOR_OF_MODALITY = {"s2_l2a": "s2l2a", "s2_l1c": "s2l1c", "s1_rtc": "s1rtc", "dem": "dem"}
+_CLASS_HINTS = (
+    ("lulc", re.compile(r"lulc|land.?cover|landuse|land.?use", re.IGNORECASE)),
+    ("cloud", re.compile(r"cloud", re.IGNORECASE)),
+)
+
+
+@dataclass(frozen=True)
+class SensorGuess:
+    sensor: str  # a COP-GEN sensor: s2l2a, s2l1c, s1rtc, dem, lulc, cloud
+    reason: str  # shown to the user
+
+
+def guess_sensor(layer):
+    """The COP-GEN sensor a raster layer most plausibly holds (a SensorGuess), None when it looks
+    like none (an 8-bit rendering, an unnamed stack of another band count)."""
+    names, tagged = raster_facts(layer)
+    hint_text = f"{layer.name()} {Path(layer.source().split('|')[0]).name}"
+    eight_bit = layer.dataProvider().dataType(1) == Qgis.DataType.Byte
+    return guess_sensor_from_bands(names, eight_bit, hint_text, tagged)
+
+
+def guess_sensor_from_bands(names, eight_bit, hint_text="", tagged=""):
+    """As :func:`guess_from_bands`, for COP-GEN's sensors: a generated COP-GEN layer by its tag,
+    class maps (one 8-bit band) by their name, the rest as COP-GEN-Beta guesses them where it
+    reads physical units."""
+    from ..engine.families.copgen.registry import BY_KEY as COPGEN_KEYS
+
+    if tagged in COPGEN_KEYS and COPGEN_KEYS[tagged].has_vae:
+        return SensorGuess(COPGEN_KEYS[tagged].sensor, "a generated layer")
+    if eight_bit and len(names) == 1:
+        sensor = next((sensor for sensor, pattern in _CLASS_HINTS if pattern.search(hint_text)), None)
+        return SensorGuess(sensor, "one 8-bit band of class codes named so") if sensor else None
+    guess = guess_from_bands(names, eight_bit, hint_text, tagged)
+    if guess.source != "physical" or guess.modality not in _SENSOR_OF_MODALITY or not guess.bands:
+        return None
+    return SensorGuess(_SENSOR_OF_MODALITY[guess.modality], guess.reason)

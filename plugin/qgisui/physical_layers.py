@@ -82,6 +82,7 @@ def _register(context, path, name, hint, processor):
         context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(name, context.project(), "", hint))
     details = context.layerToLoadOnCompletionDetails(path)
     details.name = name
+    details.forceName = True  # our words, even where QGIS prefers file names as layer names
     _PENDING.add(processor)
     details.setPostProcessor(processor)
 
@@ -100,10 +101,11 @@ class PhysicalLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
             else:
                 style_physical(layer, self.key)
             write_physical_metadata(layer, self.key, self.run_name, self.run_parameters)
-            node = move_to_run_group(context.project(), layer, self.run_name)
             title = LEGEND_TITLES.get(BY_KEY[self.key].processing) if self.key in BY_KEY else None
-            if title:  # QGIS would say "Band 1: DEM (Gray)"
+            if title:  # QGIS would say "Band 1: DEM (Gray)"; set before the move, whose clone keeps it
+                node = context.project().layerTreeRoot().findLayer(layer.id())
                 QgsMapLayerLegendUtils.setLegendNodeUserLabel(node, 0, title)
+            move_to_run_group(context.project(), layer, self.run_name)
         finally:
             _PENDING.discard(self)
 

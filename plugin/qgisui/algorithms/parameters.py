@@ -259,7 +259,7 @@ def read_condition(algorithm, parameters, context, layer, modality, prefix=None)
     choice = algorithm.parameterAsEnum(parameters, prefix + SOURCE, context)
     source = guess.source if choice == SOURCE_FROM_LAYER else SOURCES[choice]
     bands = read_bands(algorithm, parameters, context, prefix, modality, source)
-    if bands is None and guess.modality == modality and guess.source == source:
+    if bands is None and guess.modality == modality and guess.source == source and not guess.assumed_order:
         bands = guessed_bands(guess, modality, source)
     options = BY_KEY[modality].reading_options
     s1_in_db = "s1_in_db" in options and algorithm.parameterAsBoolean(parameters, prefix + S1_IN_DB, context)
