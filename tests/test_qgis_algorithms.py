@@ -1007,6 +1007,7 @@ def test_missing_packages_leave_only_check_installation(provider, monkeypatch):
 
     assert {cls.NAME for cls in algorithm_classes()} == {
         "generate",
+        "generatephysical",
         "prepare",
         "installmodel",
         "chain",

@@ -244,3 +244,57 @@ def test_beta_generate_tells_in_its_log_the_band_order_it_assumed(provider, tile
                                            "OUTPUT_FOLDER": str(tmp_path / "out")}, feedback=log)
     (note,) = [line for line in log.warnings if "no band names" in line]
     assert TILE.name in note and "B04, B03, B02 = bands 4, 3, 2" in note, note
+
+
+# -- the desktop: the menu and the layer action, as a user drives them --------------------------------
+
+desktop = pytest.mark.skipif(not (shutil.which("xvfb-run") and shutil.which("qgis.bin")), reason="needs xvfb-run and QGIS")
+
+
+@pytest.fixture(scope="module")
+def tour(tmp_path_factory, copgen_model_dir):
+    """tests/desktop_copgen.py in a real QGIS under Xvfb, the Model setting on the COP-GEN model."""
+    import subprocess
+
+    work = tmp_path_factory.mktemp("copgen_desktop")
+    report_file = work / "report.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "desktop_copgen.py"), "--work", str(work / "run"),
+         "--model-dir", str(copgen_model_dir), "--report", str(report_file), "--timeout", "300"],
+        capture_output=True, text=True, timeout=400,
+    )
+    assert report_file.is_file(), result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(report_file.read_text())
+    assert report["errors"] == [], report["errors"]
+    assert report["python_errors"] == []
+    return report["checks"]
+
+
+@desktop
+@pytest.mark.timeout(600)
+def test_menu_generate_opens_the_copgen_algorithm_for_a_copgen_model_and_runs(tour):
+    assert tour["menu_dialog"]["algorithm"] == "copgen:generatephysical"
+    assert tour["menu_run"]["done"]
+    assert {"282D_485L_3_3_seed5_LULC_LULC.tif", "282D_485L_3_3_seed5_S1RTC_vh_vv.tif",
+            "282D_485L_3_3_seed5_windows.geojson"} <= set(tour["written"]["menu"])
+    log = tour["menu_run"]["log"].splitlines()
+    estimate = next(i for i, line in enumerate(log) if line.startswith("Estimate: "))
+    assert estimate < log.index("denoising")  # said before the work
+    assert any("no band names" in line and "B01, B02" in line for line in log[:log.index("denoising")])
+    assert dict(tour["layers"]) == {
+        "DEM_DEM": "QgsSingleBandPseudoColorRenderer", "LULC_LULC": "QgsPalettedRasterRenderer",
+        "S1RTC_vh_vv": "QgsSingleBandGrayRenderer", "S2L1C_B02_B03_B04_B08": "QgsMultiBandColorRenderer",
+        "S2L1C_cloud_mask": "QgsPalettedRasterRenderer", "windows": "QgsSingleSymbolRenderer"}
+
+
+@desktop
+@pytest.mark.timeout(600)
+def test_the_layer_action_guesses_a_12_band_layer_as_s2_l2a_for_copgen_and_runs(tour):
+    dialog = tour["layer_dialog"]
+    assert dialog["algorithm"] == "copgen:generatephysical"
+    assert dialog["parameters"]["S2L2A"].startswith("282D_485L_3_3")  # the layer's id
+    l2a_groups = {OPTION[key] for key in OPTION if key.startswith("S2L2A")}
+    assert set(dialog["parameters"]["GENERATE"]) == set(OPTION.values()) - l2a_groups
+    assert "Sentinel-2 L2A" in dialog["bar"][-1] and "12 bands" in dialog["bar"][-1]
+    assert tour["layer_run"]["done"]
+    assert "282D_485L_3_3_seed0_S2L1C_B02_B03_B04_B08.tif" in tour["written"]["layer"]

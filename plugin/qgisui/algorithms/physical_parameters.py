@@ -150,7 +150,7 @@ def add_date(algorithm, name=DATE):
         QgsProcessingParameterDateTime(
             name,
             algorithm.tr("Date (empty: not conditioned on a date)"),
-            type=QgsProcessingParameterDateTime.Date,
+            type=QgsProcessingParameterDateTime.Type.Date,
             optional=True,
         )
     )
