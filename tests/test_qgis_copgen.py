@@ -85,6 +85,7 @@ def test_generate_physical_layers_from_a_real_tile(provider, tile, tmp_path):
     # class names travel in the .aux.xml beside the COG (the tests run GDAL without PAM)
     assert "<Category>Water</Category>" in Path(result["OUTPUT_LULC_LULC"] + ".aux.xml").read_text()
     assert all(each["synthetic"] == "true" for each in info.values())
+    assert gdal.Open(result["OUTPUT_DEM_DEM"]).GetMetadataItem("date") == "2021-07-15"  # the Date parameter's
     points = json.loads(Path(result["OUTPUT_WINDOWS"]).read_text())["features"]
     assert points and {"predicted_lat", "predicted_date", "distance_km"} <= set(points[0]["properties"])
     assert len(result["OUTPUT_FILES"]) == 5
@@ -298,3 +299,22 @@ def test_the_layer_action_guesses_a_12_band_layer_as_s2_l2a_for_copgen_and_runs(
     assert "Sentinel-2 L2A" in dialog["bar"][-1] and "12 bands" in dialog["bar"][-1]
     assert tour["layer_run"]["done"]
     assert "282D_485L_3_3_seed0_S2L1C_B02_B03_B04_B08.tif" in tour["written"]["layer"]
+
+
+@pytest.mark.skipif(shutil.which("qgis_process.bin") is None, reason="Debian's qgis_process is not installed")
+@pytest.mark.timeout(300)
+def test_qgis_process_runs_it_with_the_parameters_as_written(tmp_path, tile, copgen_model_dir, monkeypatch):
+    from qgis_support import qgis_process
+
+    home = tmp_path / "home"
+    install_plugin(home)
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(copgen_model_dir))  # qgis_process inherits it
+    completed = qgis_process(home, "--json", "run", "copgen:generatephysical", f"--S2L2A={tile}",
+                             f"--GENERATE={OPTION['DEM_DEM']}", f"--GENERATE={OPTION['LULC_LULC']}", "--DATE=2021-07-15",
+                             "--STEPS=2", f"--OUTPUT_FOLDER={tmp_path / 'out'}")
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    results = json.loads(completed.stdout[completed.stdout.index("{"):])["results"]
+    dem = gdal.Open(results["OUTPUT_DEM_DEM"])
+    assert dem.GetGeoTransform()[1] == 30 and dem.GetMetadataItem("date") == "2021-07-15"
+    assert sorted(Path(p).name for p in results["OUTPUT_FILES"]) == [
+        "282D_485L_3_3_seed0_DEM_DEM.tif", "282D_485L_3_3_seed0_LULC_LULC.tif"]
