@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessingOutputFolder,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputRasterLayer,
     QgsProcessingOutputVectorLayer,
@@ -94,7 +93,6 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
             self.addOutput(QgsProcessingOutputRasterLayer(f"OUTPUT_{key}", self.tr(modality_label(key))))
         self.addOutput(QgsProcessingOutputVectorLayer(WINDOWS_OUTPUT, self.tr("Location and date per window")))
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
-        self.addOutput(QgsProcessingOutputFolder("OUTPUT_DIR", self.tr("Output folder")))
 
     def model_problem(self, parameters, context):
         return None  # the Model parameter's own check (read_model), in check()
@@ -128,7 +126,7 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
             "date": plan.date or "not conditioned",
             "conditions": "; ".join(f"{spec.sensor}: {spec.label}" for spec in plan.conditions) or "none",
         }
-        results = {"OUTPUT_DIR": str(plan.out_dir), "OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
+        results = {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
         files = iter(paths)  # image modalities in network order, sample 1 first; then the points
         for key in (key for key in plan.generate if BY_KEY[key].has_vae):
             for sample in range(1, plan.samples + 1):
