@@ -99,7 +99,7 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"output folder {out_dir} exists and is not a folder")
-    lattice = ModelLattice.from_grid(resolve_grid(request))
+    lattice = area_lattice(request)
     grid = lattice.grid(10)
     check_area(grid, request.max_area_km2)
     # before any condition is read or canvas allocated (the time is not priced for COP-GEN yet)
@@ -148,6 +148,11 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
         return [out_dir / name for name in written if not name.endswith(".aux.xml")]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def area_lattice(request):
+    """The model lattice of a request's area (its grid, extent, AOI or conditions, as COP-GEN-Beta's)."""
+    return ModelLattice.from_grid(resolve_grid(request))
 
 
 @dataclass(frozen=True)
