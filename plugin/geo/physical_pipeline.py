@@ -102,7 +102,7 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
     lattice = area_lattice(request)
     grid = lattice.grid(10)
     check_area(grid, request.max_area_km2)
-    # before any condition is read or canvas allocated (the time is not priced for COP-GEN yet)
+    # before any condition is read or canvas allocated
     cost = canvas_cost(model, request, lattice)
     check_limits(cost, request.max_hours, request.max_memory_gib)
     if progress is not None:  # the estimate before any work, as COP-GEN-Beta's runs say it
@@ -130,7 +130,7 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
         result = sample_area(model.denoise, request.generate, conditions, lattice.units, request.samples,
                              request.steps, request.solver, tiling=tiling, streams=(init, neither),
                              location=location, cond_cells=cells, max_windows=model.max_batch,
-                             progress=_progress(progress, request.steps), cancel=cancel)
+                             progress=_progress(progress), cancel=cancel)
         tags = _run_tags(model, request, tiling)
         written = []
         for key in images:
@@ -148,6 +148,16 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
         return [out_dir / name for name in written if not name.endswith(".aux.xml")]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def run_area(model, request, out_dir, progress=None, cancel=None, notify=None):
+    """COP-GEN's area pipeline, as :data:`.pipeline.AREA_PIPELINES` names it."""
+    return generate_physical_area(model, request, out_dir, progress, cancel, notify)
+
+
+def price_area(model, request):
+    """COP-GEN's estimate of ``request``: its :class:`CanvasCost` on the area's lattice."""
+    return canvas_cost(model, request, area_lattice(request))
 
 
 def area_lattice(request):
@@ -220,7 +230,7 @@ def _tell(notify, message):
         notify(message)
 
 
-def _progress(progress, steps):
+def _progress(progress):
     if progress is None:
         return None
     return lambda done, total: progress(done, total, "denoising")
