@@ -209,3 +209,17 @@ def test_beta_options_with_a_copgen_model_and_the_reverse_are_one_line(copgen_mo
     done = cli("prepare", "--condition", f"s2l2a={S2_TILE}", "--out", tmp_path / "x.tif")
     assert done.returncode != 0 and "--condition is for a COP-GEN model" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+
+
+def test_cancel_midway_leaves_nothing(rasters, tmp_path):
+    from plugin.engine.errors import Cancelled
+    from plugin.geo.physical_pipeline import PhysicalConditionSpec
+    from plugin.geo.physical_prepare import prepare_physical, prepare_request
+
+    request = prepare_request([PhysicalConditionSpec("s2l2a", rasters["s2"]), PhysicalConditionSpec("dem", rasters["dem"])])
+    seen = []
+    with pytest.raises(Cancelled):
+        prepare_physical(request, tmp_path / "out", progress=lambda done, total: seen.append((done, total)),
+                         cancel=lambda: len(seen) >= 2)
+    assert seen == [(1, 4), (2, 4)]  # one window per key: three S2 groups and the DEM
+    assert not (tmp_path / "out").exists()

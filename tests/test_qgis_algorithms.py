@@ -1007,7 +1007,9 @@ def test_missing_packages_leave_only_check_installation(provider, monkeypatch):
 
     assert {cls.NAME for cls in algorithm_classes()} == {
         "generate",
+        "generatephysical",
         "prepare",
+        "preparephysical",
         "installmodel",
         "chain",
         "combinations",

@@ -132,9 +132,6 @@ def run_physical(args):
     for flag, value in (("--modality", args.modality), ("--input", args.input), ("--bands", args.bands)):
         if value:
             raise InputError(f"{flag} is COP-GEN-Beta's; with a COP-GEN model give --condition SENSOR=FILE[:BANDS]")
-    if not args.condition:
-        raise InputError("a COP-GEN model's inputs are given as --condition SENSOR=FILE[:BANDS] (repeatable)",
-                         "conditions")
     request = prepare_request(condition_specs(args, COPGEN), extent=args.extent,
                               aoi=read_aoi(args.aoi) if args.aoi else None, date=args.date, run_name=args.run_name,
                               max_area_km2=args.max_area_km2)
