@@ -12,7 +12,6 @@ from pathlib import Path
 
 from qgis.core import (
     QgsMapLayerLegendUtils,
-    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputFolder,
@@ -26,15 +25,13 @@ from ... import __version__
 from ...engine.families.copgen.registry import BY_KEY, IMAGE_MODALITIES
 from .. import settings
 from ..errors import engine_errors
-from ..output_layers import PROPERTY_MODALITY, PROPERTY_RUN, move_to_run_group
+from ..output_layers import _PENDING, PROPERTY_MODALITY, PROPERTY_RUN, move_to_run_group
 from ..physical_layers import LEGEND_TITLES, style_physical
+from ..physical_layers import _register as register_layer
 from ..physical_names import modality_label
 from .model_algorithm import ModelAlgorithm
 from .parameters import add_area, area_arguments, check_overlap, destination_path, read_area
 from .physical_parameters import add_date, add_sensor_conditions, read_date, read_sensor_conditions, sensor_layers
-
-_PENDING = set()  # post-processors alive until Processing has run them (it keeps no reference)
-
 
 @dataclass
 class PreparePlan:
@@ -99,7 +96,9 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
             key = next(key for key in IMAGE_MODALITIES if path.endswith(f"_{key}.tif"))
             results[f"OUTPUT_{key}"] = path
             results["OUTPUT_FILES"].append(path)
-            _register(run.context, path, key, group)
+            # loaded on completion as generated layers are (physical_layers' bookkeeping), as inputs
+            register_layer(run.context, path, f"{BY_KEY[key].label} (model input)",
+                           QgsProcessingUtils.LayerHint.Raster, InputLayerPostProcessor(key, group))
             run.feedback.pushInfo(f"Wrote {path}")
         return results
 
@@ -125,22 +124,9 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
                                    **(area_arguments(plan.area) if plan.area else {}))
 
 
-def _register(context, path, key, group):
-    """Have ``path`` loaded on completion, styled as its modality and filed in the run's group."""
-    if context.project() is None:  # qgis_process: no project to load into
-        return
-    name = f"{BY_KEY[key].label} (model input)"
-    if not context.willLoadLayerOnCompletion(path):
-        context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(
-            name, context.project(), "", QgsProcessingUtils.LayerHint.Raster))
-    details = context.layerToLoadOnCompletionDetails(path)
-    details.name = name
-    processor = InputLayerPostProcessor(key, group)
-    _PENDING.add(processor)
-    details.setPostProcessor(processor)
-
-
 class InputLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
+    """Styles a prepared input as its modality, says it is a model input, files it in the run's group."""
+
     def __init__(self, key, group):
         super().__init__()
         self.key, self.group = key, group
