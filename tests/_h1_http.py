@@ -8,9 +8,11 @@ import time
 
 
 class FileServer:
-    """Serves ``files`` ({"/name": bytes}); ``drop_after[name] = n`` makes the first request
+    """Serves ``files`` ({"/name": bytes}) to GET and HEAD, with byte ranges open (``bytes=N-``,
+    as downloads resume) or closed (``bytes=N-M``, as GDAL's /vsicurl/ reads);
+    ``drop_after[name] = n`` makes the first request
     for that file send the full Content-Length but only ``n`` bytes, then cut the connection.
-    ``requests`` records (path, Range header or None) in arrival order. ``no_length`` holds paths
+    ``requests`` records (path, Range header or None) of every request in arrival order. ``no_length`` holds paths
     answered without Content-Length (the connection is closed at the end instead);
     ``chunk_delay_s[name]`` sleeps that long between 64 KiB pieces (a slow server)."""
 
@@ -25,6 +27,9 @@ class FileServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 server._serve(self)
+
+            def do_HEAD(self):
+                server._serve(self, body=False)
 
             def log_message(self, *args):
                 pass
@@ -48,17 +53,18 @@ class FileServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def _serve(self, handler):
+    def _serve(self, handler, body=True):
         range_header = handler.headers.get("Range")
         self.requests.append((handler.path, range_header))
         data = self.files.get(handler.path)
         if data is None:
             handler.send_error(404)
             return
-        start = 0
+        start, end = 0, len(data) - 1
         if range_header:
-            match = re.fullmatch(r"bytes=(\d+)-", range_header)
+            match = re.fullmatch(r"bytes=(\d+)-(\d*)", range_header)
             start = int(match.group(1))
+            end = min(int(match.group(2) or end), end)
             if start >= len(data):
                 handler.send_response(416)
                 handler.send_header("Content-Range", f"bytes */{len(data)}")
@@ -66,15 +72,19 @@ class FileServer:
                 handler.end_headers()
                 return
             handler.send_response(206)
-            handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            handler.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         else:
             handler.send_response(200)
-        body = data[start:]
+        handler.send_header("Accept-Ranges", "bytes")
+        content = data[start:end + 1]
         if handler.path in self.no_length:
             handler.close_connection = True
         else:
-            handler.send_header("Content-Length", str(len(body)))
+            handler.send_header("Content-Length", str(len(content)))
         handler.end_headers()
+        if not body:
+            return
+        body = content
         cut = self.drop_after.pop(handler.path, None)
         if cut is not None:
             handler.wfile.write(body[:cut])

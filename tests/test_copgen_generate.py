@@ -58,6 +58,7 @@ def test_the_contract_writes_physical_layers_on_one_footprint_and_repeats_exactl
             bounds.add(tuple(out.bounds))
             data = out.read(masked=True)
             assert data.count() > 0 and out.tags()["synthetic"] == "true"
+            assert json.loads(out.tags()["s2_offset"])["s2l2a"].startswith("0 (")  # a Major TOM tile: none
             if key == "LULC_LULC":
                 assert set(np.unique(data.compressed())) <= {1, 2, 4, 5, 7, 8, 9, 10, 11}
                 assert out.colormap(1)[1][:3] == (65, 155, 223)  # water

@@ -39,6 +39,8 @@ def dataset(model, tiles, out, *extra):
 @pytest.mark.timeout(900)
 def test_copgen_dataset_writes_physical_cells_reruns_and_lists_failures(copgen_model_dir, tiles, tmp_path):
     from plugin.dataset.jobs import cell_seed
+    from plugin.engine.families.copgen.canvas import DEFAULT_TILING
+    from plugin.engine.tiling import parse_tiling
     from plugin.geo.lattice import ModelLattice
     from plugin.geo.majortom import cell_named, cell_target_grid
 
@@ -47,6 +49,12 @@ def test_copgen_dataset_writes_physical_cells_reruns_and_lists_failures(copgen_m
     assert first.returncode == 0, first.stderr
     folder = out / "282D_485L"
     lattice = ModelLattice.from_grid(cell_target_grid(cell_named("282D_485L"), 256))
+    # the estimate before any cell starts, priced as generate prices the cell: its windows counted
+    tiling = parse_tiling(DEFAULT_TILING)
+    windows = sum(len(tiling.layout(*lattice.units, call, 2, size=4)) for call in range(2))
+    estimate = next(line for line in first.stderr.splitlines() if line.startswith("estimate: "))
+    assert estimate.startswith("estimate: 1 cell, each about ") and "s per window here" in estimate, estimate
+    assert f"{windows} denoiser windows over 2 calls" in estimate and "in all on 1 worker" in estimate, estimate
     for key, (bands, dtype, metres) in EXPECTED.items():
         grid = lattice.grid(metres)
         with rasterio.open(folder / f"{key}.tif") as ds:

@@ -171,6 +171,31 @@ def test_area_limit_names_time_and_memory(model, area_10m, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_each_family_is_run_and_priced_by_its_own_area_pipeline(model, copgen_model_dir, area_10m, tile):
+    """The geo side's family table: every family has an area pipeline; a request is priced by its
+    family's (COP-GEN-Beta: latent windows of the 10 m canvas; COP-GEN: windows of 480 m units)."""
+    from plugin.engine.families import COPGEN, FAMILIES
+    from plugin.engine.families.copgen.canvas import DEFAULT_TILING
+    from plugin.engine.tiling import parse_tiling
+    from plugin.geo.lattice import ModelLattice
+    from plugin.geo.physical_pipeline import PhysicalConditionSpec
+    from plugin.geo.pipeline import area_pipeline, estimate_area
+
+    assert all(callable(area_pipeline(name).run_area) and callable(area_pipeline(name).price_area) for name in FAMILIES)
+    beta = estimate_area(model, GenerationRequest(generate=["dem"], extent=area_10m, steps=50))
+    assert "800 denoiser windows" in beta.describe()  # 16 windows x 50 steps, as the run says it
+    copgen = load(copgen_model_dir, device="cpu")
+    request = GenerationRequest(generate="s1rtc", conditions=[PhysicalConditionSpec("s2l2a", tile)], steps=3,
+                                family=COPGEN)
+    units = ModelLattice.from_raster(tile).units  # the tile: 5 x 5 units
+    windows = sum(len(parse_tiling(DEFAULT_TILING).layout(*units, call, 3, size=4)) for call in range(3))
+    cost = estimate_area(copgen, request)
+    assert (cost.windows, cost.calls) == (windows, 3) and cost.peak_bytes > 0
+    with pytest.raises(InputError) as error:  # a request of the other family: refused, naming the model
+        estimate_area(model, request)
+    assert error.value.field == "model"
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -1009,6 +1009,7 @@ def test_missing_packages_leave_only_check_installation(provider, monkeypatch):
         "generate",
         "generatephysical",
         "prepare",
+        "preparephysical",
         "installmodel",
         "chain",
         "combinations",

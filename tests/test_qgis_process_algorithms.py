@@ -105,3 +105,15 @@ def test_stage_text_is_never_spliced_into_the_progress_dots(home, shared_dir, tm
     dots = [line for line in lines if "..." in line]
     assert dots and all(re.fullmatch(r"[0-9.]+( - done\.)?", line) for line in dots), dots
     assert dots[-1].endswith("100 - done.")
+
+
+def test_prepare_physical_for_cop_gen(home, shared_dir, tmp_path):
+    """COP-GEN's Prepare model inputs needs no model and only static parameters: qgis_process runs it."""
+    tile = shared_dir / "data" / "majortom_s2l2a" / TILES[0]
+    output = run_json(home, "preparephysical", f"--S2L2A={tile}", "--DATE=2021-07-15",
+                      f"--OUTPUT_FOLDER={tmp_path / 'fed'}")["results"]
+    fed = gdal.Open(output["OUTPUT_S2L2A_B05_B06_B07_B11_B12_B8A"])
+    assert fed.GetGeoTransform()[1] == 20 and fed.RasterCount == 6
+    assert fed.GetMetadataItem("synthetic") == "false" and fed.GetMetadataItem("command") == "prepare"
+    assert sorted(p.name for p in (tmp_path / "fed").glob("*.tif")) == [
+        "prepared_S2L2A_B01_B09.tif", "prepared_S2L2A_B02_B03_B04_B08.tif", "prepared_S2L2A_B05_B06_B07_B11_B12_B8A.tif"]

@@ -2,70 +2,12 @@
 refused with one line naming --allow-network and no request reaches the (local) server; with
 --allow-network the same URL is read through /vsicurl/ and gives what the local file gives."""
 
-import http.server
-import re
-import threading
-
 import numpy as np
 import pytest
 import rasterio
 from _faults import error_line, run_cli
 from _geo_helpers import S2_TILE
-
-
-class RangeServer:
-    """Serves ``files`` ({"/name": bytes}) on 127.0.0.1 with HEAD and byte ranges (as /vsicurl/
-    asks), recording every request it gets."""
-
-    def __init__(self, files):
-        self.files = files
-        self.requests = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_HEAD(self):
-                server._answer(self, body=False)
-
-            def do_GET(self):
-                server._answer(self, body=True)
-
-            def log_message(self, *args):
-                pass
-
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def _answer(self, handler, body):
-        self.requests.append((handler.command, handler.path, handler.headers.get("Range")))
-        data = self.files.get(handler.path)
-        if data is None:
-            handler.send_error(404)
-            return
-        match = re.fullmatch(r"bytes=(\d+)-(\d*)", handler.headers.get("Range") or "")
-        start, end = (int(match.group(1)), int(match.group(2) or len(data) - 1)) if match else (0, len(data) - 1)
-        end = min(end, len(data) - 1)
-        handler.send_response(206 if match else 200)
-        if match:
-            handler.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-        handler.send_header("Accept-Ranges", "bytes")
-        handler.send_header("Content-Length", str(end - start + 1))
-        handler.end_headers()
-        if body:
-            handler.wfile.write(data[start:end + 1])
+from _h1_http import FileServer
 
 
 def _prepare(source, out, *extra):
@@ -74,7 +16,7 @@ def _prepare(source, out, *extra):
 
 @pytest.mark.timeout(300)
 def test_a_url_is_read_only_with_allow_network(tmp_path):
-    with RangeServer({"/scene.tif": S2_TILE.read_bytes()}) as server:
+    with FileServer({"/scene.tif": S2_TILE.read_bytes()}) as server:
         url = f"{server.url}/scene.tif"
         for source in (url, f"/vsicurl/{url}"):
             out = tmp_path / "refused" / "r.tif"
@@ -87,7 +29,7 @@ def test_a_url_is_read_only_with_allow_network(tmp_path):
         out = tmp_path / "remote" / "r.tif"
         result = _prepare(url, out, "--allow-network")
         assert result.returncode == 0, result.stderr
-        assert any(path == "/scene.tif" for _, path, _ in server.requests)
+        assert any(path == "/scene.tif" for path, _ in server.requests)
     local = tmp_path / "local" / "r.tif"
     assert _prepare(S2_TILE, local).returncode == 0
     with rasterio.open(out) as remote, rasterio.open(local) as here:
@@ -100,7 +42,7 @@ def test_an_aoi_url_is_read_only_with_allow_network(tmp_path):
     aoi = (b'{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32722"}}, '
            b'"features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": '
            b'[[[790300, 7195900], [792400, 7195900], [792400, 7198000], [790300, 7198000], [790300, 7195900]]]}}]}')
-    with RangeServer({"/aoi.geojson": aoi}) as server:
+    with FileServer({"/aoi.geojson": aoi}) as server:
         url = f"{server.url}/aoi.geojson"
         result = run_cli(["cells", "--aoi", url, "--out", tmp_path / "c.gpkg"], timeout=60)
         assert result.returncode == 1
@@ -119,7 +61,7 @@ def test_generate_reads_a_condition_url_only_with_allow_network(tmp_path, tiny_m
         return run_cli(["generate", "--model", tiny_model_dir, "--generate", "dem", "--condition", f"s2_l2a={source}",
                         "--out", out, "--steps", 2, "--device", "cpu", *extra], timeout=200)
 
-    with RangeServer({"/scene.tif": S2_TILE.read_bytes()}) as server:
+    with FileServer({"/scene.tif": S2_TILE.read_bytes()}) as server:
         url = f"{server.url}/scene.tif"
         result = generate(url, tmp_path / "refused")
         assert result.returncode == 1
@@ -138,7 +80,7 @@ def test_generate_reads_a_condition_url_only_with_allow_network(tmp_path, tiny_m
 
 @pytest.mark.timeout(120)
 def test_dataset_refuses_a_condition_url_before_any_request(tmp_path, tiny_model_dir):
-    with RangeServer({"/scene.tif": S2_TILE.read_bytes()}) as server:
+    with FileServer({"/scene.tif": S2_TILE.read_bytes()}) as server:
         url = f"{server.url}/scene.tif"
         result = run_cli(["dataset", "--model", tiny_model_dir, "--generate", "dem", "--condition", f"s2_l2a={url}",
                           "--cells", "282D_485L", "--out", tmp_path / "out", "--device", "cpu"], timeout=100)

@@ -153,13 +153,12 @@ def describe_estimate(client, jobs, args):
     them, beyond --max-hours / --max-memory-gib is refused here, before any cell is generated."""
     from ..dataset.worker import estimate_cell
     from ..engine.estimate import check_limits, duration
-    from ..engine.families import BETA
 
-    if jobs[0].options.family != BETA:  # the engine prices COP-GEN's canvases not yet
-        return f"estimate: {count(len(jobs), 'cell')}; no time estimate for {jobs[0].options.family} models yet"
     cell = client.submit(estimate_cell, jobs[0], pure=False).result()
     workers = max(1, len(client.scheduler_info()["workers"]))
     check_limits(cell, args.max_hours, args.max_memory_gib, what="each cell")
+    if cell.seconds is None:  # a model whose speed cannot be kept (built by hand): memory only
+        return f"estimate: {count(len(jobs), 'cell')}, each {cell.describe()}; no time estimate"
     check_limits(cell, args.max_hours, what=f"the {count(len(jobs), 'cell')} on {count(workers, 'worker')}",
                  seconds=cell.seconds * len(jobs) / workers)
     return (f"estimate: {count(len(jobs), 'cell')}, each {cell.describe()}; about "

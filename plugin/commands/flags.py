@@ -17,6 +17,9 @@ def _condition_flags():
         flags[field + ".source"] = "--source"
         flags[field + ".s1_in_db"] = "--s1-db"
         flags[field + ".s2_offset"] = "--s2-offset"
+    for sensor in ("s2l2a", "s2l1c", "s1rtc"):  # COP-GEN's sensors read as --s1-db / --s2-offset say
+        flags[f"conditions.{sensor}.s1_in_db"] = "--s1-db"
+        flags[f"conditions.{sensor}.s2_offset"] = "--s2-offset"
     return flags
 
 

@@ -147,7 +147,8 @@ def condition_specs(args, family=None):
 
                 raise InputError(f"{text!r}: expected SENSOR=FILE[:BANDS]", "conditions")
             path, bands = split_bands(rest)
-            specs.append(PhysicalConditionSpec(name.strip(), path, bands, s1_in_db=getattr(args, "s1_db", False)))
+            specs.append(PhysicalConditionSpec(name.strip(), path, bands, s1_in_db=getattr(args, "s1_db", False),
+                                               s2_offset=getattr(args, "s2_offset", AUTO_OFFSET)))
         return specs
     reading = {"source": args.source, "s1_in_db": args.s1_db, "s2_offset": args.s2_offset}
     return [parse_condition_arg(text, **reading) for text in args.condition]

@@ -115,12 +115,11 @@ def cell_reporters(cell):
 
 
 def estimate_cell(job):
-    """The RunEstimate of ``job``'s cell on this worker: its model, its measured (and kept) speed."""
-    from ..geo.pipeline import estimate_run
+    """The estimate of ``job``'s cell on this worker (its model, its measured and kept speed), as
+    generate prices the cell's request (:func:`plugin.geo.pipeline.estimate_area`, either family)."""
+    from ..geo.pipeline import estimate_area
 
-    request = job.request()
-    return estimate_run(model_for(job.options), request.grid, len(request.generate), len(request.conditions),
-                        request.samples, request.steps, request.tiling)
+    return estimate_area(model_for(job.options), job.request())
 
 
 def run_cell(job):

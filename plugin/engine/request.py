@@ -118,15 +118,11 @@ class GenerationRequest:
 
     def output_names(self):
         """The file names a run of this request writes, in the order generate_area returns them."""
-        return [
-            f"{self.run_name}_{key}" + (f"_sample{sample}" if self.samples > 1 else "") + ".tif"
-            for key in self.generate
-            for sample in range(1, self.samples + 1)
-        ]
+        return [output_file_name(self.run_name, key, sample, self.samples)
+                for key in self.generate for sample in range(1, self.samples + 1)]
 
     def _longest_output_name(self):
-        key = max(self.generate, key=len)
-        return f"{self.run_name}_{key}" + (f"_sample{self.samples}" if self.samples > 1 else "") + ".tif"
+        return output_file_name(self.run_name, max(self.generate, key=len), self.samples, self.samples)
 
     @property
     def area_field(self):
@@ -135,6 +131,12 @@ class GenerationRequest:
 
 
 FIELDS = tuple(field.name for field in fields(GenerationRequest))
+
+
+def output_file_name(run_name, key, sample=1, samples=1):
+    """``<run>_<key>.tif`` (``<run>_<key>_sample<N>.tif`` when a run has several samples): how
+    every output of a run, and each of prepare's files, is named."""
+    return f"{run_name}_{key}" + (f"_sample{sample}" if samples > 1 else "") + ".tif"
 
 
 def _check_tiling(tiling):

@@ -2,6 +2,7 @@
 modality, how to read it) and the command line's ``MODALITY=FILE[:BANDS]`` form of it."""
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -42,15 +43,8 @@ class ConditionSpec:
         if self.source not in SOURCES:
             raise InputError(f"{self.label}: source {self.source!r} must be one of {', '.join(SOURCES)}",
                              field + ".source")
-        if self.s2_offset == AUTO_OFFSET:
-            found = _auto_s2_offset(self)
-            object.__setattr__(self, "s2_offset", found.value)
-            object.__setattr__(self, "s2_offset_note", found.reason)
-        if not (math.isfinite(self.s2_offset) and self.s2_offset >= 0):
-            raise InputError(
-                f"{self.label}: s2_offset {self.s2_offset} must be >= 0 (the DN offset to subtract, "
-                "1000 for BOA_ADD_OFFSET = -1000)", field + ".s2_offset"
-            )
+        is_s2 = "s2_offset" in get_modality(self.modality).reading_options
+        resolve_s2_offset(self, is_s2 and self.source == "physical", field)
         object.__setattr__(self, "path", str(self.path))
         if self.bands is not None:
             object.__setattr__(self, "bands", band_tokens(self.bands))
@@ -61,11 +55,20 @@ class ConditionSpec:
         return f"layer {self.layer_name!r} ({self.path})" if self.layer_name else str(self.path)
 
 
-def _auto_s2_offset(spec):
-    """The offset "auto" stands for: read from a physical S2 product, else 0 (nothing to subtract)."""
-    if "s2_offset" not in get_modality(spec.modality).reading_options or spec.source != "physical":
-        return S2Offset(0, "not a Sentinel-2 product in physical units")
-    return detect_s2_offset(spec.path)
+def resolve_s2_offset(spec, is_s2_product, field):
+    """Resolve a (frozen) spec's ``s2_offset`` in place, the rule of both families' conditions:
+    "auto" becomes the offset read from the product when ``is_s2_product`` (a Sentinel-2 raster
+    in physical DN), else 0, and ``s2_offset_note`` says why; a given number must be >= 0."""
+    if spec.s2_offset == AUTO_OFFSET:
+        found = detect_s2_offset(spec.path) if is_s2_product else S2Offset(0, "not a Sentinel-2 product in physical units")
+        object.__setattr__(spec, "s2_offset", found.value)
+        object.__setattr__(spec, "s2_offset_note", found.reason)
+    value = spec.s2_offset
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
+        raise InputError(
+            f"{spec.label}: s2_offset {spec.s2_offset} must be >= 0 (the DN offset to subtract, "
+            "1000 for BOA_ADD_OFFSET = -1000)", field + ".s2_offset"
+        )
 
 
 def parse_condition_arg(text, **options):

@@ -8,9 +8,10 @@ one-band files (:mod:`.band_names`), else the usual layout of the sensor's produ
 TOM's band order), with a note saying so. :class:`SensorReader` reads any window (bounded
 memory), :func:`read_sensor` the whole area.
 
-Values stay in physical units: S2 DN as stored, S1 linear gamma0, DEM metres, class codes.
-Measurements are averaged when coarsened and interpolated bilinearly when refined; class codes
-are only ever taken by nearest neighbour, and codes the model does not know are refused.
+Values stay in physical units: S2 DN (less the product's DN offset where it carries one: the
+model reads reflectance x 10000), S1 linear gamma0, DEM metres, class codes. Measurements
+are averaged when coarsened and interpolated bilinearly when refined; class codes are only
+ever taken by nearest neighbour, and codes the model does not know are refused.
 """
 
 import math
@@ -65,21 +66,27 @@ class _Source:
         object.__setattr__(self, "read_path", self.read_path or self.path)
 
 
-def read_sensor(path, sensor, lattice, bands=None, s1_in_db=False, cancel=None):
+def read_sensor(path, sensor, lattice, bands=None, s1_in_db=False, s2_offset=None, cancel=None):
     """Read ``path`` as ``sensor`` over the whole of ``lattice``: a :class:`SensorLayers`.
 
     Arguments as :class:`SensorReader`. ``cancel()`` returning True stops between groups
     (Cancelled). InputError as :class:`SensorReader`, and when a group has no valid pixel in
     the area or class codes the model does not know.
     """
-    with SensorReader(path, sensor, lattice, bands=bands, s1_in_db=s1_in_db) as reader:
-        layers = {}
-        for key in reader.keys:
-            check_cancel(cancel, f"reading {reader.label}")
-            layers[key] = reader.read(key)
-            reader.check(key, *layers[key])
-            reader.check_any_valid(key, layers[key][1])
-        return SensorLayers(layers, reader.notes)
+    with SensorReader(path, sensor, lattice, bands=bands, s1_in_db=s1_in_db, s2_offset=s2_offset) as reader:
+        return read_all(reader, cancel)
+
+
+def read_all(reader, cancel=None):
+    """Every group of an open :class:`SensorReader` over its whole lattice, checked: a
+    :class:`SensorLayers` (see :func:`read_sensor`)."""
+    layers = {}
+    for key in reader.keys:
+        check_cancel(cancel, f"reading {reader.label}")
+        layers[key] = reader.read(key)
+        reader.check(key, *layers[key])
+        reader.check_any_valid(key, layers[key][1])
+    return SensorLayers(layers, reader.notes)
 
 
 class SensorReader:
@@ -91,12 +98,13 @@ class SensorReader:
     resolution), a band being read from the first file that has it. ``bands``: names of the
     files' bands in order (a list, or "B01,B02,..."); None reads them from descriptions,
     metadata or (one-band files) the file name. ``s1_in_db``: the S1 file holds dB (turned
-    linear before resampling). InputError (field ``conditions.<sensor>`` or
+    linear before resampling). ``s2_offset``: an :class:`.s2_offset.S2Offset` whose value is
+    subtracted from every Sentinel-2 DN (a note says so and why). InputError (field ``conditions.<sensor>`` or
     ``conditions.<sensor>.bands``), one line naming the file: unreadable, not georeferenced,
     off the area, bands missing. Use as a context manager (it may hold in-memory copies).
     """
 
-    def __init__(self, path, sensor, lattice, bands=None, s1_in_db=False):
+    def __init__(self, path, sensor, lattice, bands=None, s1_in_db=False, s2_offset=None):
         self.field = f"conditions.{sensor}"
         paths = [str(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
         self.label = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more file(s))"
@@ -105,9 +113,14 @@ class SensorReader:
                              f"{', '.join(READ_SENSORS)}", "conditions")
         self.sensor, self.lattice, self.keys = sensor, lattice, SENSORS[sensor]
         self._copies = []
+        is_s2 = BY_KEY[self.keys[0]].processing == "s2"
+        self.s2_offset = float(s2_offset.value) if is_s2 and s2_offset is not None else 0.0
         with self._about():
             self.sources, self.notes = _band_sources(_expand(paths), sensor, bands, lattice,
                                                      self.label, self.field)
+            if self.s2_offset:
+                self.notes.append(f"{self.label}: {self.s2_offset:g} subtracted from every DN ({s2_offset.reason}), "
+                                  "so the model reads reflectance x 10000")
             if s1_in_db and sensor == "s1rtc":
                 try:
                     self._to_linear()
@@ -145,6 +158,7 @@ class SensorReader:
                     height, width, _resampling(record, first.res_m), first.nodata, path)
         valid = np.isfinite(values).all(axis=0)
         values[:, ~valid] = np.nan
+        values -= self.s2_offset  # a product's DN offset (0 but for Sentinel-2 products that carry one)
         return values, valid
 
     def check(self, key, values, valid, window=None):

@@ -5,7 +5,10 @@ The files are written by :class:`.output.OutputWriter`'s machinery (work file, C
 renamed into place). Each rule of the table below says how a modality is stored:
 
 * Sentinel-2 groups: UInt16 DN (reflectance x 10000, scale 0.0001 -> reflectance), nodata 0;
-  valid DN are clipped to 1..65535 so that none reads as nodata.
+  valid DN are clipped to 1..65535 so that none reads as nodata. No processing-baseline offset
+  is added (reflectance = DN / 10000): the ``offset_rule`` tag says so, and each band carries
+  the product's own word for it, ``BOA_ADD_OFFSET`` (L2A) or ``RADIO_ADD_OFFSET`` (L1C) = 0, so
+  an output read back as a condition is taken as it is (:mod:`.s2_offset`).
 * Sentinel-1: Float32 linear gamma0 (or dB on request), nodata NaN.
 * DEM: Float32 metres at 30 m, nodata -9999.
 * Land cover and cloud mask: UInt8 codes with a colour table and class names (a categorical
@@ -52,6 +55,11 @@ class Storage:
     value_range: Optional[tuple] = None  # valid values are clipped to it
 
 
+# the S2 outputs' DN rule; inputs of processing baseline 04.00+ had their offset taken off
+S2_OFFSET_RULE = ("reflectance = DN / 10000 (scale 0.0001, offset 0); no processing-baseline DN offset is "
+                  "added (BOA_ADD_OFFSET / RADIO_ADD_OFFSET 0)")
+S2_OFFSET_ITEMS = {"s2l2a": "BOA_ADD_OFFSET", "s2l1c": "RADIO_ADD_OFFSET"}
+
 STORAGE = {
     "s2": Storage("uint16", 0, "reflectance x 10000", scale=1e-4, value_range=(1, 65535)),
     "s1": Storage("float32", math.nan, "linear gamma0"),
@@ -93,11 +101,14 @@ class PhysicalWriter(OutputWriter):
                     {"count": count, "dtype": self.storage.dtype, "nodata": self.storage.nodata},
                     self.record.bands, (ColorInterp.gray,) + (ColorInterp.undefined,) * (count - 1),
                     {"modality": key, "sensor": self.record.sensor, "unit": self.storage.unit,
+                     **({"offset_rule": S2_OFFSET_RULE} if self.record.processing == "s2" else {}),
                      **(tags or {})})
         try:
             with _gdal_write_errors(self.path):
                 for band in range(1, count + 1):
                     self._dataset.set_band_unit(band, self.storage.unit)
+                    if self.record.processing == "s2":
+                        self._dataset.update_tags(band, **{S2_OFFSET_ITEMS[self.record.sensor]: "0"})
                 self._dataset.scales = (self.storage.scale,) * count
                 self._dataset.offsets = (self.storage.offset,) * count
         except BaseException:

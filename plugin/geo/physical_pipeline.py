@@ -36,7 +36,9 @@ from ..engine.model_folder import source_hashes
 from ..engine.tiling import parse_tiling
 from .lattice import ModelLattice
 from .output import provenance_tags
-from .physical_conditions import read_sensor
+from .condition_spec import AUTO_OFFSET, resolve_s2_offset
+from .physical_conditions import SensorReader, read_all
+from .s2_offset import S2Offset
 from .physical_outputs import PhysicalWriter
 from .pipeline import check_area, make_out_dir, resolve_grid
 
@@ -48,13 +50,19 @@ EARTH_RADIUS_KM = 6371.0088
 class PhysicalConditionSpec:
     """One condition raster of COP-GEN: ``modality`` a sensor name (s2l2a, s1rtc, dem, ...) or
     an official key (its sensor's file then fills only that group); ``bands`` the file's band
-    names in order (None: from descriptions, metadata or the sensor's usual order)."""
+    names in order (None: from descriptions, metadata or the sensor's usual order).
+    ``s2_offset``: the DN offset a Sentinel-2 product carries (1000 from processing baseline
+    04.00 on), subtracted so the model reads reflectance x 10000; "auto" reads it from the
+    product as COP-GEN-Beta's conditions do (:func:`.condition_spec.resolve_s2_offset`), with
+    why in ``s2_offset_note``."""
 
     modality: str
     path: str
     bands: Optional[tuple] = None
     s1_in_db: bool = False
     layer_name: Optional[str] = None
+    s2_offset: object = AUTO_OFFSET
+    s2_offset_note: Optional[str] = None
 
     def __post_init__(self):
         keys = expand_names([self.modality], "conditions")
@@ -63,6 +71,13 @@ class PhysicalConditionSpec:
             raise InputError(f"{self.modality} is not read from a raster: the location is the area's own "
                              "and the date a parameter", "conditions")
         object.__setattr__(self, "path", str(self.path))
+        resolve_s2_offset(self, BY_KEY[keys[0]].processing == "s2", f"conditions.{self.sensor}")
+
+    def reader(self, lattice):
+        """The :class:`.physical_conditions.SensorReader` of this condition over ``lattice``: the
+        one way a condition is read, for generate and prepare alike."""
+        return SensorReader(self.path, self.sensor, lattice, bands=self.bands, s1_in_db=self.s1_in_db,
+                            s2_offset=S2Offset(self.s2_offset, self.s2_offset_note or "given"))
 
     @property
     def keys(self):
@@ -84,10 +99,10 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"output folder {out_dir} exists and is not a folder")
-    lattice = ModelLattice.from_grid(resolve_grid(request))
+    lattice = area_lattice(request)
     grid = lattice.grid(10)
     check_area(grid, request.max_area_km2)
-    # before any condition is read or canvas allocated (the time is not priced for COP-GEN yet)
+    # before any condition is read or canvas allocated
     cost = canvas_cost(model, request, lattice)
     check_limits(cost, request.max_hours, request.max_memory_gib)
     if progress is not None:  # the estimate before any work, as COP-GEN-Beta's runs say it
@@ -115,7 +130,7 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
         result = sample_area(model.denoise, request.generate, conditions, lattice.units, request.samples,
                              request.steps, request.solver, tiling=tiling, streams=(init, neither),
                              location=location, cond_cells=cells, max_windows=model.max_batch,
-                             progress=_progress(progress, request.steps), cancel=cancel)
+                             progress=_progress(progress), cancel=cancel)
         tags = _run_tags(model, request, tiling)
         written = []
         for key in images:
@@ -133,6 +148,21 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
         return [out_dir / name for name in written if not name.endswith(".aux.xml")]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def run_area(model, request, out_dir, progress=None, cancel=None, notify=None):
+    """COP-GEN's area pipeline, as :data:`.pipeline.AREA_PIPELINES` names it."""
+    return generate_physical_area(model, request, out_dir, progress, cancel, notify)
+
+
+def price_area(model, request):
+    """COP-GEN's estimate of ``request``: its :class:`CanvasCost` on the area's lattice."""
+    return canvas_cost(model, request, area_lattice(request))
+
+
+def area_lattice(request):
+    """The model lattice of a request's area (its grid, extent, AOI or conditions, as COP-GEN-Beta's)."""
+    return ModelLattice.from_grid(resolve_grid(request))
 
 
 @dataclass(frozen=True)
@@ -172,6 +202,13 @@ def canvas_cost(model, request, lattice):
     return CanvasCost(int(files + canvas), windows * samples, steps * samples, seconds_per_window(model))
 
 
+def s2_offset_tags(specs):
+    """{"s2_offset": {condition: "DN subtracted (why)"}} of the Sentinel-2 conditions, or {}."""
+    offsets = {spec.modality: f"{spec.s2_offset:g} ({spec.s2_offset_note or 'given'})"
+               for spec in specs if BY_KEY[spec.keys[0]].processing == "s2"}
+    return {"s2_offset": offsets} if offsets else {}
+
+
 def _image_names(request, images):
     """{(key, sample): file name} in request.output_names() order."""
     names = iter(request.output_names())
@@ -193,7 +230,7 @@ def _tell(notify, message):
         notify(message)
 
 
-def _progress(progress, steps):
+def _progress(progress):
     if progress is None:
         return None
     return lambda done, total: progress(done, total, "denoising")
@@ -203,7 +240,8 @@ def _read_conditions(request, lattice, cancel):
     """{key: (values, valid)} of every given image modality, and the readers' notes."""
     layers, notes = {}, []
     for spec in request.conditions:
-        read = read_sensor(spec.path, spec.sensor, lattice, bands=spec.bands, s1_in_db=spec.s1_in_db, cancel=cancel)
+        with spec.reader(lattice) as reader:
+            read = read_all(reader, cancel)
         notes.extend(read.notes)
         layers.update({key: read[key] for key in spec.keys if key not in request.generate})
     return layers, notes
@@ -306,6 +344,7 @@ def _run_tags(model, request, tiling):
         "tiling": tiling.spec,
         "date": request.date or "",
         "conditions": [f"{spec.modality}={spec.path}" for spec in request.conditions],
+        **s2_offset_tags(request.conditions),
         "synthetic": "true",
         **provenance_tags("generate"),
     }

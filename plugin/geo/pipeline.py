@@ -15,6 +15,7 @@ Random streams: those of :mod:`plugin.engine.canvas` (the same as ``CopGenModel.
 one tile). The same seed, inputs and tiling give the same outputs.
 """
 
+import importlib
 import os
 import shutil
 from functools import partial
@@ -26,7 +27,7 @@ from ..engine.canvas import canvas_streams, sample_canvas, sample_posterior, to_
 from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling
 from ..engine.errors import InputError
-from ..engine.families import BETA
+from ..engine.families import BETA, COPGEN
 from ..engine.families.beta.registry import (
     LATENT_CHANNELS,
     PIXEL_SIZE_M,
@@ -67,14 +68,46 @@ def generate_area(model, request, out_dir, progress=None, cancel=None, notify=No
     as not given in that window; outputs record the fraction of the area each condition covers
     (``condition_coverage``).
     """
+    _check_pair(model, request, "generate_area")
+    return area_pipeline(request.family).run_area(model, request, out_dir, progress, cancel, notify)
+
+
+def estimate_area(model, request):
+    """What ``request`` would cost with ``model``, counted without reading or allocating: an
+    estimate with ``seconds`` (None where not priced), ``peak_bytes`` and ``describe()``, the
+    one :func:`plugin.engine.estimate.check_limits` holds against the limits. Each family's
+    pipeline prices its own canvases (COP-GEN-Beta: :func:`estimate_run`; COP-GEN:
+    :func:`.physical_pipeline.canvas_cost`)."""
+    _check_pair(model, request, "estimate_area")
+    return area_pipeline(request.family).price_area(model, request)
+
+
+# The area pipeline of each model family: a module with run_area(model, request, out_dir,
+# progress, cancel, notify) and price_area(model, request). The engine's family table
+# (engine/families) cannot name it: the engine does not import geo.
+AREA_PIPELINES = {BETA: "pipeline", COPGEN: "physical_pipeline"}
+
+
+def area_pipeline(family):
+    """The area pipeline module of model family ``family``."""
+    return importlib.import_module(f"{__package__}.{AREA_PIPELINES[family]}")
+
+
+def _check_pair(model, request, what):
     if not isinstance(request, GenerationRequest):
-        raise TypeError(f"generate_area takes a GenerationRequest, not {type(request).__name__}")
+        raise TypeError(f"{what} takes a GenerationRequest, not {type(request).__name__}")
     if getattr(model, "family", BETA) != request.family:
         raise InputError(f"the request is for a {request.family} model, this model is {model.family}", "model")
-    if request.family != BETA:  # the other family's pipeline (geo.physical_pipeline)
-        from .physical_pipeline import generate_physical_area
 
-        return generate_physical_area(model, request, out_dir, progress, cancel, notify)
+
+def price_area(model, request):
+    """COP-GEN-Beta's estimate of ``request`` (see :func:`estimate_area`)."""
+    return estimate_run(model, resolve_grid(request), len(request.generate), len(request.conditions),
+                        request.samples, request.steps, request.tiling)
+
+
+def run_area(model, request, out_dir, progress=None, cancel=None, notify=None):
+    """COP-GEN-Beta's area pipeline (see :func:`generate_area`)."""
     generated_idx = [modality_index(key) for key in request.generate]
     samples, seed, steps, solver = request.samples, request.seed, request.steps, request.solver
     tiling = parse_tiling(request.tiling)

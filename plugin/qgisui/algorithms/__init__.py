@@ -17,11 +17,13 @@ def algorithm_classes():
     from .generate_physical import GeneratePhysicalAlgorithm
     from .install_model import InstallModelAlgorithm
     from .prepare import PrepareAlgorithm
+    from .prepare_physical import PreparePhysicalAlgorithm
 
     return [
         GenerateAlgorithm,
         GeneratePhysicalAlgorithm,
         PrepareAlgorithm,
+        PreparePhysicalAlgorithm,
         InstallModelAlgorithm,
         ChainAlgorithm,
         CombinationsAlgorithm,

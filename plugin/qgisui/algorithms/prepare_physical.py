@@ -1,0 +1,151 @@
+"""Prepare model inputs (COP-GEN): the Processing face of ``prepare`` for a COP-GEN model.
+
+The condition layers (one per sensor, as Generate physical layers takes them), the date and the
+area are read with the same parameters and checks as that algorithm; each official key they
+fill is written as the model will be fed it (:func:`plugin.geo.physical_prepare.prepare_physical`)
+and loaded styled as generated layers are, but named and documented as model inputs (they are
+the user's own data, resampled, not synthetic).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgis.core import (
+    QgsMapLayerLegendUtils,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingOutputFolder,
+    QgsProcessingOutputMultipleLayers,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingUtils,
+)
+
+from ... import __version__
+from ...engine.families.copgen.registry import BY_KEY, IMAGE_MODALITIES
+from .. import settings
+from ..errors import engine_errors
+from ..output_layers import _PENDING, PROPERTY_MODALITY, PROPERTY_RUN, move_to_run_group
+from ..physical_layers import LEGEND_TITLES, style_physical
+from ..physical_layers import _register as register_layer
+from ..physical_names import modality_label
+from .model_algorithm import ModelAlgorithm
+from .parameters import add_area, area_arguments, check_overlap, destination_path, read_area
+from .physical_parameters import add_date, add_sensor_conditions, read_date, read_sensor_conditions, sensor_layers
+
+@dataclass
+class PreparePlan:
+    conditions: list  # PhysicalConditionSpec
+    area: tuple  # from read_area, or None
+    date: str  # or None
+    out_dir: Path
+
+
+class PreparePhysicalAlgorithm(ModelAlgorithm):
+    NEEDS_MODEL = False  # what is fed is read from the rasters; no network runs
+    NAME = "preparephysical"
+    DISPLAY_NAME = "Prepare model inputs (COP-GEN)"
+    GROUP = "inputs"
+    HELP = (
+        "Shows what a COP-GEN model will be fed: each condition layer (one per sensor, as in Generate "
+        "physical layers) is read exactly as a generation reads it, on the footprint a generation "
+        "with the same conditions and Area covers (480 m lattice units), and each of its band groups "
+        "is written in physical units at its native resolution: Sentinel-2 DN (reflectance x 10000, "
+        "a product's DN offset of processing baseline 04.00+ taken off) at 10, 20 and 60 m, "
+        "Sentinel-1 as linear backscatter (made linear when given in dB), the DEM in metres "
+        "resampled to 30 m, land cover and cloud mask codes by nearest neighbour.\n\n"
+        "The log says how each file was read (a band order taken without band names, an offset "
+        "taken off) and how much of the area each group covers. The layers are the inputs, "
+        "resampled: not synthetic."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        add_sensor_conditions(self)
+        add_date(self)
+        add_area(self)
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
+        for key in IMAGE_MODALITIES:  # for graphical models: each group as its own output
+            self.addOutput(QgsProcessingOutputRasterLayer(f"OUTPUT_{key}", self.tr(f"{modality_label(key)} (input)")))
+        self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All prepared files")))
+        self.addOutput(QgsProcessingOutputFolder("OUTPUT_DIR", self.tr("Output folder")))
+
+    def check(self, parameters, context):
+        plan = self._plan(parameters, context, out=False)
+        self._request(plan)
+        if plan.area is not None:
+            check_overlap(self, plan.area, sensor_layers(self, parameters, context), context)
+
+    def read(self, parameters, context, run):
+        return self._plan(parameters, context)
+
+    def execute(self, plan, run):
+        from ...geo.physical_prepare import RUN_NAME, prepare_physical
+
+        run_name = run.run_name(plan.out_dir, RUN_NAME)
+        progress, cancel = run.callbacks()
+        paths = prepare_physical(self._request(plan, run_name), plan.out_dir,
+                                 progress=lambda done, total: progress(done, total, "writing the inputs"),
+                                 cancel=cancel, notify=run.feedback.pushInfo)
+        return run_name, [Path(path) for path in paths]
+
+    def publish(self, plan, outcome, run):
+        run_name, paths = outcome
+        group = run.group_name(run_name)
+        results = {"OUTPUT_DIR": str(plan.out_dir), "OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
+        for path in map(str, paths):
+            key = next(key for key in IMAGE_MODALITIES if path.endswith(f"_{key}.tif"))
+            results[f"OUTPUT_{key}"] = path
+            results["OUTPUT_FILES"].append(path)
+            # loaded on completion as generated layers are (physical_layers' bookkeeping), as inputs
+            register_layer(run.context, path, f"{BY_KEY[key].label} (model input)",
+                           QgsProcessingUtils.LayerHint.Raster, InputLayerPostProcessor(key, group))
+            run.feedback.pushInfo(f"Wrote {path}")
+        return results
+
+    def _plan(self, parameters, context, out=True):
+        conditions = read_sensor_conditions(self, parameters, context)
+        if not conditions:
+            raise QgsProcessingException(self.tr("Give at least one condition layer: this shows what the model is "
+                                                 "fed of them"))
+        return PreparePlan(
+            conditions=conditions,
+            area=read_area(self, parameters, context),
+            date=read_date(self, parameters, context),
+            out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER") if out else None,
+        )
+
+    def _request(self, plan, run_name=None):
+        """The engine's request (generate's checks, the labels named); the area limit is the setting's."""
+        from ...geo.physical_prepare import prepare_request
+
+        with engine_errors(self):
+            return prepare_request(plan.conditions, date=plan.date, run_name=run_name,
+                                   max_area_km2=settings.max_area_km2(),
+                                   **(area_arguments(plan.area) if plan.area else {}))
+
+
+class InputLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
+    """Styles a prepared input as its modality, says it is a model input, files it in the run's group."""
+
+    def __init__(self, key, group):
+        super().__init__()
+        self.key, self.group = key, group
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
+        try:
+            style_physical(layer, self.key)
+            metadata = layer.metadata()
+            metadata.setTitle(f"{BY_KEY[self.key].label}, model input ({self.group})")
+            metadata.setAbstract(f"{BY_KEY[self.key].label} as a COP-GEN model is fed it, in {BY_KEY[self.key].unit}, "
+                                 f"read from the condition layer (COP-GEN-Beta for QGIS {__version__}). The "
+                                 "user's data resampled, not synthetic.")
+            metadata.addKeywords("COP-GEN", ["model input", self.key, self.group])
+            layer.setMetadata(metadata)
+            layer.setCustomProperty(PROPERTY_MODALITY, self.key)
+            layer.setCustomProperty(PROPERTY_RUN, self.group)
+            node = move_to_run_group(context.project(), layer, self.group)
+            title = LEGEND_TITLES.get(BY_KEY[self.key].processing)
+            if title:
+                QgsMapLayerLegendUtils.setLegendNodeUserLabel(node, 0, title)
+        finally:
+            _PENDING.discard(self)
