@@ -61,7 +61,7 @@ def request(**fields):
         ({"generate": ["S1RTC_vh_vv"]}, "generate", "unknown modality 'S1RTC_vh_vv'; expected one of dem, s1_rtc, "
          "s2_l1c, s2_l2a; S1RTC_vh_vv is a COP-GEN modality and this model is COP-GEN-Beta"),
         ({"family": "cop-gen", "generate": "s1_rtc"}, "generate", "unknown COP-GEN modality 's1_rtc'"),
-        ({"family": "cop-gen", "generate": "s1rtc", "date": "1949-12-31"}, "date", "mean_timestamps"),
+        ({"family": "cop-gen", "generate": "s1rtc", "date": "1949-12-31"}, "date", "1949-12-31 is outside the model's years 1950..2050"),
         ({"family": "cop-gen", "generate": "s1rtc", "date": "2021-02-30"}, "date", "'2021-02-30' is not a date"),
         ({"family": "cop-gen", "generate": "dem", "conditions": [condition("s2l2a", "a.tif"),
                                                                   condition("S2L2A_B01_B09", "b.tif")]},

@@ -14,6 +14,7 @@ from ..engine.errors import CopGenError
 from ..engine.families.beta.registry import MODALITIES
 from . import settings
 from .condition_names import parameter_name
+from .physical_names import error_fields
 
 # The engine's fields -> the parameter whose label names them in QGIS.
 FIELD_PARAMETERS = {
@@ -37,11 +38,12 @@ FIELD_PARAMETERS = {
     "heads": "HEADS",
     "conditions": "INPUT",  # algorithms whose one input's modality is chosen by a parameter
     **{f"conditions.{modality}": parameter_name(modality) for modality in MODALITIES},
+    **error_fields(),  # COP-GEN's sensors, their band names, the date and the model
 }
 # Fields that are settings, not parameters -> where the user changes them.
 SETTING_LABELS = {
     field: f'"{settings.LABELS[field]}" setting (Settings > Options > COP-GEN-Beta)'
-    for field in ("max_area_km2", "device", "precision")
+    for field in ("max_area_km2", "device", "precision", "model")
 }
 
 

@@ -240,7 +240,7 @@ def move_to_run_group(project, layer, run_name, visible=True):
     group = next((child for child in root.children() if QgsLayerTree.isGroup(child) and child.name() == run_name), None)
     if group is None:
         group = root.insertGroup(0, run_name)
-    rank = MODALITIES.index(layer.customProperty(PROPERTY_MODALITY))
+    rank = _rank(layer)
     position = sum(
         1
         for child in group.children()

@@ -14,11 +14,13 @@ def algorithm_classes():
     from .chain import ChainAlgorithm
     from .combinations import CombinationsAlgorithm
     from .generate import GenerateAlgorithm
+    from .generate_physical import GeneratePhysicalAlgorithm
     from .install_model import InstallModelAlgorithm
     from .prepare import PrepareAlgorithm
 
     return [
         GenerateAlgorithm,
+        GeneratePhysicalAlgorithm,
         PrepareAlgorithm,
         InstallModelAlgorithm,
         ChainAlgorithm,

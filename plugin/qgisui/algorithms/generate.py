@@ -11,10 +11,14 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from ...engine.families import BETA
 from ...engine.families.beta.registry import LABELS, MODALITIES
 from ...engine.wording import percent
 from ...geo.pipeline import FULL_COVERAGE
+from .. import settings
+from ..errors import SETTING_LABELS
 from ..output_layers import default_layer_name
+from ..physical_names import family_of_folder, other_family_hint
 from .model_algorithm import ModelAlgorithm
 from .parameters import (
     add_area,
@@ -106,6 +110,15 @@ class GenerateAlgorithm(ModelAlgorithm):
         declare_modality_destinations(self)
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
 
+    def model_problem(self, parameters, context):
+        """The settings' model, which must be a COP-GEN-Beta one (a COP-GEN model has its own
+        algorithm: said in one line)."""
+        folder = settings.model_dir()
+        found = family_of_folder(folder)
+        if found not in (None, BETA):
+            return f"{SETTING_LABELS['model']}: {other_family_hint(folder, found, BETA)}"
+        return super().model_problem(parameters, context)
+
     def check(self, parameters, context):
         """What only QGIS can check (layers, bands, the area against the layers, destinations);
         the engine's request validates the rest (plugin.engine.request), naming the labels."""
@@ -152,9 +165,13 @@ class GenerateAlgorithm(ModelAlgorithm):
             samples=plan.samples,
             reflectance=plan.reflectance,
             run_name=run_name,
+            notify=lambda message: None if " covers " in message else run.note(message),
             **plan.sampling,
         )
         return run_name, [Path(path) for path in paths]
+
+    # notify: the engine's notes (a file's bands read in Major TOM's order) go to the log; its
+    # coverage of each condition was told from the footprints before any work (_tell_conditions).
 
     def _tell_conditions(self, plan, run):
         """Before any work: the S2 offset each condition uses and why; a warning per condition

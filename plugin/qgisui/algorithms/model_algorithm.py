@@ -32,6 +32,14 @@ class ModelAlgorithm(CopGenAlgorithm):
     def publish(self, plan, outcome, run):
         raise NotImplementedError
 
+    def model_problem(self, parameters, context):
+        """Why the model cannot be loaded (one line), None when it can: the settings' model."""
+        return model_problem()
+
+    def load_model(self, plan, run):
+        """Open the model (see RunContext.load_model): the settings' model."""
+        run.load_model()
+
     def createCustomParametersWidget(self, parent=None):  # noqa: N802 (QGIS's name)
         """The standard dialog (the toolbox, the locator, the menus and processing's dialog
         functions all open it through here), telling before any work that no model is installed
@@ -50,7 +58,7 @@ class ModelAlgorithm(CopGenAlgorithm):
         parameters = upgrade_legacy_values(parameters)
         try:
             self.check(parameters, context)
-            problem = model_problem() if self.NEEDS_MODEL else None
+            problem = self.model_problem(parameters, context) if self.NEEDS_MODEL else None
             if problem:
                 raise QgsProcessingException(problem)
         except QgsProcessingException as exc:
@@ -63,7 +71,7 @@ class ModelAlgorithm(CopGenAlgorithm):
         try:
             plan = self.read(parameters, context, run)
             if self.NEEDS_MODEL:
-                run.load_model()
+                self.load_model(plan, run)
             with run.errors():
                 outcome = self.execute(plan, run)
             return self.publish(plan, outcome, run)

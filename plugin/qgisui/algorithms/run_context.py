@@ -66,11 +66,11 @@ class RunContext:
     def errors(self):
         return engine_errors(self.algorithm)
 
-    def load_model(self):
-        """The model the settings name (folder, device, precision), opened through the engine's
-        one policy (plugin.engine.precision.resolve): what it substituted is a warning, never a
-        failure."""
-        folder, precision = settings.model_dir(), settings.precision()
+    def load_model(self, folder=None):
+        """The model in ``folder`` (default: the one the settings name) with the settings' device
+        and precision, opened through the engine's one policy (plugin.engine.precision.resolve):
+        what it substituted is a warning, never a failure."""
+        folder, precision = folder or settings.model_dir(), settings.precision()
         with self.errors():
             self.model = engine.load(folder, device=settings.device(), preference=precision)
         for note in self.model.plan.notes:
@@ -113,14 +113,21 @@ class RunContext:
 
     # -- the engine ------------------------------------------------------------------------
 
-    def generate(self, conditions, generate, out_dir, area=None, **options):
+    def generate(self, conditions, generate, out_dir, area=None, notify=None, **options):
         """generate_area for the conditions (ConditionSpec list), modalities and output folder
         (arguments as :func:`generation_request`). Returns the written paths, in the request's
-        order (modality by modality, sample 1 first)."""
+        order (modality by modality, sample 1 first). What the engine tells about the inputs
+        before sampling (a file's bands read in Major TOM's order, ...) goes to the log through
+        ``notify`` (default :meth:`note`)."""
         request = generation_request(self.algorithm, conditions, generate, area, **options)
         progress, cancel = self.callbacks()
         with self.errors():
-            return generate_area(self.model, request, out_dir, progress=progress, cancel=cancel)
+            return generate_area(self.model, request, out_dir, progress=progress, cancel=cancel,
+                                 notify=notify or self.note)
+
+    def note(self, message):
+        """An engine note about the inputs, in the log (the CLI prints it as "warning: ...")."""
+        self.feedback.pushWarning(message)
 
     # -- names -----------------------------------------------------------------------------
 

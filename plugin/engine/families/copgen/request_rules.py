@@ -2,7 +2,6 @@
 
 import datetime
 
-import numpy as np
 
 from ...errors import InputError
 from .registry import MODALITIES, SENSORS, expand_names
@@ -40,9 +39,10 @@ def parse_date(text):
         date = datetime.date.fromisoformat(str(text).strip())
     except ValueError:
         raise InputError(f"{text!r} is not a date ({DATE_FORMAT})", "date") from None
-    from .processing import preprocess
+    from .processing import YEARS  # the span the model's date encoding maps to [-1, 1]
 
-    preprocess("mean_timestamps", np.array([[date.year, date.month, date.day]]), field="date")  # the range check
+    if not YEARS[0] <= date.year <= YEARS[1]:  # said of the date given, not of the internal key
+        raise InputError(f"{date.isoformat()} is outside the model's years {YEARS[0]}..{YEARS[1]}", "date")
     return date.year, date.month, date.day
 
 

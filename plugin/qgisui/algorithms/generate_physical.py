@@ -1,0 +1,166 @@
+"""Generate physical layers (COP-GEN): the Processing face of generate_area for a COP-GEN model."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingOutputFolder,
+    QgsProcessingOutputMultipleLayers,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+)
+
+from ...engine.families import COPGEN
+from ...engine.families.copgen.registry import BY_KEY, IMAGE_MODALITIES
+from ..physical_layers import WINDOWS_OUTPUT, register_physical_layer, register_windows_layer
+from ..physical_names import modality_label
+from .generate import MAX_SAMPLES, run_name_base
+from .model_algorithm import ModelAlgorithm
+from .parameters import (
+    add_area,
+    add_sampling,
+    area_arguments,
+    check_overlap,
+    destination_path,
+    read_area,
+    read_sampling,
+)
+from .physical_parameters import (
+    add_date,
+    add_generate,
+    add_model,
+    add_sensor_conditions,
+    read_date,
+    read_generate,
+    read_model,
+    read_sensor_conditions,
+    sensor_layers,
+)
+from .run_context import generation_request
+
+
+@dataclass
+class PhysicalPlan:
+    model: object  # ModelChoice
+    generate: list
+    conditions: list  # PhysicalConditionSpec
+    area: tuple  # from read_area, or None
+    date: str  # or None
+    sampling: dict
+    samples: int
+    out_dir: Path
+
+
+class GeneratePhysicalAlgorithm(ModelAlgorithm):
+    NAME = "generatephysical"
+    DISPLAY_NAME = "Generate physical layers (COP-GEN)"
+    GROUP = "generation"
+    HELP = (
+        "Generates, with a COP-GEN model, the chosen modalities (Modalities to generate) in physical "
+        "units at their native resolutions: Sentinel-2 L1C and L2A band groups as UInt16 DN "
+        "(reflectance x 10000) at 10, 20 and 60 m, Sentinel-1 RTC VV and VH as linear backscatter, "
+        "the DEM in metres at 30 m, land cover and the L1C cloud mask as class codes (styled with "
+        "their legends). Generating Location or Date writes one point per window: where and when "
+        "the model thinks the window is.\n\n"
+        "Conditions are rasters in physical units, one per sensor: a Sentinel-2 product fills all "
+        "of its band groups at once. Which band is which comes from the band descriptions or "
+        "metadata, or from the band names given in Advanced parameters; a file without names whose "
+        "band count is the sensor's usual one (12 for L2A, 13 for L1C) is read in Major TOM's "
+        "order, and the log says so. Each window is conditioned on its own location; Date "
+        "(1950..2050) conditions every window on that day, empty: not at all.\n\n"
+        "The area is the Area, the Area of interest polygons (outside them: nodata), or else the "
+        "first condition layer. Outputs are Cloud Optimized GeoTIFFs in the Output folder, one per "
+        "modality and sample: synthetic layers, not measurements. The log tells the estimate "
+        "before any work."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        add_sensor_conditions(self)
+        add_generate(self)
+        add_date(self)
+        add_area(self)
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "SAMPLES", self.tr("Samples"), QgsProcessingParameterNumber.Type.Integer, 1, minValue=1,
+                maxValue=MAX_SAMPLES,
+            )
+        )
+        add_sampling(self)
+        add_model(self)
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
+        for key in IMAGE_MODALITIES:  # the first sample of each: chains in graphical models
+            self.addOutput(QgsProcessingOutputRasterLayer(f"OUTPUT_{key}", self.tr(modality_label(key))))
+        self.addOutput(QgsProcessingOutputVectorLayer(WINDOWS_OUTPUT, self.tr("Location and date per window")))
+        self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
+        self.addOutput(QgsProcessingOutputFolder("OUTPUT_DIR", self.tr("Output folder")))
+
+    def model_problem(self, parameters, context):
+        return None  # the Model parameter's own check (read_model), in check()
+
+    def check(self, parameters, context):
+        """What only QGIS can check (the model, layers, the area against them); the engine's
+        request validates the rest, naming the labels."""
+        plan = self._plan(parameters, context, out=False)
+        generation_request(self, plan.conditions, plan.generate,
+                           area_arguments(plan.area) if plan.area else None, **self._options(plan))
+        if plan.area is not None:
+            check_overlap(self, plan.area, sensor_layers(self, parameters, context), context)
+
+    def read(self, parameters, context, run):
+        return self._plan(parameters, context)
+
+    def execute(self, plan, run):
+        run_name = run.run_name(plan.out_dir, run_name_base(plan.conditions, plan.sampling["seed"]))
+        paths = run.generate(plan.conditions, plan.generate, plan.out_dir,
+                             area=area_arguments(plan.area) if plan.area else None,
+                             run_name=run_name, **self._options(plan))
+        return run_name, [Path(path) for path in paths]
+
+    def publish(self, plan, outcome, run):
+        run_name, paths = outcome
+        group = run.group_name(run_name)
+        run_parameters = {
+            "model": plan.model.name,
+            **plan.sampling,
+            "samples": plan.samples,
+            "date": plan.date or "not conditioned",
+            "conditions": "; ".join(f"{spec.sensor}: {spec.label}" for spec in plan.conditions) or "none",
+        }
+        results = {"OUTPUT_DIR": str(plan.out_dir), "OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
+        files = iter(paths)  # image modalities in network order, sample 1 first; then the points
+        for key in (key for key in plan.generate if BY_KEY[key].has_vae):
+            for sample in range(1, plan.samples + 1):
+                path = str(next(files))
+                if sample == 1:
+                    results[f"OUTPUT_{key}"] = path
+                name = f"{BY_KEY[key].label} (synthetic)" + (f" sample {sample}" if plan.samples > 1 else "")
+                register_physical_layer(run.context, path, key, group, run_parameters, layer_name=name)
+                results["OUTPUT_FILES"].append(path)
+                run.feedback.pushInfo(f"Wrote {path}")
+        for path in map(str, files):  # <run>_windows.geojson, when location or date was generated
+            results[WINDOWS_OUTPUT] = path
+            register_windows_layer(run.context, path, group, run_parameters)
+            results["OUTPUT_FILES"].append(path)
+            run.feedback.pushInfo(f"Wrote {path}")
+        return results
+
+    def load_model(self, plan, run):
+        run.load_model(plan.model.folder)  # the Model parameter's, not the setting's
+
+    def _plan(self, parameters, context, out=True):
+        return PhysicalPlan(
+            model=read_model(self, parameters, context),
+            generate=read_generate(self, parameters, context),
+            conditions=read_sensor_conditions(self, parameters, context),
+            area=read_area(self, parameters, context),
+            date=read_date(self, parameters, context),
+            sampling=read_sampling(self, parameters, context),
+            samples=self.parameterAsInt(parameters, "SAMPLES", context),
+            out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER") if out else None,
+        )
+
+    @staticmethod
+    def _options(plan):
+        return {"samples": plan.samples, "family": COPGEN, "date": plan.date, **plan.sampling}

@@ -1,0 +1,214 @@
+"""COP-GEN's parameters, declared and read back as engine values: one condition raster per
+sensor (with its band names and the Sentinel-1 dB switch as advanced parameters), the modalities
+to generate, the date and the model.
+
+Every algorithm that runs COP-GEN declares these with the add_* functions and reads them with
+the read_* ones, so that a sensor, its bands, a date or the model are asked and checked alike
+everywhere. Refusals are QgsProcessingExceptions naming the dialog's labels
+(:func:`.parameters.refusal`, :func:`..errors.engine_errors`); the engine's own checks (bands
+missing, codes unknown, dates outside the model's range) come back in the same words.
+
+    add_sensor_conditions(algorithm, sensors=SENSORS, prefix="")
+    read_sensor_conditions(algorithm, parameters, context, prefix="") -> [PhysicalConditionSpec]
+    sensor_layers(algorithm, parameters, context, prefix="") -> {parameter: QgsRasterLayer}
+    add_generate(algorithm) / read_generate(algorithm, parameters, context) -> [official keys]
+    add_date(algorithm) / read_date(algorithm, parameters, context) -> "YYYY-MM-DD" or None
+    add_model(algorithm) / read_model(algorithm, parameters, context) -> ModelChoice
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDateTime,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameters,
+)
+
+from ...engine.families import BETA, COPGEN
+from ...engine.families.copgen.registry import MODALITIES
+from .. import settings
+from ..errors import engine_errors
+from ..physical_names import (
+    BANDS,
+    DATE,
+    GENERATE,
+    IN_DB,
+    MODEL,
+    SENSOR_LABELS,
+    SENSORS,
+    family_of_folder,
+    generate_options,
+    other_family_hint,
+    sensor_parameter,
+)
+from .parameters import add_advanced, is_set, raster_layer, refusal
+
+BANDS_HELP = (
+    "The names of the file's bands in the file's order, separated by commas (e.g. "
+    "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12). Empty: read from the band descriptions or "
+    "metadata; a file without band names whose band count is the sensor's usual one is read in "
+    "Major TOM's order, and the log says so."
+)
+
+
+# -- the sensors' condition rasters -------------------------------------------------------------
+
+
+def add_sensor_conditions(algorithm, sensors=SENSORS, prefix=""):
+    """One optional raster parameter per sensor (``prefix`` + "S2L2A", ...), each with its
+    advanced band names and, for Sentinel-1, its dB switch."""
+    for sensor in sensors:
+        name, words = sensor_parameter(sensor, prefix), SENSOR_LABELS[sensor]
+        algorithm.addParameter(
+            QgsProcessingParameterRasterLayer(name, algorithm.tr(f"{words} condition"), optional=True)
+        )
+        bands = QgsProcessingParameterString(
+            name + BANDS, algorithm.tr(f"{words}: the file's band names in order (empty: from the file)"),
+            optional=True,
+        )
+        bands.setHelp(algorithm.tr(BANDS_HELP))
+        add_advanced(algorithm, bands)
+        if sensor == "s1rtc":
+            add_advanced(
+                algorithm,
+                QgsProcessingParameterBoolean(
+                    name + IN_DB, algorithm.tr(f"{words}: values are in dB (not linear)"), False
+                ),
+            )
+
+
+def sensor_layers(algorithm, parameters, context, prefix=""):
+    """{parameter: QgsRasterLayer} of the sensors' condition rasters given (refused when not a
+    raster file)."""
+    layers = {}
+    for sensor in SENSORS:
+        name = sensor_parameter(sensor, prefix)
+        if algorithm.parameterDefinition(name) is not None:
+            layer = raster_layer(algorithm, parameters, context, name)
+            if layer is not None:
+                layers[name] = layer
+    return layers
+
+
+def read_sensor_conditions(algorithm, parameters, context, prefix=""):
+    """The engine's condition specs (PhysicalConditionSpec) of the sensors' rasters given, in the
+    dialog's order."""
+    from ...geo.condition_spec import band_tokens
+    from ...geo.physical_pipeline import PhysicalConditionSpec
+
+    specs = []
+    for sensor in SENSORS:
+        name = sensor_parameter(sensor, prefix)
+        if algorithm.parameterDefinition(name) is None:
+            continue
+        layer = raster_layer(algorithm, parameters, context, name)
+        if layer is None:
+            continue
+        bands = None
+        if is_set(parameters, name + BANDS):
+            text = algorithm.parameterAsString(parameters, name + BANDS, context).strip()
+            if text:
+                with engine_errors(algorithm):
+                    bands = band_tokens(text)
+        in_db = algorithm.parameterDefinition(name + IN_DB) is not None and algorithm.parameterAsBoolean(
+            parameters, name + IN_DB, context
+        )
+        with engine_errors(algorithm):
+            specs.append(
+                PhysicalConditionSpec(sensor, layer.source(), bands, s1_in_db=in_db, layer_name=layer.name())
+            )
+    return specs
+
+
+# -- what to generate ----------------------------------------------------------------------------
+
+
+def add_generate(algorithm, name=GENERATE, description="Modalities to generate", optional=False):
+    """A multiple choice over COP-GEN's twelve modalities (readable labels, network order)."""
+    algorithm.addParameter(
+        QgsProcessingParameterEnum(
+            name, algorithm.tr(description), options=generate_options(), allowMultiple=True, optional=optional
+        )
+    )
+
+
+def read_generate(algorithm, parameters, context, name=GENERATE):
+    """The official keys chosen, in network order."""
+    return [MODALITIES[index] for index in sorted(set(algorithm.parameterAsEnums(parameters, name, context)))]
+
+
+# -- the date ------------------------------------------------------------------------------------
+
+
+def add_date(algorithm, name=DATE):
+    """An optional date (empty: the generation is not conditioned on a date)."""
+    algorithm.addParameter(
+        QgsProcessingParameterDateTime(
+            name,
+            algorithm.tr("Date (empty: not conditioned on a date)"),
+            type=QgsProcessingParameterDateTime.Date,
+            optional=True,
+        )
+    )
+
+
+def read_date(algorithm, parameters, context, name=DATE):
+    """"YYYY-MM-DD", or None when unset; the model's range (1950..2050) is the engine's check
+    (the request refuses a date outside it, naming this parameter)."""
+    if not is_set(parameters, name):
+        return None
+    # (QgsProcessingAlgorithm has no parameterAsDate on QGIS 3.22)
+    value = QgsProcessingParameters.parameterAsDate(algorithm.parameterDefinition(name), parameters, context)
+    if value is None or not value.isValid():
+        raise refusal(algorithm, name, f"{parameters[name]!r} is not a date (YYYY-MM-DD)")
+    return value.toString("yyyy-MM-dd")
+
+
+# -- the model -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    name: str  # the registry's model name
+    folder: Path  # its converted folder (what settings.model_dir resolves it to)
+    family: str  # what the folder's model.json says
+
+
+def registry_models():
+    """{name: family} of the models the registry lists."""
+    from ...engine.manager import ModelManager
+
+    entries = ModelManager(settings.model_root()).registry["models"]
+    return {name: entry.get("family", BETA) for name, entry in entries.items()}
+
+
+def add_model(algorithm, family=COPGEN, name=MODEL):
+    """The model to use, by registry name: default the "Model" setting where it is of ``family``,
+    else the registry's first model of ``family``."""
+    models = registry_models()
+    current = settings.model_name()
+    default = current if models.get(current) == family else next(
+        (each for each, of in models.items() if of == family), current
+    )
+    algorithm.addParameter(
+        QgsProcessingParameterEnum(
+            name, algorithm.tr("Model"), options=list(models), defaultValue=default, usesStaticStrings=True
+        )
+    )
+
+
+def read_model(algorithm, parameters, context, family=COPGEN, name=MODEL):
+    """The ModelChoice of the model parameter; refused, naming the label, when it is not installed
+    or its folder is of another family than ``family`` (saying which algorithm runs it)."""
+    chosen = algorithm.parameterAsEnumString(parameters, name, context) or settings.model_name()
+    folder = settings.model_dir(chosen)
+    found = family_of_folder(folder)
+    if found is None:
+        raise refusal(algorithm, name, f"no {chosen} model is installed in {folder}: {settings.INSTALL_HINT}")
+    if found != family:
+        raise refusal(algorithm, name, other_family_hint(folder, found, family))
+    return ModelChoice(chosen, folder, found)

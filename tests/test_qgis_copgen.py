@@ -1,0 +1,231 @@
+"""COP-GEN in QGIS: Generate physical layers (COP-GEN) run through Processing on the real Major
+TOM Sentinel-2 L2A tile with the tiny COP-GEN model (random weights: grids, files, styles and
+words are checked, not what the layers show)."""
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from osgeo import gdal
+
+from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
+
+pytest.importorskip("qgis.core")
+
+TILE = REPO.parent / "shared" / "data" / "majortom_s2l2a" / "282D_485L_3_3.tif"
+STEPS = 2
+# "Modalities to generate": COP-GEN's modalities in network order
+OPTION = {key: index for index, key in enumerate((
+    "3d_cartesian_lat_lon", "DEM_DEM", "LULC_LULC", "S1RTC_vh_vv", "S2L1C_B01_B09_B10", "S2L1C_B02_B03_B04_B08",
+    "S2L1C_B05_B06_B07_B11_B12_B8A", "S2L1C_cloud_mask", "S2L2A_B01_B09", "S2L2A_B02_B03_B04_B08",
+    "S2L2A_B05_B06_B07_B11_B12_B8A", "mean_timestamps"))}
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory, copgen_model_dir):
+    """The installed plugin's provider, the tiny COP-GEN model as the model folder."""
+    qgis_application()
+    plugin_dir = install_plugin(tmp_path_factory.mktemp("home"))
+    sys.path.insert(0, str(plugin_dir.parent))
+    patch = mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(copgen_model_dir)})
+    patch.start()
+    plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
+    plugin.initProcessing()
+    try:
+        yield plugin.provider
+    finally:
+        plugin.unload()
+        patch.stop()
+        sys.path.remove(str(plugin_dir.parent))
+
+
+@pytest.fixture
+def tile(tmp_path):
+    """A copy of the real 12-band tile (no band names): GDAL may write statistics beside it."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return shutil.copy(TILE, folder / TILE.name)
+
+
+def feedback():
+    from test_qgis_algorithms import RecordingFeedback
+
+    return RecordingFeedback()
+
+
+def band_info(path):
+    ds = gdal.Open(str(path))
+    return {
+        "pixel": ds.GetGeoTransform()[1],
+        "type": gdal.GetDataTypeName(ds.GetRasterBand(1).DataType),
+        "names": [ds.GetRasterBand(b).GetDescription() for b in range(1, ds.RasterCount + 1)],
+        "synthetic": ds.GetMetadataItem("synthetic"),
+    }
+
+
+@pytest.mark.timeout(600)
+def test_generate_physical_layers_from_a_real_tile(provider, tile, tmp_path):
+    import processing
+
+    log = feedback()
+    generate = ["S1RTC_vh_vv", "DEM_DEM", "LULC_LULC", "S2L1C_cloud_mask", "3d_cartesian_lat_lon", "mean_timestamps"]
+    result = processing.run("copgen:generatephysical", {
+        "S2L2A": str(tile), "GENERATE": [OPTION[key] for key in generate], "DATE": "2021-07-15",
+        "STEPS": STEPS, "SEED": 5, "OUTPUT_FOLDER": str(tmp_path / "out"),
+    }, feedback=log)
+    info = {key: band_info(result[f"OUTPUT_{key}"]) for key in generate[:4]}
+    assert {key: (each["pixel"], each["type"]) for key, each in info.items()} == {
+        "S1RTC_vh_vv": (10, "Float32"), "DEM_DEM": (30, "Float32"), "LULC_LULC": (10, "Byte"),
+        "S2L1C_cloud_mask": (10, "Byte")}
+    assert info["S1RTC_vh_vv"]["names"] == ["VV", "VH"]
+    # class names travel in the .aux.xml beside the COG (the tests run GDAL without PAM)
+    assert "<Category>Water</Category>" in Path(result["OUTPUT_LULC_LULC"] + ".aux.xml").read_text()
+    assert all(each["synthetic"] == "true" for each in info.values())
+    points = json.loads(Path(result["OUTPUT_WINDOWS"]).read_text())["features"]
+    assert points and {"predicted_lat", "predicted_date", "distance_km"} <= set(points[0]["properties"])
+    assert len(result["OUTPUT_FILES"]) == 5
+    # the estimate comes first, the band note of the unnamed 12-band file is in the log
+    assert log.lines[1].startswith("Estimate: ") or log.lines[0].startswith("Estimate: "), log.lines[:3]
+    assert any("no band names" in line and "B01" in line for line in log.warnings), log.warnings
+
+
+@pytest.fixture
+def clean_project():
+    from qgis.core import QgsProject
+
+    from test_qgis_algorithms import reset_insertion_point
+
+    QgsProject.instance().clear()
+    yield QgsProject.instance()
+    reset_insertion_point(QgsProject.instance())
+    QgsProject.instance().clear()
+
+
+def legend_words(project, layer):
+    """The texts of ``layer``'s legend entries in the layer tree, as the Layers panel shows them."""
+    from qgis.core import QgsLayerTreeModel
+    from qgis.PyQt.QtCore import Qt
+
+    model = QgsLayerTreeModel(project.layerTreeRoot())
+    node = project.layerTreeRoot().findLayer(layer.id())
+    words = [each.data(Qt.ItemDataRole.DisplayRole) for each in model.layerLegendNodes(node)]
+    return [word for word in words if isinstance(word, str)]
+
+
+@pytest.mark.timeout(600)
+def test_outputs_load_styled_as_what_they_hold_and_marked_synthetic(provider, tile, tmp_path, clean_project):
+    import processing
+    from qgis.core import (
+        QgsMultiBandColorRenderer,
+        QgsPalettedRasterRenderer,
+        QgsSingleBandGrayRenderer,
+        QgsSingleBandPseudoColorRenderer,
+    )
+
+    generate = ["S1RTC_vh_vv", "DEM_DEM", "LULC_LULC", "S2L1C_cloud_mask", "S2L1C_B02_B03_B04_B08",
+                "S2L1C_B05_B06_B07_B11_B12_B8A", "3d_cartesian_lat_lon"]
+    processing.runAndLoadResults("copgen:generatephysical", {
+        "S2L2A": str(tile), "GENERATE": [OPTION[key] for key in generate], "STEPS": STEPS,
+        "OUTPUT_FOLDER": str(tmp_path / "out"),
+    }, feedback=feedback())
+    layers = {layer.customProperty("copgen_beta/modality"): layer for layer in clean_project.mapLayers().values()}
+    assert set(layers) == set(generate[:-1]) | {"windows"}
+    renderers = {key: type(layer.renderer()) for key, layer in layers.items() if key != "windows"}
+    assert renderers == {
+        "S1RTC_vh_vv": QgsSingleBandGrayRenderer, "DEM_DEM": QgsSingleBandPseudoColorRenderer,
+        "LULC_LULC": QgsPalettedRasterRenderer, "S2L1C_cloud_mask": QgsPalettedRasterRenderer,
+        "S2L1C_B02_B03_B04_B08": QgsMultiBandColorRenderer, "S2L1C_B05_B06_B07_B11_B12_B8A": QgsMultiBandColorRenderer,
+    }
+    natural = layers["S2L1C_B02_B03_B04_B08"].renderer()
+    assert (natural.redBand(), natural.greenBand(), natural.blueBand()) == (1, 2, 3)  # B04, B03, B02
+    stretch = natural.redContrastEnhancement()
+    assert stretch.minimumValue() < stretch.maximumValue()  # stretched on the values, not 0..65535
+    assert stretch.maximumValue() < 65535
+    assert {"Water", "Trees", "Crops", "Built-up Areas"} <= set(legend_words(clean_project, layers["LULC_LULC"]))
+    assert {"Clear", "Thick", "Thin", "Shadow"} <= set(legend_words(clean_project, layers["S2L1C_cloud_mask"]))
+    assert legend_words(clean_project, layers["DEM_DEM"])[0] == "Elevation (m)"
+    assert legend_words(clean_project, layers["LULC_LULC"])[0] == "Land cover class"
+    ramp = [label for label, _ in layers["DEM_DEM"].renderer().legendSymbologyItems()]
+    assert len(ramp) == 5 and all(label.endswith(" m") for label in ramp)
+    windows = layers["windows"]
+    assert windows.geometryType() == 0 and windows.labelsEnabled() and windows.featureCount() > 0
+    for layer in layers.values():
+        assert "synthetic" in layer.metadata().keywords()["COP-GEN"]
+        assert "not a measurement" in layer.metadata().abstract()
+    # one group for the run, every layer in it
+    (group,) = clean_project.layerTreeRoot().children()
+    assert len(group.findLayers()) == len(layers)
+
+
+def write_three_bands(path):
+    """A 3-band UInt16 GeoTIFF over the tile's footprint (B04, B03, B02 only, no names)."""
+    source = gdal.Open(str(TILE))
+    gdal.Translate(str(path), source, bandList=[4, 3, 2])
+    return path
+
+
+def refused(algorithm_id, parameters):
+    """(message, whether the run wrote anything): processing.run's refusal of ``parameters``."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException) as refusal:
+        processing.run(algorithm_id, parameters, feedback=feedback())
+    # processing.run puts "Unable to execute algorithm" on a line before the algorithm's own
+    lines = str(refusal.value).strip().splitlines()
+    # refused by the checks before the run, processing.run puts "Unable to execute algorithm"
+    # on a line of its own before the algorithm's line
+    assert lines[:-1] in ([], ["Unable to execute algorithm"]), lines
+    return lines[-1]
+
+
+def label_of(algorithm_id, name):
+    from qgis.core import QgsApplication
+
+    return QgsApplication.processingRegistry().algorithmById(algorithm_id).parameterDefinition(name).description()
+
+
+@pytest.mark.timeout(300)
+def test_a_three_band_file_given_as_s2_l2a_is_one_line_naming_the_layer_and_bands(provider, tmp_path):
+    out = tmp_path / "out"
+    message = refused("copgen:generatephysical", {
+        "S2L2A": str(write_three_bands(tmp_path / "rgb.tif")), "GENERATE": [OPTION["DEM_DEM"]], "STEPS": STEPS,
+        "OUTPUT_FOLDER": str(out),
+    })
+    assert message.startswith(label_of("copgen:generatephysical", "S2L2A_BANDS") + ":"), message
+    assert "rgb.tif" in message and "12" in message and "B01" in message  # what is missing
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("date", ["1900-01-01", "2077-05-01"])
+def test_a_date_outside_the_models_range_is_refused_naming_the_date(provider, tile, tmp_path, date):
+    out = tmp_path / "out"
+    message = refused("copgen:generatephysical", {
+        "S2L2A": str(tile), "GENERATE": [OPTION["DEM_DEM"]], "DATE": date, "STEPS": STEPS, "OUTPUT_FOLDER": str(out),
+    })
+    assert message.startswith(label_of("copgen:generatephysical", "DATE") + ":"), message
+    assert message.endswith(f"{date} is outside the model's years 1950..2050")  # no internal key
+    assert not out.exists()
+
+
+@pytest.mark.timeout(300)
+def test_each_generate_algorithm_refuses_the_other_familys_model_saying_which_to_use(
+        provider, tile, tmp_path, tiny_model_dir, copgen_model_dir):
+    out = tmp_path / "out"
+    with mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(tiny_model_dir)}):  # a COP-GEN-Beta model
+        message = refused("copgen:generatephysical", {
+            "S2L2A": str(tile), "GENERATE": [OPTION["S1RTC_vh_vv"]], "STEPS": STEPS, "OUTPUT_FOLDER": str(out),
+        })
+    assert message.startswith(label_of("copgen:generatephysical", "MODEL") + ":"), message
+    assert "COP-GEN-Beta model" in message and '"Generate modalities"' in message
+    with mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(copgen_model_dir)}):
+        message = refused("copgen:generate", {
+            "S2_L2A": str(tile), "GENERATE": [0], "STEPS": STEPS, "OUTPUT_FOLDER": str(out),
+        })
+    assert message.startswith('"Model" setting') and '"Generate physical layers (COP-GEN)"' in message, message
+    assert not out.exists()
