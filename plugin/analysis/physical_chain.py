@@ -83,7 +83,8 @@ def run_physical_chain(model, condition, via, iterations, out_dir, seed=0, steps
             for key, path in back_paths.items():
                 done.append(PhysicalChainStep(iteration, key, path,
                                               tuple(compare_modality(key, *reference[key], *read_physical(path)))))
-            current = _fed_back(back_paths, name, sequence)
+            if iteration < iterations:
+                current = _fed_back(back_paths, name, sequence)
     return done
 
 
