@@ -56,7 +56,8 @@ def plan_combinations(conditions, subsets=None, generate=None):
         targets = known_modality_keys(COPGEN, "generate", generate)
         scalar = [key for key in targets if not BY_KEY[key].has_vae]
         if scalar:
-            raise InputError(f"{', '.join(scalar)}: not a raster; the combinations compare rasters", "generate")
+            raise InputError(f"{', '.join(BY_KEY[key].label for key in scalar)}: not a raster; the combinations "
+                             "compare rasters", "generate")
     subsets = parse_subsets(subsets, filled, [spec.modality for spec in conditions])
     return [(subset, generated_keys(subset, targets)) for subset in subsets]
 

@@ -151,7 +151,8 @@ class PhysicalCombinationsAlgorithm(ModelAlgorithm):
             raise refusal(self, [sensor_parameter(sensor) for sensor in SENSORS[:1]],
                           "give at least one real raster to compare with")
         subsets = self.parameterAsString(parameters, SUBSETS, context) if is_set(parameters, SUBSETS) else None
-        targets = read_generate(self, parameters, context, TARGETS) or None
+        targets = read_generate(self, parameters, context, TARGETS) if is_set(parameters, TARGETS) else None
+        targets = targets or None  # an empty choice: every modality not given
         with engine_errors(self):  # the subsets' words, named by their labels
             planned = plan_combinations(conditions, subsets, targets)
         return PhysicalCombinationsPlan(model, conditions, subsets, targets, len(planned),
