@@ -52,7 +52,8 @@ class CombinationsAlgorithm(ModelAlgorithm):
         "generating the others. Every generated layer is compared with the real one (PSNR, SSIM, mean "
         "absolute error, colour-histogram distance) in the Combination metrics table, and the Comparison "
         "sheet shows one row per combination: real renderings on the left (the given ones framed in "
-        "green), generated ones on the right; as an HTML page (opened from the Results Viewer) or a PNG. "
+        "green), generated ones on the right; as an HTML page (opened from the Results Viewer) or a PNG, "
+        "in the Output folder unless saved elsewhere. "
         "All runs share one grid (the smallest raster's) and one seed. When outputs are loaded, the "
         "generated layers go into one collapsed group, hidden, for comparing one by one."
     )
