@@ -70,8 +70,12 @@ def estimates(log):
 def test_chain_with_cop_gen_writes_its_layers_and_a_table_per_band(provider, tile, tmp_path):
     import processing
 
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    project = QgsProject.instance()
+    project.clear()
     log = feedback()
-    result = processing.run("copgen:chainphysical", {
+    result = processing.runAndLoadResults("copgen:chainphysical", {  # as the dialog runs it
         "S2L2A": str(tile), "VIA": [SENSORS.index("s1rtc")], "ITERATIONS": 2, "STEPS": 1, "DATE": "2021-07-15",
         "OUTPUT_FOLDER": str(tmp_path / "chain"), "OUTPUT_TABLE": str(tmp_path / "chain.gpkg"),
     }, feedback=log)
@@ -87,6 +91,11 @@ def test_chain_with_cop_gen_writes_its_layers_and_a_table_per_band(provider, til
     assert len(b04) == 2 and all(row["pixels"] == 224 * 224 and row["mae"] > 0 for row in b04)
     assert all(row["accuracy"] is None or str(row["accuracy"]) == "NULL" for row in rows)
     assert sum(" B04 " in line and "MAE" in line for line in log.lines) == 2
+    # the table and the 8 generated layers are loaded, the layers in the run's group, marked synthetic
+    loaded = [layer for layer in project.mapLayers().values() if isinstance(layer, QgsRasterLayer)]
+    assert sorted(layer.source() for layer in loaded) == sorted(str(tmp_path / "chain" / name) for name in tifs)
+    assert any(layer.name() == "Sentinel-1 RTC VV, VH (synthetic) iteration 2" for layer in loaded)
+    project.clear()
 
 
 @pytest.mark.timeout(600)
