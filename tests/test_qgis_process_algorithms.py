@@ -12,7 +12,7 @@ from qgis_support import QGIS_PROCESS, install_plugin, qgis_process
 pytestmark = pytest.mark.skipif(shutil.which(QGIS_PROCESS) is None, reason="Debian's qgis_process is not installed")
 
 TILES = ("282D_485L_3_3.tif", "38D_378R_2_3.tif")
-ALGORITHMS = ("generate", "prepare", "installmodel", "chain", "combinations")
+ALGORITHMS = ("generate", "prepare", "installmodel", "chain", "combinations", "chainphysical", "combinationsphysical")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from ..engine.errors import InputError
 from ..engine.families.beta.registry import MODALITIES
 from ..geo.grid import TargetGrid
 from .metrics import Comparison, compare
-from .renderings import masked, read_rendering, reference_rendering
+from .renderings import read_rendering, reference_rendering, shown_on
 from .sequence import GenerationSequence
 from .sheet import SheetRow, short_name, write_sheet
 
@@ -81,8 +81,8 @@ def run_combinations(
                 results.append(
                     CombinationResult(subset, modality, path, compare(reference, rgb, reference_valid & valid))
                 )
-                generated[modality] = masked(rgb, valid)
-            real = {m: masked(*references[m]) for m in MODALITIES}
+                generated[modality] = shown_on(reference_valid, rgb, valid)
+            real = {m: shown_on(references[m][1], *references[m]) for m in MODALITIES}
             rows.append(SheetRow(combination_label(subset), real, generated, subset))
         write_sheet(rows, sheet_path)
     return results

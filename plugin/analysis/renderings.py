@@ -28,3 +28,16 @@ def read_rendering(path):
 def masked(rgb, valid, fill=0):
     """The rendering with invalid pixels set to ``fill`` (for display)."""
     return np.where(valid[None], rgb, np.uint8(fill)).astype(np.uint8)
+
+
+def shown_on(area, rgb, valid):
+    """``rgb`` as the comparison sheet shows it beside the real layer whose valid pixels are
+    ``area`` (bool [h, w]): cropped to the area's bounding box and black wherever the area or
+    ``valid`` is not, so real and generated cells show the same pixels (a real raster's nodata
+    rim is not drawn around it while the generated one fills the rim)."""
+    area = np.asarray(area, bool)
+    shown = masked(rgb, np.asarray(valid, bool) & area)
+    if not area.any():
+        return shown
+    rows, cols = np.flatnonzero(area.any(axis=1)), np.flatnonzero(area.any(axis=0))
+    return shown[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]

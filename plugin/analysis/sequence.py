@@ -1,9 +1,13 @@
-"""Several generate_area runs on one grid, as one job: shared settings, one progress bar, and
-no files left behind unless every run succeeded."""
+"""Several generate_area runs on one area, as one job: shared settings, one progress bar, its
+estimate told first, and no files left behind unless every run succeeded."""
+
+from pathlib import Path
 
 from ..engine.estimate import duration
+from ..engine.families import BETA
 from ..engine.request import GenerationRequest
-from ..geo.pipeline import estimate_run, generate_area
+from ..engine.wording import count
+from ..geo.pipeline import estimate_run, generate_area, resolve_grid
 
 PROGRESS_SCALE = 1000  # progress units per run
 
@@ -13,6 +17,9 @@ class GenerationSequence:
     block (a failure or a cancel) deletes every file the sequence wrote.
 
     ``progress(done, total, stage)`` spans all ``runs``; ``stage`` says which run is at work.
+    The area is ``grid`` (COP-GEN-Beta's analyses), else ``area``: the request's area field(s)
+    every run shares (COP-GEN's: ``{"extent": (left, bottom, right, top, crs)}``, so runs with
+    and without conditions land on one lattice). ``date``: COP-GEN's date condition.
     """
 
     def __init__(
@@ -27,12 +34,18 @@ class GenerationSequence:
         max_area_km2=None,
         progress=None,
         cancel=None,
+        area=None,
+        date=None,
     ):
         self.model = model
         self.grid = grid
+        self.area = area if area is not None else {"grid": grid}
         self.out_dir = out_dir
         self.runs = runs
-        self.options = {"seed": seed, "steps": steps, "solver": solver, "max_area_km2": max_area_km2}
+        self.options = {"seed": seed, "steps": steps, "solver": solver, "max_area_km2": max_area_km2,
+                        "family": getattr(model, "family", BETA)}
+        if date is not None:
+            self.options["date"] = date
         self.cancel = cancel
         self.progress = progress
         self.written = []
@@ -45,6 +58,11 @@ class GenerationSequence:
         if exc_type is not None:
             for path in self.written:
                 path.unlink(missing_ok=True)
+                Path(f"{path}.aux.xml").unlink(missing_ok=True)  # a class map's names and colours
+
+    def keep(self, path):
+        """Count a file the job wrote itself (a VRT) among those a failure deletes."""
+        self.written.append(Path(path))
 
     def announce(self, shapes):
         """Tell the whole job's estimate up front, before its first run: ``shapes`` is one
@@ -52,21 +70,38 @@ class GenerationSequence:
         is the first progress message ("estimate: ..."), as a single run's is."""
         if self.progress is None:
             return None
-        estimates = [estimate_run(self.model, self.grid, generated, given, 1, self.options["steps"])
-                     for generated, given in shapes]
-        seconds = sum(estimate.seconds for estimate in estimates)
+        return self._say([estimate_run(self.model, self.grid, generated, given, 1, self.options["steps"])
+                          for generated, given in shapes])
+
+    def announce_requests(self, requests):
+        """As :meth:`announce`, priced from the runs' requests (see :meth:`request`): COP-GEN's
+        canvases depend on which modalities are generated and given, not only how many."""
+        if self.progress is None:
+            return None
+        from ..geo.physical_pipeline import canvas_cost
+
+        return self._say([canvas_cost(self.model, request, area_lattice(request)) for request in requests])
+
+    def _say(self, estimates):
+        """The job's first progress message: its total number of generations, and its time
+        when the machine's speed is known."""
+        known = all(estimate.seconds is not None for estimate in estimates)
+        longest = max(estimates, key=lambda e: e.seconds or 0).describe()
+        total = f"about {duration(sum(e.seconds for e in estimates))} for " if known else ""
         self.progress(0, self.runs * PROGRESS_SCALE,
-                      f"estimate: about {duration(seconds)} for {len(estimates)} generations "
-                      f"(the longest: {max(estimates, key=lambda e: e.seconds).describe()})")
-        return seconds
+                      f"estimate: {total}{count(len(estimates), 'generation')} (the longest: {longest})")
+        return sum(e.seconds for e in estimates) if known else None
+
+    def request(self, conditions, generate, run_name):
+        """The GenerationRequest of one run of this job (validated: bad input fails here)."""
+        return GenerationRequest(generate=generate, conditions=conditions, run_name=run_name, **self.area,
+                                 **self.options)
 
     def generate(self, conditions, generate, run_name):
         """Run one generation; returns {modality: output path}."""
         index = self.started
         self.started += 1
-        request = GenerationRequest(
-            generate=generate, conditions=conditions, grid=self.grid, run_name=run_name, **self.options
-        )
+        request = self.request(conditions, generate, run_name)
         paths = generate_area(
             self.model, request, self.out_dir, progress=self._run_progress(index, run_name), cancel=self.cancel
         )
@@ -87,3 +122,10 @@ class GenerationSequence:
 
         return progress
 
+
+
+def area_lattice(request):
+    """The COP-GEN lattice a request's run is on, as the physical pipeline derives it."""
+    from ..geo.lattice import ModelLattice
+
+    return ModelLattice.from_grid(resolve_grid(request))

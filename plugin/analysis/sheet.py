@@ -36,8 +36,10 @@ def short_name(modality):
     return modality.upper().replace("_", " ")
 
 
-def render_sheet(rows, columns=MODALITIES, cell=128):
-    """The sheet as a uint8 image [3, height, width]."""
+def render_sheet(rows, columns=MODALITIES, cell=128, labels=None):
+    """The sheet as a uint8 image [3, height, width]; ``labels``: {column: header text}
+    (default: the modality key in capitals)."""
+    labels = labels or {}
     if not rows:
         raise InputError("a comparison sheet needs at least one row")
     line = GLYPH_HEIGHT * TEXT_SCALE
@@ -56,7 +58,8 @@ def render_sheet(rows, columns=MODALITIES, cell=128):
     _draw_text(sheet, "GENERATED", MARGIN, generated_left)
     for index, modality in enumerate(columns):
         for left in (real_left, generated_left):
-            _draw_text(sheet, short_name(modality), MARGIN + line + MARGIN, left + index * (cell + MARGIN))
+            _draw_text(sheet, labels.get(modality) or short_name(modality), MARGIN + line + MARGIN,
+                       left + index * (cell + MARGIN))
 
     for row_index, row in enumerate(rows):
         top = header + row_index * (cell + MARGIN)
@@ -87,10 +90,10 @@ def render_sheet(rows, columns=MODALITIES, cell=128):
     return sheet
 
 
-def write_sheet(rows, path, columns=MODALITIES, cell=128):
+def write_sheet(rows, path, columns=MODALITIES, cell=128, labels=None):
     """Render and write the sheet as a PNG (atomically); returns the path."""
     path = Path(path)
-    sheet = render_sheet(rows, columns, cell)
+    sheet = render_sheet(rows, columns, cell, labels)
     memory = gdal.GetDriverByName("MEM").Create("", sheet.shape[2], sheet.shape[1], 3, gdal.GDT_Byte)
     for band_index, band in enumerate(sheet, start=1):
         memory.GetRasterBand(band_index).WriteArray(band)
@@ -102,7 +105,7 @@ def write_sheet(rows, path, columns=MODALITIES, cell=128):
     return path
 
 
-def _fit(image, cell):
+def fit(image, cell):
     """Nearest-neighbour resize of [3, h, w] (or grey [h, w]) into a cell, keeping the aspect."""
     image = np.asarray(image)
     if image.ndim == 2:
@@ -122,7 +125,7 @@ def _draw_image(sheet, image, corner, cell):
     sheet[:, top : top + cell, left : left + cell] = np.array(EMPTY_CELL, np.uint8)[:, None, None]
     if image is None:
         return
-    fitted = _fit(image, cell)
+    fitted = fit(image, cell)
     height, width = fitted.shape[1:]
     top += (cell - height) // 2
     left += (cell - width) // 2

@@ -45,7 +45,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from ..analysis.renderings import read_rendering, reference_rendering
+    from ..analysis.renderings import read_rendering, reference_rendering, shown_on
     from ..analysis.sheet import SheetRow, write_sheet
     from ..engine.manager import ModelManager
     from ..engine.precision import install_precision
@@ -82,8 +82,9 @@ def run(args):
         bar.close()
     generate, grid = request.generate, request.grid
 
-    real = {SAMPLE_MODALITY: reference_rendering(condition, grid)[0]}
-    generated = {modality: read_rendering(path)[0] for modality, path in zip(generate, outputs)}
+    reference, area = reference_rendering(condition, grid)
+    real = {SAMPLE_MODALITY: shown_on(area, reference, area)}  # the tile's pixels, no nodata rim
+    generated = {modality: shown_on(area, *read_rendering(path)) for modality, path in zip(generate, outputs)}
     preview = Path(args.out) / "preview.png"
     write_sheet([SheetRow("SAMPLE", real, generated, (SAMPLE_MODALITY,))], preview)
     for path in outputs:

@@ -29,6 +29,8 @@ FIELD_PARAMETERS = {
     "run_name": "OUTPUT_FOLDER",
     "out_dir": "OUTPUT_FOLDER",
     "iterations": "ITERATIONS",
+    "via": "VIA",  # COP-GEN's chain
+    "subsets": "SUBSETS",  # COP-GEN's combinations
     "local_files": "DENOISER_FILE",
     "local_files.denoiser": "DENOISER_FILE",
     "local_files.vae": "VAE_FILE",

@@ -12,7 +12,9 @@ def algorithm_classes():
 
     from .cells import CellsAlgorithm
     from .chain import ChainAlgorithm
+    from .chain_physical import PhysicalChainAlgorithm
     from .combinations import CombinationsAlgorithm
+    from .combinations_physical import PhysicalCombinationsAlgorithm
     from .generate import GenerateAlgorithm
     from .generate_physical import GeneratePhysicalAlgorithm
     from .install_model import InstallModelAlgorithm
@@ -27,6 +29,8 @@ def algorithm_classes():
         InstallModelAlgorithm,
         ChainAlgorithm,
         CombinationsAlgorithm,
+        PhysicalChainAlgorithm,
+        PhysicalCombinationsAlgorithm,
         CellsAlgorithm,
         CheckInstallationAlgorithm,
     ]

@@ -1,8 +1,8 @@
 """All conditioning combinations: generate from every subset of four real rasters and compare."""
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from qgis.core import (
     QgsProcessing,
@@ -26,9 +26,10 @@ from .parameters import (
     read_sampling,
     refusal,
 )
+from .sheet_output import SHEET_FILTER, chosen_sheet, sheet_path, sheet_png, write_sheet_page
 from .tables import add_metrics_row, describe_metrics, metrics_table
 
-SHEET_FILTER = "HTML files (*.html);;PNG files (*.png)"  # HTML first: the Results Viewer opens it
+SHEET_WORDS = "Real renderings on the left (the given ones framed in green), generated ones on the right."
 
 
 @dataclass
@@ -36,7 +37,7 @@ class CombinationsPlan:
     conditions: dict  # {modality: ConditionSpec}
     sampling: dict
     out_dir: Path
-    sheet: Path
+    sheet: Optional[Path]  # chosen by the user; None: in the output folder, named after the run
     sink: object
     table: str
 
@@ -51,7 +52,8 @@ class CombinationsAlgorithm(ModelAlgorithm):
         "generating the others. Every generated layer is compared with the real one (PSNR, SSIM, mean "
         "absolute error, colour-histogram distance) in the Combination metrics table, and the Comparison "
         "sheet shows one row per combination: real renderings on the left (the given ones framed in "
-        "green), generated ones on the right; as an HTML page (opened from the Results Viewer) or a PNG. "
+        "green), generated ones on the right; as an HTML page (opened from the Results Viewer) or a PNG, "
+        "in the Output folder unless saved elsewhere. "
         "All runs share one grid (the smallest raster's) and one seed. When outputs are loaded, the "
         "generated layers go into one collapsed group, hidden, for comparing one by one."
     )
@@ -81,14 +83,15 @@ class CombinationsAlgorithm(ModelAlgorithm):
             conditions={m: read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES},
             sampling=read_sampling(self, parameters, context),
             out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER"),
-            sheet=destination_path(self, parameters, context, "OUTPUT_SHEET"),
+            sheet=chosen_sheet(self, parameters, context, "OUTPUT_SHEET"),
             sink=sink,
             table=table,
         )
 
     def execute(self, plan, run):
         run_name = run.run_name(plan.out_dir, f"combinations_seed{plan.sampling['seed']}")
-        png = plan.sheet if plan.sheet.suffix.lower() == ".png" else plan.sheet.with_suffix(".png")
+        sheet = sheet_path(plan.sheet, plan.out_dir, run_name)
+        png = sheet_png(sheet)
         progress, cancel = run.callbacks()
         results = run_combinations(
             run.model,
@@ -101,12 +104,12 @@ class CombinationsAlgorithm(ModelAlgorithm):
             cancel=cancel,
             **plan.sampling,
         )
-        if png != plan.sheet:
-            write_sheet_page(plan.sheet, png, run_name)
-        return run_name, results
+        if png != sheet:
+            write_sheet_page(sheet, png, f"COP-GEN-Beta: all conditioning combinations ({run_name})", SHEET_WORDS)
+        return run_name, results, sheet
 
     def publish(self, plan, outcome, run):
-        run_name, results = outcome
+        run_name, results, sheet = outcome
         group = run.group_name(run_name)
         run_parameters = {**plan.sampling, **{m: spec.label for m, spec in plan.conditions.items()}}
         load = run.wants_layers(plan.table)
@@ -118,16 +121,4 @@ class CombinationsAlgorithm(ModelAlgorithm):
             run.feedback.pushInfo(
                 f"{result.label:<{width}} | {LABELS[result.modality]:<16} | {describe_metrics(result.metrics)}"
             )
-        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(plan.sheet), "OUTPUT_TABLE": plan.table}
-
-
-def write_sheet_page(page, png, run_name):
-    """An HTML page showing the sheet PNG beside it (what the Results Viewer opens)."""
-    title = html.escape(f"COP-GEN-Beta: all conditioning combinations ({run_name})")
-    page.write_text(
-        f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\n"
-        f"<h1>{title}</h1>\n<p>Real renderings on the left (the given ones framed in green), generated ones "
-        "on the right. Generated imagery, not measurements.</p>\n"
-        f'<img src="{html.escape(png.name)}" alt="comparison sheet" style="max-width:100%">\n</body></html>\n',
-        encoding="utf-8",
-    )
+        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(sheet), "OUTPUT_TABLE": plan.table}

@@ -9,13 +9,13 @@ from ..output_layers import place_on_top_on_load
 METRIC_FIELDS = ("psnr", "ssim", "mae", "histogram_distance")
 
 
-def metrics_table(algorithm, parameters, context, name, leading_fields):
+def metrics_table(algorithm, parameters, context, name, leading_fields, metric_fields=METRIC_FIELDS):
     """(sink, destination id) of a table without geometry: ``leading_fields`` ((name,
-    QMetaType.Type) pairs), then the metrics, then the file compared."""
+    QMetaType.Type) pairs), then the metrics (``metric_fields``, numbers), then the file compared."""
     fields = QgsFields()
     for field_name, field_type in leading_fields:
         fields.append(field(field_name, field_type))
-    for field_name in METRIC_FIELDS:
+    for field_name in metric_fields:
         fields.append(field(field_name, QMetaType.Type.Double))
     fields.append(field("file", QMetaType.Type.QString))
     sink, destination = algorithm.parameterAsSink(
@@ -27,9 +27,10 @@ def metrics_table(algorithm, parameters, context, name, leading_fields):
     return sink, destination
 
 
-def add_metrics_row(sink, leading_values, metrics, path):
+def add_metrics_row(sink, leading_values, metrics, path, metric_fields=METRIC_FIELDS):
+    """One row: ``metrics``' figures named ``metric_fields`` (None: an empty cell)."""
     feature = QgsFeature()
-    feature.setAttributes([*leading_values, *(getattr(metrics, name) for name in METRIC_FIELDS), str(path)])
+    feature.setAttributes([*leading_values, *(getattr(metrics, name) for name in metric_fields), str(path)])
     sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
 
 
@@ -39,3 +40,23 @@ def describe_metrics(metrics):
         f"PSNR {metrics.psnr:6.2f} dB | SSIM {metrics.ssim:.4f} | MAE {metrics.mae:6.2f} | "
         f"histogram distance {metrics.histogram_distance:6.2f}"
     )
+
+
+# COP-GEN's tables: one row per band of each generated layer compared, in physical units
+# (plugin.analysis.physical_metrics); figures that do not apply (IoU of a DEM) are empty.
+PHYSICAL_LEADING = (("band", QMetaType.Type.QString), ("unit", QMetaType.Type.QString))
+
+
+def physical_metrics_table(algorithm, parameters, context, name, leading_fields):
+    """As :func:`metrics_table`: ``leading_fields``, band and unit, the physical figures, the file."""
+    from ...analysis.physical_metrics import METRIC_FIELDS as PHYSICAL_FIELDS
+
+    return metrics_table(algorithm, parameters, context, name, (*leading_fields, *PHYSICAL_LEADING), PHYSICAL_FIELDS)
+
+
+def add_physical_rows(sink, leading_values, comparisons, path):
+    """One row per BandComparison of ``comparisons``."""
+    from ...analysis.physical_metrics import METRIC_FIELDS as PHYSICAL_FIELDS
+
+    for comparison in comparisons:
+        add_metrics_row(sink, [*leading_values, comparison.band, comparison.unit], comparison, path, PHYSICAL_FIELDS)

@@ -1,0 +1,172 @@
+"""The analyses in QGIS: Generation chain (COP-GEN) and Conditioning combinations (COP-GEN) run
+through Processing on the real Major TOM S2 L2A tile with the tiny COP-GEN model, and the
+comparison sheet of both families written into the output folder when its destination is left
+temporary (random weights: counts, files, tables and words are checked, not what layers show)."""
+
+import importlib
+import itertools
+import shutil
+import sys
+from unittest import mock
+
+import pytest
+from osgeo import gdal
+
+from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
+
+pytest.importorskip("qgis.core")
+
+TILE = REPO.parent / "shared" / "data" / "majortom_s2l2a" / "282D_485L_3_3.tif"
+SENSORS = ("s2l2a", "s2l1c", "s1rtc", "dem", "lulc", "cloud")  # the Via options, in the dialog's order
+TEN_M = "S2L2A_B02_B03_B04_B08"
+GROUPS = ("S2L2A_B01_B09", TEN_M, "S2L2A_B05_B06_B07_B11_B12_B8A", "dem", "s1rtc", "lulc")
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory, copgen_model_dir):
+    qgis_application()
+    plugin_dir = install_plugin(tmp_path_factory.mktemp("home"))
+    sys.path.insert(0, str(plugin_dir.parent))
+    patch = mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(copgen_model_dir)})
+    patch.start()
+    plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
+    plugin.initProcessing()
+    try:
+        yield plugin.provider
+    finally:
+        plugin.unload()
+        patch.stop()
+        sys.path.remove(str(plugin_dir.parent))
+
+
+@pytest.fixture
+def tile(tmp_path):
+    """A copy of the real 12-band tile (no band names): GDAL may write statistics beside it."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return shutil.copy(TILE, folder / TILE.name)
+
+
+def feedback():
+    from test_qgis_algorithms import RecordingFeedback
+
+    return RecordingFeedback()
+
+
+def rows_of(path):
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(str(path), "table", "ogr")
+    assert layer.isValid()
+    names = [f.name() for f in layer.fields()]
+    return [dict(zip(names, feature.attributes())) for feature in layer.getFeatures()]
+
+
+def estimates(log):
+    return [line for line in log.lines if line.startswith("Estimate: ")]
+
+
+@pytest.mark.timeout(600)
+def test_chain_with_cop_gen_writes_its_layers_and_a_table_per_band(provider, tile, tmp_path):
+    import processing
+
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    project = QgsProject.instance()
+    project.clear()
+    log = feedback()
+    result = processing.runAndLoadResults("copgen:chainphysical", {  # as the dialog runs it
+        "S2L2A": str(tile), "VIA": [SENSORS.index("s1rtc")], "ITERATIONS": 2, "STEPS": 1, "DATE": "2021-07-15",
+        "OUTPUT_FOLDER": str(tmp_path / "chain"), "OUTPUT_TABLE": str(tmp_path / "chain.gpkg"),
+    }, feedback=log)
+    assert "4 generations" in estimates(log)[0]  # the whole chain, said first
+    tifs = sorted(p.name for p in (tmp_path / "chain").glob("*.tif"))
+    assert len(tifs) == 8 and all(name.startswith("chain_282D_485L_3_3_seed0_iter0") for name in tifs)
+    rows = rows_of(result["OUTPUT_TABLE"])
+    # 12 bands of the three S2 L2A groups per iteration, in DN; S1 (no real one) has no row
+    assert len(rows) == 24 and {row["iteration"] for row in rows} == {1, 2}
+    assert {row["unit"] for row in rows} == {"DN"} and {row["modality"] for row in rows} == {
+        "S2L2A_B01_B09", TEN_M, "S2L2A_B05_B06_B07_B11_B12_B8A"}
+    b04 = [row for row in rows if row["band"] == "B04"]
+    assert len(b04) == 2 and all(row["pixels"] == 224 * 224 and row["mae"] > 0 for row in b04)
+    assert all(row["accuracy"] is None or str(row["accuracy"]) == "NULL" for row in rows)
+    assert sum(" B04 " in line and "MAE" in line for line in log.lines) == 2
+    # the table and the 8 generated layers are loaded, the layers in the run's group, marked synthetic
+    loaded = [layer for layer in project.mapLayers().values() if isinstance(layer, QgsRasterLayer)]
+    assert sorted(layer.source() for layer in loaded) == sorted(str(tmp_path / "chain" / name) for name in tifs)
+    assert any(layer.name() == "Sentinel-1 RTC VV, VH (synthetic) iteration 2" for layer in loaded)
+    project.clear()
+
+
+@pytest.mark.timeout(600)
+def test_combinations_with_cop_gen_say_their_total_and_put_the_sheet_in_the_output_folder(provider, tile, tmp_path):
+    import processing
+
+    log = feedback()
+    out = tmp_path / "runs"
+    result = processing.run("copgen:combinationsphysical", {
+        "S2L2A": str(tile), "SUBSETS": "none; S2L2A_B02_B03_B04_B08", "STEPS": 1,
+        "OUTPUT_FOLDER": str(out), "OUTPUT_SHEET": "TEMPORARY_OUTPUT", "OUTPUT_TABLE": str(tmp_path / "c.gpkg"),
+    }, feedback=log)
+    assert "2 combinations, one generation each" in log.lines
+    assert "2 generations" in estimates(log)[0]
+    sheet = out / "combinations_seed0_sheet.html"
+    assert result["OUTPUT_SHEET"] == str(sheet) and 'src="combinations_seed0_sheet.png"' in sheet.read_text()
+    png = gdal.Open(str(out / "combinations_seed0_sheet.png"))
+    assert png.GetDriver().ShortName == "PNG" and png.RasterYSize > 2 * 128
+    assert len(list(out.glob("*.tif"))) == 10 + 9
+    rows = rows_of(result["OUTPUT_TABLE"])
+    by = {(row["combination"], row["modality"]) for row in rows}
+    assert ("UNCONDITIONAL", TEN_M) in by and ("GIVEN S2L2A 10M", "S2L2A_B01_B09") in by
+    assert ("GIVEN S2L2A 10M", TEN_M) not in by  # given, not generated
+
+
+@pytest.mark.parametrize("parameters, label, words", [
+    ({"SUBSETS": "none; s1rtc"}, "SUBSETS", ["subset 2", "no real raster gives"]),
+    ({"SUBSETS": "; ".join("+".join(c) for n in (1, 2, 3) for c in itertools.combinations(GROUPS, n)),  # 41
+      "DEM": "TILE", "S1RTC": "TILE", "LULC": "TILE"}, "SUBSETS", ["41 subsets; at most 32", "4095"]),
+    ({"SUBSETS": "dem"}, "SUBSETS", ["dem", "no real raster gives DEM_DEM"]),
+])
+def test_combinations_refuse_bad_subsets_naming_the_parameter(provider, tile, tmp_path, parameters, label, words):
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    algorithm = QgsApplication.processingRegistry().algorithmById("copgen:combinationsphysical").create()
+    values = {"S2L2A": str(tile), "OUTPUT_FOLDER": str(tmp_path / "out"), **parameters}
+    values = {name: str(tile) if value == "TILE" else value for name, value in values.items()}  # (not read)
+    ok, message = algorithm.checkParameterValues(values, QgsProcessingContext())
+    assert not ok and message.startswith(algorithm.parameterDefinition(label).description() + ":"), message
+    assert all(word in message for word in words) and "\n" not in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_chain_refuses_via_the_input_sensor(provider, tile):
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    algorithm = QgsApplication.processingRegistry().algorithmById("copgen:chainphysical").create()
+    ok, message = algorithm.checkParameterValues({"S2L2A": str(tile), "VIA": [SENSORS.index("s2l2a")]},
+                                                 QgsProcessingContext())
+    assert not ok and message.startswith(algorithm.parameterDefinition("VIA").description() + ": must differ")
+
+
+@pytest.mark.timeout(600)
+def test_beta_combinations_sheet_left_temporary_lands_in_the_output_folder(provider, tiny_model_dir, tmp_path,
+                                                                           monkeypatch):
+    import processing
+
+    from test_qgis_algorithms import THUMBNAIL_BOUNDS, THUMBNAIL_CRS, THUMBNAILS
+
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tiny_model_dir))  # the Beta model for this run
+    xmin, ymin, xmax, ymax = THUMBNAIL_BOUNDS
+    parameters = {}
+    for modality, name in THUMBNAILS.items():
+        path = tmp_path / f"{name}.tif"
+        source = gdal.Open(str(REPO.parent / "shared" / "data" / "copgen_beta_thumbnails" / f"{name}.webp"))
+        gdal.Translate(str(path), source, outputSRS=THUMBNAIL_CRS, outputBounds=[xmin, ymax, xmax, ymin])
+        parameters[modality.upper()] = str(path)
+        parameters[f"{modality.upper()}_SOURCE"] = 1
+    out = tmp_path / "runs"
+    result = processing.run("copgen:combinations", {
+        **parameters, "STEPS": 1, "OUTPUT_FOLDER": str(out), "OUTPUT_SHEET": "TEMPORARY_OUTPUT",
+        "OUTPUT_TABLE": "TEMPORARY_OUTPUT"}, feedback=feedback())
+    assert result["OUTPUT_SHEET"] == str(out / "combinations_seed0_sheet.html")
+    assert (out / "combinations_seed0_sheet.png").is_file()
