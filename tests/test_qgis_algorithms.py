@@ -1010,6 +1010,8 @@ def test_missing_packages_leave_only_check_installation(provider, monkeypatch):
         "generatephysical",
         "prepare",
         "preparephysical",
+        "chainphysical",
+        "combinationsphysical",
         "installmodel",
         "chain",
         "combinations",
