@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import pytest
+import rasterio
 from osgeo import gdal
 
 from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
@@ -318,3 +320,46 @@ def test_qgis_process_runs_it_with_the_parameters_as_written(tmp_path, tile, cop
     assert dem.GetGeoTransform()[1] == 30 and dem.GetMetadataItem("date") == "2021-07-15"
     assert sorted(Path(p).name for p in results["OUTPUT_FILES"]) == [
         "282D_485L_3_3_seed0_DEM_DEM.tif", "282D_485L_3_3_seed0_LULC_LULC.tif"]
+
+
+# -- the Sentinel-2 DN offset of a condition (advanced: auto or a number) --------------------------
+
+
+def offset_copy(path, tags):
+    """The tile as a processing baseline 04.00 product would hold it: every valid DN + 1000."""
+    copy = Path(path).with_name("offset.tif")
+    with rasterio.open(path) as source:
+        data, profile = source.read().astype(np.int32), {**source.profile, "nodata": 0}
+    with rasterio.open(copy, "w", **profile) as target:
+        target.write(np.where(data > 0, data + 1000, 0).astype(profile["dtype"]))
+        target.update_tags(**tags)
+    return copy
+
+
+@pytest.mark.timeout(300)
+def test_the_s2_dn_offset_is_read_from_the_product_or_given_and_said_in_the_log(provider, tile, tmp_path):
+    import processing
+
+    def prepare(path, out, **offset):
+        log = feedback()
+        result = processing.run("copgen:preparephysical", {"S2L2A": str(path), "OUTPUT_FOLDER": str(tmp_path / out),
+                                                           **offset}, feedback=log)
+        with rasterio.open(result["OUTPUT_S2L2A_B02_B03_B04_B08"]) as ds:
+            return ds.read(1).astype(int), [line for line in log.lines if "DN offset" in line]
+
+    plain, said = prepare(tile, "plain")
+    assert said == ["Sentinel-2 L2A (12 bands, DN) condition '282D_485L_3_3': DN offset 0 (no processing baseline "
+                    "or offset found in the metadata or name: 0 assumed)"]
+    product = offset_copy(tile, {"PROCESSING_BASELINE": "04.00"})
+    taken_off, said = prepare(product, "auto")  # "auto", the default
+    assert said == ["Sentinel-2 L2A (12 bands, DN) condition 'offset': DN offset 1000 (processing baseline 04.00 in "
+                    "the product's metadata)"]
+    # the same DN (the tile is resampled onto the lattice in float32: +-1 where rounding differs)
+    assert np.array_equal(taken_off > 0, plain > 0) and np.abs(taken_off - plain).max() <= 1
+    kept, said = prepare(product, "kept", S2L2A_DN_OFFSET="0")
+    assert said == ["Sentinel-2 L2A (12 bands, DN) condition 'offset': DN offset 0 (given)"]
+    assert np.abs(kept[plain > 0] - (plain[plain > 0] + 1000)).max() <= 1
+    message = refused("copgen:generatephysical", {"S2L2A": str(product), "S2L2A_DN_OFFSET": "lots",
+                                                  "GENERATE": [OPTION["DEM_DEM"]], "OUTPUT_FOLDER": str(tmp_path / "x")})
+    assert message == f"{label_of('copgen:generatephysical', 'S2L2A_DN_OFFSET')}: 'lots' is neither auto nor a number"
+    assert label_of("copgen:generatephysical", "S2L1C_DN_OFFSET").startswith("Sentinel-2 L1C")

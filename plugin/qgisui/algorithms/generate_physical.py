@@ -36,6 +36,7 @@ from .physical_parameters import (
     read_model,
     read_sensor_conditions,
     sensor_layers,
+    tell_s2_offsets,
 )
 from .run_context import generation_request
 
@@ -67,7 +68,9 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
         "of its band groups at once. Which band is which comes from the band descriptions or "
         "metadata, or from the band names given in Advanced parameters; a file without names whose "
         "band count is the sensor's usual one (12 for L2A, 13 for L1C) is read in Major TOM's "
-        "order, and the log says so. Each window is conditioned on its own location; Date "
+        "order, and the log says so. A Sentinel-2 condition's DN offset (Advanced parameters: auto "
+        "reads it from the product's metadata or name, 1000 for processing baseline 04.00 or later) is "
+        "taken off before the model reads it, and the log says which. Each window is conditioned on its own location; Date "
         "(1950..2050) conditions every window on that day, empty: not at all.\n\n"
         "The area is the Area, the Area of interest polygons (outside them: nodata), or else the "
         "first condition layer. Outputs are Cloud Optimized GeoTIFFs in the Output folder, one per "
@@ -110,6 +113,7 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
         return self._plan(parameters, context)
 
     def execute(self, plan, run):
+        tell_s2_offsets(run.feedback, plan.conditions)
         run_name = run.run_name(plan.out_dir, run_name_base(plan.conditions, plan.sampling["seed"]))
         paths = run.generate(plan.conditions, plan.generate, plan.out_dir,
                              area=area_arguments(plan.area) if plan.area else None,

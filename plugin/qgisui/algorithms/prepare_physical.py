@@ -31,7 +31,14 @@ from ..physical_layers import _register as register_layer
 from ..physical_names import modality_label
 from .model_algorithm import ModelAlgorithm
 from .parameters import add_area, area_arguments, check_overlap, destination_path, read_area
-from .physical_parameters import add_date, add_sensor_conditions, read_date, read_sensor_conditions, sensor_layers
+from .physical_parameters import (
+    add_date,
+    add_sensor_conditions,
+    read_date,
+    read_sensor_conditions,
+    sensor_layers,
+    tell_s2_offsets,
+)
 
 @dataclass
 class PreparePlan:
@@ -54,8 +61,8 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
         "a product's DN offset of processing baseline 04.00+ taken off) at 10, 20 and 60 m, "
         "Sentinel-1 as linear backscatter (made linear when given in dB), the DEM in metres "
         "resampled to 30 m, land cover and cloud mask codes by nearest neighbour.\n\n"
-        "The log says how each file was read (a band order taken without band names, an offset "
-        "taken off) and how much of the area each group covers. The layers are the inputs, "
+        "The log says how each file was read (a band order taken without band names, the DN offset "
+        "of a Sentinel-2 condition: Advanced parameters, auto or a number) and how much of the area each group covers. The layers are the inputs, "
         "resampled: not synthetic."
     )
 
@@ -81,6 +88,7 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
     def execute(self, plan, run):
         from ...geo.physical_prepare import RUN_NAME, prepare_physical
 
+        tell_s2_offsets(run.feedback, plan.conditions)
         run_name = run.run_name(plan.out_dir, RUN_NAME)
         progress, cancel = run.callbacks()
         paths = prepare_physical(self._request(plan, run_name), plan.out_dir,
