@@ -14,6 +14,7 @@ import pytest
 import rasterio
 from osgeo import gdal
 
+from plugin.engine.families.copgen.registry import IMAGE_MODALITIES
 from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
 
 pytest.importorskip("qgis.core")
@@ -25,6 +26,8 @@ OPTION = {key: index for index, key in enumerate((
     "3d_cartesian_lat_lon", "DEM_DEM", "LULC_LULC", "S1RTC_vh_vv", "S2L1C_B01_B09_B10", "S2L1C_B02_B03_B04_B08",
     "S2L1C_B05_B06_B07_B11_B12_B8A", "S2L1C_cloud_mask", "S2L2A_B01_B09", "S2L2A_B02_B03_B04_B08",
     "S2L2A_B05_B06_B07_B11_B12_B8A", "mean_timestamps"))}
+# Each image modality's destination as the dialog gives it ("Open output file after running")
+DIALOG_DESTINATIONS = {f"OUTPUT_{key}": "TEMPORARY_OUTPUT" for key in IMAGE_MODALITIES}
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +94,10 @@ def test_generate_physical_layers_from_a_real_tile(provider, tile, tmp_path):
     points = json.loads(Path(result["OUTPUT_WINDOWS"]).read_text())["features"]
     assert points and {"predicted_lat", "predicted_date", "distance_km"} <= set(points[0]["properties"])
     assert len(result["OUTPUT_FILES"]) == 5
-    # the estimate comes first, the band note of the unnamed 12-band file is in the log
-    assert log.lines[1].startswith("Estimate: ") or log.lines[0].startswith("Estimate: "), log.lines[:3]
+    # the model, the S2 offset used, then the estimate, before any work; the band note of the
+    # unnamed 12-band file is in the log
+    assert [line.split(" ")[0] for line in log.lines[:3]] == ["Model", "Sentinel-2", "Estimate:"], log.lines[:3]
+    assert "DN offset 0 (no processing baseline" in log.lines[1]
     assert any("no band names" in line and "B01" in line for line in log.warnings), log.warnings
 
 
@@ -133,7 +138,7 @@ def test_outputs_load_styled_as_what_they_hold_and_marked_synthetic(provider, ti
                 "S2L1C_B05_B06_B07_B11_B12_B8A", "3d_cartesian_lat_lon"]
     processing.runAndLoadResults("copgen:generatephysical", {
         "S2L2A": str(tile), "GENERATE": [OPTION[key] for key in generate], "STEPS": STEPS,
-        "OUTPUT_FOLDER": str(tmp_path / "out"),
+        "OUTPUT_FOLDER": str(tmp_path / "out"), **DIALOG_DESTINATIONS,
     }, feedback=feedback())
     layers = {layer.customProperty("copgen_beta/modality"): layer for layer in clean_project.mapLayers().values()}
     assert set(layers) == set(generate[:-1]) | {"windows"}

@@ -15,6 +15,8 @@ missing, codes unknown, dates outside the model's range) come back in the same w
     add_generate(algorithm) / read_generate(algorithm, parameters, context) -> [official keys]
     add_date(algorithm) / read_date(algorithm, parameters, context) -> "YYYY-MM-DD" or None
     add_model(algorithm) / read_model(algorithm, parameters, context) -> ModelChoice
+    add_key_destinations(algorithm, words) / read_key_destinations(run) -> {key: file or None}
+    place_outputs(run, destinations, written) -> ({key: [paths]}, {key: load?})
 """
 
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from qgis.core import (
 
 from ...engine.families import BETA, COPGEN
 from ...geo.condition_spec import AUTO_OFFSET, band_tokens, describe_s2_offset
-from ...engine.families.copgen.registry import MODALITIES
+from ...engine.families.copgen.registry import IMAGE_MODALITIES, MODALITIES
 from .. import settings
 from ..errors import engine_errors
 from ..physical_names import (
@@ -46,10 +48,20 @@ from ..physical_names import (
     family_of_folder,
     generate_options,
     is_s2,
+    modality_label,
     other_family_hint,
     sensor_parameter,
 )
-from .parameters import S2_OFFSET_HELP, add_advanced, is_set, raster_layer, read_s2_offset, refusal
+from .parameters import (
+    S2_OFFSET_HELP,
+    add_advanced,
+    check_geotiff_destination,
+    is_set,
+    raster_layer,
+    read_s2_offset,
+    refusal,
+)
+from .run_context import declare_modality_destinations
 
 BANDS_HELP = (
     "The names of the file's bands in the file's order, separated by commas (e.g. "
@@ -232,3 +244,47 @@ def read_model(algorithm, parameters, context, family=COPGEN, name=MODEL):
     if found != family:
         raise refusal(algorithm, name, other_family_hint(folder, found, family))
     return ModelChoice(chosen, folder, found)
+
+
+# -- one destination per image modality -----------------------------------------------------------
+
+
+def destination_name(key):
+    return f"OUTPUT_{key}"
+
+
+def add_key_destinations(algorithm, words):
+    """OUTPUT_<official key>, an optional raster destination per image modality (label: the
+    modality's, then ``words``); empty or temporary: the file in the Output folder. They chain
+    in graphical models and say whether the user wants the layers loaded (the dialog's "Open
+    output file", a batch's "Load layers on completion", processing.runAndLoadResults)."""
+    declare_modality_destinations(
+        algorithm, {destination_name(key): f"{modality_label(key)} ({words})" for key in IMAGE_MODALITIES}
+    )
+
+
+def check_key_destinations(algorithm, parameters, context, keys):
+    """Refuse a destination of ``keys`` that is not a GeoTIFF (what is written)."""
+    for key in keys:
+        check_geotiff_destination(algorithm, parameters, context, destination_name(key))
+
+
+def read_key_destinations(run):
+    """{key: the file its destination asks for, or None}, read before the run (RunContext.destination)."""
+    return {key: run.destination(destination_name(key)) for key in IMAGE_MODALITIES}
+
+
+def place_outputs(run, destinations, written):
+    """Each key's first file where its destination asked (RunContext.settle) -> (placed, load):
+    ``written`` and ``placed`` {key: [paths, sample 1 first]}, ``load`` {key: whether the user
+    asked for its layers}. Destinations of keys not written are withdrawn from the layers to
+    load, so no "not correctly generated" line names them."""
+    for key, destination in destinations.items():
+        if key not in written:
+            run.forget(destination)
+    placed, load = {}, {}
+    for key, paths in written.items():
+        first = run.settle(destinations.get(key), paths[0])
+        placed[key] = [first, *map(str, paths[1:])]
+        load[key] = run.wants_layers(first)
+    return placed, load
