@@ -368,3 +368,27 @@ def test_the_s2_dn_offset_is_read_from_the_product_or_given_and_said_in_the_log(
                                                   "GENERATE": [OPTION["DEM_DEM"]], "OUTPUT_FOLDER": str(tmp_path / "x")})
     assert message == f"{label_of('copgen:generatephysical', 'S2L2A_DN_OFFSET')}: 'lots' is neither auto nor a number"
     assert label_of("copgen:generatephysical", "S2L1C_DN_OFFSET").startswith("Sentinel-2 L1C")
+
+
+@pytest.mark.timeout(300)
+def test_sentinel_2_bands_may_be_named_by_their_numbers(provider, tile, tmp_path):
+    """The band list names the file's bands in its order; "4" is band 4 (B04) as "B4" is."""
+    import processing
+
+    reversed_tile = tmp_path / "reversed.tif"
+    with rasterio.open(tile) as source:
+        with rasterio.open(reversed_tile, "w", **source.profile) as target:
+            target.write(source.read()[::-1])
+    runs = {}
+    for name, path, bands in (("plain", tile, ""), ("numbers", reversed_tile, "12,11,9,8A,8,7,6,5,4,3,2,1")):
+        result = processing.run("copgen:preparephysical", {"S2L2A": str(path), "S2L2A_BANDS": bands,
+                                                           "OUTPUT_FOLDER": str(tmp_path / name)}, feedback=feedback())
+        runs[name] = []
+        for output in sorted(result["OUTPUT_FILES"]):
+            with rasterio.open(output) as written:
+                runs[name].append(written.read())
+    assert all(np.array_equal(a, b) for a, b in zip(runs["plain"], runs["numbers"], strict=True))
+    # positions are not band numbers: 1..12 names B10 (no L2A band) and leaves B8A out
+    message = refused("copgen:preparephysical", {"S2L2A": str(tile), "S2L2A_BANDS": ",".join(map(str, range(1, 13))),
+                                                 "OUTPUT_FOLDER": str(tmp_path / "x")})
+    assert message.startswith(label_of("copgen:preparephysical", "S2L2A_BANDS") + ":") and "missing B8A" in message

@@ -65,7 +65,8 @@ from .run_context import declare_modality_destinations
 
 BANDS_HELP = (
     "The names of the file's bands in the file's order, separated by commas (e.g. "
-    "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12). Empty: read from the band descriptions or "
+    "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12; a Sentinel-2 band may be given by its number: "
+    "1,2,3,4,5,6,7,8,8A,9,11,12). Empty: read from the band descriptions or "
     "metadata; a file without band names whose band count is the sensor's usual one is read in "
     "Major TOM's order, and the log says so."
 )
