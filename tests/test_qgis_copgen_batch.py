@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from test_qgis_copgen import OPTION, clean_project, provider, tile  # noqa: F401 (fixtures)
+from test_qgis_copgen import OPTION, clean_project, label_of, provider, refused, tile  # noqa: F401 (fixtures)
 
 pytest.importorskip("qgis.core")
 
@@ -154,3 +154,14 @@ def test_a_graphical_model_chains_generate_into_prepare_and_saves_its_outputs(pr
         assert (fed.transform, fed.crs) == (generated.transform, generated.crs)
         assert np.allclose(fed.read(), generated.read(), equal_nan=True)  # what the model would be fed of it
         assert fed.tags()["synthetic"] == "false" and generated.tags()["synthetic"] == "true"
+
+
+@pytest.mark.timeout(120)
+def test_a_destination_that_is_not_a_geotiff_is_refused_naming_it(provider, tile, tmp_path):  # noqa: F811
+    message = refused("copgen:generatephysical", {
+        "S2L2A": str(tile), "GENERATE": [OPTION["LULC_LULC"]], "OUTPUT_FOLDER": str(tmp_path / "out"),
+        "OUTPUT_LULC_LULC": str(tmp_path / "land_cover.png")})
+    assert message == f"{label_of('copgen:generatephysical', 'OUTPUT_LULC_LULC')}: {tmp_path / 'land_cover.png'} must be " \
+        "a GeoTIFF (.tif)"
+    assert label_of("copgen:generatephysical", "OUTPUT_LULC_LULC") == "Land cover (10 classes) (when generated)"
+    assert not (tmp_path / "out").exists()
