@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import pytest
+import rasterio
 from osgeo import gdal
 
+from plugin.engine.families.copgen.registry import IMAGE_MODALITIES
 from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
 
 pytest.importorskip("qgis.core")
@@ -23,6 +26,8 @@ OPTION = {key: index for index, key in enumerate((
     "3d_cartesian_lat_lon", "DEM_DEM", "LULC_LULC", "S1RTC_vh_vv", "S2L1C_B01_B09_B10", "S2L1C_B02_B03_B04_B08",
     "S2L1C_B05_B06_B07_B11_B12_B8A", "S2L1C_cloud_mask", "S2L2A_B01_B09", "S2L2A_B02_B03_B04_B08",
     "S2L2A_B05_B06_B07_B11_B12_B8A", "mean_timestamps"))}
+# Each image modality's destination as the dialog gives it ("Open output file after running")
+DIALOG_DESTINATIONS = {f"OUTPUT_{key}": "TEMPORARY_OUTPUT" for key in IMAGE_MODALITIES}
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +94,10 @@ def test_generate_physical_layers_from_a_real_tile(provider, tile, tmp_path):
     points = json.loads(Path(result["OUTPUT_WINDOWS"]).read_text())["features"]
     assert points and {"predicted_lat", "predicted_date", "distance_km"} <= set(points[0]["properties"])
     assert len(result["OUTPUT_FILES"]) == 5
-    # the estimate comes first, the band note of the unnamed 12-band file is in the log
-    assert log.lines[1].startswith("Estimate: ") or log.lines[0].startswith("Estimate: "), log.lines[:3]
+    # the model, the S2 offset used, then the estimate, before any work; the band note of the
+    # unnamed 12-band file is in the log
+    assert [line.split(" ")[0] for line in log.lines[:3]] == ["Model", "Sentinel-2", "Estimate:"], log.lines[:3]
+    assert "DN offset 0 (no processing baseline" in log.lines[1]
     assert any("no band names" in line and "B01" in line for line in log.warnings), log.warnings
 
 
@@ -131,7 +138,7 @@ def test_outputs_load_styled_as_what_they_hold_and_marked_synthetic(provider, ti
                 "S2L1C_B05_B06_B07_B11_B12_B8A", "3d_cartesian_lat_lon"]
     processing.runAndLoadResults("copgen:generatephysical", {
         "S2L2A": str(tile), "GENERATE": [OPTION[key] for key in generate], "STEPS": STEPS,
-        "OUTPUT_FOLDER": str(tmp_path / "out"),
+        "OUTPUT_FOLDER": str(tmp_path / "out"), **DIALOG_DESTINATIONS,
     }, feedback=feedback())
     layers = {layer.customProperty("copgen_beta/modality"): layer for layer in clean_project.mapLayers().values()}
     assert set(layers) == set(generate[:-1]) | {"windows"}
@@ -318,3 +325,70 @@ def test_qgis_process_runs_it_with_the_parameters_as_written(tmp_path, tile, cop
     assert dem.GetGeoTransform()[1] == 30 and dem.GetMetadataItem("date") == "2021-07-15"
     assert sorted(Path(p).name for p in results["OUTPUT_FILES"]) == [
         "282D_485L_3_3_seed0_DEM_DEM.tif", "282D_485L_3_3_seed0_LULC_LULC.tif"]
+
+
+# -- the Sentinel-2 DN offset of a condition (advanced: auto or a number) --------------------------
+
+
+def offset_copy(path, tags):
+    """The tile as a processing baseline 04.00 product would hold it: every valid DN + 1000."""
+    copy = Path(path).with_name("offset.tif")
+    with rasterio.open(path) as source:
+        data, profile = source.read().astype(np.int32), {**source.profile, "nodata": 0}
+    with rasterio.open(copy, "w", **profile) as target:
+        target.write(np.where(data > 0, data + 1000, 0).astype(profile["dtype"]))
+        target.update_tags(**tags)
+    return copy
+
+
+@pytest.mark.timeout(300)
+def test_the_s2_dn_offset_is_read_from_the_product_or_given_and_said_in_the_log(provider, tile, tmp_path):
+    import processing
+
+    def prepare(path, out, **offset):
+        log = feedback()
+        result = processing.run("copgen:preparephysical", {"S2L2A": str(path), "OUTPUT_FOLDER": str(tmp_path / out),
+                                                           **offset}, feedback=log)
+        with rasterio.open(result["OUTPUT_S2L2A_B02_B03_B04_B08"]) as ds:
+            return ds.read(1).astype(int), [line for line in log.lines if "DN offset" in line]
+
+    plain, said = prepare(tile, "plain")
+    assert said == ["Sentinel-2 L2A (12 bands, DN) condition '282D_485L_3_3': DN offset 0 (no processing baseline "
+                    "or offset found in the metadata or name: 0 assumed)"]
+    product = offset_copy(tile, {"PROCESSING_BASELINE": "04.00"})
+    taken_off, said = prepare(product, "auto")  # "auto", the default
+    assert said == ["Sentinel-2 L2A (12 bands, DN) condition 'offset': DN offset 1000 (processing baseline 04.00 in "
+                    "the product's metadata)"]
+    # the same DN (the tile is resampled onto the lattice in float32: +-1 where rounding differs)
+    assert np.array_equal(taken_off > 0, plain > 0) and np.abs(taken_off - plain).max() <= 1
+    kept, said = prepare(product, "kept", S2L2A_DN_OFFSET="0")
+    assert said == ["Sentinel-2 L2A (12 bands, DN) condition 'offset': DN offset 0 (given)"]
+    assert np.abs(kept[plain > 0] - (plain[plain > 0] + 1000)).max() <= 1
+    message = refused("copgen:generatephysical", {"S2L2A": str(product), "S2L2A_DN_OFFSET": "lots",
+                                                  "GENERATE": [OPTION["DEM_DEM"]], "OUTPUT_FOLDER": str(tmp_path / "x")})
+    assert message == f"{label_of('copgen:generatephysical', 'S2L2A_DN_OFFSET')}: 'lots' is neither auto nor a number"
+    assert label_of("copgen:generatephysical", "S2L1C_DN_OFFSET").startswith("Sentinel-2 L1C")
+
+
+@pytest.mark.timeout(300)
+def test_sentinel_2_bands_may_be_named_by_their_numbers(provider, tile, tmp_path):
+    """The band list names the file's bands in its order; "4" is band 4 (B04) as "B4" is."""
+    import processing
+
+    reversed_tile = tmp_path / "reversed.tif"
+    with rasterio.open(tile) as source:
+        with rasterio.open(reversed_tile, "w", **source.profile) as target:
+            target.write(source.read()[::-1])
+    runs = {}
+    for name, path, bands in (("plain", tile, ""), ("numbers", reversed_tile, "12,11,9,8A,8,7,6,5,4,3,2,1")):
+        result = processing.run("copgen:preparephysical", {"S2L2A": str(path), "S2L2A_BANDS": bands,
+                                                           "OUTPUT_FOLDER": str(tmp_path / name)}, feedback=feedback())
+        runs[name] = []
+        for output in sorted(result["OUTPUT_FILES"]):
+            with rasterio.open(output) as written:
+                runs[name].append(written.read())
+    assert all(np.array_equal(a, b) for a, b in zip(runs["plain"], runs["numbers"], strict=True))
+    # positions are not band numbers: 1..12 names B10 (no L2A band) and leaves B8A out
+    message = refused("copgen:preparephysical", {"S2L2A": str(tile), "S2L2A_BANDS": ",".join(map(str, range(1, 13))),
+                                                 "OUTPUT_FOLDER": str(tmp_path / "x")})
+    assert message.startswith(label_of("copgen:preparephysical", "S2L2A_BANDS") + ":") and "missing B8A" in message

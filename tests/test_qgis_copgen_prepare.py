@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from test_qgis_copgen import OPTION, clean_project, feedback, label_of, provider, refused, tile, write_three_bands  # noqa: F401
+from test_qgis_copgen import DIALOG_DESTINATIONS, OPTION, clean_project, feedback, label_of, provider, refused, tile, write_three_bands  # noqa: F401
 from qgis_support import REPO
 
 pytest.importorskip("qgis.core")
@@ -47,8 +47,8 @@ def test_inputs_load_styled_as_model_inputs_not_synthetic(provider, tile, tmp_pa
     import processing
     from qgis.core import QgsMultiBandColorRenderer, QgsSingleBandGrayRenderer
 
-    processing.runAndLoadResults("copgen:preparephysical", {"S2L2A": str(tile), "OUTPUT_FOLDER": str(tmp_path / "o")},
-                                 feedback=feedback())
+    processing.runAndLoadResults("copgen:preparephysical", {"S2L2A": str(tile), "OUTPUT_FOLDER": str(tmp_path / "o"),
+                                                            **DIALOG_DESTINATIONS}, feedback=feedback())
     layers = {layer.customProperty("copgen_beta/modality"): layer for layer in clean_project.mapLayers().values()}
     assert set(layers) == set(S2L2A_KEYS)
     assert type(layers["S2L2A_B02_B03_B04_B08"].renderer()) is QgsMultiBandColorRenderer

@@ -2,8 +2,8 @@
 
 Band descriptions ("B04", "B4", "B04 (red)", GDAL's SENTINEL2 "B4, central wavelength 665 nm"),
 band metadata items (BANDNAME...), file names of one-band files (``..._B04_10m.jp2``) and names
-given by the user all come down to one canonical spelling (B04, B8A, VV, VH, DEM), compared
-with the registry's band names.
+given by the user (who may also give a Sentinel-2 band by its number: "4", "8A") all come down
+to one canonical spelling (B04, B8A, VV, VH, DEM), compared with the registry's band names.
 """
 
 import re
@@ -39,6 +39,16 @@ def canonical(name):
         return f"B{int(digits[:-1])}A" if digits.endswith("A") else f"B{int(digits):02d}"
     tokens = re.findall(r"[A-Z0-9]+", head)
     return next((token for token in ("VV", "VH", "DEM") if token in tokens), head)
+
+
+def given_name(token, sensor):
+    """A band name as a user gives it, compared as :func:`canonical`; for a Sentinel-2 sensor a
+    bare band number names that band ("4" -> B04, "8A" -> B8A), as "B4" does. (A list names the
+    file's bands in order, so a number there is a band's number, never a position.)"""
+    token = str(token).strip()
+    if set(sensor_bands(sensor)) <= set(S2_BAND_ORDER) and re.fullmatch(r"\d{1,2}[Aa]?", token):
+        token = "B" + token
+    return canonical(token)
 
 
 def check_names(names, count, label, field):

@@ -71,6 +71,11 @@ def resolve_s2_offset(spec, is_s2_product, field):
         )
 
 
+def describe_s2_offset(spec):
+    """How a resolved spec's Sentinel-2 DN offset is told in logs: "DN offset 1000 (why)"."""
+    return f"DN offset {spec.s2_offset:g} ({spec.s2_offset_note or 'given'})"
+
+
 def parse_condition_arg(text, **options):
     """``"s2_l2a=FILE[:B04,B03,B02]"`` -> ConditionSpec; ``options`` are further fields
     (source, s1_in_db, s2_offset). A trailing ``:list`` counts as bands only if its items

@@ -31,7 +31,15 @@ from ..engine.errors import InputError
 from ..engine.families.copgen.classes import CLASS_MAPS
 from ..engine.families.copgen.processing import s1_db_to_linear, unknown_codes
 from ..engine.families.copgen.registry import BY_KEY, SENSORS
-from .band_names import DEFAULT_LAYOUTS, canonical, check_names, described, named_by_file, sensor_bands
+from .band_names import (
+    DEFAULT_LAYOUTS,
+    canonical,
+    check_names,
+    described,
+    given_name,
+    named_by_file,
+    sensor_bands,
+)
 from .condition_spec import band_tokens
 from .conditions import S2_REFLECTANCE_MAX, _check_overlap
 from .grid import _densified_box, open_raster
@@ -273,7 +281,7 @@ def _default_nodata(sensor):
 def _band_sources(files, sensor, bands, lattice, label, field):
     """({canonical band: _Source}, notes) for the bands ``sensor`` needs, from ``files``."""
     needed = [canonical(band) for band in sensor_bands(sensor)]
-    names = None if bands is None else [canonical(name) for name in band_tokens(bands)]
+    names = None if bands is None else [given_name(name, sensor) for name in band_tokens(bands)]
     found, notes, count, offset = {}, [], 0, 0
     for path in files:
         with open_raster(path) as ds:

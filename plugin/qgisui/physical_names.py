@@ -7,7 +7,7 @@ while the plugin loads).
 
 A sensor's condition declared with the prefix P is the raster parameter P + SENSOR_PARAMETERS
 [sensor] (e.g. "S2L2A"), with, as advanced parameters, that name + BANDS (the file's band
-names in order) and, for Sentinel-1, that name + IN_DB.
+names in order) and, for Sentinel-1, that name + IN_DB, for Sentinel-2 that name + DN_OFFSET.
 """
 
 from pathlib import Path
@@ -28,9 +28,15 @@ SENSOR_LABELS = {
 }
 BANDS = "_BANDS"
 IN_DB = "_IN_DB"
+DN_OFFSET = "_DN_OFFSET"
 DATE = "DATE"
 MODEL = "MODEL"
 GENERATE = "GENERATE"
+
+
+def is_s2(sensor):
+    """Whether ``sensor``'s rasters are Sentinel-2 products (a DN offset of their own)."""
+    return BY_KEY[next(key for key in MODALITIES if BY_KEY[key].sensor == sensor)].processing == "s2"
 
 
 def sensor_parameter(sensor, prefix=""):
@@ -55,6 +61,8 @@ def error_fields(prefix=""):
         name = sensor_parameter(sensor, prefix)
         fields[f"conditions.{sensor}"] = name
         fields[f"conditions.{sensor}.bands"] = name + BANDS
+        if is_s2(sensor):
+            fields[f"conditions.{sensor}.s2_offset"] = name + DN_OFFSET
     return fields
 
 

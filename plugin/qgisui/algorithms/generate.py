@@ -14,6 +14,7 @@ from qgis.core import (
 from ...engine.families import BETA
 from ...engine.families.beta.registry import LABELS, MODALITIES
 from ...engine.wording import percent
+from ...geo.condition_spec import describe_s2_offset
 from ...geo.pipeline import FULL_COVERAGE
 from .. import settings
 from ..errors import SETTING_LABELS
@@ -178,10 +179,8 @@ class GenerateAlgorithm(ModelAlgorithm):
         that covers only part of the area."""
         for spec in plan.conditions:
             if spec.s2_offset_note:
-                run.feedback.pushInfo(
-                    f"{LABELS[spec.modality]} condition {spec.layer_name!r}: DN offset {spec.s2_offset:g} "
-                    f"({spec.s2_offset_note})"
-                )
+                words = f"{LABELS[spec.modality]} condition {spec.layer_name!r}"
+                run.feedback.pushInfo(f"{words}: {describe_s2_offset(spec)}")
         plan.coverage = coverage_fractions(plan.area, plan.layers, run.context)
         for name, fraction in plan.coverage.items():
             if fraction < FULL_COVERAGE:

@@ -5,16 +5,14 @@ from pathlib import Path
 
 from qgis.core import (
     QgsProcessingOutputMultipleLayers,
-    QgsProcessingOutputRasterLayer,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
 )
 
 from ...engine.families import COPGEN
-from ...engine.families.copgen.registry import BY_KEY, IMAGE_MODALITIES
+from ...engine.families.copgen.registry import BY_KEY
 from ..physical_layers import WINDOWS_OUTPUT, register_physical_layer, register_windows_layer
-from ..physical_names import modality_label
 from .generate import MAX_SAMPLES, run_name_base
 from .model_algorithm import ModelAlgorithm
 from .parameters import (
@@ -29,13 +27,19 @@ from .parameters import (
 from .physical_parameters import (
     add_date,
     add_generate,
+    add_key_destinations,
     add_model,
     add_sensor_conditions,
+    check_key_destinations,
+    destination_name,
+    place_outputs,
     read_date,
     read_generate,
+    read_key_destinations,
     read_model,
     read_sensor_conditions,
     sensor_layers,
+    tell_s2_offsets,
 )
 from .run_context import generation_request
 
@@ -50,6 +54,7 @@ class PhysicalPlan:
     sampling: dict
     samples: int
     out_dir: Path
+    destinations: dict = None  # {key: the destination's file, or None}
 
 
 class GeneratePhysicalAlgorithm(ModelAlgorithm):
@@ -67,12 +72,15 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
         "of its band groups at once. Which band is which comes from the band descriptions or "
         "metadata, or from the band names given in Advanced parameters; a file without names whose "
         "band count is the sensor's usual one (12 for L2A, 13 for L1C) is read in Major TOM's "
-        "order, and the log says so. Each window is conditioned on its own location; Date "
-        "(1950..2050) conditions every window on that day, empty: not at all.\n\n"
+        "order, and the log says so. A Sentinel-2 condition's DN offset (Advanced parameters: auto "
+        "reads it from the product's metadata or name, 1000 for processing baseline 04.00 or later) is "
+        "taken off before the model reads it, and the log says which. Each window is conditioned on "
+        "its own location; Date (1950..2050) conditions every window on that day, empty: not at all.\n\n"
         "The area is the Area, the Area of interest polygons (outside them: nodata), or else the "
         "first condition layer. Outputs are Cloud Optimized GeoTIFFs in the Output folder, one per "
-        "modality and sample: synthetic layers, not measurements. The log tells the estimate "
-        "before any work."
+        "modality and sample: synthetic layers, not measurements. Each modality also has its own "
+        "output (default: its file in the Output folder), which chains in models and is loaded when "
+        "asked. The log tells the estimate before any work."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -89,8 +97,7 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
         add_sampling(self)
         add_model(self)
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
-        for key in IMAGE_MODALITIES:  # the first sample of each: chains in graphical models
-            self.addOutput(QgsProcessingOutputRasterLayer(f"OUTPUT_{key}", self.tr(modality_label(key))))
+        add_key_destinations(self, "when generated")  # the first sample of each
         self.addOutput(QgsProcessingOutputVectorLayer(WINDOWS_OUTPUT, self.tr("Location and date per window")))
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
 
@@ -105,11 +112,15 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
                            area_arguments(plan.area) if plan.area else None, **self._options(plan))
         if plan.area is not None:
             check_overlap(self, plan.area, sensor_layers(self, parameters, context), context)
+        check_key_destinations(self, parameters, context, plan.generate)
 
     def read(self, parameters, context, run):
-        return self._plan(parameters, context)
+        plan = self._plan(parameters, context)
+        plan.destinations = read_key_destinations(run)
+        return plan
 
     def execute(self, plan, run):
+        tell_s2_offsets(run.feedback, plan.conditions)
         run_name = run.run_name(plan.out_dir, run_name_base(plan.conditions, plan.sampling["seed"]))
         paths = run.generate(plan.conditions, plan.generate, plan.out_dir,
                              area=area_arguments(plan.area) if plan.area else None,
@@ -128,18 +139,20 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
         }
         results = {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
         files = iter(paths)  # image modalities in network order, sample 1 first; then the points
-        for key in (key for key in plan.generate if BY_KEY[key].has_vae):
-            for sample in range(1, plan.samples + 1):
-                path = str(next(files))
-                if sample == 1:
-                    results[f"OUTPUT_{key}"] = path
+        written = {key: [next(files) for _ in range(plan.samples)] for key in plan.generate if BY_KEY[key].has_vae}
+        placed, load = place_outputs(run, plan.destinations, written)
+        for key, key_paths in placed.items():
+            results[destination_name(key)] = key_paths[0]
+            for sample, path in enumerate(key_paths, start=1):
                 name = f"{BY_KEY[key].label} (synthetic)" + (f" sample {sample}" if plan.samples > 1 else "")
-                register_physical_layer(run.context, path, key, group, run_parameters, layer_name=name)
+                if load[key]:
+                    register_physical_layer(run.context, path, key, group, run_parameters, layer_name=name)
                 results["OUTPUT_FILES"].append(path)
                 run.feedback.pushInfo(f"Wrote {path}")
         for path in map(str, files):  # <run>_windows.geojson, when location or date was generated
             results[WINDOWS_OUTPUT] = path
-            register_windows_layer(run.context, path, group, run_parameters)
+            if run.destinations:  # loaded where the user asked for layers (it has no destination)
+                register_windows_layer(run.context, path, group, run_parameters)
             results["OUTPUT_FILES"].append(path)
             run.feedback.pushInfo(f"Wrote {path}")
         return results

@@ -54,7 +54,7 @@ SOURCE_FROM_LAYER = len(SOURCES)
 MODALITY_FROM_LAYER = "guessed from the layer"
 MAX_SEED = 2**31 - 1
 S2_OFFSET_HELP = (
-    "Subtracted from every Sentinel-2 DN before rendering: 1000 for products of processing baseline "
+    "Subtracted from every Sentinel-2 DN before the model reads it: 1000 for products of processing baseline "
     "04.00 or later (since 2022, BOA_ADD_OFFSET / RADIO_ADD_OFFSET = -1000), 0 for older ones. "
     "auto: read from the product's metadata, else from its SAFE / product name, else 0 (logged)."
 )

@@ -1,6 +1,6 @@
 """COP-GEN's parameters, declared and read back as engine values: one condition raster per
-sensor (with its band names and the Sentinel-1 dB switch as advanced parameters), the modalities
-to generate, the date and the model.
+sensor (with its band names, the Sentinel-1 dB switch and the Sentinel-2 DN offset as advanced
+parameters), the modalities to generate, the date and the model.
 
 Every algorithm that runs COP-GEN declares these with the add_* functions and reads them with
 the read_* ones, so that a sensor, its bands, a date or the model are asked and checked alike
@@ -11,9 +11,12 @@ missing, codes unknown, dates outside the model's range) come back in the same w
     add_sensor_conditions(algorithm, sensors=SENSORS, prefix="")
     read_sensor_conditions(algorithm, parameters, context, prefix="") -> [PhysicalConditionSpec]
     sensor_layers(algorithm, parameters, context, prefix="") -> {parameter: QgsRasterLayer}
+    tell_s2_offsets(feedback, conditions): the DN offset of each Sentinel-2 condition, in the log
     add_generate(algorithm) / read_generate(algorithm, parameters, context) -> [official keys]
     add_date(algorithm) / read_date(algorithm, parameters, context) -> "YYYY-MM-DD" or None
     add_model(algorithm) / read_model(algorithm, parameters, context) -> ModelChoice
+    add_key_destinations(algorithm, words) / read_key_destinations(run) -> {key: file or None}
+    place_outputs(run, destinations, written) -> ({key: [paths]}, {key: load?})
 """
 
 from dataclasses import dataclass
@@ -29,12 +32,14 @@ from qgis.core import (
 )
 
 from ...engine.families import BETA, COPGEN
-from ...engine.families.copgen.registry import MODALITIES
+from ...geo.condition_spec import AUTO_OFFSET, band_tokens, describe_s2_offset
+from ...engine.families.copgen.registry import IMAGE_MODALITIES, MODALITIES
 from .. import settings
 from ..errors import engine_errors
 from ..physical_names import (
     BANDS,
     DATE,
+    DN_OFFSET,
     GENERATE,
     IN_DB,
     MODEL,
@@ -42,14 +47,26 @@ from ..physical_names import (
     SENSORS,
     family_of_folder,
     generate_options,
+    is_s2,
+    modality_label,
     other_family_hint,
     sensor_parameter,
 )
-from .parameters import add_advanced, is_set, raster_layer, refusal
+from .parameters import (
+    S2_OFFSET_HELP,
+    add_advanced,
+    check_geotiff_destination,
+    is_set,
+    raster_layer,
+    read_s2_offset,
+    refusal,
+)
+from .run_context import declare_modality_destinations
 
 BANDS_HELP = (
     "The names of the file's bands in the file's order, separated by commas (e.g. "
-    "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12). Empty: read from the band descriptions or "
+    "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12; a Sentinel-2 band may be given by its number: "
+    "1,2,3,4,5,6,7,8,8A,9,11,12). Empty: read from the band descriptions or "
     "metadata; a file without band names whose band count is the sensor's usual one is read in "
     "Major TOM's order, and the log says so."
 )
@@ -60,7 +77,8 @@ BANDS_HELP = (
 
 def add_sensor_conditions(algorithm, sensors=SENSORS, prefix=""):
     """One optional raster parameter per sensor (``prefix`` + "S2L2A", ...), each with its
-    advanced band names and, for Sentinel-1, its dB switch."""
+    advanced band names and, for Sentinel-1, its dB switch, for Sentinel-2 its DN offset ("auto"
+    or a number, as COP-GEN-Beta's conditions take it)."""
     for sensor in sensors:
         name, words = sensor_parameter(sensor, prefix), SENSOR_LABELS[sensor]
         algorithm.addParameter(
@@ -79,6 +97,12 @@ def add_sensor_conditions(algorithm, sensors=SENSORS, prefix=""):
                     name + IN_DB, algorithm.tr(f"{words}: values are in dB (not linear)"), False
                 ),
             )
+        if is_s2(sensor):
+            offset = QgsProcessingParameterString(
+                name + DN_OFFSET, algorithm.tr(f"{words}: DN offset (auto or a number)"), AUTO_OFFSET
+            )
+            offset.setHelp(algorithm.tr(S2_OFFSET_HELP))
+            add_advanced(algorithm, offset)
 
 
 def sensor_layers(algorithm, parameters, context, prefix=""):
@@ -97,7 +121,6 @@ def sensor_layers(algorithm, parameters, context, prefix=""):
 def read_sensor_conditions(algorithm, parameters, context, prefix=""):
     """The engine's condition specs (PhysicalConditionSpec) of the sensors' rasters given, in the
     dialog's order."""
-    from ...geo.condition_spec import band_tokens
     from ...geo.physical_pipeline import PhysicalConditionSpec
 
     specs = []
@@ -117,11 +140,21 @@ def read_sensor_conditions(algorithm, parameters, context, prefix=""):
         in_db = algorithm.parameterDefinition(name + IN_DB) is not None and algorithm.parameterAsBoolean(
             parameters, name + IN_DB, context
         )
+        offset = AUTO_OFFSET
+        if algorithm.parameterDefinition(name + DN_OFFSET) is not None:
+            offset = read_s2_offset(algorithm, parameters, context, name + DN_OFFSET)
         with engine_errors(algorithm):
-            specs.append(
-                PhysicalConditionSpec(sensor, layer.source(), bands, s1_in_db=in_db, layer_name=layer.name())
-            )
+            specs.append(PhysicalConditionSpec(sensor, layer.source(), bands, s1_in_db=in_db,
+                                               layer_name=layer.name(), s2_offset=offset))
     return specs
+
+
+def tell_s2_offsets(feedback, conditions):
+    """Before any work, in the log: the DN offset each Sentinel-2 condition has taken off and why
+    (0 included: the engine itself tells only an offset it subtracts)."""
+    for spec in conditions:
+        if is_s2(spec.sensor):
+            feedback.pushInfo(f"{SENSOR_LABELS[spec.sensor]} condition {spec.layer_name!r}: {describe_s2_offset(spec)}")
 
 
 # -- what to generate ----------------------------------------------------------------------------
@@ -212,3 +245,47 @@ def read_model(algorithm, parameters, context, family=COPGEN, name=MODEL):
     if found != family:
         raise refusal(algorithm, name, other_family_hint(folder, found, family))
     return ModelChoice(chosen, folder, found)
+
+
+# -- one destination per image modality -----------------------------------------------------------
+
+
+def destination_name(key):
+    return f"OUTPUT_{key}"
+
+
+def add_key_destinations(algorithm, words):
+    """OUTPUT_<official key>, an optional raster destination per image modality (label: the
+    modality's, then ``words``); empty or temporary: the file in the Output folder. They chain
+    in graphical models and say whether the user wants the layers loaded (the dialog's "Open
+    output file", a batch's "Load layers on completion", processing.runAndLoadResults)."""
+    declare_modality_destinations(
+        algorithm, {destination_name(key): f"{modality_label(key)} ({words})" for key in IMAGE_MODALITIES}
+    )
+
+
+def check_key_destinations(algorithm, parameters, context, keys):
+    """Refuse a destination of ``keys`` that is not a GeoTIFF (what is written)."""
+    for key in keys:
+        check_geotiff_destination(algorithm, parameters, context, destination_name(key))
+
+
+def read_key_destinations(run):
+    """{key: the file its destination asks for, or None}, read before the run (RunContext.destination)."""
+    return {key: run.destination(destination_name(key)) for key in IMAGE_MODALITIES}
+
+
+def place_outputs(run, destinations, written):
+    """Each key's first file where its destination asked (RunContext.settle) -> (placed, load):
+    ``written`` and ``placed`` {key: [paths, sample 1 first]}, ``load`` {key: whether the user
+    asked for its layers}. Destinations of keys not written are withdrawn from the layers to
+    load, so no "not correctly generated" line names them."""
+    for key, destination in destinations.items():
+        if key not in written:
+            run.forget(destination)
+    placed, load = {}, {}
+    for key, paths in written.items():
+        first = run.settle(destinations.get(key), paths[0])
+        placed[key] = [first, *map(str, paths[1:])]
+        load[key] = run.wants_layers(first)
+    return placed, load

@@ -16,7 +16,6 @@ from qgis.core import (
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputFolder,
     QgsProcessingOutputMultipleLayers,
-    QgsProcessingOutputRasterLayer,
     QgsProcessingParameterFolderDestination,
     QgsProcessingUtils,
 )
@@ -28,10 +27,21 @@ from ..errors import engine_errors
 from ..output_layers import _PENDING, PROPERTY_MODALITY, PROPERTY_RUN, move_to_run_group
 from ..physical_layers import LEGEND_TITLES, style_physical
 from ..physical_layers import _register as register_layer
-from ..physical_names import modality_label
 from .model_algorithm import ModelAlgorithm
 from .parameters import add_area, area_arguments, check_overlap, destination_path, read_area
-from .physical_parameters import add_date, add_sensor_conditions, read_date, read_sensor_conditions, sensor_layers
+from .physical_parameters import (
+    add_date,
+    add_key_destinations,
+    add_sensor_conditions,
+    check_key_destinations,
+    destination_name,
+    place_outputs,
+    read_date,
+    read_key_destinations,
+    read_sensor_conditions,
+    sensor_layers,
+    tell_s2_offsets,
+)
 
 @dataclass
 class PreparePlan:
@@ -39,6 +49,7 @@ class PreparePlan:
     area: tuple  # from read_area, or None
     date: str  # or None
     out_dir: Path
+    destinations: dict = None  # {key: the destination's file, or None}
 
 
 class PreparePhysicalAlgorithm(ModelAlgorithm):
@@ -54,8 +65,8 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
         "a product's DN offset of processing baseline 04.00+ taken off) at 10, 20 and 60 m, "
         "Sentinel-1 as linear backscatter (made linear when given in dB), the DEM in metres "
         "resampled to 30 m, land cover and cloud mask codes by nearest neighbour.\n\n"
-        "The log says how each file was read (a band order taken without band names, an offset "
-        "taken off) and how much of the area each group covers. The layers are the inputs, "
+        "The log says how each file was read (a band order taken without band names, the DN offset "
+        "of a Sentinel-2 condition: Advanced parameters, auto or a number) and how much of the area each group covers. The layers are the inputs, "
         "resampled: not synthetic."
     )
 
@@ -64,8 +75,7 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
         add_date(self)
         add_area(self)
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Output folder")))
-        for key in IMAGE_MODALITIES:  # for graphical models: each group as its own output
-            self.addOutput(QgsProcessingOutputRasterLayer(f"OUTPUT_{key}", self.tr(f"{modality_label(key)} (input)")))
+        add_key_destinations(self, "model input, when given")  # each group: chains in graphical models
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All prepared files")))
         self.addOutput(QgsProcessingOutputFolder("OUTPUT_DIR", self.tr("Output folder")))
 
@@ -74,13 +84,17 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
         self._request(plan)
         if plan.area is not None:
             check_overlap(self, plan.area, sensor_layers(self, parameters, context), context)
+        check_key_destinations(self, parameters, context, IMAGE_MODALITIES)
 
     def read(self, parameters, context, run):
-        return self._plan(parameters, context)
+        plan = self._plan(parameters, context)
+        plan.destinations = read_key_destinations(run)
+        return plan
 
     def execute(self, plan, run):
         from ...geo.physical_prepare import RUN_NAME, prepare_physical
 
+        tell_s2_offsets(run.feedback, plan.conditions)
         run_name = run.run_name(plan.out_dir, RUN_NAME)
         progress, cancel = run.callbacks()
         paths = prepare_physical(self._request(plan, run_name), plan.out_dir,
@@ -92,13 +106,14 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
         run_name, paths = outcome
         group = run.group_name(run_name)
         results = {"OUTPUT_DIR": str(plan.out_dir), "OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_FILES": []}
-        for path in map(str, paths):
-            key = next(key for key in IMAGE_MODALITIES if path.endswith(f"_{key}.tif"))
-            results[f"OUTPUT_{key}"] = path
+        written = {next(key for key in IMAGE_MODALITIES if str(path).endswith(f"_{key}.tif")): [path] for path in paths}
+        placed, load = place_outputs(run, plan.destinations, written)
+        for key, (path,) in placed.items():
+            results[destination_name(key)] = path
             results["OUTPUT_FILES"].append(path)
-            # loaded on completion as generated layers are (physical_layers' bookkeeping), as inputs
-            register_layer(run.context, path, f"{BY_KEY[key].label} (model input)",
-                           QgsProcessingUtils.LayerHint.Raster, InputLayerPostProcessor(key, group))
+            if load[key]:  # loaded on completion as generated layers are (physical_layers' bookkeeping), as inputs
+                register_layer(run.context, path, f"{BY_KEY[key].label} (model input)",
+                               QgsProcessingUtils.LayerHint.Raster, InputLayerPostProcessor(key, group))
             run.feedback.pushInfo(f"Wrote {path}")
         return results
 

@@ -34,6 +34,7 @@ from ..output_layers import default_layer_name, register_output_layer
 from .parameters import is_set
 
 ESTIMATE_PREFIX = "estimate: "  # the engine's first progress message (plugin.engine.estimate)
+SIDECARS = (".aux.xml",)  # GDAL's PAM: a COP-GEN class map's names and colours
 ETA_INTERVAL_S = 30  # how often the time left alone may change the progress text (and the log)
 
 
@@ -176,7 +177,7 @@ class RunContext:
     def settle(self, destination, written):
         """Put the file ``written`` where its destination asked: a temporary output stays as the
         file in the output folder (the load Processing registered follows it); a chosen file
-        receives it. Returns the output's path."""
+        receives it, with its sidecars (SIDECARS). Returns the output's path."""
         if destination is None:
             return str(written)
         if Path(destination).resolve().is_relative_to(Path(QgsProcessingUtils.tempFolder()).resolve()):
@@ -189,6 +190,11 @@ class RunContext:
             return str(written)
         Path(destination).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(written), destination)
+        for sidecar in SIDECARS:  # what GDAL reads beside the file goes with it; a stale one goes
+            if Path(f"{written}{sidecar}").is_file():
+                shutil.move(f"{written}{sidecar}", f"{destination}{sidecar}")
+            else:
+                Path(f"{destination}{sidecar}").unlink(missing_ok=True)
         return destination
 
     def forget_destinations(self):
@@ -226,15 +232,18 @@ def file_safe_name(text, fallback="copgen"):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-") or fallback
 
 
-def declare_modality_destinations(algorithm):
+def declare_modality_destinations(algorithm, destinations=None):
     """One optional raster destination per modality, OUTPUT_<MODALITY>: empty or temporary means
-    the file in the output folder; outputs chain in models and honour "Open output file"."""
-    for modality in MODALITIES:
-        destination = QgsProcessingParameterRasterDestination(
-            f"OUTPUT_{parameter_name(modality)}",
-            algorithm.tr(f"{default_layer_name(modality)} (when generated)"),
-            optional=True,
-            createByDefault=True,
+    the file in the output folder; outputs chain in models and honour "Open output file" (and a
+    batch's "Load layers on completion"). ``destinations``: {parameter: label}, by default
+    COP-GEN-Beta's modalities."""
+    if destinations is None:
+        destinations = {
+            f"OUTPUT_{parameter_name(modality)}": f"{default_layer_name(modality)} (when generated)"
+            for modality in MODALITIES
+        }
+    for name, words in destinations.items():
+        algorithm.addParameter(
+            QgsProcessingParameterRasterDestination(name, algorithm.tr(words), optional=True, createByDefault=True)
         )
-        algorithm.addParameter(destination)
 
