@@ -93,6 +93,10 @@ class RunContext:
         # qgis_process (no project) prints progress as dots without a line end, so a text
         # printed after them must start a line of its own, not be spliced into the dots
         console = self.context is not None and self.context.project() is None
+        # A model's step reports to a multi-step feedback: its 100 % is only part of the model's,
+        # so qgis_process leaves the dots' line open and the step ends it (its "Wrote ..." lines
+        # and the next step's would be spliced into the dots)
+        model_step = console and feedback.metaObject().className() == "QgsProcessingMultiStepFeedback"
 
         def progress(done, total, message=""):
             if not done and message.startswith(ESTIMATE_PREFIX):
@@ -107,6 +111,8 @@ class RunContext:
                     shown["dots"] = False
             if total:
                 feedback.setProgress(100.0 * done / total)
+                if model_step and shown["dots"] and done >= total:
+                    feedback.pushInfo("")
                 shown["dots"] = console and done < total  # at 100 % qgis_process ends the line
 
         return progress, feedback.isCanceled
