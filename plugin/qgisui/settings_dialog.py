@@ -16,7 +16,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import dependencies
 from ..engine.errors import CopGenError
 from ..engine.model_registry import default_model_root
-from ..engine.precision import resolve
+from ..engine.precision import PROVIDERS, resolve
 from ..engine.solvers import SOLVERS
 from . import settings
 from .resources import plugin_icon
@@ -65,7 +65,7 @@ class SettingsWidget(QWidget):
         self.model_note.setWordWrap(True)
         self.usage_note = QLabel()  # which model and precision the algorithms will use
         self.usage_note.setWordWrap(True)
-        providers = dependencies.execution_providers()
+        providers = dependencies.execution_providers(usable=PROVIDERS.values())
         self.providers_note = QLabel(
             "ONNX Runtime can use: " + (", ".join(providers) if providers else "nothing (onnxruntime is missing)")
         )
