@@ -1,4 +1,4 @@
-"""A graphical model a user could draw in the modeler: Generate Sentinel-1 from an S2 L2A tile,
+"""A graphical model as a user draws it in the modeler: Generate Sentinel-1 from an S2 L2A tile,
 Generate a DEM from that Sentinel-1 output, reproject the DEM with GDAL. Saved as a .model3 file
 for the modeler, the toolbox and ``qgis_process run FILE.model3``.
 
@@ -12,9 +12,12 @@ OUTPUTS = ("dem:dem", "warp:dem_wgs84")
 
 
 def build_chain_model(steps=2, seed=1):
-    """The model (QgsProcessingModelAlgorithm). Building it needs only qgis.core: the child
-    algorithms are looked up when the model is loaded to run."""
+    """The model (QgsProcessingModelAlgorithm). The child algorithms must be registered (the
+    copgen provider and GDAL's): each step gets a value for every parameter, its default where the
+    chain sets none, as the modeler's step dialog saves it (the Model Designer refuses to run a
+    model whose steps lack mandatory values)."""
     from qgis.core import (
+        QgsApplication,
         QgsProcessingModelAlgorithm,
         QgsProcessingModelChildAlgorithm,
         QgsProcessingModelChildParameterSource,
@@ -31,8 +34,12 @@ def build_chain_model(steps=2, seed=1):
     def child(child_id, algorithm_id, sources, outputs=()):
         step = QgsProcessingModelChildAlgorithm(algorithm_id)
         step.setChildId(child_id)
-        for name, source in sources.items():
-            step.addParameterSources(name, [source])
+        algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+        if algorithm is None:
+            raise RuntimeError(f"{algorithm_id} is not registered")
+        for definition in algorithm.parameterDefinitions():
+            if not definition.isDestination():
+                step.addParameterSources(definition.name(), [sources.get(definition.name(), static(definition.defaultValue()))])
         declared = {}
         for output_name, child_output in outputs:
             declared[output_name] = QgsProcessingModelOutput(output_name, output_name)

@@ -9,6 +9,7 @@ import pytest
 from osgeo import gdal
 
 from qgis_support import QGIS_PROCESS, install_plugin, qgis_process
+from test_qgis_algorithms import provider  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which(QGIS_PROCESS) is None, reason="Debian's qgis_process is not installed")
 
@@ -189,11 +190,9 @@ def test_each_algorithm_runs_from_qgis_process(home, shared_dir, tmp_path, monke
 
 
 @pytest.fixture(scope="module")
-def chain_model_file(tmp_path_factory):
+def chain_model_file(tmp_path_factory, provider):  # the provider: the model's steps are copgen's
     from chain_model import write_chain_model
-    from qgis_support import qgis_application
 
-    qgis_application()
     return write_chain_model(tmp_path_factory.mktemp("model") / "chain.model3")
 
 

@@ -40,6 +40,17 @@ class CopGenAlgorithm(QgsProcessingAlgorithm):
     def icon(self):
         return plugin_icon()
 
+    def createCustomParametersWidget(self, parent=None):  # noqa: N802 (QGIS's name)
+        """The standard dialog (the toolbox, the locator, the menus and processing's dialog
+        functions all open it through here), its parameters fitted to its width."""
+        from processing.gui.AlgorithmDialog import AlgorithmDialog
+
+        from ..dialog_fit import fit_parameters
+
+        dialog = AlgorithmDialog(self, parent=parent)
+        fit_parameters(dialog)
+        return dialog
+
     def createInstance(self):  # noqa: N802
         return type(self)()
 
