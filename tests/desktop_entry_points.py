@@ -304,15 +304,24 @@ class EntryPointTour:
         its own note on the layer (the bar shows its latest message only)."""
         from qgis.utils import iface
 
+        from desktop_more_steps import SAVED_STATE
+        from qgis.core import QgsSettings
+
         os.environ["COPGEN_MODEL_DIR"] = str(Path(self.job["empty_model_root"]) / "none")
+        for key in SAVED_STATE:  # the dialog at its default size
+            QgsSettings().remove(key)
         before = windows()
         iface.layerTreeView().setCurrentLayer(self.layers[0])
         self.layer_action().trigger()
         (dialog,) = new_dialogs(before)
+        from dialog_layout import message_problem
+
         bar = dialog.messageBar()
         self.check("layer_action_without_model", {
             "shown": bar.currentItem().title() if bar.currentItem() else None,
             "all": sorted(item.title() for item in bar.items()),
+            "cut": message_problem(bar.currentItem()) if bar.currentItem() else None,
+            "width": dialog.width(),
         })
         dialog.close()
 

@@ -164,3 +164,17 @@ def page_problems(dialog, page):
         if label.buddy() is None and (problem := label_problem(label)):
             problems.append(problem)
     return problems
+
+
+def message_problem(item):
+    """Why the text of a message bar ``item`` is cut (the bar shows one item's text in a fixed
+    height, scrolled), or None."""
+    from qgis.PyQt.QtWidgets import QApplication, QTextEdit
+
+    for _ in range(3):
+        QApplication.processEvents()
+    for text in item.findChildren(QTextEdit):
+        needed = text.document().size().height()
+        if text.isVisible() and needed > text.viewport().height() + 1:
+            return f"{item.title()!r}: its text needs {needed:.0f} px of height, has {text.viewport().height()}"
+    return None

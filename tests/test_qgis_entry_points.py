@@ -80,6 +80,7 @@ def test_without_a_model_the_layer_action_shows_the_no_model_offer_on_top(tour):
     bar = tour["checks"]["layer_action_without_model"]
     assert bar["shown"] == "No model yet"
     assert bar["all"] == ["COP-GEN-Beta", "No model yet"]  # the note on the layer is still there
+    assert bar["cut"] is None, bar  # its text whole in the bar's one line, at the dialog's width
 
 
 @pytest.mark.timeout(600)
