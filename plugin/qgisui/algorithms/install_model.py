@@ -12,6 +12,7 @@ from qgis.core import (
 )
 
 from ...engine.manager import ModelManager
+from ...engine.offline_install import advice_on_download_failure
 from ...engine.precision import FOLDER_PRECISIONS, install_precision
 from .. import settings
 from ..errors import engine_errors
@@ -28,6 +29,7 @@ LOCAL_FILES = {"DENOISER_FILE": "denoiser", "VAE_FILE": "vae"}
 LOCAL_FILE_LABELS = {"DENOISER_FILE": "Local denoiser checkpoint",
                      "VAE_FILE": "Local VAE checkpoint (COP-GEN-Beta)"}
 VAE_DIR = "VAE_DIR"  # COP-GEN: the folder of its ten VAEs, local_files "vae_dir"
+LOCAL_PARAMETERS = {**{role: name for name, role in LOCAL_FILES.items()}, "vae_dir": VAE_DIR}  # local_files key -> parameter
 
 
 class InstallModelAlgorithm(CopGenAlgorithm):
@@ -122,7 +124,7 @@ class InstallModelAlgorithm(CopGenAlgorithm):
                 feedback.setProgressText(message)
             progress(done, total)
 
-        with engine_errors(self):
+        with engine_errors(self), advice_on_download_failure(manager, name, self.local_files_advice):
             folder = manager.install(
                 name,
                 precision,
@@ -138,3 +140,14 @@ class InstallModelAlgorithm(CopGenAlgorithm):
                 f"The algorithms load {settings.model_dir(name)}, not this model; choose it in the plugin settings"
             )
         return {"MODEL_DIR": str(folder)}
+
+    def local_files_advice(self, reason, origins):
+        """A failed download, then the parameters that take files fetched another way, each
+        with where its file comes from (the command line's advice, in this dialog's words)."""
+        files = "; ".join(
+            f"{self.parameterDefinition(LOCAL_PARAMETERS[key]).description()}: {saved_as} from {where}"
+            for key, saved_as, where in origins
+        )
+        unofficial = self.parameterDefinition("ALLOW_UNOFFICIAL").description()
+        return (f"{reason}; to install from files downloaded another way, give {files}; files that differ from "
+                f'these, e.g. fine-tuned weights, also need "{unofficial}"')
