@@ -189,6 +189,22 @@ def test_each_algorithm_runs_from_qgis_process(home, shared_dir, tmp_path, monke
         assert json.loads((tmp_path / "models" / "cop-gen-beta" / "model.json").read_text())["num_heads"] == 2
 
 
+def assert_own_lines(stdout):
+    """qgis_process's progress dots are never followed by text on their line."""
+    dots = [line for line in stdout.splitlines() if re.match(r"[0-9]*\.", line)]
+    assert dots and all(re.fullmatch(r"[0-9.]+( - done\.)?", line) for line in dots), stdout
+
+
+@pytest.mark.timeout(120)
+def test_install_model_stages_start_their_own_lines(home, shared_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "models"))
+    arguments, _ = RUNS["installmodel"]
+    completed = qgis_process(home, "run", "copgen:installmodel", *arguments(tmp_path, shared_dir))
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    assert "building and writing denoiser.onnx" in completed.stdout.splitlines()
+    assert_own_lines(completed.stdout)
+
+
 @pytest.fixture(scope="module")
 def chain_model_file(tmp_path_factory, provider):  # the provider: the model's steps are copgen's
     from chain_model import write_chain_model
@@ -209,8 +225,7 @@ def test_a_saved_graphical_model_runs_from_qgis_process(home, shared_dir, tmp_pa
     assert epsg(dem) == epsg(_tile(shared_dir)) and epsg(warped) == 4326
     # Each step's "Wrote ..." and the next step's lines start lines of their own, never spliced
     # into the model's progress dots (a step's 100 % is not the model's, so the line stays open).
-    dots = [line for line in completed.stdout.splitlines() if re.match(r"[0-9]*\.", line)]
-    assert dots and all(re.fullmatch(r"[0-9.]+( - done\.)?", line) for line in dots), completed.stdout
+    assert_own_lines(completed.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from ...engine.offline_install import advice_on_download_failure
 from ...engine.precision import FOLDER_PRECISIONS, install_precision
 from .. import settings
 from ..errors import engine_errors
-from .base import CopGenAlgorithm, engine_callbacks
+from .base import ConsoleLines, CopGenAlgorithm
 
 PRECISIONS = ("auto", *FOLDER_PRECISIONS)  # the files; both run "faithful" (fast = fp32 + int8 denoiser)
 PRECISION_OPTIONS = (
@@ -115,21 +115,22 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         if vae_dir:
             local_files["vae_dir"] = vae_dir
         feedback.pushInfo(f"Installing {name} ({precision}) into {manager.model_root}")
-        progress, cancel = engine_callbacks(feedback)
+        lines = ConsoleLines(feedback, context)
         shown = {"message": None}
 
         def report(done, total, message):
             if message != shown["message"]:  # the progress text is also the log's line: said once
                 shown["message"] = message
-                feedback.setProgressText(message)
-            progress(done, total)
+                lines.text(message)
+            if total:
+                lines.progress(100.0 * done / total)
 
         with engine_errors(self), advice_on_download_failure(manager, name, self.local_files_advice):
             folder = manager.install(
                 name,
                 precision,
                 progress=report,
-                cancel=cancel,
+                cancel=feedback.isCanceled,
                 local_files=local_files,
                 allow_unofficial=self.parameterAsBoolean(parameters, "ALLOW_UNOFFICIAL", context),
                 heads=self.parameterAsInt(parameters, "HEADS", context) if parameters.get("HEADS") not in (None, "") else None,

@@ -31,6 +31,7 @@ from .. import settings
 from ..condition_names import parameter_name
 from ..errors import engine_errors
 from ..output_layers import default_layer_name, register_output_layer
+from .base import ConsoleLines
 from .parameters import is_set
 
 ESTIMATE_PREFIX = "estimate: "  # the engine's first progress message (plugin.engine.estimate)
@@ -89,14 +90,8 @@ class RunContext:
         text changes with the stage and when the time left is first told, else at most every
         ETA_INTERVAL_S seconds."""
         feedback = self.feedback
-        shown = {"message": None, "stage": None, "left": "", "at": 0.0, "dots": False}
-        # qgis_process (no project) prints progress as dots without a line end, so a text
-        # printed after them must start a line of its own, not be spliced into the dots
-        console = self.context is not None and self.context.project() is None
-        # A model's step reports to a multi-step feedback: its 100 % is only part of the model's,
-        # so qgis_process leaves the dots' line open and the step ends it (its "Wrote ..." lines
-        # and the next step's would be spliced into the dots)
-        model_step = console and feedback.metaObject().className() == "QgsProcessingMultiStepFeedback"
+        lines = ConsoleLines(feedback, self.context)
+        shown = {"message": None, "stage": None, "left": "", "at": 0.0}
 
         def progress(done, total, message=""):
             if not done and message.startswith(ESTIMATE_PREFIX):
@@ -107,13 +102,9 @@ class RunContext:
             if message != shown["message"] and (news or now - shown["at"] >= ETA_INTERVAL_S):
                 shown.update(message=message, stage=stage, left=left, at=now)
                 if message:
-                    feedback.setProgressText("\n" + message if shown["dots"] else message)
-                    shown["dots"] = False
+                    lines.text(message)
             if total:
-                feedback.setProgress(100.0 * done / total)
-                if model_step and shown["dots"] and done >= total:
-                    feedback.pushInfo("")
-                shown["dots"] = console and done < total  # at 100 % qgis_process ends the line
+                lines.progress(100.0 * done / total)
 
         return progress, feedback.isCanceled
 
