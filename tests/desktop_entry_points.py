@@ -181,6 +181,8 @@ class EntryPointTour:
 
         if level == Qgis.MessageLevel.Critical or "error" in tag.lower():
             self.report["python_errors"].append(f"{tag}: {message}")
+        elif level == Qgis.MessageLevel.Warning or "warning" in tag.lower():
+            self.report.setdefault("log_warnings", []).append(f"{tag}: {message}")
 
     def run(self, dialog, parameters, name, done):
         """Fill ``dialog`` through its panel, click its Run button, wait for ``done()``; record

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from osgeo import gdal
 
-from qgis_support import REPO
+from qgis_support import PLUGIN_NAME, REPO
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("xvfb-run") and shutil.which("qgis.bin")), reason="needs xvfb-run and QGIS"
@@ -95,6 +95,8 @@ def test_install_model_from_the_menu_and_from_the_no_model_bar_installs(tour):
 @pytest.mark.timeout(600)
 def test_no_python_error_on_the_way(tour):
     assert tour["python_errors"] == []
+    # Nor a Python warning (a deprecation, a runtime warning of the plugin's code) in the log.
+    assert [w for w in tour.get("log_warnings", []) if w.startswith("Python") or PLUGIN_NAME in w] == []
 
 
 @pytest.mark.timeout(600)
