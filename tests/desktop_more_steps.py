@@ -115,7 +115,8 @@ def dialog_layouts(tour):
         dialog = processing.createAlgorithmDialog(algorithm.id(), {})
         dialog.show()
         name = algorithm.id().replace(":", "_")
-        layouts[algorithm.id()] = {"size": [dialog.width(), dialog.height()], "png": grab(dialog, screens / f"{name}.png")}
+        png = grab(dialog, screens / f"{name}.png")  # once shown and laid out
+        layouts[algorithm.id()] = {"size": [dialog.width(), dialog.height()], "png": png}
         layouts[algorithm.id()]["problems"] = processing_dialog_problems(dialog)  # Advanced parameters opened
         layouts[algorithm.id()]["opened_size"] = [dialog.width(), dialog.height()]
         layouts[algorithm.id()]["opened_png"] = grab(dialog, screens / f"{name}_advanced.png")

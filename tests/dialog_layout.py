@@ -44,6 +44,8 @@ def label_problem(label):
         needed = label.heightForWidth(width) if label.wordWrap() else label.sizeHint().height()
         if label.wordWrap() and needed > label.contentsRect().height() + 1:
             return f"label {plain(label.text())!r} needs {needed} px of height, has {label.contentsRect().height()}"
+        if label.wordWrap() and label.contentsRect().height() > needed + label.fontMetrics().height():
+            return f"label {plain(label.text())!r} is given {label.contentsRect().height()} px for {needed} px of text"
         if not label.wordWrap():
             document = QTextDocument()
             document.setDefaultFont(label.font())

@@ -72,16 +72,18 @@ class SettingsWidget(QWidget):
         self.providers_note.setWordWrap(True)
 
         form = QFormLayout()
+        # Rows without a label get an empty QLabel, not "": with "", QFormLayout gave each
+        # word-wrapped note twice its height (a blank gap around it on the page).
         form.addRow(settings.LABELS["model"], self.model)
         form.addRow(settings.LABELS["model_dir"], self.model_dir)
-        form.addRow("", self.model_note)
+        form.addRow(QLabel(), self.model_note)
         form.addRow("Device", self.device)
-        form.addRow("", self.providers_note)
+        form.addRow(QLabel(), self.providers_note)
         form.addRow("Default steps", self.steps)
         form.addRow("Default solver", self.solver)
         form.addRow("Precision", self.precision)
-        form.addRow("", self.precision_note)
-        form.addRow("", self.fast_preset)
+        form.addRow(QLabel(), self.precision_note)
+        form.addRow(QLabel(), self.fast_preset)
         form.addRow(settings.LABELS["max_area_km2"], self.max_area)
         form.addRow("Will be used", self.usage_note)
         layout = QVBoxLayout(self)
