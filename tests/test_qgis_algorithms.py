@@ -711,7 +711,7 @@ def test_generate_with_fast_int8_uses_the_int8_denoiser(
     fast = RecordingFeedback()
     quantised = generate_dem(tiles[0], tmp_path / "fast", fast)
     assert f"Model {tiny_int8_model_dir} (fp32, int8 denoiser) on CPUExecutionProvider" in fast.lines
-    assert len(fast.warnings) == 1 and "int8 on onnxruntime denoiser runs, the fastest path measured" in fast.warnings[0]
+    assert len(fast.warnings) == 1 and "denoiser runs int8 on onnxruntime, the fastest path measured" in fast.warnings[0]
     assert quantised.shape == reference.shape and not np.array_equal(quantised, reference)  # another network ran
 
     report = installation_report().splitlines()
