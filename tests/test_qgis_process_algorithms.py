@@ -134,7 +134,7 @@ RUNS = {
         "--ITERATIONS=1", "--STEPS=2", f"--OUTPUT_FOLDER={tmp_path / 'out'}", f"--OUTPUT_TABLE={tmp_path / 'chain.gpkg'}",
     ], {"OUTPUT_FOLDER": 2, "OUTPUT_TABLE": 1}),
     "combinations": (lambda tmp_path, shared_dir: [
-        *_thumbnail_arguments(tmp_path, shared_dir), "--STEPS=2", f"--OUTPUT_FOLDER={tmp_path / 'out'}",
+        *_thumbnail_arguments(tmp_path, shared_dir), "--STEPS=1", f"--OUTPUT_FOLDER={tmp_path / 'out'}",
         f"--OUTPUT_SHEET={tmp_path / 'sheet.html'}", f"--OUTPUT_TABLE={tmp_path / 'table.gpkg'}",
     ], {"OUTPUT_FOLDER": 32, "OUTPUT_SHEET": 1, "OUTPUT_TABLE": 1}),
     "majortom_cells": (lambda tmp_path, shared_dir: [
