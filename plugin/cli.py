@@ -9,6 +9,7 @@ import argparse
 import errno
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -52,9 +53,27 @@ def build_parser():
     return parser
 
 
+# A value that starts with a minus sign: argparse takes "-49.2,-25.5,..." for an unknown option
+# ("--extent: expected one argument"); a coordinate list west or south of 0 is one.
+NEGATIVE_VALUE = re.compile(r"-\.?\d[\d.,eE+-]*")
+
+
+def attach_negative_values(argv):
+    """``--option -1.5,...`` as ``--option=-1.5,...``, so coordinate lists west or south of 0
+    read as the values they are."""
+    joined = []
+    for token in argv:
+        previous = joined[-1] if joined else ""
+        if NEGATIVE_VALUE.fullmatch(token) and previous.startswith("--") and "=" not in previous:
+            joined[-1] = f"{previous}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

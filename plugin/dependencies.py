@@ -78,13 +78,15 @@ def missing(statuses=None):
     return [status.requirement for status in (statuses or check()) if not status.ok]
 
 
-def execution_providers():
-    """ONNX Runtime's execution providers, or [] when it is not importable."""
+def execution_providers(usable=None):
+    """ONNX Runtime's execution providers, or [] when it is not importable; only those named in
+    ``usable`` when given (onnxruntime also lists e.g. Azure, which the plugin never runs on)."""
     try:
         import onnxruntime
     except Exception:
         return []
-    return list(onnxruntime.get_available_providers())
+    available = list(onnxruntime.get_available_providers())
+    return available if usable is None else [name for name in available if name in usable]
 
 
 # --- Installing what is missing -------------------------------------------------------------

@@ -5,7 +5,8 @@
 Outside QGIS it installs the plugin with build.py into a throwaway profile under ``--work``
 (HOME, XDG folders: all there) and runs ``qgis.bin --code`` on this same file under Xvfb. Inside
 QGIS each step triggers a real QAction (Raster > COP-GEN-Beta > ..., the layer tree's
-"Generate from this layer…" for two layers, the "no model" bar's Install model… button), then
+"Generate from this layer…" for two layers, the "no model" bar's Install model… button, the
+Model Designer's Run: see tests/desktop_more_steps.py, also for the dialog layouts), then
 collects garbage (a dialog the plugin does not keep alive loses its Python side here), finds
 the new dialog among the windows, fills it through its own panel and clicks its Run button.
 What the run did (files written, its log) goes to the JSON report, which
@@ -20,6 +21,7 @@ import shutil
 import sys
 import time
 import traceback
+import types
 from pathlib import Path
 
 JOB_ENV = "COPGEN_ENTRY_POINTS_JOB"
@@ -48,6 +50,7 @@ def main(argv=None):
     parser.add_argument("--model-dir", required=True, help="a converted (tiny) model folder")
     parser.add_argument("--report", required=True)
     parser.add_argument("--timeout", type=int, default=500)
+    parser.add_argument("--screens", help="folder for the dialogs' PNGs (default: WORK/screens)")
     args = parser.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repo))
@@ -74,6 +77,8 @@ def main(argv=None):
         "empty_model_root": str(work / "no-model-yet"),
         "denoiser": str(fixtures / "denoiser_tiny.pth"),
         "vae": str(fixtures / "vae_tiny.pth"),
+        "screens": str(Path(args.screens).resolve() if args.screens else work / "screens"),
+        "tests_dir": str(Path(__file__).resolve().parent),
     }
     job_file = work / "job.json"
     job_file.write_text(json.dumps(job), encoding="utf-8")
@@ -147,6 +152,9 @@ class EntryPointTour:
         self.report = {"checks": {}, "errors": [], "python_errors": [], "ok": False}
         self.out = Path(job["out"])
         self.waiting = None
+        sys.path.insert(0, job["tests_dir"])  # the modeler and layout steps, and their helpers
+        import desktop_more_steps as more
+
         self.steps = [
             self.load_layers,
             self.menu_check_installation,
@@ -154,6 +162,7 @@ class EntryPointTour:
             self.menu_generate,
             self.layer_action_for_two_layers,
             self.run_second_layer_dialog,
+            *(types.MethodType(step, self) for step in (more.modeler_run, more.dialog_layouts, more.settings_layout)),
             self.layer_action_without_model,
             self.no_model_bar_install_button,
             self.menu_install_model,
@@ -172,6 +181,8 @@ class EntryPointTour:
 
         if level == Qgis.MessageLevel.Critical or "error" in tag.lower():
             self.report["python_errors"].append(f"{tag}: {message}")
+        elif level == Qgis.MessageLevel.Warning or "warning" in tag.lower():
+            self.report.setdefault("log_warnings", []).append(f"{tag}: {message}")
 
     def run(self, dialog, parameters, name, done):
         """Fill ``dialog`` through its panel, click its Run button, wait for ``done()``; record
@@ -295,15 +306,24 @@ class EntryPointTour:
         its own note on the layer (the bar shows its latest message only)."""
         from qgis.utils import iface
 
+        from desktop_more_steps import SAVED_STATE
+        from qgis.core import QgsSettings
+
         os.environ["COPGEN_MODEL_DIR"] = str(Path(self.job["empty_model_root"]) / "none")
+        for key in SAVED_STATE:  # the dialog at its default size
+            QgsSettings().remove(key)
         before = windows()
         iface.layerTreeView().setCurrentLayer(self.layers[0])
         self.layer_action().trigger()
         (dialog,) = new_dialogs(before)
+        from dialog_layout import message_problem
+
         bar = dialog.messageBar()
         self.check("layer_action_without_model", {
             "shown": bar.currentItem().title() if bar.currentItem() else None,
             "all": sorted(item.title() for item in bar.items()),
+            "cut": message_problem(bar.currentItem()) if bar.currentItem() else None,
+            "width": dialog.width(),
         })
         dialog.close()
 

@@ -117,3 +117,11 @@ def test_qgis_algorithm_without_an_area_names_the_labels_not_ids(tmp_path):
     message = str(error.value)
     assert message.startswith("Area or Area of interest polygons:"), message
     assert "EXTENT" not in message and "AOI" not in message and not (tmp_path / "cells.gpkg").exists()
+
+
+def test_cli_reads_an_extent_west_and_south_of_zero_as_written(tmp_path):
+    # The README's own sample cell lies in Brazil: "--extent -49.2,..." must not read as an option.
+    out = tmp_path / "cells.gpkg"
+    result = run_cli("cells", "--extent", "-48.11,-25.32,-48.10,-25.31", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "282D_485L" in read_layer(out)  # the cell of the bundled sample tile

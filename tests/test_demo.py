@@ -90,6 +90,11 @@ def test_demo_fast_preset_uses_the_int8_denoiser_and_20_steps(tmp_path, fixtures
     assert result.returncode == 0, result.stderr
     with rasterio.open(out / "demo_seed0_s1_rtc.tif") as ds:
         assert ds.tags()["denoiser_precision"] == "int8" and ds.tags()["steps"] == "20"
+    # The model line says where the weights come from, as models list does ("... checkpoints, 2 heads").
+    from plugin.engine.provenance import describe_weights
+
+    (model_line,) = [line for line in result.stdout.splitlines() if line.startswith("model: ")]
+    assert model_line.endswith(f"; {describe_weights(folder)})") and "2 heads" in model_line, model_line
 
 
 def test_demo_offline_names_the_command_that_installs_from_local_files(tmp_path):

@@ -48,7 +48,7 @@ def test_the_faster_path_is_chosen_and_a_path_that_loses_never(int8_dir):
     assert slow_int8.graphs["denoiser"] == int8_dir / "denoiser.onnx"
     assert slow_int8.runtimes["denoiser"] == "onnxruntime"
     note = slow_int8.notes[-1]
-    assert "fp32 on onnxruntime denoiser runs" in note and "1.00 s per call" in note and "int8 on onnxruntime 3.00 s" in note
+    assert "denoiser runs fp32 on onnxruntime" in note and "1.00 s per call" in note and "int8 on onnxruntime 3.00 s" in note
 
     (int8_dir / fast_path.CACHE_NAME).unlink()
     slow_fp32 = choose_with(int8_dir, {"fp32": 3.0, "int8": 1.0})

@@ -92,7 +92,7 @@ def test_the_model_opens_what_the_plan_says(folders, tiny_model_dir):
     model = load(folders["fp32+int8"], device="cpu", preference="fast")
     planned = resolve(folders["fp32+int8"], "cpu", "fast")
     assert (model.plan.graphs, model.plan.precisions) == (planned.graphs, planned.precisions)
-    assert model.plan.notes[:-1] == planned.notes and "int8 on onnxruntime denoiser runs" in model.plan.notes[-1]
+    assert model.plan.notes[:-1] == planned.notes and "denoiser runs int8 on onnxruntime" in model.plan.notes[-1]
     assert model.denoiser_precision == "int8" and model.provider == "CPUExecutionProvider"
     assert load(tiny_model_dir, device="cpu").denoiser_precision == "fp32"
 

@@ -576,6 +576,33 @@ def test_install_model_cancel_leaves_no_model(provider, fixtures_dir, tmp_path, 
     assert not (tmp_path / "models" / "cop-gen-beta").exists()
 
 
+@pytest.mark.timeout(120)
+def test_install_model_offline_names_the_parameters_that_take_local_files(provider, tmp_path, monkeypatch):
+    """No server (a port nothing listens on): the error says, in the dialog's words, which
+    parameter takes which file and where each comes from; no empty folder is left behind."""
+    import functools
+
+    from qgis.core import QgsProcessingException
+
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"models": {"cop-gen-beta": {
+        "title": "tiny", "num_heads": 2, "sources": {
+            "denoiser": {"file_name": "d.pth", "url": "http://127.0.0.1:9/d.pth", "sha256": None},
+            "vae": {"file_name": "v.pth", "url": "http://127.0.0.1:9/v.pth", "sha256": None}}}}}))
+    module = sys.modules[f"{PLUGIN_NAME}.plugin.qgisui.algorithms.install_model"]
+    monkeypatch.setattr(module, "ModelManager", functools.partial(module.ModelManager, registry=registry))
+    monkeypatch.setenv("COPGEN_MODEL_DIR", str(tmp_path / "models"))
+    with pytest.raises(QgsProcessingException) as refused:
+        run("installmodel", {"MODEL": 0, "PRECISION": 1})
+    message = str(refused.value)
+    assert message.startswith("http://127.0.0.1:9/d.pth: cannot reach the server"), message
+    for name, file in (("DENOISER_FILE", "d.pth"), ("VAE_FILE", "v.pth")):
+        assert f"{labels('installmodel', name)}: {file} from http://127.0.0.1:9/{file}" in message
+    assert labels("installmodel", "ALLOW_UNOFFICIAL") in message
+    assert not CLI_WORDS.search(message) and "--" not in message
+    assert not (tmp_path / "models").exists()  # no empty downloads/ folder
+
+
 @pytest.fixture
 def cuda_device_setting():
     """The plugin's device setting at "cuda" for one test (restored after)."""
@@ -684,7 +711,7 @@ def test_generate_with_fast_int8_uses_the_int8_denoiser(
     fast = RecordingFeedback()
     quantised = generate_dem(tiles[0], tmp_path / "fast", fast)
     assert f"Model {tiny_int8_model_dir} (fp32, int8 denoiser) on CPUExecutionProvider" in fast.lines
-    assert len(fast.warnings) == 1 and "int8 on onnxruntime denoiser runs, the fastest path measured" in fast.warnings[0]
+    assert len(fast.warnings) == 1 and "denoiser runs int8 on onnxruntime, the fastest path measured" in fast.warnings[0]
     assert quantised.shape == reference.shape and not np.array_equal(quantised, reference)  # another network ran
 
     report = installation_report().splitlines()

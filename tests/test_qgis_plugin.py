@@ -136,3 +136,20 @@ def test_table_fields_are_made_from_qmetatype():
 
     for kind in (QMetaType.Type.Int, QMetaType.Type.Double, QMetaType.Type.QString):
         assert int(field("name", kind).type()) == int(kind)
+
+
+def test_help_texts_hold_no_word_the_dialog_takes_for_html(plugin_package, iface):
+    """The dialog shows shortHelpString as HTML: "<folder>/x.pth" would show as "/x.pth"."""
+    import re
+
+    from qgis.core import QgsApplication
+
+    plugin = plugin_package.classFactory(iface)
+    plugin.initGui()
+    try:
+        (provider,) = copgen_providers()
+        for algorithm in provider.algorithms():
+            assert not re.search(r"<[A-Za-z/!][^>]*>", algorithm.shortHelpString()), algorithm.id()
+    finally:
+        plugin.unload()
+    assert QgsApplication.processingRegistry().providerById("copgen") is None

@@ -239,3 +239,15 @@ def test_has_int8_needs_the_model_json_entry_and_the_file(tmp_path):
     assert has_int8(tmp_path)
     (tmp_path / "denoiser.int8.onnx").unlink()
     assert not has_int8(tmp_path)
+
+
+def test_options_page_names_only_the_providers_the_plugin_runs_on(settings):
+    import onnxruntime
+
+    from plugin.qgisui.settings_dialog import OptionsFactory
+
+    page = OptionsFactory().createWidget(None)
+    note = page.form.providers_note.text()
+    assert note.startswith("ONNX Runtime can use: CPUExecutionProvider")
+    for name in set(onnxruntime.get_available_providers()) - {"CPUExecutionProvider", "CUDAExecutionProvider"}:
+        assert name not in note  # e.g. AzureExecutionProvider, listed by onnxruntime, never used here

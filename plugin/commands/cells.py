@@ -26,8 +26,7 @@ def add_area_options(group):
     """--extent and --aoi, in a mutually exclusive ``group``."""
     group.add_argument(
         "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
-        help="the area, in EPSG:4326 (longitude, latitude) unless an EPSG code follows; "
-        "write --extent=... when it starts with a minus sign",
+        help="the area, in EPSG:4326 (longitude, latitude) unless an EPSG code follows",
     )
     group.add_argument("--aoi", metavar="FILE", help="polygon vector file (any CRS)")
 

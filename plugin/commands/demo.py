@@ -11,6 +11,7 @@ from pathlib import Path
 from ..engine.families import BETA
 from ..engine.families.beta.registry import MODALITIES
 from ..engine.precision import DEVICES
+from ..engine.provenance import describe_weights
 from ..engine.solvers import SOLVERS
 from .offline import local_install_advice
 from .progress import ProgressBar
@@ -65,7 +66,8 @@ def run(args):
         bar.close()
     args.precision = "fast" if args.fast else "faithful"
     model = open_model(model_dir, args)
-    print(f"model: {model_dir} ({model.plan.describe()}, {model.provider})")
+    # The weights' provenance too: a model from unofficial (e.g. test) checkpoints says so.
+    print(f"model: {model_dir} ({model.plan.describe()}, {model.provider}; {describe_weights(model_dir)})")
     if model.family != BETA:
         return _physical_demo(model, args)
 

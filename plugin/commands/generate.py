@@ -39,8 +39,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
         help="area to generate, in the order xmin,ymin,xmax,ymax (QGIS writes extents as "
-        "xmin,xmax,ymin,ymax); without EPSG, in the CRS of the first condition in a projected CRS; "
-        "write --extent=... when it starts with a minus sign",
+        "xmin,xmax,ymin,ymax); without EPSG, in the CRS of the first condition in a projected CRS",
     )
     parser.add_argument("--aoi", metavar="FILE", help="polygon vector file; outside it outputs are nodata")
     add_generation_options(parser)

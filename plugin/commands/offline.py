@@ -2,12 +2,9 @@
 another way, and where each file comes from. Shared by ``demo`` and ``models install``."""
 
 import shlex
-from contextlib import contextmanager
 
-from ..engine.errors import DownloadError
-from ..engine.downloads import DOWNLOADS, LOCAL_INSTALL_HINT
+from ..engine.offline_install import advice_on_download_failure, local_file_origins
 
-LOCAL_FILES_FIELD = "local_files"  # the engine's field of a download that local files replace
 LOCAL_FLAGS = {"denoiser": "--denoiser", "vae": "--vae", "vae_dir": "--vae-dir"}  # local_files key -> flag
 
 
@@ -21,47 +18,22 @@ def local_install_command(manager, name, precision, model_dir=None, registry=Non
         command += ["--model-dir", str(model_dir)]
     if registry:
         command += ["--registry", str(registry)]
-    for key, saved_as, _ in _local_files(manager, name):
+    for key, saved_as, _ in local_file_origins(manager, name):
         command += [LOCAL_FLAGS[key], saved_as]
     return " ".join(shlex.quote(part) for part in command)
 
 
-def file_origins(manager, name):
-    """Where each checkpoint comes from, in words: its URL (and the official alternatives)."""
-    return "; ".join(f"{LOCAL_FLAGS[key]} {saved_as} from {where}" for key, saved_as, where in _local_files(manager, name))
-
-
-def _local_files(manager, name):
-    """The model family's [(local_files key, file name, origin)] for the registry entry."""
-    from ..engine.families import BETA, family
-
-    entry = manager.registry["models"][name]
-    return family(entry.get("family", BETA)).local_file_origins(entry["sources"])
-
-
-@contextmanager
 def local_install_advice(manager, name, precision, model_dir=None, registry=None):
     """Around an install: a download that failed is told with the whole runnable command for
     local files; an empty downloads folder it made is removed."""
-    made = [folder for folder in (manager.model_root / DOWNLOADS, manager.model_root) if not folder.exists()]
-    try:
-        yield
-    except DownloadError as exc:
-        for folder in made:  # only when empty: a kept partial download resumes next time
-            _remove_empty(folder)
-        if exc.field != LOCAL_FILES_FIELD:
-            raise
-        command = local_install_command(manager, name, precision, model_dir, registry)
-        reason = exc.message.replace(f", or {LOCAL_INSTALL_HINT}", "")
-        raise DownloadError(
+    command = local_install_command(manager, name, precision, model_dir, registry)
+
+    def advise(reason, origins):
+        return (
             f"{reason}; to install from files downloaded another way, run: {command}  "
-            f"({file_origins(manager, name)}; files that differ from these, e.g. fine-tuned weights, "
+            f"({'; '.join(f'{LOCAL_FLAGS[key]} {saved_as} from {where}' for key, saved_as, where in origins)}; "
+            "files that differ from these, e.g. fine-tuned weights, "
             "also need --allow-unofficial)"
-        ) from None
+        )
 
-
-def _remove_empty(folder):
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
+    return advice_on_download_failure(manager, name, advise)

@@ -313,7 +313,7 @@ def describe_choice(chosen, figures, cached):
         if name != chosen.name
     )
     text = (
-        f"fast: the {chosen.name} denoiser runs, the fastest path measured on this CPU "
+        f"fast: the denoiser runs {chosen.name}, the fastest path measured on this CPU "
         f"({seconds[chosen.name]:.2f} s per call"
         + (f"; {others}" if others else "")
         + ")"

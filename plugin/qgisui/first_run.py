@@ -16,7 +16,10 @@ def offer_model_install(bar, owner):
     (the button lives as long as ``owner``). Returns the button, or None when a model is there."""
     if settings.model_problem() is None:
         return None
-    message = bar.createMessage(OFFER_TITLE, f"generating needs a model; none is installed in {settings.model_dir()}.")
+    # One short line: the bar shows it in one line's height, so a long folder path was cut (the
+    # folder is in the tooltip, and Install model installs into it).
+    message = bar.createMessage(OFFER_TITLE, "generating needs a model; none is installed yet.")
+    message.setToolTip(f"Model folder: {settings.model_dir()}")
     button = QPushButton("Install model…", owner)
     button.clicked.connect(lambda: open_algorithm_dialog(INSTALL_MODEL_ALGORITHM))
     message.layout().addWidget(button)

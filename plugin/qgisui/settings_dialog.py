@@ -16,7 +16,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import dependencies
 from ..engine.errors import CopGenError
 from ..engine.model_registry import default_model_root
-from ..engine.precision import resolve
+from ..engine.precision import PROVIDERS, resolve
 from ..engine.solvers import SOLVERS
 from . import settings
 from .resources import plugin_icon
@@ -65,23 +65,25 @@ class SettingsWidget(QWidget):
         self.model_note.setWordWrap(True)
         self.usage_note = QLabel()  # which model and precision the algorithms will use
         self.usage_note.setWordWrap(True)
-        providers = dependencies.execution_providers()
+        providers = dependencies.execution_providers(usable=PROVIDERS.values())
         self.providers_note = QLabel(
             "ONNX Runtime can use: " + (", ".join(providers) if providers else "nothing (onnxruntime is missing)")
         )
         self.providers_note.setWordWrap(True)
 
         form = QFormLayout()
+        # Rows without a label get an empty QLabel, not "": with "", QFormLayout gave each
+        # word-wrapped note twice its height (a blank gap around it on the page).
         form.addRow(settings.LABELS["model"], self.model)
         form.addRow(settings.LABELS["model_dir"], self.model_dir)
-        form.addRow("", self.model_note)
+        form.addRow(QLabel(), self.model_note)
         form.addRow("Device", self.device)
-        form.addRow("", self.providers_note)
+        form.addRow(QLabel(), self.providers_note)
         form.addRow("Default steps", self.steps)
         form.addRow("Default solver", self.solver)
         form.addRow("Precision", self.precision)
-        form.addRow("", self.precision_note)
-        form.addRow("", self.fast_preset)
+        form.addRow(QLabel(), self.precision_note)
+        form.addRow(QLabel(), self.fast_preset)
         form.addRow(settings.LABELS["max_area_km2"], self.max_area)
         form.addRow("Will be used", self.usage_note)
         layout = QVBoxLayout(self)

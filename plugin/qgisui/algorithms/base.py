@@ -40,6 +40,17 @@ class CopGenAlgorithm(QgsProcessingAlgorithm):
     def icon(self):
         return plugin_icon()
 
+    def createCustomParametersWidget(self, parent=None):  # noqa: N802 (QGIS's name)
+        """The standard dialog (the toolbox, the locator, the menus and processing's dialog
+        functions all open it through here), its parameters fitted to its width."""
+        from processing.gui.AlgorithmDialog import AlgorithmDialog
+
+        from ..dialog_fit import fit_parameters
+
+        dialog = AlgorithmDialog(self, parent=parent)
+        fit_parameters(dialog)
+        return dialog
+
     def createInstance(self):  # noqa: N802
         return type(self)()
 
@@ -51,14 +62,26 @@ class CopGenAlgorithm(QgsProcessingAlgorithm):
         return parameter_labels(self)
 
 
-def engine_callbacks(feedback):
-    """Bridge engine progress(done, total) and cancel() to a Processing feedback object."""
+class ConsoleLines:
+    """Progress text and percentages for ``feedback``, each text on a line of its own where
+    qgis_process prints them (no project): it prints progress as dots without a line end, so a
+    text after them must start a new line, not be spliced into the dots."""
 
-    def progress(done, total):
-        if total:
-            feedback.setProgress(100.0 * done / total)
+    def __init__(self, feedback, context):
+        self.feedback = feedback
+        self.console = context is not None and context.project() is None
+        # A model's step reports to a multi-step feedback: its 100 % is only part of the
+        # model's, so qgis_process leaves the dots' line open and the step ends it (its "Wrote
+        # ..." lines and the next step's would be spliced into the dots).
+        self.model_step = self.console and feedback.metaObject().className() == "QgsProcessingMultiStepFeedback"
+        self.dots = False
 
-    def cancel():
-        return feedback.isCanceled()
+    def text(self, message):
+        self.feedback.setProgressText("\n" + message if self.dots else message)
+        self.dots = False
 
-    return progress, cancel
+    def progress(self, percent):
+        self.feedback.setProgress(percent)
+        if self.model_step and self.dots and percent >= 100:
+            self.feedback.pushInfo("")
+        self.dots = self.console and percent < 100  # at 100 % qgis_process ends the line

@@ -43,8 +43,7 @@ class CheckInstallationAlgorithm(CopGenAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         statuses = dependencies.check()
         missing = [status.requirement.distribution for status in statuses if not status.ok]
-        # Those the plugin can run on (onnxruntime also lists e.g. Azure, which it never uses).
-        providers = [name for name in dependencies.execution_providers() if name in PROVIDERS.values()]
+        providers = dependencies.execution_providers(usable=PROVIDERS.values())
         model_root = settings.model_root()
         lines = [
             f"COP-GEN-Beta plugin {__version__}",

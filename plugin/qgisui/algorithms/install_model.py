@@ -12,10 +12,11 @@ from qgis.core import (
 )
 
 from ...engine.manager import ModelManager
+from ...engine.offline_install import advice_on_download_failure
 from ...engine.precision import FOLDER_PRECISIONS, install_precision
 from .. import settings
 from ..errors import engine_errors
-from .base import CopGenAlgorithm, engine_callbacks
+from .base import ConsoleLines, CopGenAlgorithm
 
 PRECISIONS = ("auto", *FOLDER_PRECISIONS)  # the files; both run "faithful" (fast = fp32 + int8 denoiser)
 PRECISION_OPTIONS = (
@@ -28,6 +29,7 @@ LOCAL_FILES = {"DENOISER_FILE": "denoiser", "VAE_FILE": "vae"}
 LOCAL_FILE_LABELS = {"DENOISER_FILE": "Local denoiser checkpoint",
                      "VAE_FILE": "Local VAE checkpoint (COP-GEN-Beta)"}
 VAE_DIR = "VAE_DIR"  # COP-GEN: the folder of its ten VAEs, local_files "vae_dir"
+LOCAL_PARAMETERS = {**{role: name for name, role in LOCAL_FILES.items()}, "vae_dir": VAE_DIR}  # local_files key -> parameter
 
 
 class InstallModelAlgorithm(CopGenAlgorithm):
@@ -40,8 +42,8 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         "the model folder of the plugin settings. Interrupted downloads resume.\n\n"
         "COP-GEN (twelve modalities in physical units) downloads its denoiser (about 1.1 GB) and ten "
         "VAEs (about 3.4 GB); offline, give the denoiser file and the folder of the ten VAEs in their "
-        "published layout (<folder>/model-50-ema.pth). Both models are installed side by side; the "
-        "plugin settings say which one the algorithms use.\n\n"
+        "published layout (a subfolder per VAE, each with its model-50-ema.pth). Both models are "
+        "installed side by side; the plugin settings say which one the algorithms use.\n\n"
         "Local denoiser / VAE checkpoint: files already on disk, converted instead of downloaded; "
         "they must be the official files (same sha256) unless \"Accept local checkpoints that differ "
         "from the official ones\" is ticked (e.g. fine-tuned weights: the model is then recorded as "
@@ -113,21 +115,22 @@ class InstallModelAlgorithm(CopGenAlgorithm):
         if vae_dir:
             local_files["vae_dir"] = vae_dir
         feedback.pushInfo(f"Installing {name} ({precision}) into {manager.model_root}")
-        progress, cancel = engine_callbacks(feedback)
+        lines = ConsoleLines(feedback, context)
         shown = {"message": None}
 
         def report(done, total, message):
             if message != shown["message"]:  # the progress text is also the log's line: said once
                 shown["message"] = message
-                feedback.setProgressText(message)
-            progress(done, total)
+                lines.text(message)
+            if total:
+                lines.progress(100.0 * done / total)
 
-        with engine_errors(self):
+        with engine_errors(self), advice_on_download_failure(manager, name, self.local_files_advice):
             folder = manager.install(
                 name,
                 precision,
                 progress=report,
-                cancel=cancel,
+                cancel=feedback.isCanceled,
                 local_files=local_files,
                 allow_unofficial=self.parameterAsBoolean(parameters, "ALLOW_UNOFFICIAL", context),
                 heads=self.parameterAsInt(parameters, "HEADS", context) if parameters.get("HEADS") not in (None, "") else None,
@@ -138,3 +141,14 @@ class InstallModelAlgorithm(CopGenAlgorithm):
                 f"The algorithms load {settings.model_dir(name)}, not this model; choose it in the plugin settings"
             )
         return {"MODEL_DIR": str(folder)}
+
+    def local_files_advice(self, reason, origins):
+        """A failed download, then the parameters that take files fetched another way, each
+        with where its file comes from (the command line's advice, in this dialog's words)."""
+        files = "; ".join(
+            f"{self.parameterDefinition(LOCAL_PARAMETERS[key]).description()}: {saved_as} from {where}"
+            for key, saved_as, where in origins
+        )
+        unofficial = self.parameterDefinition("ALLOW_UNOFFICIAL").description()
+        return (f"{reason}; to install from files downloaded another way, give {files}; files that differ from "
+                f'these, e.g. fine-tuned weights, also need "{unofficial}"')

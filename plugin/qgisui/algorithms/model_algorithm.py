@@ -41,17 +41,13 @@ class ModelAlgorithm(CopGenAlgorithm):
         run.load_model()
 
     def createCustomParametersWidget(self, parent=None):  # noqa: N802 (QGIS's name)
-        """The standard dialog (the toolbox, the locator, the menus and processing's dialog
-        functions all open it through here), telling before any work that no model is installed
-        and offering Install model."""
-        if not self.NEEDS_MODEL:
-            return None
-        from processing.gui.AlgorithmDialog import AlgorithmDialog
+        """The fitted standard dialog (see CopGenAlgorithm), telling before any work that no model
+        is installed and offering Install model."""
+        dialog = super().createCustomParametersWidget(parent)
+        if self.NEEDS_MODEL:
+            from ..first_run import offer_model_install
 
-        from ..first_run import offer_model_install
-
-        dialog = AlgorithmDialog(self, parent=parent)
-        offer_model_install(dialog.messageBar(), dialog)
+            offer_model_install(dialog.messageBar(), dialog)
         return dialog
 
     def checkParameterValues(self, parameters, context):  # noqa: N802

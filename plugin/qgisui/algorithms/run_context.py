@@ -31,6 +31,7 @@ from .. import settings
 from ..condition_names import parameter_name
 from ..errors import engine_errors
 from ..output_layers import default_layer_name, register_output_layer
+from .base import ConsoleLines
 from .parameters import is_set
 
 ESTIMATE_PREFIX = "estimate: "  # the engine's first progress message (plugin.engine.estimate)
@@ -90,10 +91,8 @@ class RunContext:
         text changes with the stage and when the time left is first told, else at most every
         ETA_INTERVAL_S seconds."""
         feedback = self.feedback
-        shown = {"message": None, "stage": None, "left": "", "at": 0.0, "dots": False}
-        # qgis_process (no project) prints progress as dots without a line end, so a text
-        # printed after them must start a line of its own, not be spliced into the dots
-        console = self.context is not None and self.context.project() is None
+        lines = ConsoleLines(feedback, self.context)
+        shown = {"message": None, "stage": None, "left": "", "at": 0.0}
 
         def progress(done, total, message=""):
             if not done and message.startswith(ESTIMATE_PREFIX):
@@ -104,11 +103,9 @@ class RunContext:
             if message != shown["message"] and (news or now - shown["at"] >= ETA_INTERVAL_S):
                 shown.update(message=message, stage=stage, left=left, at=now)
                 if message:
-                    feedback.setProgressText("\n" + message if shown["dots"] else message)
-                    shown["dots"] = False
+                    lines.text(message)
             if total:
-                feedback.setProgress(100.0 * done / total)
-                shown["dots"] = console and done < total  # at 100 % qgis_process ends the line
+                lines.progress(100.0 * done / total)
 
         return progress, feedback.isCanceled
 

@@ -18,10 +18,15 @@ def open_model(model_dir, info=None, **options):
     return CopGenModel.open(model_dir, info=info, **options)
 
 
+def vae_role(key):
+    """The sources / known_sha256 role of a modality's VAE checkpoint."""
+    return f"vae.{key}"
+
+
 def checkpoint_roles():
     """The checkpoints of a registry entry / install: the denoiser, then one VAE per image
-    modality (role ``vae.<key>``)."""
-    from .convert import vae_role
+    modality (role ``vae.<key>``). Reading the registry needs no converter (onnx): Check
+    installation lists the installed models before the missing packages are installed."""
     from .registry import IMAGE_MODALITIES
 
     return ("denoiser",) + tuple(vae_role(key) for key in IMAGE_MODALITIES)

@@ -7,7 +7,7 @@ from ...checkpoint import check_finite, load_state_dict
 from ...errors import InputError
 from ...model_folder import DENOISER_FILE
 from ...folder_writer import write_denoiser, write_graph
-from . import LABEL
+from . import LABEL, vae_role
 from .denoiser_layout import infer_copgen_config
 from .denoiser_onnx import build_copgen_denoiser
 from .files import decoder_name, encoder_name
@@ -16,11 +16,6 @@ from .vae_graphs import build_copgen_vae
 
 FORMAT_VERSION = 1
 VAE_FILE = "model-50-ema.pth"  # inside each official copgen-vaes folder
-
-
-def vae_role(key):
-    """The sources / known_sha256 role of a modality's VAE checkpoint."""
-    return f"vae.{key}"
 
 
 def checkpoints(denoiser_path, vae_path=None, vae_dir=None):
