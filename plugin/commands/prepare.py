@@ -62,8 +62,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--extent", metavar="XMIN,YMIN,XMAX,YMAX[,EPSG]",
         help="area to render (default: the input's footprint), in the order xmin,ymin,xmax,ymax (QGIS "
-        "writes extents as xmin,xmax,ymin,ymax); without EPSG, in the input's CRS; "
-        "write --extent=... when it starts with a minus sign",
+        "writes extents as xmin,xmax,ymin,ymax); without EPSG, in the input's CRS",
     )
     parser.add_argument("--out", required=True, metavar="FILE.tif|DIR",
                         help="output GeoTIFF (.tif or .tiff); for a COP-GEN model a folder")
