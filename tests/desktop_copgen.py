@@ -56,7 +56,7 @@ def main(argv=None):
     data.mkdir()
     tile = shutil.copyfile(repo.parent / "shared" / "data" / "majortom_s2l2a" / TILE, data / TILE)
     job = {"report": str(Path(args.report).resolve()), "tile": str(tile), "out": str(work / "out"),
-           "tests": str(tests), "screenshot": str(Path(args.screenshot).resolve()) if args.screenshot else None}
+           "tests": str(tests), "tests_dir": str(tests), "screenshot": str(Path(args.screenshot).resolve()) if args.screenshot else None}
     job_file = work / "job.json"
     job_file.write_text(json.dumps(job), encoding="utf-8")
     env = shots.qgis_environment(home, job_file)

@@ -15,7 +15,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from _geo_helpers import S2_TILE, write_raster
+from _geo_helpers import S2_TILE, S2_TILES, write_raster
 from plugin.engine.families.copgen.registry import SENSORS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,8 +27,8 @@ def cli(*args):
                           text=True, timeout=280)
 
 
-# The tile moved onto the 480 m lattice (multiples of 480 m), whose corner a run's footprint
-# takes when it has only an area to go by: its 10 m pixels are then fed unresampled.
+# The tile moved onto a multiple of 480 m (the footprint starts at a raster's own corner wherever it
+# lies: test_a_tile_where_it_lies_is_fed_unresampled_from_its_own_corner).
 PLACED = Affine(10.0, 0.0, 790080.0, 0.0, -10.0, 7198080.0)
 
 
@@ -141,6 +141,19 @@ def test_footprint_is_the_one_generate_covers(copgen_model_dir, tmp_path):
     for key in SENSORS["s2l2a"]:
         _, said = read(tmp_path / "fed" / f"prepared_{key}.tif")
         assert said.bounds == generated.bounds and said.crs == generated.crs
+
+
+@pytest.mark.parametrize("path", S2_TILES, ids=lambda path: path.stem)
+def test_a_tile_where_it_lies_is_fed_unresampled_from_its_own_corner(copgen_model_dir, tmp_path, path):
+    """Off the 480 m multiples (as every real tile is), the lattice starts at the tile's corner and
+    its 10 m pixels are fed as they are (they were shifted by 4 m and blended bilinearly)."""
+    done = cli("prepare", "--model", copgen_model_dir, "--condition", f"s2l2a={path}", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    with rasterio.open(path) as ds:
+        data, corner = ds.read(), (ds.bounds.left, ds.bounds.top)
+    fed, said = read(tmp_path / "prepared_S2L2A_B02_B03_B04_B08.tif")
+    assert (said.bounds.left, said.bounds.top) == pytest.approx(corner, abs=1e-6)
+    assert np.array_equal(fed[:, :224, :224].filled(0), data[[3, 2, 1, 7]].astype(np.uint16))
 
 
 def _offset_copy(source_path, folder, tags):

@@ -61,25 +61,30 @@ def test_lattice_of_a_major_tom_tile_covers_it_in_whole_units_at_every_resolutio
     assert tile_lattice.aoi_mask(10)[:224, :224].all()
 
 
-def test_small_area_is_one_window_snapped_to_the_480_m_lattice():
+def test_small_area_is_one_window_centred_on_it_from_its_own_corner():
     lattice = ModelLattice.from_extent(500100, 4000100, 500900, 4000700, 32631)
     assert lattice.units == (4, 4)  # padded to one window (1920 m)
-    x0, y0 = lattice.origin
-    assert x0 % UNIT_M == 0 and y0 % UNIT_M == 0
+    # 800 x 600 m: 2 x 2 units from the extent's corner, one unit of padding on each side
+    assert lattice.origin == (500100 - UNIT_M, 4000700 + UNIT_M)
     left, bottom, right, top = lattice.bounds
     assert left <= 500100 and right >= 500900 and bottom <= 4000100 and top >= 4000700
     on_lattice = ModelLattice.from_extent(499680, 3999840, 504480, 4001760, 32631)
     assert on_lattice.units == (4, 10) and on_lattice.origin == (499680, 4001760)
+    # off the 480 m multiples: the lattice starts at the area's corner, no unit more
     shifted = ModelLattice.from_extent(499780, 3999840, 504580, 4001760, 32631)
-    assert shifted.units == (4, 11)  # 100 m past a unit: one more unit covers it
+    assert shifted.units == (4, 10) and shifted.origin == (499780, 4001760)
+    # a corner between 10 m pixels: on the pixel that holds it
+    between = ModelLattice.from_extent(499785, 3999840, 504580, 4001755, 32631)
+    assert between.origin == (499780, 4001760) and between.units == (4, 10)
 
 
 def test_polygon_and_extent_text_in_degrees_go_to_their_utm_zone():
     triangle = {"type": "Polygon", "coordinates": [[(3.0, 36.0), (3.05, 36.0), (3.0, 36.04), (3.0, 36.0)]]}
     lattice = ModelLattice.from_polygon(triangle, 4326)
     assert lattice.crs == CRS.from_epsg(32631)
-    assert lattice.origin[0] % UNIT_M == 0 and lattice.origin[1] % UNIT_M == 0
     left, bottom, right, top = lattice.aoi.bounds
+    x0, y0 = lattice.origin  # the triangle's corner on the 10 m pixels
+    assert x0 % 10 == 0 and y0 % 10 == 0 and 0 <= left - x0 < 10 and 0 <= y0 - top < 10
     for res in (10, 60):
         inside = lattice.aoi_mask(res)
         col, row = ~lattice.grid(res).transform * (left + res, bottom + res)  # the right angle

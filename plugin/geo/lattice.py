@@ -8,9 +8,9 @@ an area has at least 4 x 4 units (small ones are padded, centred).
 
 The CRS, the AOI and the checks on extents, polygons and rasters are those of :mod:`.grid`
 (a north-up metric CRS, the UTM zone of the centre unless the given one keeps true scale).
-The lattice is anchored on a raster's own pixel lattice when there is one in that CRS (a
-Major TOM tile is then copied at 10 m, not shifted by a sub-pixel resampling), else on
-multiples of 480 m.
+The lattice is anchored on a lattice given in that CRS, else on the area's own top-left corner
+put on the grid's pixels: a raster's footprint (a Major TOM tile) then starts the lattice and
+its 10 m pixels are fed as they are, never shifted by a sub-pixel resampling.
 """
 
 import math
@@ -107,7 +107,7 @@ class ModelLattice:
         aoi = grid.aoi
         if aoi is None:
             aoi = box(*grid.bounds)
-        return cls.around(aoi, grid.crs, _anchor(grid.crs, lattices))
+        return cls.around(aoi, grid.crs, _anchor(grid, aoi, lattices))
 
     @classmethod
     def from_extent(cls, xmin, ymin, xmax, ymax, crs, lattices=()):
@@ -139,5 +139,12 @@ def _pixels_per_unit(resolution_m):
     return int(round(UNIT_M / float(resolution_m)))
 
 
-def _anchor(crs, lattices):
-    return next((lattice.origin for lattice in lattices if lattice.crs == crs), (0.0, 0.0))
+def _anchor(grid, aoi, lattices):
+    """The first of ``lattices`` in the grid's CRS, else the area's top-left corner on the grid's
+    pixels (a grid made over a raster has the raster's pixels, so its corner is the raster's)."""
+    given = next((lattice.origin for lattice in lattices if lattice.crs == grid.crs), None)
+    if given is not None:
+        return given
+    left, _, _, top = aoi.bounds
+    x0, y0, res = grid.transform.c, grid.transform.f, grid.pixel_size
+    return (x0 + math.floor((left - x0) / res + _SNAP_EPS) * res, y0 - math.floor((y0 - top) / res + _SNAP_EPS) * res)
