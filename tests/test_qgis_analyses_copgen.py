@@ -148,6 +148,21 @@ def test_chain_refuses_via_the_input_sensor(provider, tile):
     assert not ok and message.startswith(algorithm.parameterDefinition("VIA").description() + ": must differ")
 
 
+
+@pytest.mark.parametrize("algorithm_id", ["copgen:chainphysical", "copgen:combinationsphysical"])
+def test_a_date_outside_the_models_years_is_refused_before_any_file(provider, tile, tmp_path, algorithm_id):
+    import processing
+
+    from qgis.core import QgsApplication, QgsProcessingException
+
+    label = QgsApplication.processingRegistry().algorithmById(algorithm_id).parameterDefinition("DATE").description()
+    with pytest.raises(QgsProcessingException) as error:
+        processing.run(algorithm_id, {"S2L2A": str(tile), "DATE": "1900-01-01", "STEPS": 1, "ITERATIONS": 1,
+                                      "OUTPUT_FOLDER": str(tmp_path / "out"), "OUTPUT_TABLE": str(tmp_path / "t.gpkg")},
+                       feedback=feedback())
+    assert f"{label}: 1900-01-01 is outside the model's years 1950..2050" in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no table, no folder
+
 @pytest.mark.timeout(600)
 def test_beta_combinations_sheet_left_temporary_lands_in_the_output_folder(provider, tiny_model_dir, tmp_path,
                                                                            monkeypatch):

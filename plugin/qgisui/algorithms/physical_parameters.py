@@ -33,7 +33,9 @@ from qgis.core import (
 
 from ...engine.families import BETA, COPGEN
 from ...geo.condition_spec import AUTO_OFFSET, band_tokens, describe_s2_offset
+from ...engine.errors import InputError
 from ...engine.families.copgen.registry import IMAGE_MODALITIES, MODALITIES
+from ...engine.families.copgen.request_rules import check_date
 from .. import settings
 from ..errors import engine_errors
 from ..physical_names import (
@@ -190,15 +192,20 @@ def add_date(algorithm, name=DATE):
 
 
 def read_date(algorithm, parameters, context, name=DATE):
-    """"YYYY-MM-DD", or None when unset; the model's range (1950..2050) is the engine's check
-    (the request refuses a date outside it, naming this parameter)."""
+    """"YYYY-MM-DD", or None when unset; a date outside the model's years (the engine's rule) is
+    refused here, so the analyses refuse it in check(), before their table is made."""
     if not is_set(parameters, name):
         return None
     # (QgsProcessingAlgorithm has no parameterAsDate on QGIS 3.22)
     value = QgsProcessingParameters.parameterAsDate(algorithm.parameterDefinition(name), parameters, context)
     if value is None or not value.isValid():
         raise refusal(algorithm, name, f"{parameters[name]!r} is not a date (YYYY-MM-DD)")
-    return value.toString("yyyy-MM-dd")
+    date = value.toString("yyyy-MM-dd")
+    try:
+        check_date(date)
+    except InputError as exc:
+        raise refusal(algorithm, name, exc.message) from None
+    return date
 
 
 # -- the model -----------------------------------------------------------------------------------
