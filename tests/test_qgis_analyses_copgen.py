@@ -91,6 +91,11 @@ def test_chain_with_cop_gen_writes_its_layers_and_a_table_per_band(provider, til
     assert len(b04) == 2 and all(row["pixels"] == 224 * 224 and row["mae"] > 0 for row in b04)
     assert all(row["accuracy"] is None or str(row["accuracy"]) == "NULL" for row in rows)
     assert sum(" B04 " in line and "MAE" in line for line in log.lines) == 2
+    # the log names each modality by its label, as the dialog does, in aligned columns; no official key
+    ten_m = [line for line in log.lines if line.startswith("Iteration 2 | Sentinel-2 L2A B04, B03, B02, B08 (10 m) ")]
+    assert [line.split(" | ")[2] for line in ten_m] == ["B04 ", "B03 ", "B02 ", "B08 "], log.lines
+    assert len({line.index(" | MAE") for line in log.lines if " | MAE" in line}) == 1  # one column
+    assert not any(key in line for line in log.lines for key in GROUPS[:3]), log.lines
     # the table and the 8 generated layers are loaded, the layers in the run's group, marked synthetic
     loaded = [layer for layer in project.mapLayers().values() if isinstance(layer, QgsRasterLayer)]
     assert sorted(layer.source() for layer in loaded) == sorted(str(tmp_path / "chain" / name) for name in tifs)

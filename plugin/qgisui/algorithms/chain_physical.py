@@ -29,7 +29,7 @@ from .physical_parameters import (
     read_model,
     read_sensor_conditions,
 )
-from .tables import add_physical_rows, physical_metrics_table
+from .tables import add_physical_rows, physical_log_lines, physical_metrics_table
 
 VIA = "VIA"
 
@@ -125,8 +125,8 @@ class PhysicalChainAlgorithm(ModelAlgorithm):
                 register_physical_layer(run.context, str(step.path), step.modality, group, run_parameters,
                                         layer_name=f"{BY_KEY[step.modality].label} (synthetic) iteration {step.iteration}")
             add_physical_rows(plan.sink, [step.iteration, step.modality], step.metrics, step.path)
-            for band in step.metrics:
-                run.feedback.pushInfo(f"Iteration {step.iteration:2d} | {step.modality} {band.band:<10} | {band.describe()}")
+        for line in physical_log_lines([(f"Iteration {step.iteration}", step.modality, step.metrics) for step in steps]):
+            run.feedback.pushInfo(line)
         return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_TABLE": plan.table}
 
     def _plan(self, parameters, context):

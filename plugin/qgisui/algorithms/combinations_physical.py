@@ -34,7 +34,7 @@ from .physical_parameters import (
     read_sensor_conditions,
 )
 from .sheet_output import SHEET_FILTER, chosen_sheet, sheet_path, sheet_png, write_sheet_page
-from .tables import add_physical_rows, physical_metrics_table
+from .tables import add_physical_rows, physical_log_lines, physical_metrics_table
 
 SUBSETS, TARGETS = "SUBSETS", "GENERATE"  # GENERATE: the engine's "generate" field names it
 SHEET_WORDS = ("One row per combination: quicklooks of the real layers on the left (the given ones framed in "
@@ -140,8 +140,8 @@ class PhysicalCombinationsAlgorithm(ModelAlgorithm):
                 register_physical_layer(run.context, str(result.path), result.modality, group, run_parameters,
                                         layer_name=f"{BY_KEY[result.modality].label} {result.label.lower()}")
             add_physical_rows(plan.sink, [result.label, result.modality], result.metrics, result.path)
-            for band in result.metrics:
-                run.feedback.pushInfo(f"{result.label} | {result.modality} {band.band} | {band.describe()}")
+        for line in physical_log_lines([(result.label, result.modality, result.metrics) for result in results]):
+            run.feedback.pushInfo(line)
         return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(sheet), "OUTPUT_TABLE": plan.table}
 
     def _plan(self, parameters, context):
