@@ -3,54 +3,19 @@ through Processing on the real Major TOM S2 L2A tile with the tiny COP-GEN model
 comparison sheet of both families written into the output folder when its destination is left
 temporary (random weights: counts, files, tables and words are checked, not what layers show)."""
 
-import importlib
 import itertools
-import shutil
-import sys
-from unittest import mock
 
 import pytest
 from osgeo import gdal
 
-from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
+from qgis_support import REPO
+from test_qgis_copgen import feedback, provider, tile  # noqa: F401 (fixtures)
 
 pytest.importorskip("qgis.core")
 
-TILE = REPO.parent / "shared" / "data" / "majortom_s2l2a" / "282D_485L_3_3.tif"
 SENSORS = ("s2l2a", "s2l1c", "s1rtc", "dem", "lulc", "cloud")  # the Via options, in the dialog's order
 TEN_M = "S2L2A_B02_B03_B04_B08"
 GROUPS = ("S2L2A_B01_B09", TEN_M, "S2L2A_B05_B06_B07_B11_B12_B8A", "dem", "s1rtc", "lulc")
-
-
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory, copgen_model_dir):
-    qgis_application()
-    plugin_dir = install_plugin(tmp_path_factory.mktemp("home"))
-    sys.path.insert(0, str(plugin_dir.parent))
-    patch = mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(copgen_model_dir)})
-    patch.start()
-    plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
-    plugin.initProcessing()
-    try:
-        yield plugin.provider
-    finally:
-        plugin.unload()
-        patch.stop()
-        sys.path.remove(str(plugin_dir.parent))
-
-
-@pytest.fixture
-def tile(tmp_path):
-    """A copy of the real 12-band tile (no band names): GDAL may write statistics beside it."""
-    folder = tmp_path / "data"
-    folder.mkdir()
-    return shutil.copy(TILE, folder / TILE.name)
-
-
-def feedback():
-    from test_qgis_algorithms import RecordingFeedback
-
-    return RecordingFeedback()
 
 
 def rows_of(path):

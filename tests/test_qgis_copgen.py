@@ -2,7 +2,6 @@
 TOM Sentinel-2 L2A tile with the tiny COP-GEN model (random weights: grids, files, styles and
 words are checked, not what the layers show)."""
 
-import importlib
 import json
 import shutil
 import sys
@@ -15,7 +14,7 @@ import rasterio
 from osgeo import gdal
 
 from plugin.engine.families.copgen.registry import IMAGE_MODALITIES
-from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
+from qgis_support import REPO, install_plugin, plugin_provider
 
 pytest.importorskip("qgis.core")
 
@@ -33,19 +32,8 @@ DIALOG_DESTINATIONS = {f"OUTPUT_{key}": "TEMPORARY_OUTPUT" for key in IMAGE_MODA
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory, copgen_model_dir):
     """The installed plugin's provider, the tiny COP-GEN model as the model folder."""
-    qgis_application()
-    plugin_dir = install_plugin(tmp_path_factory.mktemp("home"))
-    sys.path.insert(0, str(plugin_dir.parent))
-    patch = mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(copgen_model_dir)})
-    patch.start()
-    plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
-    plugin.initProcessing()
-    try:
-        yield plugin.provider
-    finally:
-        plugin.unload()
-        patch.stop()
-        sys.path.remove(str(plugin_dir.parent))
+    with plugin_provider(tmp_path_factory.mktemp("home"), copgen_model_dir) as provider:
+        yield provider
 
 
 @pytest.fixture
