@@ -19,7 +19,7 @@ from .. import settings
 from ..physical_layers import register_physical_layer
 from ..physical_names import SENSOR_LABELS, SENSORS, sensor_parameter
 from .chain import MAX_ITERATIONS
-from .model_algorithm import ModelAlgorithm
+from .model_algorithm import ParameterModelAlgorithm
 from .parameters import add_sampling, destination_path, read_sampling, refusal
 from .physical_parameters import (
     add_date,
@@ -47,7 +47,7 @@ class PhysicalChainPlan:
     table: str = None
 
 
-class PhysicalChainAlgorithm(ModelAlgorithm):
+class PhysicalChainAlgorithm(ParameterModelAlgorithm):
     NAME = "chainphysical"
     DISPLAY_NAME = "Generation chain (COP-GEN)"
     GROUP = "analysis"
@@ -88,9 +88,6 @@ class PhysicalChainAlgorithm(ModelAlgorithm):
             QgsProcessingParameterFeatureSink("OUTPUT_TABLE", self.tr("Chain metrics"), QgsProcessing.SourceType.TypeVector)
         )
 
-    def model_problem(self, parameters, context):
-        return None  # the Model parameter's own check (read_model), in check()
-
     def check(self, parameters, context):
         plan = self._plan(parameters, context)
         if plan.spec.sensor in plan.via:
@@ -102,9 +99,6 @@ class PhysicalChainAlgorithm(ModelAlgorithm):
         plan.sink, plan.table = physical_metrics_table(self, parameters, context, "OUTPUT_TABLE", leading)
         plan.out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
         return plan
-
-    def load_model(self, plan, run):
-        run.load_model(plan.model.folder)  # the Model parameter's, not the setting's
 
     def execute(self, plan, run):
         run_name = run.run_name(plan.out_dir, f"chain_{plan.spec.layer_name or plan.spec.sensor}_seed{plan.sampling['seed']}")

@@ -21,7 +21,7 @@ from .. import settings
 from ..errors import engine_errors
 from ..physical_layers import register_physical_layer
 from ..physical_names import SENSORS, sensor_parameter
-from .model_algorithm import ModelAlgorithm
+from .model_algorithm import ParameterModelAlgorithm
 from .parameters import add_sampling, destination_path, is_set, read_sampling, refusal
 from .physical_parameters import (
     add_date,
@@ -63,7 +63,7 @@ class PhysicalCombinationsPlan:
     table: str = None
 
 
-class PhysicalCombinationsAlgorithm(ModelAlgorithm):
+class PhysicalCombinationsAlgorithm(ParameterModelAlgorithm):
     NAME = "combinationsphysical"
     DISPLAY_NAME = "Conditioning combinations (COP-GEN)"
     GROUP = "analysis"
@@ -98,9 +98,6 @@ class PhysicalCombinationsAlgorithm(ModelAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             "OUTPUT_TABLE", self.tr("Combination metrics"), QgsProcessing.SourceType.TypeVector))
 
-    def model_problem(self, parameters, context):
-        return None  # the Model parameter's own check (read_model), in check()
-
     def check(self, parameters, context):
         self._plan(parameters, context)
 
@@ -111,9 +108,6 @@ class PhysicalCombinationsAlgorithm(ModelAlgorithm):
         plan.out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
         plan.sheet = chosen_sheet(self, parameters, context, "OUTPUT_SHEET")
         return plan
-
-    def load_model(self, plan, run):
-        run.load_model(plan.model.folder)  # the Model parameter's, not the setting's
 
     def execute(self, plan, run):
         run.feedback.pushInfo(f"{plan.count} combinations, one generation each")
