@@ -777,6 +777,7 @@ def test_cancelled_chain_leaves_no_file(provider, tiles, tmp_path):
         )
     assert max(feedback.progress_values) >= 30
     assert list((tmp_path / "chain").iterdir()) == []
+    assert not (tmp_path / "chain.gpkg").exists()  # no empty table either
 
 
 def test_cancelled_generate_leaves_no_file(provider, tiles, tmp_path):

@@ -133,6 +133,22 @@ def test_a_date_outside_the_models_years_is_refused_before_any_file(provider, ti
     assert f"{label}: 1900-01-01 is outside the model's years 1950..2050" in str(error.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no table, no folder
 
+
+@pytest.mark.timeout(300)
+def test_a_cancelled_chain_leaves_no_layer_and_no_table(provider, tile, tmp_path):
+    import processing
+
+    from qgis.core import QgsProcessingException
+    from test_qgis_algorithms import RecordingFeedback
+
+    log = RecordingFeedback(cancel_at=30)  # 4 generations: the second is under way, the first wrote its files
+    with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
+        processing.run("copgen:chainphysical", {
+            "S2L2A": str(tile), "VIA": [SENSORS.index("s1rtc")], "ITERATIONS": 2, "STEPS": 1,
+            "OUTPUT_FOLDER": str(tmp_path / "chain"), "OUTPUT_TABLE": str(tmp_path / "chain.gpkg")}, feedback=log)
+    assert max(log.progress_values) >= 30
+    assert list((tmp_path / "chain").iterdir()) == [] and not (tmp_path / "chain.gpkg").exists()
+
 @pytest.mark.timeout(600)
 def test_beta_combinations_sheet_left_temporary_lands_in_the_output_folder(provider, tiny_model_dir, tmp_path,
                                                                            monkeypatch):

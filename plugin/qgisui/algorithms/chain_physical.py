@@ -33,6 +33,8 @@ from .tables import add_physical_rows, physical_log_lines, physical_metrics_tabl
 
 VIA = "VIA"
 
+LEADING_FIELDS = (("iteration", QMetaType.Type.Int), ("modality", QMetaType.Type.QString))  # of the table
+
 
 @dataclass
 class PhysicalChainPlan:
@@ -43,8 +45,6 @@ class PhysicalChainPlan:
     date: object  # "YYYY-MM-DD" or None
     sampling: dict
     out_dir: Path = None
-    sink: object = None
-    table: str = None
 
 
 class PhysicalChainAlgorithm(ParameterModelAlgorithm):
@@ -95,8 +95,6 @@ class PhysicalChainAlgorithm(ParameterModelAlgorithm):
 
     def read(self, parameters, context, run):
         plan = self._plan(parameters, context)
-        leading = (("iteration", QMetaType.Type.Int), ("modality", QMetaType.Type.QString))
-        plan.sink, plan.table = physical_metrics_table(self, parameters, context, "OUTPUT_TABLE", leading)
         plan.out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
         return plan
 
@@ -113,15 +111,17 @@ class PhysicalChainAlgorithm(ParameterModelAlgorithm):
         group = run.group_name(run_name)
         run_parameters = {"model": plan.model.name, **plan.sampling, "input": plan.spec.label,
                           "via": ", ".join(plan.via), "iterations": plan.iterations, "date": plan.date or "not conditioned"}
-        load = run.wants_layers(plan.table)  # the layers come with the table the user asked to see
+        # made now, not in read(): a failed or cancelled run leaves no empty table behind
+        sink, table = physical_metrics_table(self, run.parameters, run.context, "OUTPUT_TABLE", LEADING_FIELDS)
+        load = run.wants_layers(table)  # the layers come with the table the user asked to see
         for step in steps:
             if load:
                 register_physical_layer(run.context, str(step.path), step.modality, group, run_parameters,
                                         layer_name=f"{BY_KEY[step.modality].label} (synthetic) iteration {step.iteration}")
-            add_physical_rows(plan.sink, [step.iteration, step.modality], step.metrics, step.path)
+            add_physical_rows(sink, [step.iteration, step.modality], step.metrics, step.path)
         for line in physical_log_lines([(f"Iteration {step.iteration}", step.modality, step.metrics) for step in steps]):
             run.feedback.pushInfo(line)
-        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_TABLE": plan.table}
+        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_TABLE": table}
 
     def _plan(self, parameters, context):
         model = read_model(self, parameters, context)

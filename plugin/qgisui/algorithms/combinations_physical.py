@@ -47,6 +47,8 @@ SUBSETS_HELP = (
     f"real raster alone, and all of them. At most {MAX_SUBSETS}: twelve modalities make 4095 subsets."
 )
 
+LEADING_FIELDS = (("combination", QMetaType.Type.QString), ("modality", QMetaType.Type.QString))  # table
+
 
 @dataclass
 class PhysicalCombinationsPlan:
@@ -59,8 +61,6 @@ class PhysicalCombinationsPlan:
     sampling: dict
     out_dir: Path = None
     sheet: Optional[Path] = None  # chosen by the user; None: in the output folder
-    sink: object = None
-    table: str = None
 
 
 class PhysicalCombinationsAlgorithm(ParameterModelAlgorithm):
@@ -103,8 +103,6 @@ class PhysicalCombinationsAlgorithm(ParameterModelAlgorithm):
 
     def read(self, parameters, context, run):
         plan = self._plan(parameters, context)
-        leading = (("combination", QMetaType.Type.QString), ("modality", QMetaType.Type.QString))
-        plan.sink, plan.table = physical_metrics_table(self, parameters, context, "OUTPUT_TABLE", leading)
         plan.out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
         plan.sheet = chosen_sheet(self, parameters, context, "OUTPUT_SHEET")
         return plan
@@ -128,15 +126,17 @@ class PhysicalCombinationsAlgorithm(ParameterModelAlgorithm):
         group = run.group_name(run_name)
         run_parameters = {"model": plan.model.name, **plan.sampling, "date": plan.date or "not conditioned",
                           **{spec.sensor: spec.label for spec in plan.conditions}}
-        load = run.wants_layers(plan.table)
+        # made now, not in read(): a failed or cancelled run leaves no empty table behind
+        sink, table = physical_metrics_table(self, run.parameters, run.context, "OUTPUT_TABLE", LEADING_FIELDS)
+        load = run.wants_layers(table)
         for result in results:
             if load:
                 register_physical_layer(run.context, str(result.path), result.modality, group, run_parameters,
                                         layer_name=f"{BY_KEY[result.modality].label} {result.label.lower()}")
-            add_physical_rows(plan.sink, [result.label, result.modality], result.metrics, result.path)
+            add_physical_rows(sink, [result.label, result.modality], result.metrics, result.path)
         for line in physical_log_lines([(result.label, result.modality, result.metrics) for result in results]):
             run.feedback.pushInfo(line)
-        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(sheet), "OUTPUT_TABLE": plan.table}
+        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(sheet), "OUTPUT_TABLE": table}
 
     def _plan(self, parameters, context):
         model = read_model(self, parameters, context)
