@@ -72,9 +72,13 @@ def test_chain_with_cop_gen_writes_its_layers_and_a_table_per_band(provider, til
 def test_combinations_with_cop_gen_say_their_total_and_put_the_sheet_in_the_output_folder(provider, tile, tmp_path):
     import processing
 
+    from qgis.core import QgsLayerTree, QgsProject
+
+    project = QgsProject.instance()
+    project.clear()
     log = feedback()
     out = tmp_path / "runs"
-    result = processing.run("copgen:combinationsphysical", {
+    result = processing.runAndLoadResults("copgen:combinationsphysical", {  # as the dialog runs it
         "S2L2A": str(tile), "SUBSETS": "none; S2L2A_B02_B03_B04_B08", "STEPS": 1,
         "OUTPUT_FOLDER": str(out), "OUTPUT_SHEET": "TEMPORARY_OUTPUT", "OUTPUT_TABLE": str(tmp_path / "c.gpkg"),
     }, feedback=log)
@@ -89,6 +93,11 @@ def test_combinations_with_cop_gen_say_their_total_and_put_the_sheet_in_the_outp
     by = {(row["combination"], row["modality"]) for row in rows}
     assert ("UNCONDITIONAL", TEN_M) in by and ("GIVEN S2L2A 10M", "S2L2A_B01_B09") in by
     assert ("GIVEN S2L2A 10M", TEN_M) not in by  # given, not generated
+    # 19 layers (one per modality and combination) load as Beta's do: unticked, in a collapsed group
+    (group,) = [node for node in project.layerTreeRoot().children() if QgsLayerTree.isGroup(node)]
+    assert len(group.findLayers()) == 19 and not group.isExpanded()
+    assert not any(node.isVisible() for node in group.findLayers())
+    project.clear()
 
 
 @pytest.mark.parametrize("parameters, label, words", [

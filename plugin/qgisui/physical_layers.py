@@ -1,6 +1,6 @@
 """COP-GEN's generated layers in the project: each styled as what it holds, marked synthetic.
 
-    register_physical_layer(context, path, key, run_name, run_parameters, layer_name=None)
+    register_physical_layer(context, path, key, run_name, run_parameters, layer_name=None, visible=True)
     register_windows_layer(context, path, run_name, run_parameters)
 
 Like ..output_layers.register_output_layer (whose run group and post-processor bookkeeping this
@@ -63,10 +63,11 @@ WINDOW_LABEL = (
 )
 
 
-def register_physical_layer(context, path, key, run_name, run_parameters, layer_name=None):
-    """Have the COP-GEN output ``path`` of modality ``key`` loaded, styled and documented."""
+def register_physical_layer(context, path, key, run_name, run_parameters, layer_name=None, visible=True):
+    """Have the COP-GEN output ``path`` of modality ``key`` loaded, styled and documented;
+    unticked, in a collapsed group, unless ``visible`` (see output_layers.move_to_run_group)."""
     _register(context, path, layer_name or f"{BY_KEY[key].label} (synthetic)", QgsProcessingUtils.LayerHint.Raster,
-              PhysicalLayerPostProcessor(key, run_name, run_parameters))
+              PhysicalLayerPostProcessor(key, run_name, run_parameters, visible))
 
 
 def register_windows_layer(context, path, run_name, run_parameters):
@@ -88,11 +89,12 @@ def _register(context, path, name, hint, processor):
 
 
 class PhysicalLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
-    def __init__(self, key, run_name, run_parameters):
+    def __init__(self, key, run_name, run_parameters, visible=True):
         super().__init__()
         self.key = key
         self.run_name = run_name
         self.run_parameters = dict(run_parameters)
+        self.visible = visible
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
         try:
@@ -105,7 +107,7 @@ class PhysicalLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
             if title:  # QGIS would say "Band 1: DEM (Gray)"; set before the move, whose clone keeps it
                 node = context.project().layerTreeRoot().findLayer(layer.id())
                 QgsMapLayerLegendUtils.setLegendNodeUserLabel(node, 0, title)
-            move_to_run_group(context.project(), layer, self.run_name)
+            move_to_run_group(context.project(), layer, self.run_name, self.visible)
         finally:
             _PENDING.discard(self)
 

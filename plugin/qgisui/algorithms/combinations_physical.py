@@ -132,7 +132,8 @@ class PhysicalCombinationsAlgorithm(ParameterModelAlgorithm):
         for result in results:
             if load:
                 register_physical_layer(run.context, str(result.path), result.modality, group, run_parameters,
-                                        layer_name=f"{BY_KEY[result.modality].label} {result.label.lower()}")
+                                        layer_name=f"{BY_KEY[result.modality].label} {result.label.lower()}",
+                                        visible=False)  # one layer per modality and combination: as Beta's, unticked
             add_physical_rows(sink, [result.label, result.modality], result.metrics, result.path)
         for line in physical_log_lines([(result.label, result.modality, result.metrics) for result in results]):
             run.feedback.pushInfo(line)
