@@ -143,7 +143,7 @@ class PhysicalCombinationsAlgorithm(ParameterModelAlgorithm):
         model = read_model(self, parameters, context)
         conditions = read_sensor_conditions(self, parameters, context)
         if not conditions:
-            raise refusal(self, [sensor_parameter(sensor) for sensor in SENSORS[:1]],
+            raise refusal(self, sensor_parameter(SENSORS[0]),
                           "give at least one real raster to compare with")
         subsets = self.parameterAsString(parameters, SUBSETS, context) if is_set(parameters, SUBSETS) else None
         targets = read_generate(self, parameters, context, TARGETS) if is_set(parameters, TARGETS) else None

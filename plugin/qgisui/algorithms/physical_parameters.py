@@ -8,9 +8,9 @@ everywhere. Refusals are QgsProcessingExceptions naming the dialog's labels
 (:func:`.parameters.refusal`, :func:`..errors.engine_errors`); the engine's own checks (bands
 missing, codes unknown, dates outside the model's range) come back in the same words.
 
-    add_sensor_conditions(algorithm, sensors=SENSORS, prefix="")
-    read_sensor_conditions(algorithm, parameters, context, prefix="") -> [PhysicalConditionSpec]
-    sensor_layers(algorithm, parameters, context, prefix="") -> {parameter: QgsRasterLayer}
+    add_sensor_conditions(algorithm)
+    read_sensor_conditions(algorithm, parameters, context) -> [PhysicalConditionSpec]
+    sensor_layers(algorithm, parameters, context) -> {parameter: QgsRasterLayer}
     tell_s2_offsets(feedback, conditions): the DN offset of each Sentinel-2 condition, in the log
     add_generate(algorithm) / read_generate(algorithm, parameters, context) -> [official keys]
     add_date(algorithm) / read_date(algorithm, parameters, context) -> "YYYY-MM-DD" or None
@@ -77,12 +77,12 @@ BANDS_HELP = (
 # -- the sensors' condition rasters -------------------------------------------------------------
 
 
-def add_sensor_conditions(algorithm, sensors=SENSORS, prefix=""):
-    """One optional raster parameter per sensor (``prefix`` + "S2L2A", ...), each with its
-    advanced band names and, for Sentinel-1, its dB switch, for Sentinel-2 its DN offset ("auto"
-    or a number, as COP-GEN-Beta's conditions take it)."""
-    for sensor in sensors:
-        name, words = sensor_parameter(sensor, prefix), SENSOR_LABELS[sensor]
+def add_sensor_conditions(algorithm):
+    """One optional raster parameter per sensor ("S2L2A", ...), each with its advanced band names
+    and, for Sentinel-1, its dB switch, for Sentinel-2 its DN offset ("auto" or a number, as
+    COP-GEN-Beta's conditions take it)."""
+    for sensor in SENSORS:
+        name, words = sensor_parameter(sensor), SENSOR_LABELS[sensor]
         algorithm.addParameter(
             QgsProcessingParameterRasterLayer(name, algorithm.tr(f"{words} condition"), optional=True)
         )
@@ -107,29 +107,26 @@ def add_sensor_conditions(algorithm, sensors=SENSORS, prefix=""):
             add_advanced(algorithm, offset)
 
 
-def sensor_layers(algorithm, parameters, context, prefix=""):
+def sensor_layers(algorithm, parameters, context):
     """{parameter: QgsRasterLayer} of the sensors' condition rasters given (refused when not a
     raster file)."""
     layers = {}
     for sensor in SENSORS:
-        name = sensor_parameter(sensor, prefix)
-        if algorithm.parameterDefinition(name) is not None:
-            layer = raster_layer(algorithm, parameters, context, name)
-            if layer is not None:
-                layers[name] = layer
+        name = sensor_parameter(sensor)
+        layer = raster_layer(algorithm, parameters, context, name)
+        if layer is not None:
+            layers[name] = layer
     return layers
 
 
-def read_sensor_conditions(algorithm, parameters, context, prefix=""):
+def read_sensor_conditions(algorithm, parameters, context):
     """The engine's condition specs (PhysicalConditionSpec) of the sensors' rasters given, in the
     dialog's order."""
     from ...geo.physical_pipeline import PhysicalConditionSpec
 
     specs = []
     for sensor in SENSORS:
-        name = sensor_parameter(sensor, prefix)
-        if algorithm.parameterDefinition(name) is None:
-            continue
+        name = sensor_parameter(sensor)
         layer = raster_layer(algorithm, parameters, context, name)
         if layer is None:
             continue
