@@ -380,3 +380,21 @@ def test_sentinel_2_bands_may_be_named_by_their_numbers(provider, tile, tmp_path
     message = refused("copgen:preparephysical", {"S2L2A": str(tile), "S2L2A_BANDS": ",".join(map(str, range(1, 13))),
                                                  "OUTPUT_FOLDER": str(tmp_path / "x")})
     assert message.startswith(label_of("copgen:preparephysical", "S2L2A_BANDS") + ":") and "missing B8A" in message
+
+
+@pytest.mark.parametrize("descriptions, dtype, tag, sensor, words", [
+    (["VV", "VH"], "float32", "S1RTC_vh_vv", "s1rtc", "a generated layer"),
+    (["LULC"], "uint8", "LULC_LULC", "lulc", "a generated layer"),
+    # one band group of a generated Sentinel-2: a condition is the whole product, so it is not
+    # preset as one (the run would be refused for the bands it lacks); the bar says why
+    (["B04", "B03", "B02", "B08"], "uint16", "S2L2A_B02_B03_B04_B08", None, "all 12 bands"),
+    (["B01", "B09", "B10"], "uint16", "S2L1C_B01_B09_B10", None, "all 13 bands"),
+])
+def test_the_layer_guess_presets_a_generated_layer_only_where_it_is_a_whole_condition(
+        provider, tmp_path, descriptions, dtype, tag, sensor, words):
+    from test_qgis_gui import raster_layer, write_raster
+
+    from plugin.qgisui.layer_guess import guess_sensor
+
+    guess = guess_sensor(raster_layer(write_raster(tmp_path / f"run_{tag}.tif", descriptions, dtype, {"modality": tag})))
+    assert guess.sensor == sensor and words in guess.reason, guess
