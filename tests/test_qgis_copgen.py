@@ -398,3 +398,9 @@ def test_the_layer_guess_presets_a_generated_layer_only_where_it_is_a_whole_cond
 
     guess = guess_sensor(raster_layer(write_raster(tmp_path / f"run_{tag}.tif", descriptions, dtype, {"modality": tag})))
     assert guess.sensor == sensor and words in guess.reason, guess
+
+
+def test_nothing_to_generate_is_refused_in_the_dialogs_words(provider, tile, tmp_path):
+    message = refused("copgen:generatephysical", {"S2L2A": str(tile), "GENERATE": [], "OUTPUT_FOLDER": str(tmp_path / "o")})
+    assert message == f"{label_of('copgen:generatephysical', 'GENERATE')}: choose at least one"  # no official keys
+    assert not (tmp_path / "o").exists()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from qgis.core import (
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterEnum,
     QgsProcessingParameterRasterLayer,
@@ -169,8 +170,13 @@ def add_generate(algorithm, name=GENERATE, description="Modalities to generate",
 
 
 def read_generate(algorithm, parameters, context, name=GENERATE):
-    """The official keys chosen, in network order."""
-    return [MODALITIES[index] for index in sorted(set(algorithm.parameterAsEnums(parameters, name, context)))]
+    """The official keys chosen, in network order; none chosen is refused where the parameter is
+    not optional (in the dialog's words: the engine's refusal lists official keys)."""
+    keys = [MODALITIES[index] for index in sorted(set(algorithm.parameterAsEnums(parameters, name, context)))]
+    definition = algorithm.parameterDefinition(name)
+    if not keys and not definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional:
+        raise refusal(algorithm, name, "choose at least one")
+    return keys
 
 
 # -- the date ------------------------------------------------------------------------------------
