@@ -1,11 +1,14 @@
 """Running the real QGIS from tests: a headless environment, the application, the installed plugin."""
 
+import contextlib
+import importlib
 import os
 import subprocess
 import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_NAME = "copgen_beta"
@@ -85,3 +88,22 @@ def qgis_application():
 
         Processing.initialize()
     return _APP
+
+
+@contextlib.contextmanager
+def plugin_provider(home, model_dir):
+    """The Processing provider of the plugin installed into ``home`` (as a user installs it),
+    with ``model_dir`` as the model folder; unloaded afterwards."""
+    qgis_application()
+    plugins = str(install_plugin(home).parent)
+    sys.path.insert(0, plugins)
+    try:
+        with mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(model_dir)}):
+            plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
+            plugin.initProcessing()
+            try:
+                yield plugin.provider
+            finally:
+                plugin.unload()
+    finally:
+        sys.path.remove(plugins)

@@ -222,6 +222,18 @@ def test_chain_regenerates_the_sensor_through_another_and_measures_it(model, til
     assert not np.array_equal(first, second, equal_nan=True)  # the same seed, from the regenerated input
     ten = next(s for s in steps if s.modality == TEN_M)
     assert ten.metrics[0].unit == "DN" and ten.metrics[0].pixels == 224 * 224
+    # the footprint Generate gives the same raster: the tile's 480 m units, not a padded grid's
+    assert rasterio.open(ten.path).bounds == generated_bounds(tile)
+
+
+def generated_bounds(tile):
+    """The bounds of what a generation conditioned on ``tile`` covers."""
+    from plugin.engine.families import COPGEN
+    from plugin.engine.request import GenerationRequest
+    from plugin.geo.physical_pipeline import area_lattice
+
+    lattice = area_lattice(GenerationRequest(generate=["S1RTC_vh_vv"], conditions=[s2l2a(tile)], family=COPGEN))
+    return rasterio.coords.BoundingBox(*lattice.bounds)
 
 
 @pytest.mark.parametrize("via, words", [

@@ -37,6 +37,10 @@ def test_vrt_stacks_the_s2l1c_groups_at_10_m_in_band_order(copgen_model_dir, til
         b01 = sixty.read(1)  # nearest neighbour: each 60 m pixel is 6 x 6 pixels at 10 m
         assert np.array_equal(stack.read(1)[::6, ::6], b01)
         assert np.array_equal(stack.read(1), np.repeat(np.repeat(b01, 6, 0), 6, 1))
+        # what the group files say of themselves all, the stack says too: synthetic, the model, the seed
+        tags = stack.tags()
+        assert tags["synthetic"] == "true" and tags["seed"] == "3" and tags["sensor"] == "s2l1c", tags
+        assert tags["model"] == ten.tags()["model"] and "modality" not in tags  # (each group's own)
 
 
 def test_vrt_with_nothing_to_stack_is_one_line_and_writes_nothing(copgen_model_dir, tile, tmp_path):

@@ -6,14 +6,12 @@ import importlib
 import json
 import math
 import re
-import sys
-from unittest import mock
 
 import numpy as np
 import pytest
 from osgeo import gdal
 
-from qgis_support import PLUGIN_NAME, install_plugin, qgis_application
+from qgis_support import PLUGIN_NAME, plugin_provider
 
 pytest.importorskip("qgis.core")
 
@@ -32,19 +30,8 @@ THUMBNAIL_BOUNDS = (500000.0, 5000000.0, 502560.0, 5002560.0)
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory, tiny_model_dir):
     """The installed plugin's provider, with the tiny model as the model folder."""
-    qgis_application()
-    plugin_dir = install_plugin(tmp_path_factory.mktemp("home"))
-    sys.path.insert(0, str(plugin_dir.parent))
-    patch = mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(tiny_model_dir)})
-    patch.start()
-    plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
-    plugin.initProcessing()
-    try:
-        yield plugin.provider
-    finally:
-        plugin.unload()
-        patch.stop()
-        sys.path.remove(str(plugin_dir.parent))
+    with plugin_provider(tmp_path_factory.mktemp("home"), tiny_model_dir) as provider:
+        yield provider
 
 
 @pytest.fixture(scope="module")
@@ -817,6 +804,7 @@ def test_cancelled_chain_leaves_no_file(provider, tiles, tmp_path):
         )
     assert max(feedback.progress_values) >= 30
     assert list((tmp_path / "chain").iterdir()) == []
+    assert not (tmp_path / "chain.gpkg").exists()  # no empty table either
 
 
 def test_cancelled_generate_leaves_no_file(provider, tiles, tmp_path):

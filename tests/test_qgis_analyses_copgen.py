@@ -3,54 +3,19 @@ through Processing on the real Major TOM S2 L2A tile with the tiny COP-GEN model
 comparison sheet of both families written into the output folder when its destination is left
 temporary (random weights: counts, files, tables and words are checked, not what layers show)."""
 
-import importlib
 import itertools
-import shutil
-import sys
-from unittest import mock
 
 import pytest
 from osgeo import gdal
 
-from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
+from qgis_support import REPO
+from test_qgis_copgen import feedback, provider, tile  # noqa: F401 (fixtures)
 
 pytest.importorskip("qgis.core")
 
-TILE = REPO.parent / "shared" / "data" / "majortom_s2l2a" / "282D_485L_3_3.tif"
 SENSORS = ("s2l2a", "s2l1c", "s1rtc", "dem", "lulc", "cloud")  # the Via options, in the dialog's order
 TEN_M = "S2L2A_B02_B03_B04_B08"
 GROUPS = ("S2L2A_B01_B09", TEN_M, "S2L2A_B05_B06_B07_B11_B12_B8A", "dem", "s1rtc", "lulc")
-
-
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory, copgen_model_dir):
-    qgis_application()
-    plugin_dir = install_plugin(tmp_path_factory.mktemp("home"))
-    sys.path.insert(0, str(plugin_dir.parent))
-    patch = mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(copgen_model_dir)})
-    patch.start()
-    plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
-    plugin.initProcessing()
-    try:
-        yield plugin.provider
-    finally:
-        plugin.unload()
-        patch.stop()
-        sys.path.remove(str(plugin_dir.parent))
-
-
-@pytest.fixture
-def tile(tmp_path):
-    """A copy of the real 12-band tile (no band names): GDAL may write statistics beside it."""
-    folder = tmp_path / "data"
-    folder.mkdir()
-    return shutil.copy(TILE, folder / TILE.name)
-
-
-def feedback():
-    from test_qgis_algorithms import RecordingFeedback
-
-    return RecordingFeedback()
 
 
 def rows_of(path):
@@ -91,6 +56,11 @@ def test_chain_with_cop_gen_writes_its_layers_and_a_table_per_band(provider, til
     assert len(b04) == 2 and all(row["pixels"] == 224 * 224 and row["mae"] > 0 for row in b04)
     assert all(row["accuracy"] is None or str(row["accuracy"]) == "NULL" for row in rows)
     assert sum(" B04 " in line and "MAE" in line for line in log.lines) == 2
+    # the log names each modality by its label, as the dialog does, in aligned columns; no official key
+    ten_m = [line for line in log.lines if line.startswith("Iteration 2 | Sentinel-2 L2A B04, B03, B02, B08 (10 m) ")]
+    assert [line.split(" | ")[2] for line in ten_m] == ["B04 ", "B03 ", "B02 ", "B08 "], log.lines
+    assert len({line.index(" | MAE") for line in log.lines if " | MAE" in line}) == 1  # one column
+    assert not any(key in line for line in log.lines for key in GROUPS[:3]), log.lines
     # the table and the 8 generated layers are loaded, the layers in the run's group, marked synthetic
     loaded = [layer for layer in project.mapLayers().values() if isinstance(layer, QgsRasterLayer)]
     assert sorted(layer.source() for layer in loaded) == sorted(str(tmp_path / "chain" / name) for name in tifs)
@@ -102,9 +72,13 @@ def test_chain_with_cop_gen_writes_its_layers_and_a_table_per_band(provider, til
 def test_combinations_with_cop_gen_say_their_total_and_put_the_sheet_in_the_output_folder(provider, tile, tmp_path):
     import processing
 
+    from qgis.core import QgsLayerTree, QgsProject
+
+    project = QgsProject.instance()
+    project.clear()
     log = feedback()
     out = tmp_path / "runs"
-    result = processing.run("copgen:combinationsphysical", {
+    result = processing.runAndLoadResults("copgen:combinationsphysical", {  # as the dialog runs it
         "S2L2A": str(tile), "SUBSETS": "none; S2L2A_B02_B03_B04_B08", "STEPS": 1,
         "OUTPUT_FOLDER": str(out), "OUTPUT_SHEET": "TEMPORARY_OUTPUT", "OUTPUT_TABLE": str(tmp_path / "c.gpkg"),
     }, feedback=log)
@@ -119,6 +93,11 @@ def test_combinations_with_cop_gen_say_their_total_and_put_the_sheet_in_the_outp
     by = {(row["combination"], row["modality"]) for row in rows}
     assert ("UNCONDITIONAL", TEN_M) in by and ("GIVEN S2L2A 10M", "S2L2A_B01_B09") in by
     assert ("GIVEN S2L2A 10M", TEN_M) not in by  # given, not generated
+    # 19 layers (one per modality and combination) load as Beta's do: unticked, in a collapsed group
+    (group,) = [node for node in project.layerTreeRoot().children() if QgsLayerTree.isGroup(node)]
+    assert len(group.findLayers()) == 19 and not group.isExpanded()
+    assert not any(node.isVisible() for node in group.findLayers())
+    project.clear()
 
 
 @pytest.mark.parametrize("parameters, label, words", [
@@ -147,6 +126,37 @@ def test_chain_refuses_via_the_input_sensor(provider, tile):
                                                  QgsProcessingContext())
     assert not ok and message.startswith(algorithm.parameterDefinition("VIA").description() + ": must differ")
 
+
+
+@pytest.mark.parametrize("algorithm_id", ["copgen:chainphysical", "copgen:combinationsphysical"])
+def test_a_date_outside_the_models_years_is_refused_before_any_file(provider, tile, tmp_path, algorithm_id):
+    import processing
+
+    from qgis.core import QgsApplication, QgsProcessingException
+
+    label = QgsApplication.processingRegistry().algorithmById(algorithm_id).parameterDefinition("DATE").description()
+    with pytest.raises(QgsProcessingException) as error:
+        processing.run(algorithm_id, {"S2L2A": str(tile), "DATE": "1900-01-01", "STEPS": 1, "ITERATIONS": 1,
+                                      "OUTPUT_FOLDER": str(tmp_path / "out"), "OUTPUT_TABLE": str(tmp_path / "t.gpkg")},
+                       feedback=feedback())
+    assert f"{label}: 1900-01-01 is outside the model's years 1950..2050" in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no table, no folder
+
+
+@pytest.mark.timeout(300)
+def test_a_cancelled_chain_leaves_no_layer_and_no_table(provider, tile, tmp_path):
+    import processing
+
+    from qgis.core import QgsProcessingException
+    from test_qgis_algorithms import RecordingFeedback
+
+    log = RecordingFeedback(cancel_at=30)  # 4 generations: the second is under way, the first wrote its files
+    with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
+        processing.run("copgen:chainphysical", {
+            "S2L2A": str(tile), "VIA": [SENSORS.index("s1rtc")], "ITERATIONS": 2, "STEPS": 1,
+            "OUTPUT_FOLDER": str(tmp_path / "chain"), "OUTPUT_TABLE": str(tmp_path / "chain.gpkg")}, feedback=log)
+    assert max(log.progress_values) >= 30
+    assert list((tmp_path / "chain").iterdir()) == [] and not (tmp_path / "chain.gpkg").exists()
 
 @pytest.mark.timeout(600)
 def test_beta_combinations_sheet_left_temporary_lands_in_the_output_folder(provider, tiny_model_dir, tmp_path,

@@ -2,7 +2,6 @@
 TOM Sentinel-2 L2A tile with the tiny COP-GEN model (random weights: grids, files, styles and
 words are checked, not what the layers show)."""
 
-import importlib
 import json
 import shutil
 import sys
@@ -15,7 +14,7 @@ import rasterio
 from osgeo import gdal
 
 from plugin.engine.families.copgen.registry import IMAGE_MODALITIES
-from qgis_support import PLUGIN_NAME, REPO, install_plugin, qgis_application
+from qgis_support import REPO, install_plugin, plugin_provider
 
 pytest.importorskip("qgis.core")
 
@@ -33,19 +32,8 @@ DIALOG_DESTINATIONS = {f"OUTPUT_{key}": "TEMPORARY_OUTPUT" for key in IMAGE_MODA
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory, copgen_model_dir):
     """The installed plugin's provider, the tiny COP-GEN model as the model folder."""
-    qgis_application()
-    plugin_dir = install_plugin(tmp_path_factory.mktemp("home"))
-    sys.path.insert(0, str(plugin_dir.parent))
-    patch = mock.patch.dict("os.environ", {"COPGEN_MODEL_DIR": str(copgen_model_dir)})
-    patch.start()
-    plugin = importlib.import_module(PLUGIN_NAME).classFactory(mock.MagicMock())
-    plugin.initProcessing()
-    try:
-        yield plugin.provider
-    finally:
-        plugin.unload()
-        patch.stop()
-        sys.path.remove(str(plugin_dir.parent))
+    with plugin_provider(tmp_path_factory.mktemp("home"), copgen_model_dir) as provider:
+        yield provider
 
 
 @pytest.fixture
@@ -392,3 +380,27 @@ def test_sentinel_2_bands_may_be_named_by_their_numbers(provider, tile, tmp_path
     message = refused("copgen:preparephysical", {"S2L2A": str(tile), "S2L2A_BANDS": ",".join(map(str, range(1, 13))),
                                                  "OUTPUT_FOLDER": str(tmp_path / "x")})
     assert message.startswith(label_of("copgen:preparephysical", "S2L2A_BANDS") + ":") and "missing B8A" in message
+
+
+@pytest.mark.parametrize("descriptions, dtype, tag, sensor, words", [
+    (["VV", "VH"], "float32", "S1RTC_vh_vv", "s1rtc", "a generated layer"),
+    (["LULC"], "uint8", "LULC_LULC", "lulc", "a generated layer"),
+    # one band group of a generated Sentinel-2: a condition is the whole product, so it is not
+    # preset as one (the run would be refused for the bands it lacks); the bar says why
+    (["B04", "B03", "B02", "B08"], "uint16", "S2L2A_B02_B03_B04_B08", None, "all 12 bands"),
+    (["B01", "B09", "B10"], "uint16", "S2L1C_B01_B09_B10", None, "all 13 bands"),
+])
+def test_the_layer_guess_presets_a_generated_layer_only_where_it_is_a_whole_condition(
+        provider, tmp_path, descriptions, dtype, tag, sensor, words):
+    from test_qgis_gui import raster_layer, write_raster
+
+    from plugin.qgisui.layer_guess import guess_sensor
+
+    guess = guess_sensor(raster_layer(write_raster(tmp_path / f"run_{tag}.tif", descriptions, dtype, {"modality": tag})))
+    assert guess.sensor == sensor and words in guess.reason, guess
+
+
+def test_nothing_to_generate_is_refused_in_the_dialogs_words(provider, tile, tmp_path):
+    message = refused("copgen:generatephysical", {"S2L2A": str(tile), "GENERATE": [], "OUTPUT_FOLDER": str(tmp_path / "o")})
+    assert message == f"{label_of('copgen:generatephysical', 'GENERATE')}: choose at least one"  # no official keys
+    assert not (tmp_path / "o").exists()

@@ -90,10 +90,11 @@ def _class_colours(processing, codes):
 
 
 def footprint_area(paths):
-    """The area field every run of a COP-GEN analysis shares: the extent (bounds and CRS of
-    its 10 m grid) of the raster with the smallest footprint among ``paths``."""
-    grid = min((TargetGrid.from_raster(path) for path in paths), key=lambda g: g.width * g.height)
-    return {"extent": (*grid.bounds, grid.crs)}
+    """The area field every run of a COP-GEN analysis shares: the footprint (bounds and CRS) of
+    the raster with the smallest one among ``paths``, so the runs cover what Generate covers
+    with that raster as a condition (not its 10 m grid, which is padded to 256 px)."""
+    grid = min((TargetGrid.from_raster(path) for path in paths), key=lambda g: g.aoi.area)
+    return {"extent": (*grid.aoi.bounds, grid.crs)}
 
 
 def output_lattice(path):

@@ -7,7 +7,7 @@ from ..engine.estimate import duration
 from ..engine.families import BETA
 from ..engine.request import GenerationRequest
 from ..engine.wording import count
-from ..geo.pipeline import estimate_run, generate_area, resolve_grid
+from ..geo.pipeline import estimate_area, estimate_run, generate_area
 
 PROGRESS_SCALE = 1000  # progress units per run
 
@@ -78,9 +78,7 @@ class GenerationSequence:
         canvases depend on which modalities are generated and given, not only how many."""
         if self.progress is None:
             return None
-        from ..geo.physical_pipeline import canvas_cost
-
-        return self._say([canvas_cost(self.model, request, area_lattice(request)) for request in requests])
+        return self._say([estimate_area(self.model, request) for request in requests])
 
     def _say(self, estimates):
         """The job's first progress message: its total number of generations, and its time
@@ -121,11 +119,3 @@ class GenerationSequence:
             )
 
         return progress
-
-
-
-def area_lattice(request):
-    """The COP-GEN lattice a request's run is on, as the physical pipeline derives it."""
-    from ..geo.lattice import ModelLattice
-
-    return ModelLattice.from_grid(resolve_grid(request))

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 import rasterio
@@ -203,9 +203,11 @@ def write_sensor_vrt(paths_by_key, sensor, out_path):
         raise InputError(f"VRT of {sensor}: {', '.join(foreign) or 'no files'} "
                          f"(expected files of {', '.join(SENSORS.get(sensor, ())) or 'a known sensor'})")
     sources = {}  # band name -> (path, band index, dtype, nodata, unit, scale, offset, width, height)
-    footprint = None
+    footprint, tags = None, None
     for key, path in paths_by_key.items():
         with rasterio.open(path) as ds:
+            # the stack says what its files all say of themselves (synthetic, model, seed...)
+            tags = ds.tags().items() if tags is None else tags & ds.tags().items()
             if footprint is not None and (ds.crs != footprint[0] or not np.allclose(
                     ds.bounds, footprint[1], rtol=0, atol=1e-6)):
                 raise InputError(f"VRT of {sensor}: {path} is not on the footprint of the other files")
@@ -217,7 +219,8 @@ def write_sensor_vrt(paths_by_key, sensor, out_path):
     width = int(round((right - left) / VRT_RESOLUTION_M))
     height = int(round((top - bottom) / VRT_RESOLUTION_M))
     order = [band for band in sensor_bands(sensor) if band in sources]
-    xml = _vrt_xml(crs, left, top, width, height, order, sources, out_path.parent)
+    tags = {name: value for name, value in tags if name not in ("modality", "AREA_OR_POINT")}
+    xml = _vrt_xml(crs, left, top, width, height, order, sources, out_path.parent, tags)
 
     def verify(temp):
         with rasterio.open(temp) as ds:
@@ -230,10 +233,12 @@ def write_sensor_vrt(paths_by_key, sensor, out_path):
     return out_path
 
 
-def _vrt_xml(crs, left, top, width, height, order, sources, folder):
+def _vrt_xml(crs, left, top, width, height, order, sources, folder, tags):
     lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
              f"  <SRS>{escape(crs.to_wkt())}</SRS>",
-             f"  <GeoTransform>{left!r}, {VRT_RESOLUTION_M!r}, 0.0, {top!r}, 0.0, {-VRT_RESOLUTION_M!r}</GeoTransform>"]
+             f"  <GeoTransform>{left!r}, {VRT_RESOLUTION_M!r}, 0.0, {top!r}, 0.0, {-VRT_RESOLUTION_M!r}</GeoTransform>",
+             "  <Metadata>", *(f"    <MDI key={quoteattr(k)}>{escape(v)}</MDI>" for k, v in sorted(tags.items())),
+             "  </Metadata>"]
     for number, band in enumerate(order, 1):
         path, index, dtype, nodata, unit, scale, offset, src_w, src_h = sources[band]
         relative = _relative(path, folder)

@@ -103,11 +103,14 @@ def open_physical_dialog(layer=None):
     """Generate physical layers (COP-GEN), with ``layer`` set as the sensor it looks like."""
     guess = guess_sensor(layer) if layer is not None else None
     algorithm_id = GENERATE_ALGORITHMS[COPGEN][0]
-    dialog = open_algorithm_dialog(algorithm_id, physical_generate_parameters(layer, guess) if guess else None)
+    known = guess is not None and guess.sensor is not None
+    dialog = open_algorithm_dialog(algorithm_id, physical_generate_parameters(layer, guess) if known else None)
     if dialog is None or layer is None:
         return dialog
     if guess is None:
         text = f"“{layer.name()}” does not look like a COP-GEN condition; set it below as the sensor it holds."
+    elif not known:
+        text = f"“{layer.name()}” is {guess.reason}: set that file below."
     else:
         text = f"“{layer.name()}” set as the {SENSOR_LABELS[guess.sensor]} condition ({guess.reason}); edit below if wrong."
     push_below_offer(dialog, "COP-GEN", text, Qgis.MessageLevel.Info)

@@ -123,7 +123,7 @@ _CLASS_HINTS = (
 
 @dataclass(frozen=True)
 class SensorGuess:
-    sensor: str  # a COP-GEN sensor: s2l2a, s2l1c, s1rtc, dem, lulc, cloud
+    sensor: str  # a COP-GEN sensor: s2l2a, s2l1c, s1rtc, dem, lulc, cloud; None: recognised, not one
     reason: str  # shown to the user
 
 
@@ -140,10 +140,16 @@ def guess_sensor_from_bands(names, eight_bit, hint_text="", tagged=""):
     """As :func:`guess_from_bands`, for COP-GEN's sensors: a generated COP-GEN layer by its tag,
     class maps (one 8-bit band) by their name, the rest as COP-GEN-Beta guesses them where it
     reads physical units."""
-    from ..engine.families.copgen.registry import BY_KEY as COPGEN_KEYS
+    from ..engine.families.copgen.registry import BY_KEY as COPGEN_KEYS, SENSORS
+    from ..geo.band_names import sensor_bands
+    from .physical_names import SENSOR_LABELS
 
     if tagged in COPGEN_KEYS and COPGEN_KEYS[tagged].has_vae:
-        return SensorGuess(COPGEN_KEYS[tagged].sensor, "a generated layer")
+        sensor = COPGEN_KEYS[tagged].sensor
+        if len(SENSORS[sensor]) > 1:  # one band group: a condition is the sensor's whole file
+            return SensorGuess(None, f"one band group of a generated {SENSOR_LABELS[sensor]}; that condition is "
+                                     f"one file with all {len(sensor_bands(sensor))} bands")
+        return SensorGuess(sensor, "a generated layer")
     if eight_bit and len(names) == 1:
         sensor = next((sensor for sensor, pattern in _CLASS_HINTS if pattern.search(hint_text)), None)
         return SensorGuess(sensor, "one 8-bit band of class codes named so") if sensor else None

@@ -1,7 +1,8 @@
 """COP-GEN's generated layers in the project: each styled as what it holds, marked synthetic.
 
-    register_physical_layer(context, path, key, run_name, run_parameters, layer_name=None)
+    register_physical_layer(context, path, key, run_name, run_parameters, layer_name=None, visible=True)
     register_windows_layer(context, path, run_name, run_parameters)
+    register_input_layer(context, path, key, run_name): a prepared model input (not synthetic)
 
 Like ..output_layers.register_output_layer (whose run group and post-processor bookkeeping this
 reuses): the file is marked to load on completion, and a post-processor styles it, writes its
@@ -63,16 +64,24 @@ WINDOW_LABEL = (
 )
 
 
-def register_physical_layer(context, path, key, run_name, run_parameters, layer_name=None):
-    """Have the COP-GEN output ``path`` of modality ``key`` loaded, styled and documented."""
+def register_physical_layer(context, path, key, run_name, run_parameters, layer_name=None, visible=True):
+    """Have the COP-GEN output ``path`` of modality ``key`` loaded, styled and documented;
+    unticked, in a collapsed group, unless ``visible`` (see output_layers.move_to_run_group)."""
     _register(context, path, layer_name or f"{BY_KEY[key].label} (synthetic)", QgsProcessingUtils.LayerHint.Raster,
-              PhysicalLayerPostProcessor(key, run_name, run_parameters))
+              PhysicalLayerPostProcessor(key, run_name, run_parameters, visible))
 
 
 def register_windows_layer(context, path, run_name, run_parameters):
     """The per-window points (predicted location and date) as a labelled point layer."""
     _register(context, path, "Location and date per window (synthetic)", QgsProcessingUtils.LayerHint.Vector,
               PhysicalLayerPostProcessor(WINDOWS_KEY, run_name, run_parameters))
+
+
+def register_input_layer(context, path, key, run_name):
+    """A prepared model input (the user's data as the model is fed it): styled as its modality,
+    documented as the user's data resampled, not synthetic."""
+    _register(context, path, f"{BY_KEY[key].label} (model input)", QgsProcessingUtils.LayerHint.Raster,
+              PhysicalLayerPostProcessor(key, run_name, {}, describe=write_input_metadata))
 
 
 def _register(context, path, name, hint, processor):
@@ -88,11 +97,13 @@ def _register(context, path, name, hint, processor):
 
 
 class PhysicalLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
-    def __init__(self, key, run_name, run_parameters):
+    def __init__(self, key, run_name, run_parameters, visible=True, describe=None):
         super().__init__()
         self.key = key
         self.run_name = run_name
         self.run_parameters = dict(run_parameters)
+        self.visible = visible
+        self.describe = describe or write_physical_metadata  # (layer, key, run_name, run_parameters)
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
         try:
@@ -100,12 +111,12 @@ class PhysicalLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
                 style_windows(layer)
             else:
                 style_physical(layer, self.key)
-            write_physical_metadata(layer, self.key, self.run_name, self.run_parameters)
+            self.describe(layer, self.key, self.run_name, self.run_parameters)
             title = LEGEND_TITLES.get(BY_KEY[self.key].processing) if self.key in BY_KEY else None
             if title:  # QGIS would say "Band 1: DEM (Gray)"; set before the move, whose clone keeps it
                 node = context.project().layerTreeRoot().findLayer(layer.id())
                 QgsMapLayerLegendUtils.setLegendNodeUserLabel(node, 0, title)
-            move_to_run_group(context.project(), layer, self.run_name)
+            move_to_run_group(context.project(), layer, self.run_name, self.visible)
         finally:
             _PENDING.discard(self)
 
@@ -179,6 +190,19 @@ def write_physical_metadata(layer, key, run_name, run_parameters):
     )
     metadata.addKeywords("COP-GEN", ["synthetic", key, run_name])
     metadata.setHistory([f"run: {run_name}"] + [f"{name}: {value}" for name, value in run_parameters.items()])
+    layer.setMetadata(metadata)
+    layer.setCustomProperty(PROPERTY_MODALITY, key)
+    layer.setCustomProperty(PROPERTY_RUN, run_name)
+
+
+def write_input_metadata(layer, key, run_name, run_parameters=None):
+    """Title, abstract and keywords saying the layer is a model input: the user's data resampled."""
+    label = BY_KEY[key].label
+    metadata = layer.metadata()
+    metadata.setTitle(f"{label}, model input ({run_name})")
+    metadata.setAbstract(f"{label} as a COP-GEN model is fed it, in {BY_KEY[key].unit}, read from the condition layer "
+                         f"(COP-GEN-Beta for QGIS {__version__}). The user's data resampled, not synthetic.")
+    metadata.addKeywords("COP-GEN", ["model input", key, run_name])
     layer.setMetadata(metadata)
     layer.setCustomProperty(PROPERTY_MODALITY, key)
     layer.setCustomProperty(PROPERTY_RUN, run_name)

@@ -5,9 +5,9 @@ Pure data, shared by the algorithms, the error bridge (..errors) and the layer c
 which presets them and must not import the algorithms (they need packages that may be missing
 while the plugin loads).
 
-A sensor's condition declared with the prefix P is the raster parameter P + SENSOR_PARAMETERS
-[sensor] (e.g. "S2L2A"), with, as advanced parameters, that name + BANDS (the file's band
-names in order) and, for Sentinel-1, that name + IN_DB, for Sentinel-2 that name + DN_OFFSET.
+A sensor's condition is the raster parameter SENSOR_PARAMETERS[sensor] (e.g. "S2L2A"), with,
+as advanced parameters, that name + BANDS (the file's band names in order) and, for
+Sentinel-1, that name + IN_DB, for Sentinel-2 that name + DN_OFFSET.
 """
 
 from pathlib import Path
@@ -39,9 +39,9 @@ def is_s2(sensor):
     return BY_KEY[next(key for key in MODALITIES if BY_KEY[key].sensor == sensor)].processing == "s2"
 
 
-def sensor_parameter(sensor, prefix=""):
+def sensor_parameter(sensor):
     """The raster parameter of ``sensor``'s condition: "s2l2a" -> "S2L2A"."""
-    return prefix + SENSOR_PARAMETERS[sensor]
+    return SENSOR_PARAMETERS[sensor]
 
 
 def modality_label(key):
@@ -54,11 +54,11 @@ def generate_options():
     return [modality_label(key) for key in MODALITIES]
 
 
-def error_fields(prefix=""):
+def error_fields():
     """{engine field: parameter} of COP-GEN's conditions, date and model (see ..errors)."""
     fields = {DATE.lower(): DATE, MODEL.lower(): MODEL}
     for sensor in SENSORS:
-        name = sensor_parameter(sensor, prefix)
+        name = sensor_parameter(sensor)
         fields[f"conditions.{sensor}"] = name
         fields[f"conditions.{sensor}.bands"] = name + BANDS
         if is_s2(sensor):

@@ -32,6 +32,8 @@ from .tables import add_metrics_row, describe_metrics, metrics_table
 
 MAX_ITERATIONS = 50
 
+LEADING_FIELDS = (("iteration", QMetaType.Type.Int), ("modality", QMetaType.Type.QString))  # of the table
+
 
 @dataclass
 class ChainPlan:
@@ -40,8 +42,6 @@ class ChainPlan:
     iterations: int
     sampling: dict
     out_dir: Path
-    sink: object
-    table: str
 
 
 class ChainAlgorithm(ModelAlgorithm):
@@ -92,16 +92,12 @@ class ChainAlgorithm(ModelAlgorithm):
 
     def read(self, parameters, context, run):
         modality = read_modality(self, parameters, context, "INPUT_MODALITY", "INPUT")
-        leading_fields = (("iteration", QMetaType.Type.Int), ("modality", QMetaType.Type.QString))
-        sink, table = metrics_table(self, parameters, context, "OUTPUT_TABLE", leading_fields)
         return ChainPlan(
             spec=read_condition(self, parameters, context, "INPUT", modality, prefix=""),
             via=read_modality(self, parameters, context, "VIA_MODALITY", "INPUT"),
             iterations=self.parameterAsInt(parameters, "ITERATIONS", context),
             sampling=read_sampling(self, parameters, context),
             out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER"),
-            sink=sink,
-            table=table,
         )
 
     def execute(self, plan, run):
@@ -131,13 +127,15 @@ class ChainAlgorithm(ModelAlgorithm):
             "via": plan.via,
             "iterations": plan.iterations,
         }
-        load = run.wants_layers(plan.table)  # the layers come with the table the user asked to see
+        # made now, not in read(): a failed or cancelled run leaves no empty table behind
+        sink, table = metrics_table(self, run.parameters, run.context, "OUTPUT_TABLE", LEADING_FIELDS)
+        load = run.wants_layers(table)  # the layers come with the table the user asked to see
         for step in steps:
             name = f"{default_layer_name(step.modality)} iteration {step.iteration}"
             run.show(step.path, step.modality, group, run_parameters, layer_name=name, load=load)
             if step.metrics is not None:
-                add_metrics_row(plan.sink, [step.iteration, step.modality], step.metrics, step.path)
+                add_metrics_row(sink, [step.iteration, step.modality], step.metrics, step.path)
                 run.feedback.pushInfo(
                     f"Iteration {step.iteration:2d} | {LABELS[step.modality]:<16} | {describe_metrics(step.metrics)}"
                 )
-        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_TABLE": plan.table}
+        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_TABLE": table}

@@ -19,7 +19,7 @@ from .. import settings
 from ..physical_layers import register_physical_layer
 from ..physical_names import SENSOR_LABELS, SENSORS, sensor_parameter
 from .chain import MAX_ITERATIONS
-from .model_algorithm import ModelAlgorithm
+from .model_algorithm import ParameterModelAlgorithm
 from .parameters import add_sampling, destination_path, read_sampling, refusal
 from .physical_parameters import (
     add_date,
@@ -29,9 +29,11 @@ from .physical_parameters import (
     read_model,
     read_sensor_conditions,
 )
-from .tables import add_physical_rows, physical_metrics_table
+from .tables import add_physical_rows, physical_log_lines, physical_metrics_table
 
 VIA = "VIA"
+
+LEADING_FIELDS = (("iteration", QMetaType.Type.Int), ("modality", QMetaType.Type.QString))  # of the table
 
 
 @dataclass
@@ -43,11 +45,9 @@ class PhysicalChainPlan:
     date: object  # "YYYY-MM-DD" or None
     sampling: dict
     out_dir: Path = None
-    sink: object = None
-    table: str = None
 
 
-class PhysicalChainAlgorithm(ModelAlgorithm):
+class PhysicalChainAlgorithm(ParameterModelAlgorithm):
     NAME = "chainphysical"
     DISPLAY_NAME = "Generation chain (COP-GEN)"
     GROUP = "analysis"
@@ -88,9 +88,6 @@ class PhysicalChainAlgorithm(ModelAlgorithm):
             QgsProcessingParameterFeatureSink("OUTPUT_TABLE", self.tr("Chain metrics"), QgsProcessing.SourceType.TypeVector)
         )
 
-    def model_problem(self, parameters, context):
-        return None  # the Model parameter's own check (read_model), in check()
-
     def check(self, parameters, context):
         plan = self._plan(parameters, context)
         if plan.spec.sensor in plan.via:
@@ -98,13 +95,8 @@ class PhysicalChainAlgorithm(ModelAlgorithm):
 
     def read(self, parameters, context, run):
         plan = self._plan(parameters, context)
-        leading = (("iteration", QMetaType.Type.Int), ("modality", QMetaType.Type.QString))
-        plan.sink, plan.table = physical_metrics_table(self, parameters, context, "OUTPUT_TABLE", leading)
         plan.out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
         return plan
-
-    def load_model(self, plan, run):
-        run.load_model(plan.model.folder)  # the Model parameter's, not the setting's
 
     def execute(self, plan, run):
         run_name = run.run_name(plan.out_dir, f"chain_{plan.spec.layer_name or plan.spec.sensor}_seed{plan.sampling['seed']}")
@@ -119,15 +111,17 @@ class PhysicalChainAlgorithm(ModelAlgorithm):
         group = run.group_name(run_name)
         run_parameters = {"model": plan.model.name, **plan.sampling, "input": plan.spec.label,
                           "via": ", ".join(plan.via), "iterations": plan.iterations, "date": plan.date or "not conditioned"}
-        load = run.wants_layers(plan.table)  # the layers come with the table the user asked to see
+        # made now, not in read(): a failed or cancelled run leaves no empty table behind
+        sink, table = physical_metrics_table(self, run.parameters, run.context, "OUTPUT_TABLE", LEADING_FIELDS)
+        load = run.wants_layers(table)  # the layers come with the table the user asked to see
         for step in steps:
             if load:
                 register_physical_layer(run.context, str(step.path), step.modality, group, run_parameters,
                                         layer_name=f"{BY_KEY[step.modality].label} (synthetic) iteration {step.iteration}")
-            add_physical_rows(plan.sink, [step.iteration, step.modality], step.metrics, step.path)
-            for band in step.metrics:
-                run.feedback.pushInfo(f"Iteration {step.iteration:2d} | {step.modality} {band.band:<10} | {band.describe()}")
-        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_TABLE": plan.table}
+            add_physical_rows(sink, [step.iteration, step.modality], step.metrics, step.path)
+        for line in physical_log_lines([(f"Iteration {step.iteration}", step.modality, step.metrics) for step in steps]):
+            run.feedback.pushInfo(line)
+        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_TABLE": table}
 
     def _plan(self, parameters, context):
         model = read_model(self, parameters, context)

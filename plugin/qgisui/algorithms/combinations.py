@@ -31,6 +31,8 @@ from .tables import add_metrics_row, describe_metrics, metrics_table
 
 SHEET_WORDS = "Real renderings on the left (the given ones framed in green), generated ones on the right."
 
+LEADING_FIELDS = (("combination", QMetaType.Type.QString), ("modality", QMetaType.Type.QString))  # of the table
+
 
 @dataclass
 class CombinationsPlan:
@@ -38,8 +40,6 @@ class CombinationsPlan:
     sampling: dict
     out_dir: Path
     sheet: Optional[Path]  # chosen by the user; None: in the output folder, named after the run
-    sink: object
-    table: str
 
 
 class CombinationsAlgorithm(ModelAlgorithm):
@@ -77,15 +77,11 @@ class CombinationsAlgorithm(ModelAlgorithm):
                 raise refusal(self, name, f"a real {LABELS[modality]} raster is needed")
 
     def read(self, parameters, context, run):
-        leading_fields = (("combination", QMetaType.Type.QString), ("modality", QMetaType.Type.QString))
-        sink, table = metrics_table(self, parameters, context, "OUTPUT_TABLE", leading_fields)
         return CombinationsPlan(
             conditions={m: read_condition(self, parameters, context, parameter_name(m), m) for m in MODALITIES},
             sampling=read_sampling(self, parameters, context),
             out_dir=destination_path(self, parameters, context, "OUTPUT_FOLDER"),
             sheet=chosen_sheet(self, parameters, context, "OUTPUT_SHEET"),
-            sink=sink,
-            table=table,
         )
 
     def execute(self, plan, run):
@@ -112,13 +108,15 @@ class CombinationsAlgorithm(ModelAlgorithm):
         run_name, results, sheet = outcome
         group = run.group_name(run_name)
         run_parameters = {**plan.sampling, **{m: spec.label for m, spec in plan.conditions.items()}}
-        load = run.wants_layers(plan.table)
+        # made now, not in read(): a failed or cancelled run leaves no empty table behind
+        sink, table = metrics_table(self, run.parameters, run.context, "OUTPUT_TABLE", LEADING_FIELDS)
+        load = run.wants_layers(table)
         width = max((len(result.label) for result in results), default=0)
         for result in results:
             name = f"{default_layer_name(result.modality)} {result.label.lower()}"
             run.show(result.path, result.modality, group, run_parameters, layer_name=name, visible=False, load=load)
-            add_metrics_row(plan.sink, [result.label, result.modality], result.metrics, result.path)
+            add_metrics_row(sink, [result.label, result.modality], result.metrics, result.path)
             run.feedback.pushInfo(
                 f"{result.label:<{width}} | {LABELS[result.modality]:<16} | {describe_metrics(result.metrics)}"
             )
-        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(sheet), "OUTPUT_TABLE": plan.table}
+        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(sheet), "OUTPUT_TABLE": table}

@@ -21,7 +21,7 @@ from .. import settings
 from ..errors import engine_errors
 from ..physical_layers import register_physical_layer
 from ..physical_names import SENSORS, sensor_parameter
-from .model_algorithm import ModelAlgorithm
+from .model_algorithm import ParameterModelAlgorithm
 from .parameters import add_sampling, destination_path, is_set, read_sampling, refusal
 from .physical_parameters import (
     add_date,
@@ -34,7 +34,7 @@ from .physical_parameters import (
     read_sensor_conditions,
 )
 from .sheet_output import SHEET_FILTER, chosen_sheet, sheet_path, sheet_png, write_sheet_page
-from .tables import add_physical_rows, physical_metrics_table
+from .tables import add_physical_rows, physical_log_lines, physical_metrics_table
 
 SUBSETS, TARGETS = "SUBSETS", "GENERATE"  # GENERATE: the engine's "generate" field names it
 SHEET_WORDS = ("One row per combination: quicklooks of the real layers on the left (the given ones framed in "
@@ -46,6 +46,8 @@ SUBSETS_HELP = (
     "every real raster at once. Example: none; s2l2a; S2L2A_B02_B03_B04_B08; s1rtc+dem. Empty: none, each "
     f"real raster alone, and all of them. At most {MAX_SUBSETS}: twelve modalities make 4095 subsets."
 )
+
+LEADING_FIELDS = (("combination", QMetaType.Type.QString), ("modality", QMetaType.Type.QString))  # table
 
 
 @dataclass
@@ -59,11 +61,9 @@ class PhysicalCombinationsPlan:
     sampling: dict
     out_dir: Path = None
     sheet: Optional[Path] = None  # chosen by the user; None: in the output folder
-    sink: object = None
-    table: str = None
 
 
-class PhysicalCombinationsAlgorithm(ModelAlgorithm):
+class PhysicalCombinationsAlgorithm(ParameterModelAlgorithm):
     NAME = "combinationsphysical"
     DISPLAY_NAME = "Conditioning combinations (COP-GEN)"
     GROUP = "analysis"
@@ -98,22 +98,14 @@ class PhysicalCombinationsAlgorithm(ModelAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             "OUTPUT_TABLE", self.tr("Combination metrics"), QgsProcessing.SourceType.TypeVector))
 
-    def model_problem(self, parameters, context):
-        return None  # the Model parameter's own check (read_model), in check()
-
     def check(self, parameters, context):
         self._plan(parameters, context)
 
     def read(self, parameters, context, run):
         plan = self._plan(parameters, context)
-        leading = (("combination", QMetaType.Type.QString), ("modality", QMetaType.Type.QString))
-        plan.sink, plan.table = physical_metrics_table(self, parameters, context, "OUTPUT_TABLE", leading)
         plan.out_dir = destination_path(self, parameters, context, "OUTPUT_FOLDER")
         plan.sheet = chosen_sheet(self, parameters, context, "OUTPUT_SHEET")
         return plan
-
-    def load_model(self, plan, run):
-        run.load_model(plan.model.folder)  # the Model parameter's, not the setting's
 
     def execute(self, plan, run):
         run.feedback.pushInfo(f"{plan.count} combinations, one generation each")
@@ -134,21 +126,24 @@ class PhysicalCombinationsAlgorithm(ModelAlgorithm):
         group = run.group_name(run_name)
         run_parameters = {"model": plan.model.name, **plan.sampling, "date": plan.date or "not conditioned",
                           **{spec.sensor: spec.label for spec in plan.conditions}}
-        load = run.wants_layers(plan.table)
+        # made now, not in read(): a failed or cancelled run leaves no empty table behind
+        sink, table = physical_metrics_table(self, run.parameters, run.context, "OUTPUT_TABLE", LEADING_FIELDS)
+        load = run.wants_layers(table)
         for result in results:
             if load:
                 register_physical_layer(run.context, str(result.path), result.modality, group, run_parameters,
-                                        layer_name=f"{BY_KEY[result.modality].label} {result.label.lower()}")
-            add_physical_rows(plan.sink, [result.label, result.modality], result.metrics, result.path)
-            for band in result.metrics:
-                run.feedback.pushInfo(f"{result.label} | {result.modality} {band.band} | {band.describe()}")
-        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(sheet), "OUTPUT_TABLE": plan.table}
+                                        layer_name=f"{BY_KEY[result.modality].label} {result.label.lower()}",
+                                        visible=False)  # one layer per modality and combination: as Beta's, unticked
+            add_physical_rows(sink, [result.label, result.modality], result.metrics, result.path)
+        for line in physical_log_lines([(result.label, result.modality, result.metrics) for result in results]):
+            run.feedback.pushInfo(line)
+        return {"OUTPUT_FOLDER": str(plan.out_dir), "OUTPUT_SHEET": str(sheet), "OUTPUT_TABLE": table}
 
     def _plan(self, parameters, context):
         model = read_model(self, parameters, context)
         conditions = read_sensor_conditions(self, parameters, context)
         if not conditions:
-            raise refusal(self, [sensor_parameter(sensor) for sensor in SENSORS[:1]],
+            raise refusal(self, sensor_parameter(SENSORS[0]),
                           "give at least one real raster to compare with")
         subsets = self.parameterAsString(parameters, SUBSETS, context) if is_set(parameters, SUBSETS) else None
         targets = read_generate(self, parameters, context, TARGETS) if is_set(parameters, TARGETS) else None

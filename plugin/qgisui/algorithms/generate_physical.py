@@ -14,7 +14,7 @@ from ...engine.families import COPGEN
 from ...engine.families.copgen.registry import BY_KEY
 from ..physical_layers import WINDOWS_OUTPUT, register_physical_layer, register_windows_layer
 from .generate import MAX_SAMPLES, run_name_base
-from .model_algorithm import ModelAlgorithm
+from .model_algorithm import ParameterModelAlgorithm
 from .parameters import (
     add_area,
     add_sampling,
@@ -57,7 +57,7 @@ class PhysicalPlan:
     destinations: dict = None  # {key: the destination's file, or None}
 
 
-class GeneratePhysicalAlgorithm(ModelAlgorithm):
+class GeneratePhysicalAlgorithm(ParameterModelAlgorithm):
     NAME = "generatephysical"
     DISPLAY_NAME = "Generate physical layers (COP-GEN)"
     GROUP = "generation"
@@ -100,9 +100,6 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
         add_key_destinations(self, "when generated")  # the first sample of each
         self.addOutput(QgsProcessingOutputVectorLayer(WINDOWS_OUTPUT, self.tr("Location and date per window")))
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_FILES", self.tr("All generated files")))
-
-    def model_problem(self, parameters, context):
-        return None  # the Model parameter's own check (read_model), in check()
 
     def check(self, parameters, context):
         """What only QGIS can check (the model, layers, the area against them); the engine's
@@ -156,9 +153,6 @@ class GeneratePhysicalAlgorithm(ModelAlgorithm):
             results["OUTPUT_FILES"].append(path)
             run.feedback.pushInfo(f"Wrote {path}")
         return results
-
-    def load_model(self, plan, run):
-        run.load_model(plan.model.folder)  # the Model parameter's, not the setting's
 
     def _plan(self, parameters, context, out=True):
         return PhysicalPlan(

@@ -74,3 +74,15 @@ class ModelAlgorithm(CopGenAlgorithm):
         except BaseException:
             run.forget_destinations()
             raise
+
+
+class ParameterModelAlgorithm(ModelAlgorithm):
+    """An algorithm whose Model parameter picks the model (COP-GEN's, see
+    physical_parameters.read_model, which refuses a missing model or one of the other family
+    in check()): the plan's ``model`` is loaded, not the setting's."""
+
+    def model_problem(self, parameters, context):
+        return None  # the Model parameter's own check, in check()
+
+    def load_model(self, plan, run):
+        run.load_model(plan.model.folder)

@@ -8,9 +8,9 @@ everywhere. Refusals are QgsProcessingExceptions naming the dialog's labels
 (:func:`.parameters.refusal`, :func:`..errors.engine_errors`); the engine's own checks (bands
 missing, codes unknown, dates outside the model's range) come back in the same words.
 
-    add_sensor_conditions(algorithm, sensors=SENSORS, prefix="")
-    read_sensor_conditions(algorithm, parameters, context, prefix="") -> [PhysicalConditionSpec]
-    sensor_layers(algorithm, parameters, context, prefix="") -> {parameter: QgsRasterLayer}
+    add_sensor_conditions(algorithm)
+    read_sensor_conditions(algorithm, parameters, context) -> [PhysicalConditionSpec]
+    sensor_layers(algorithm, parameters, context) -> {parameter: QgsRasterLayer}
     tell_s2_offsets(feedback, conditions): the DN offset of each Sentinel-2 condition, in the log
     add_generate(algorithm) / read_generate(algorithm, parameters, context) -> [official keys]
     add_date(algorithm) / read_date(algorithm, parameters, context) -> "YYYY-MM-DD" or None
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from qgis.core import (
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterEnum,
     QgsProcessingParameterRasterLayer,
@@ -33,7 +34,9 @@ from qgis.core import (
 
 from ...engine.families import BETA, COPGEN
 from ...geo.condition_spec import AUTO_OFFSET, band_tokens, describe_s2_offset
+from ...engine.errors import InputError
 from ...engine.families.copgen.registry import IMAGE_MODALITIES, MODALITIES
+from ...engine.families.copgen.request_rules import check_date
 from .. import settings
 from ..errors import engine_errors
 from ..physical_names import (
@@ -75,12 +78,12 @@ BANDS_HELP = (
 # -- the sensors' condition rasters -------------------------------------------------------------
 
 
-def add_sensor_conditions(algorithm, sensors=SENSORS, prefix=""):
-    """One optional raster parameter per sensor (``prefix`` + "S2L2A", ...), each with its
-    advanced band names and, for Sentinel-1, its dB switch, for Sentinel-2 its DN offset ("auto"
-    or a number, as COP-GEN-Beta's conditions take it)."""
-    for sensor in sensors:
-        name, words = sensor_parameter(sensor, prefix), SENSOR_LABELS[sensor]
+def add_sensor_conditions(algorithm):
+    """One optional raster parameter per sensor ("S2L2A", ...), each with its advanced band names
+    and, for Sentinel-1, its dB switch, for Sentinel-2 its DN offset ("auto" or a number, as
+    COP-GEN-Beta's conditions take it)."""
+    for sensor in SENSORS:
+        name, words = sensor_parameter(sensor), SENSOR_LABELS[sensor]
         algorithm.addParameter(
             QgsProcessingParameterRasterLayer(name, algorithm.tr(f"{words} condition"), optional=True)
         )
@@ -105,29 +108,26 @@ def add_sensor_conditions(algorithm, sensors=SENSORS, prefix=""):
             add_advanced(algorithm, offset)
 
 
-def sensor_layers(algorithm, parameters, context, prefix=""):
+def sensor_layers(algorithm, parameters, context):
     """{parameter: QgsRasterLayer} of the sensors' condition rasters given (refused when not a
     raster file)."""
     layers = {}
     for sensor in SENSORS:
-        name = sensor_parameter(sensor, prefix)
-        if algorithm.parameterDefinition(name) is not None:
-            layer = raster_layer(algorithm, parameters, context, name)
-            if layer is not None:
-                layers[name] = layer
+        name = sensor_parameter(sensor)
+        layer = raster_layer(algorithm, parameters, context, name)
+        if layer is not None:
+            layers[name] = layer
     return layers
 
 
-def read_sensor_conditions(algorithm, parameters, context, prefix=""):
+def read_sensor_conditions(algorithm, parameters, context):
     """The engine's condition specs (PhysicalConditionSpec) of the sensors' rasters given, in the
     dialog's order."""
     from ...geo.physical_pipeline import PhysicalConditionSpec
 
     specs = []
     for sensor in SENSORS:
-        name = sensor_parameter(sensor, prefix)
-        if algorithm.parameterDefinition(name) is None:
-            continue
+        name = sensor_parameter(sensor)
         layer = raster_layer(algorithm, parameters, context, name)
         if layer is None:
             continue
@@ -170,8 +170,13 @@ def add_generate(algorithm, name=GENERATE, description="Modalities to generate",
 
 
 def read_generate(algorithm, parameters, context, name=GENERATE):
-    """The official keys chosen, in network order."""
-    return [MODALITIES[index] for index in sorted(set(algorithm.parameterAsEnums(parameters, name, context)))]
+    """The official keys chosen, in network order; none chosen is refused where the parameter is
+    not optional (in the dialog's words: the engine's refusal lists official keys)."""
+    keys = [MODALITIES[index] for index in sorted(set(algorithm.parameterAsEnums(parameters, name, context)))]
+    definition = algorithm.parameterDefinition(name)
+    if not keys and not definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional:
+        raise refusal(algorithm, name, "choose at least one")
+    return keys
 
 
 # -- the date ------------------------------------------------------------------------------------
@@ -190,15 +195,20 @@ def add_date(algorithm, name=DATE):
 
 
 def read_date(algorithm, parameters, context, name=DATE):
-    """"YYYY-MM-DD", or None when unset; the model's range (1950..2050) is the engine's check
-    (the request refuses a date outside it, naming this parameter)."""
+    """"YYYY-MM-DD", or None when unset; a date outside the model's years (the engine's rule) is
+    refused here, so the analyses refuse it in check(), before their table is made."""
     if not is_set(parameters, name):
         return None
     # (QgsProcessingAlgorithm has no parameterAsDate on QGIS 3.22)
     value = QgsProcessingParameters.parameterAsDate(algorithm.parameterDefinition(name), parameters, context)
     if value is None or not value.isValid():
         raise refusal(algorithm, name, f"{parameters[name]!r} is not a date (YYYY-MM-DD)")
-    return value.toString("yyyy-MM-dd")
+    date = value.toString("yyyy-MM-dd")
+    try:
+        check_date(date)
+    except InputError as exc:
+        raise refusal(algorithm, name, exc.message) from None
+    return date
 
 
 # -- the model -----------------------------------------------------------------------------------

@@ -11,22 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qgis.core import (
-    QgsMapLayerLegendUtils,
     QgsProcessingException,
-    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputFolder,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingParameterFolderDestination,
-    QgsProcessingUtils,
 )
 
-from ... import __version__
-from ...engine.families.copgen.registry import BY_KEY, IMAGE_MODALITIES
+from ...engine.families.copgen.registry import IMAGE_MODALITIES
 from .. import settings
 from ..errors import engine_errors
-from ..output_layers import _PENDING, PROPERTY_MODALITY, PROPERTY_RUN, move_to_run_group
-from ..physical_layers import LEGEND_TITLES, style_physical
-from ..physical_layers import _register as register_layer
+from ..physical_layers import register_input_layer
 from .model_algorithm import ModelAlgorithm
 from .parameters import add_area, area_arguments, check_overlap, destination_path, read_area
 from .physical_parameters import (
@@ -112,8 +106,7 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
             results[destination_name(key)] = path
             results["OUTPUT_FILES"].append(path)
             if load[key]:  # loaded on completion as generated layers are (physical_layers' bookkeeping), as inputs
-                register_layer(run.context, path, f"{BY_KEY[key].label} (model input)",
-                               QgsProcessingUtils.LayerHint.Raster, InputLayerPostProcessor(key, group))
+                register_input_layer(run.context, path, key, group)
             run.feedback.pushInfo(f"Wrote {path}")
         return results
 
@@ -137,30 +130,3 @@ class PreparePhysicalAlgorithm(ModelAlgorithm):
             return prepare_request(plan.conditions, date=plan.date, run_name=run_name,
                                    max_area_km2=settings.max_area_km2(),
                                    **(area_arguments(plan.area) if plan.area else {}))
-
-
-class InputLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Styles a prepared input as its modality, says it is a model input, files it in the run's group."""
-
-    def __init__(self, key, group):
-        super().__init__()
-        self.key, self.group = key, group
-
-    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
-        try:
-            style_physical(layer, self.key)
-            metadata = layer.metadata()
-            metadata.setTitle(f"{BY_KEY[self.key].label}, model input ({self.group})")
-            metadata.setAbstract(f"{BY_KEY[self.key].label} as a COP-GEN model is fed it, in {BY_KEY[self.key].unit}, "
-                                 f"read from the condition layer (COP-GEN-Beta for QGIS {__version__}). The "
-                                 "user's data resampled, not synthetic.")
-            metadata.addKeywords("COP-GEN", ["model input", self.key, self.group])
-            layer.setMetadata(metadata)
-            layer.setCustomProperty(PROPERTY_MODALITY, self.key)
-            layer.setCustomProperty(PROPERTY_RUN, self.group)
-            node = move_to_run_group(context.project(), layer, self.group)
-            title = LEGEND_TITLES.get(BY_KEY[self.key].processing)
-            if title:
-                QgsMapLayerLegendUtils.setLegendNodeUserLabel(node, 0, title)
-        finally:
-            _PENDING.discard(self)

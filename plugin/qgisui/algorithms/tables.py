@@ -60,3 +60,14 @@ def add_physical_rows(sink, leading_values, comparisons, path):
 
     for comparison in comparisons:
         add_metrics_row(sink, [*leading_values, comparison.band, comparison.unit], comparison, path, PHYSICAL_FIELDS)
+
+
+def physical_log_lines(rows):
+    """The log's table of COP-GEN comparisons: one line per band of ``rows`` ((lead text,
+    official key, [BandComparison])), the modality by its label (the dialog's words), aligned."""
+    from ...engine.families.copgen.registry import BY_KEY
+
+    lines = [(lead, BY_KEY[key].label, band) for lead, key, comparisons in rows for band in comparisons]
+    widths = [max((len(str(line[column])) for line in lines), default=0) for column in (0, 1)]
+    return [f"{lead:<{widths[0]}} | {label:<{widths[1]}} | {band.band:<4} | {band.describe()}"
+            for lead, label, band in lines]
