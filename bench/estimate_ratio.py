@@ -137,18 +137,36 @@ def timed_calls(model, spans):
 
 
 def keep_estimate(announced):
-    """Keep the estimate each family's pipeline prices (and announces as its first message)."""
+    """Keep the estimate each family's pipeline prices (and announces as its first message), and
+    announced["again"](): the same estimate priced with the speed measured anew, now."""
     beta, copgen = pipeline.estimate_run, physical_pipeline.canvas_cost
 
-    def beta_estimate(*a, **k):
-        announced["estimate"] = beta(*a, **k)
+    def keep(price, *a, **k):
+        announced["estimate"] = price(*a, **k)
+        announced["again"] = lambda: reprice(price, *a, **k)
         return announced["estimate"]
 
-    def copgen_estimate(*a, **k):
-        announced["estimate"] = copgen(*a, **k)
-        return announced["estimate"]
+    pipeline.estimate_run = lambda *a, **k: keep(beta, *a, **k)
+    physical_pipeline.canvas_cost = lambda *a, **k: keep(copgen, *a, **k)
 
-    pipeline.estimate_run, physical_pipeline.canvas_cost = beta_estimate, copgen_estimate
+
+def reprice(price, *args, **kwargs):
+    """``price(*args)`` with this machine's speed measured again (an empty speed cache): the
+    other people on a shared machine change its speed between the kept measurement and the run."""
+    from plugin.engine import estimate
+    from plugin.engine.families.copgen import speed as copgen_speed
+
+    estimate._MEASURED.clear()
+    copgen_speed._KNOWN.clear()
+    with tempfile.TemporaryDirectory(prefix="estimate-ratio-speed-") as cache:
+        kept, os.environ[speed.CACHE_DIR_ENV] = os.environ.get(speed.CACHE_DIR_ENV), cache
+        try:
+            return price(*args, **kwargs)
+        finally:
+            if kept is None:
+                os.environ.pop(speed.CACHE_DIR_ENV)
+            else:
+                os.environ[speed.CACHE_DIR_ENV] = kept
 
 
 def estimated_stages(estimate):
@@ -170,6 +188,8 @@ def main():
     parser.add_argument("--generate", default=None, help="modalities (default: S1 and the DEM)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--preference", default="fast", choices=("fast", "faithful"))
+    parser.add_argument("--reprice", action="store_true",
+                        help="also price the run with the speed measured again right after it")
     args = parser.parse_args()
     print(f"host: {platform.machine()}, {os.cpu_count()} logical CPUs; instruction sets: {isa_summary()}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -202,13 +222,22 @@ def main():
         pipeline.generate_area(model, request, Path(scratch) / "out", progress=progress)
         timed_calls_done = time.perf_counter()
         estimate = announced["estimate"]
-        model_calls = {stage: span for stage, span in spans.items()}
+        model_calls = {stage: list(span) for stage, span in spans.items()}
+        after = announced["again"]() if args.reprice else None
     print(f"estimate announced {announced['after_s']:.2f} s after the start: {estimate.describe()}")
+    report(estimate, model_calls, timed_calls_done, announced["work_from"])
+    if after is not None:
+        print(f"\nthe same run priced with the speed measured again just after it (same load as its end): "
+              f"{after.describe()}")
+        report(after, model_calls, timed_calls_done, announced["work_from"])
+
+
+def report(estimate, model_calls, ended, work_from):
     guesses, counts = estimated_stages(estimate)
     print(f"{'stage':<10} {'evaluations':>11} {'estimated s':>12} {'measured s':>11} {'in calls s':>11} "
           f"{'measured / estimated':>21}")
     if "decoding" in model_calls:
-        model_calls["decoding"][1] = timed_calls_done  # writing the outputs is part of the last stage
+        model_calls["decoding"][1] = ended  # writing the outputs is part of the last stage
     peaks = []
     for stage in ("encoding", "denoising", "decoding"):
         guess = guesses.get(stage) or 0.0
@@ -218,7 +247,7 @@ def main():
         taken = last - first
         ratio = taken / guess if guess else float("nan")
         print(f"{stage:<10} {counts[stage]:>11} {guess:>12.2f} {taken:>11.2f} {inside:>11.2f} {ratio:>21.2f}")
-    total = timed_calls_done - announced["work_from"]
+    total = ended - work_from
     print(f"{'run':<10} {'':>11} {estimate.seconds:>12.2f} {total:>11.2f} {'':>11} {total / estimate.seconds:>21.2f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
     print(f"memory: estimate {estimate.peak_bytes / 2 ** 30:.2f} GiB, peak RSS {peak:.2f} GiB "

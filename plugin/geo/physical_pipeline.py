@@ -26,7 +26,7 @@ import numpy as np
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling, write_json_atomic
 from ..engine.vae_canvas import MODEL_TILE_LATENTS, PIXELS_PER_LATENT, decode_canvas, encode_canvas, sample_posterior
 from ..engine.errors import InputError
-from ..engine.estimate import DECODER_MAPS, ENCODER_MAPS, check_limits, duration
+from ..engine.estimate import ENCODER_MAPS, check_limits, duration
 from ..engine.wording import count
 from ..engine.families.copgen.speed import seconds_per_vae_latent, seconds_per_window
 from ..engine.families.copgen.canvas import DEFAULT_TILING, WINDOW_UNITS, canvas_shape, sample_area
@@ -223,11 +223,18 @@ def _vae_call_latents(lattice, key, batch):
     return area * min(len(layout), max(1, batch * MODEL_TILE_LATENTS // area))
 
 
+# Full-resolution feature maps (of ch x ch_mult[0] channels) a COP-GEN decoder session holds at
+# its peak: decoding a cell's S1 canvas in 624 px tiles and its DEM in one 368 px tile grew the
+# peak RSS by 3.8 GiB (bench/estimate_ratio.py, full-size fp32, CPU), about twice as many maps as
+# COP-GEN-Beta's decoder (engine.estimate.DECODER_MAPS); the encoders matched ENCODER_MAPS.
+DECODER_MAPS = 16
+
+
 def _activation_bytes(info, windows, lattice, given, decoded, batch):
     """Rough float32 activations of the run's networks, each session's at its largest call
     (ONNX Runtime keeps a session's memory once it has grown, so the sessions add up): the
     denoiser's over ``windows`` windows (attention scores, MLP hidden, token copies) and each
-    VAE's full-resolution feature maps (as many as for COP-GEN-Beta's VAE, engine.estimate)."""
+    VAE's full-resolution feature maps (ENCODER_MAPS as for COP-GEN-Beta, DECODER_MAPS above)."""
     net = info.get("denoiser", {})
     denoiser = (net.get("num_heads", 16) * NUM_TOKENS ** 2 * 2 + NUM_TOKENS * net.get("mlp_hidden", 4096) * 2
                 + NUM_TOKENS * net.get("embed_dim", 1024) * 8)
