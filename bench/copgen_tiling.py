@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.gaussian_oracle import MultiResolutionOracle  # noqa: E402
 from plugin.analysis.seams import blind_seam_score, layout_seam_score  # noqa: E402
-from plugin.engine.families.copgen.canvas import DEFAULT_TILING, WINDOW_UNITS, latents_per_unit, sample_area  # noqa: E402
+from plugin.engine.families.copgen.canvas import (  # noqa: E402
+    DEFAULT_TILING, WINDOW_UNITS, latents_per_unit, sample_area)
 from plugin.engine.families.copgen.sampling import sampling_streams  # noqa: E402
 from plugin.engine.tiling import parse_tiling  # noqa: E402
 

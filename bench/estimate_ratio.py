@@ -79,8 +79,8 @@ def cell_condition(px, folder):
     with rasterio.open(TILE) as src:
         data, profile, descriptions = src.read(), src.profile, src.descriptions
     reps = -(-px // data.shape[1])
-    padded = np.pad(data, ((0, 0), (0, reps * data.shape[1] - data.shape[1]), (0, reps * data.shape[2] - data.shape[2])),
-                    mode="symmetric")[:, :px, :px]
+    grow = ((0, 0), (0, (reps - 1) * data.shape[1]), (0, (reps - 1) * data.shape[2]))
+    padded = np.pad(data, grow, mode="symmetric")[:, :px, :px]
     profile.update(width=px, height=px, tiled=True, blockxsize=256, blockysize=256, compress="deflate")
     path = Path(folder) / f"mirrored_{px}px.tif"
     with rasterio.open(path, "w", **profile) as dst:
