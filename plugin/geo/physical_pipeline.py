@@ -24,16 +24,16 @@ from typing import Optional
 import numpy as np
 
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling, write_json_atomic
-from ..engine.vae_canvas import PIXELS_PER_LATENT, decode_canvas, encode_canvas, sample_posterior
+from ..engine.vae_canvas import MODEL_TILE_LATENTS, PIXELS_PER_LATENT, decode_canvas, encode_canvas, sample_posterior
 from ..engine.errors import InputError
-from ..engine.estimate import check_limits, duration
+from ..engine.estimate import ENCODER_MAPS, check_limits, duration
 from ..engine.wording import count
-from ..engine.families.copgen.speed import seconds_per_window
+from ..engine.families.copgen.speed import seconds_per_vae_latent, seconds_per_window
 from ..engine.families.copgen.canvas import DEFAULT_TILING, WINDOW_UNITS, canvas_shape, sample_area
-from ..engine.families.copgen.registry import BY_KEY, expand_names
+from ..engine.families.copgen.registry import BY_KEY, NUM_TOKENS, expand_names
 from ..engine.families.copgen.request_rules import parse_date
 from ..engine.model_folder import source_hashes
-from ..engine.tiling import parse_tiling
+from ..engine.tiling import parse_tiling, vae_layout
 from .lattice import ModelLattice
 from .output import provenance_tags
 from .condition_spec import AUTO_OFFSET, resolve_s2_offset
@@ -167,39 +167,135 @@ def area_lattice(request):
 
 @dataclass(frozen=True)
 class CanvasCost:
-    """What a COP-GEN run holds and runs, counted without allocating: its peak bytes (the model
-    files and the canvases with the solver's history), its denoiser windows and, when the model's
-    speed on this machine is known (``seconds_per_window``), the seconds they take (the
-    denoiser's: the VAE tiles are not priced)."""
+    """What a COP-GEN run holds and runs, counted without allocating: its peak bytes, its
+    denoiser windows and the VAE tiles (and their area in latent cells) it encodes and decodes
+    with the VAEs it opens; when the model's speed on this machine is known (``speed``: seconds
+    per window, per encoded and decoded latent cell, per VAE opened), the seconds of each stage."""
 
     peak_bytes: int
     windows: int
     calls: int
-    seconds_per_window: Optional[float] = None
+    encoder_tiles: int = 0
+    decoder_tiles: int = 0
+    encoder_latents: int = 0
+    decoder_latents: int = 0
+    vaes_opened: tuple = (0, 0)  # (encoders, decoders)
+    speed: Optional[dict] = None  # {"window", "encoder", "decoder", "open encoder", "open decoder": s}
+
+    @property
+    def seconds_per_window(self):
+        return None if self.speed is None else self.speed["window"]
+
+    @property
+    def stage_seconds(self):
+        """{"encoding", "denoising", "decoding": seconds of the whole stage}, None if not priced."""
+        if self.speed is None:
+            return None
+        get = lambda name: self.speed.get(name) or 0.0  # noqa: E731 (a role the run does not use)
+        return {"encoding": self.encoder_latents * get("encoder") + self.vaes_opened[0] * get("open encoder"),
+                "denoising": self.windows * get("window"),
+                "decoding": self.decoder_latents * get("decoder") + self.vaes_opened[1] * get("open decoder")}
 
     @property
     def seconds(self):
-        return None if self.seconds_per_window is None else self.windows * self.seconds_per_window
+        stages = self.stage_seconds
+        return None if stages is None else sum(stages.values())
 
     def describe(self):
         time = "" if self.seconds is None else (
-            f"about {duration(self.seconds)} of denoising ({self.seconds_per_window:.2f} s per window here), ")
-        return (f"{time}{count(self.windows, 'denoiser window')} over {count(self.calls, 'call')} and about "
+            f"about {duration(self.seconds)} ({self.seconds_per_window:.2f} s per window here): ")
+        return (f"{time}{count(self.windows, 'denoiser window')} over {count(self.calls, 'call')}, "
+                f"{count(self.encoder_tiles + self.decoder_tiles, 'VAE tile')} and about "
                 f"{self.peak_bytes / 2 ** 30:.1f} GiB of memory")
 
 
 def canvas_cost(model, request, lattice):
+    """The run's :class:`CanvasCost`: every network evaluation counted (the tiling's windows at
+    each call, the VAE tiles of each condition encoded and of each generated image decoded), and
+    priced with the model's speed on this machine (measured once, on VAEs the run opens; the
+    denoiser at the batch of windows the run calls it with)."""
     tiling = parse_tiling(request.tiling or DEFAULT_TILING)
     steps, samples = request.steps, request.samples
-    windows = sum(len(tiling.layout(*lattice.units, call, steps, size=WINDOW_UNITS)) for call in range(steps))
+    per_call = [len(tiling.layout(*lattice.units, call, steps, size=WINDOW_UNITS)) for call in range(steps)]
     floats = lambda key: math.prod(canvas_shape(key, lattice.units))  # noqa: E731
-    given = [key for spec in request.conditions for key in spec.keys if BY_KEY[key].has_vae]
+    given = [key for spec in request.conditions for key in spec.keys
+             if BY_KEY[key].has_vae and key not in request.generate]
+    decoded = [key for key in request.generate if BY_KEY[key].has_vae]
     # per sample: x, the solver's history (up to 3), the noise and a temporary of each generated
     # canvas, the scaled latents and the posterior sample of each condition
-    canvas = 4 * samples * (6 * sum(floats(k) for k in request.generate if BY_KEY[k].has_vae)
-                            + 2 * sum(floats(k) for k in given))
-    files = sum(entry.get("bytes", 0) for entry in model.info.get("files", {}).values())
-    return CanvasCost(int(files + canvas), windows * samples, steps * samples, seconds_per_window(model))
+    canvas = 4 * samples * (6 * sum(floats(k) for k in decoded) + 2 * sum(floats(k) for k in given))
+    encoder = _vae_tiles(lattice, given)
+    decoder = tuple(samples * n for n in _vae_tiles(lattice, decoded))
+    batch = min(model.max_batch, max(per_call) * samples)
+    graphs = ["denoiser"] + [f"vae_encoder.{k}" for k in given] + [f"vae_decoder.{k}" for k in decoded]
+    peak = (sum(_graph_bytes(model, name) for name in graphs) + canvas
+            + _activation_bytes(model.info, batch, lattice, given, decoded, model.max_batch))
+    return CanvasCost(int(peak), sum(per_call) * samples, steps * samples, encoder[0], decoder[0],
+                      encoder[1], decoder[1], (len(given), len(decoded)), _speed(model, batch, given, decoded))
+
+
+def _graph_bytes(model, name):
+    """Bytes of the graph ``name`` the run opens (with its external weights), from model.json;
+    every file of the folder where the model has no plan (built by hand)."""
+    files = model.info.get("files", {})
+    plan = getattr(model, "plan", None)
+    if plan is None or name not in plan.graphs:
+        return sum(entry.get("bytes", 0) for entry in files.values()) if name == "denoiser" else 0
+    graph = Path(plan.graphs[name]).name
+    return sum(files.get(file, {}).get("bytes", 0) for file in (graph, graph + ".data"))
+
+
+def _vae_call_latents(lattice, key, batch):
+    """Latent cells of the largest VAE call over ``key``'s canvas (tiles of vae_canvas, as many
+    per call as its batch rule allows)."""
+    layout = vae_layout(*canvas_shape(key, lattice.units)[1:])
+    area = layout.window_shape[0] * layout.window_shape[1]
+    return area * min(len(layout), max(1, batch * MODEL_TILE_LATENTS // area))
+
+
+# Full-resolution feature maps (of ch x ch_mult[0] channels) a COP-GEN decoder session holds at
+# its peak: decoding a cell's S1 canvas in 624 px tiles and its DEM in one 368 px tile grew the
+# peak RSS by 3.8 GiB (bench/estimate_ratio.py, full-size fp32, CPU), about twice as many maps as
+# COP-GEN-Beta's decoder (engine.estimate.DECODER_MAPS); the encoders matched ENCODER_MAPS.
+DECODER_MAPS = 16
+
+
+def _activation_bytes(info, windows, lattice, given, decoded, batch):
+    """Rough float32 activations of the run's networks, each session's at its largest call
+    (ONNX Runtime keeps a session's memory once it has grown, so the sessions add up): the
+    denoiser's over ``windows`` windows (attention scores, MLP hidden, token copies) and each
+    VAE's full-resolution feature maps (ENCODER_MAPS as for COP-GEN-Beta, DECODER_MAPS above)."""
+    net = info.get("denoiser", {})
+    denoiser = (net.get("num_heads", 16) * NUM_TOKENS ** 2 * 2 + NUM_TOKENS * net.get("mlp_hidden", 4096) * 2
+                + NUM_TOKENS * net.get("embed_dim", 1024) * 8)
+    vae = next(iter(info.get("vaes", {}).values()), {})
+    per_pixel = vae.get("ch", 128) * vae.get("ch_mult", [1])[0] * PIXELS_PER_LATENT ** 2
+    maps = sum(ENCODER_MAPS * _vae_call_latents(lattice, key, batch) for key in given)
+    maps += sum(DECODER_MAPS * _vae_call_latents(lattice, key, batch) for key in decoded)
+    return 4 * (windows * denoiser + maps * per_pixel)
+
+
+def _speed(model, batch, given, decoded):
+    """CanvasCost.speed: the model's figures on this machine (measured once), None when unknown."""
+    window = seconds_per_window(model, batch)
+    if window is None:
+        return None
+    figures = {"window": window}
+    for role, keys in (("encoder", given), ("decoder", decoded)):
+        if keys:
+            figures[role], figures[f"open {role}"] = seconds_per_vae_latent(model, role, keys[0])
+    return figures
+
+
+def _vae_tiles(lattice, keys):
+    """(tiles, latent cells in them) of encoding or decoding the canvases of ``keys`` once, in the
+    tiles of vae_canvas (overlaps count twice: the VAE runs on them twice)."""
+    tiles = area = 0
+    for key in keys:
+        layout = vae_layout(*canvas_shape(key, lattice.units)[1:])
+        tiles += len(layout)
+        area += len(layout) * layout.window_shape[0] * layout.window_shape[1]
+    return tiles, area
 
 
 def s2_offset_tags(specs):
