@@ -6,6 +6,7 @@ import importlib
 import json
 import math
 import re
+import sys
 
 import numpy as np
 import pytest
