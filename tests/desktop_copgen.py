@@ -43,35 +43,14 @@ def main(argv=None):
     import desktop_entry_points as tour
 
     repo = tests.parent
-    shots = tour.screenshots_module(repo)
     work = Path(args.work).resolve()
-    home = work / "home"
-    profile = home / ".local" / "share" / "QGIS" / "QGIS3" / "profiles" / "default"
-    import subprocess
-
-    subprocess.run([sys.executable, str(repo / "build.py"), "install", "--profile", str(profile)],
-                   check=True, capture_output=True, text=True)
-    shots.use_model_folder(profile, Path(args.model_dir).resolve())
+    home = tour.install_profile(repo, work, args.model_dir)
     data = work / "data"
     data.mkdir()
     tile = shutil.copyfile(repo.parent / "shared" / "data" / "majortom_s2l2a" / TILE, data / TILE)
     job = {"report": str(Path(args.report).resolve()), "tile": str(tile), "out": str(work / "out"),
-           "tests": str(tests), "tests_dir": str(tests), "screenshot": str(Path(args.screenshot).resolve()) if args.screenshot else None}
-    job_file = work / "job.json"
-    job_file.write_text(json.dumps(job), encoding="utf-8")
-    env = shots.qgis_environment(home, job_file)
-    env.pop(shots.JOB_ENV, None)
-    env.pop("COPGEN_MODEL_DIR", None)  # the profile's setting names the model
-    env[JOB_ENV] = str(job_file)
-    env["TMPDIR"] = str(work / "tmp")
-    (work / "tmp").mkdir()
-    command = ["xvfb-run", "-a", "-s", f"-screen 0 {shots.SCREEN}", "qgis.bin", "--nologo", "--noversioncheck",
-               "--code", str(Path(__file__).resolve())]
-    output = shots.run_with_deadline(command, env, args.timeout, args.report)
-    if not Path(args.report).is_file():
-        raise SystemExit(f"QGIS wrote no report; its output:\n{output[-4000:]}")
-    print(output[-4000:])
-    return 0
+           "tests_dir": str(tests), "screenshot": str(Path(args.screenshot).resolve()) if args.screenshot else None}
+    return tour.run_in_qgis(Path(__file__), JOB_ENV, job, work, home, args.timeout, args.report)
 
 
 # --- inside QGIS -------------------------------------------------------------------------------------
@@ -193,7 +172,7 @@ def tour_class(base, helpers):
 if __name__ == "__main__":
     if os.environ.get(JOB_ENV) and "qgis.utils" in sys.modules:
         _job = json.loads(Path(os.environ[JOB_ENV]).read_text(encoding="utf-8"))
-        sys.path.insert(0, _job["tests"])
+        sys.path.insert(0, _job["tests_dir"])
         import desktop_entry_points as _helpers
 
         _tour = tour_class(_helpers.EntryPointTour, _helpers)(_job)

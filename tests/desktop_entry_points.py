@@ -43,7 +43,6 @@ def screenshots_module(repo):
 
 def main(argv=None):
     import argparse
-    import subprocess
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", required=True, help="an empty folder for everything the run writes")
@@ -54,15 +53,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repo))
-    shots = screenshots_module(repo)
     work = Path(args.work).resolve()
-    home = work / "home"
-    profile = home / ".local" / "share" / "QGIS" / "QGIS3" / "profiles" / "default"
-    subprocess.run(
-        [sys.executable, str(repo / "build.py"), "install", "--profile", str(profile)],
-        check=True, capture_output=True, text=True,
-    )
-    shots.use_model_folder(profile, Path(args.model_dir).resolve())
+    home = install_profile(repo, work, args.model_dir)
     data = work / "data"
     data.mkdir()
     tiles = []
@@ -80,20 +72,38 @@ def main(argv=None):
         "screens": str(Path(args.screens).resolve() if args.screens else work / "screens"),
         "tests_dir": str(Path(__file__).resolve().parent),
     }
+    return run_in_qgis(Path(__file__), JOB_ENV, job, work, home, args.timeout, args.report)
+
+
+def install_profile(repo, work, model_dir):
+    """WORK/home with the plugin installed in its default QGIS profile, whose Model folder
+    setting names ``model_dir``."""
+    import subprocess
+
+    home = work / "home"
+    profile = home / ".local" / "share" / "QGIS" / "QGIS3" / "profiles" / "default"
+    subprocess.run([sys.executable, str(repo / "build.py"), "install", "--profile", str(profile)],
+                   check=True, capture_output=True, text=True)
+    screenshots_module(repo).use_model_folder(profile, Path(model_dir).resolve())
+    return home
+
+
+def run_in_qgis(script, job_env, job, work, home, timeout, report):
+    """Run ``script`` (a tour) in a QGIS desktop under Xvfb with ``job`` (written to
+    WORK/job.json, named by $``job_env``), HOME and TMPDIR inside WORK; 0 once it wrote ``report``."""
+    shots = screenshots_module(Path(__file__).resolve().parents[1])
     job_file = work / "job.json"
     job_file.write_text(json.dumps(job), encoding="utf-8")
     env = shots.qgis_environment(home, job_file)
     env.pop(shots.JOB_ENV, None)
     env.pop("COPGEN_MODEL_DIR", None)  # the profile's setting names the model
-    env[JOB_ENV] = str(job_file)
+    env[job_env] = str(job_file)
     env["TMPDIR"] = str(work / "tmp")
     (work / "tmp").mkdir()
-    command = [
-        "xvfb-run", "-a", "-s", f"-screen 0 {shots.SCREEN}",
-        "qgis.bin", "--nologo", "--noversioncheck", "--code", str(Path(__file__).resolve()),
-    ]
-    output = shots.run_with_deadline(command, env, args.timeout, args.report)
-    if not Path(args.report).is_file():
+    command = ["xvfb-run", "-a", "-s", f"-screen 0 {shots.SCREEN}", "qgis.bin", "--nologo", "--noversioncheck",
+               "--code", str(Path(script).resolve())]
+    output = shots.run_with_deadline(command, env, timeout, report)
+    if not Path(report).is_file():
         raise SystemExit(f"QGIS wrote no report; its output:\n{output[-4000:]}")
     print(output[-4000:])
     return 0
