@@ -133,6 +133,14 @@ def test_cop_gen_runs_are_priced_in_time_said_first_and_held_against_the_time_li
     assert result.returncode == 0, result.stderr
     first = result.stderr.splitlines()[0]
     assert first.startswith("estimate: about ") and "s per window here" in first and "denoiser windows" in first
+    # then the bar names each stage (RunProgress, as for COP-GEN-Beta) and ends full
+    stages = [line.split(" [")[0].split(" · ")[0] for line in result.stderr.splitlines()[1:]]
+    assert [s for s in dict.fromkeys(stages) if s.split(" ")[0] in ("encoding", "denoising", "decoding")] == [
+        "encoding S2L2A_B01_B09", "encoding S2L2A_B02_B03_B04_B08", "encoding S2L2A_B05_B06_B07_B11_B12_B8A",
+        "denoising", "decoding S1RTC_vh_vv"], result.stderr
+    last = result.stderr.splitlines()[-1]
+    total = last.rsplit("/", 1)[-1]
+    assert last.endswith(f"100% {total}/{total}"), result.stderr
     result, _ = generate(tmp_path / "out", "--samples", 10 ** 7, "--max-memory-gib", 10 ** 12)
     assert result.returncode == 1
     line = error_line(result)

@@ -5,7 +5,9 @@ of the tiling strategy, VAE tiles of the encoder and the decoder) and prices the
 machine's measured call times (one denoiser call and one VAE tile, timed once per model,
 device and ONNX Runtime, and kept between runs by :mod:`.speed`). :class:`RunProgress` turns
 the counts into ``progress(done, total, message)`` calls whose message carries the time left,
-rescaled by the speed measured so far.
+rescaled by the speed measured so far; it serves both families (COP-GEN's estimate,
+:class:`plugin.geo.physical_pipeline.CanvasCost`, has the same ``evaluations``, ``unit_seconds``,
+``seconds`` and ``describe()``).
 """
 
 import time
@@ -35,6 +37,12 @@ class RunEstimate:
     seconds: float
     peak_bytes: int
     stage_seconds: dict  # {"encoding": s per tile, "denoising": s per window, "decoding": s per tile}
+
+    @property
+    def unit_seconds(self):
+        """{stage: seconds per unit its progress counts} (RunProgress's figures): stage_seconds,
+        which here is already per window or per tile."""
+        return self.stage_seconds
 
     @property
     def vae_windows(self):
@@ -184,9 +192,13 @@ SEPARATOR = " · "
 class RunProgress:
     """Counts evaluations across the stages and reports ``progress(done, total, message)``.
 
-    The first report (done = 0) is the estimate ("estimate: ..."). Later messages are the stage
-    name, followed by `` · about N min left`` once the run is TELL_AFTER_S old: the estimate's
-    remaining seconds, rescaled by how the measured time so far compares with the estimate.
+    ``estimate``: any run estimate with ``evaluations`` (the units all stages count together),
+    ``unit_seconds`` ({stage: seconds per unit}, None when not priced), ``seconds`` and
+    ``describe()`` (:class:`RunEstimate`, COP-GEN's CanvasCost). The first report (done = 0) is
+    the estimate ("estimate: ..."). Later messages are the stage name, followed by
+    `` · about N min left`` once the first stage is TELL_AFTER_S old: the estimate's remaining
+    seconds, rescaled by how the measured time so far compares with the estimate. The clock
+    starts with the first stage, so reading the inputs (not priced) does not skew the rescaling.
     """
 
     def __init__(self, callback, estimate, clock=time.monotonic):
@@ -195,16 +207,19 @@ class RunProgress:
         self.total = estimate.evaluations
         self.done = 0
         self.clock = clock
-        self.started = clock()
+        self.started = None  # when the first stage started
         self.expected_done = 0.0  # estimated seconds of the work done so far
         if callback is not None:
             callback(0, self.total, f"estimate: {estimate.describe()}")
 
     def stage(self, name):
-        """The ``on_evaluations(count)`` callback of stage ``name``, made as the stage starts: the
-        progress text names it now (not once its first unit is done, which made the text lag a
-        stage: "denoising" through a whole VAE tile of decoding)."""
-        unit = self.estimate.stage_seconds[name.split()[0]]
+        """The ``on_evaluations(count)`` callback of stage ``name`` ("encoding KEY", "denoising",
+        "decoding KEY"), made as the stage starts: the progress text names it now (not once its
+        first unit is done, which made the text lag a stage: "denoising" through a whole VAE
+        tile of decoding)."""
+        if self.started is None:
+            self.started = self.clock()
+        unit = (self.estimate.unit_seconds or {}).get(name.split()[0]) or 0.0
         if self.callback is not None:
             self.callback(self.done, self.total, self.message(name))
 
@@ -217,6 +232,8 @@ class RunProgress:
         return on_evaluations
 
     def seconds_left(self):
+        if self.started is None or self.estimate.seconds is None:
+            return None
         elapsed = self.clock() - self.started
         if elapsed < TELL_AFTER_S or self.expected_done <= 0:
             return None

@@ -26,7 +26,7 @@ import numpy as np
 from ..engine.atomic import check_not_input, move_into_place, remove_leftovers, temp_sibling, write_json_atomic
 from ..engine.vae_canvas import MODEL_TILE_LATENTS, PIXELS_PER_LATENT, decode_canvas, encode_canvas, sample_posterior
 from ..engine.errors import InputError
-from ..engine.estimate import ENCODER_MAPS, check_limits, duration
+from ..engine.estimate import ENCODER_MAPS, RunProgress, check_limits, duration
 from ..engine.wording import count
 from ..engine.families.copgen.speed import seconds_per_vae_latent, seconds_per_window
 from ..engine.families.copgen.canvas import DEFAULT_TILING, WINDOW_UNITS, canvas_shape, sample_area
@@ -41,9 +41,7 @@ from .physical_conditions import SensorReader, read_all
 from .s2_offset import S2Offset
 from .physical_outputs import PhysicalWriter
 from .pipeline import check_area, make_out_dir, resolve_grid
-
-LOCATION, DATE = "3d_cartesian_lat_lon", "mean_timestamps"
-EARTH_RADIUS_KM = 6371.0088
+from .window_points import DATE, LOCATION, points_name, window_points
 
 
 @dataclass(frozen=True)
@@ -105,12 +103,11 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
     # before any condition is read or canvas allocated
     cost = canvas_cost(model, request, lattice)
     check_limits(cost, request.max_hours, request.max_memory_gib)
-    if progress is not None:  # the estimate before any work, as COP-GEN-Beta's runs say it
-        progress(0, request.steps, f"estimate: {cost.describe()}")
+    tracker = RunProgress(progress, cost)  # the estimate before any work; each stage named as it starts
     images = [key for key in request.generate if BY_KEY[key].has_vae]
     scalars = [key for key in request.generate if not BY_KEY[key].has_vae]
     names = _image_names(request, images)
-    outputs = [out_dir / name for name in names.values()] + ([out_dir / _points_name(request)] if scalars else [])
+    outputs = [out_dir / name for name in names.values()] + ([out_dir / points_name(request)] if scalars else [])
     check_not_input(outputs, [spec.path for spec in request.conditions], "output")
     layers, notes = _read_conditions(request, lattice, cancel)
     for note in notes:
@@ -121,7 +118,7 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
     work.mkdir()
     try:
         init, neither, posterior = (np.random.default_rng(s) for s in np.random.SeedSequence(request.seed).spawn(3))
-        conditions, cells = _encode_conditions(model, layers, request.samples, posterior, cancel)
+        conditions, cells = _encode_conditions(model, layers, request.samples, posterior, cancel, tracker)
         if request.date is not None and DATE not in request.generate:
             conditions[DATE] = np.repeat(model.preprocess(DATE, np.array([parse_date(request.date)])),
                                          request.samples, axis=0)
@@ -130,20 +127,20 @@ def generate_physical_area(model, request, out_dir, progress=None, cancel=None, 
         result = sample_area(model.denoise, request.generate, conditions, lattice.units, request.samples,
                              request.steps, request.solver, tiling=tiling, streams=(init, neither),
                              location=location, cond_cells=cells, max_windows=model.max_batch,
-                             progress=_progress(progress), cancel=cancel)
+                             cancel=cancel, on_windows=tracker.stage("denoising"))
         tags = _run_tags(model, request, tiling)
         written = []
         for key in images:
             for sample in range(request.samples):
                 name = names[(key, sample)]
                 _write_image(model, key, result[key][sample], work / name, lattice,
-                             {**tags, "sample": str(sample + 1)}, cancel)
+                             {**tags, "sample": str(sample + 1)}, cancel, tracker.stage(f"decoding {key}"))
                 sidecar = name + ".aux.xml"  # class names and colours (GDAL's PAM), before the COG
                 written.extend(([sidecar] if (work / sidecar).is_file() else []) + [name])
         if scalars:
-            points = _window_points(model, lattice, tiling, request, result, scalars)
-            write_json_atomic(work / _points_name(request), points)
-            written.append(_points_name(request))
+            points = window_points(model, lattice, tiling, request, result, scalars)
+            write_json_atomic(work / points_name(request), points)
+            written.append(points_name(request))
         move_into_place([(work / name, out_dir / name) for name in written])
         return [out_dir / name for name in written if not name.endswith(".aux.xml")]
     finally:
@@ -197,6 +194,19 @@ class CanvasCost:
                 "decoding": self.decoder_latents * get("decoder") + self.vaes_opened[1] * get("open decoder")}
 
     @property
+    def evaluations(self):
+        """The units the run's progress counts: denoiser windows and VAE tiles (RunProgress's total)."""
+        return self.windows + self.encoder_tiles + self.decoder_tiles
+
+    @property
+    def unit_seconds(self):
+        """{stage: seconds per window or VAE tile} (RunProgress's figures: a stage's seconds over
+        its count, the VAEs' opening spread over their tiles), None if not priced."""
+        stages = self.stage_seconds
+        counts = {"encoding": self.encoder_tiles, "denoising": self.windows, "decoding": self.decoder_tiles}
+        return None if stages is None else {stage: stages[stage] / max(n, 1) for stage, n in counts.items()}
+
+    @property
     def seconds(self):
         stages = self.stage_seconds
         return None if stages is None else sum(stages.values())
@@ -216,7 +226,9 @@ def canvas_cost(model, request, lattice):
     denoiser at the batch of windows the run calls it with)."""
     tiling = parse_tiling(request.tiling or DEFAULT_TILING)
     steps, samples = request.steps, request.samples
-    per_call = [len(tiling.layout(*lattice.units, call, steps, size=WINDOW_UNITS)) for call in range(steps)]
+    fixed = any(not BY_KEY[key].has_vae for key in request.generate)  # generated scalars: one layout (sample_area)
+    per_call = [len(tiling.layout(*lattice.units, 0 if fixed else call, steps, size=WINDOW_UNITS))
+                for call in range(steps)]
     floats = lambda key: math.prod(canvas_shape(key, lattice.units))  # noqa: E731
     given = [key for spec in request.conditions for key in spec.keys
              if BY_KEY[key].has_vae and key not in request.generate]
@@ -317,19 +329,9 @@ def _image_names(request, images):
     return table
 
 
-def _points_name(request):
-    return f"{request.run_name}_windows.geojson"
-
-
 def _tell(notify, message):
     if notify is not None:
         notify(message)
-
-
-def _progress(progress):
-    if progress is None:
-        return None
-    return lambda done, total: progress(done, total, "denoising")
 
 
 def _read_conditions(request, lattice, cancel):
@@ -343,8 +345,9 @@ def _read_conditions(request, lattice, cancel):
     return layers, notes
 
 
-def _encode_conditions(model, layers, samples, posterior, cancel):
-    """({key: scaled latent canvas [S, 8, H, W]}, {key: latent cells with data}), network order."""
+def _encode_conditions(model, layers, samples, posterior, cancel, tracker):
+    """({key: scaled latent canvas [S, 8, H, W]}, {key: latent cells with data}), network order;
+    each key's encoding is a stage of ``tracker`` (a RunProgress)."""
     conditions, cells = {}, {}
     for key in sorted(layers, key=lambda k: BY_KEY[k].index):
         values, valid = layers[key]
@@ -356,7 +359,8 @@ def _encode_conditions(model, layers, samples, posterior, cancel):
             return domain[:, row:row + h, col:col + w], valid[row:row + h, col:col + w]
 
         encoded = encode_canvas(lambda x, key=key: model.encode_moments(key, x, cancel), read_tile, height, width,
-                                2 * BY_KEY[key].latent_shape[0], cancel=cancel)
+                                2 * BY_KEY[key].latent_shape[0], cancel=cancel,
+                                on_tiles=tracker.stage(f"encoding {key}"))
         noise = posterior.standard_normal((samples,) + (BY_KEY[key].latent_shape[0], height, width), dtype=np.float32)
         conditions[key] = sample_posterior(encoded.moments[None], noise, BY_KEY[key].scale)
         cells[key] = encoded.cells
@@ -389,41 +393,13 @@ def _window_location(model, lattice):
     return location
 
 
-def _write_image(model, key, canvas, path, lattice, tags, cancel):
+def _write_image(model, key, canvas, path, lattice, tags, cancel, on_tiles):
     with PhysicalWriter(path, lattice, key, tags=tags) as writer:
         def write(top, left, strip):
             writer.write_window(top, left, model.postprocess(key, strip[None])[0])
 
-        decode_canvas(lambda z: model.decode(key, z, cancel), canvas, write, cancel=cancel, batch=model.max_batch)
-
-
-def _window_points(model, lattice, tiling, request, result, scalars):
-    """A GeoJSON FeatureCollection: one point per window and sample at the window's true centre,
-    with what the model thinks of it (predicted latitude, longitude and its distance from the
-    true centre in km; predicted date)."""
-    layout = tiling.layout(*lattice.units, 0, request.steps, size=4)
-    features = []
-    for sample in range(request.samples):
-        for index, (row, col) in enumerate(layout.windows):
-            lat, lon = lattice.window_centre_lonlat(row, col)
-            properties = {"sample": sample + 1, "window_row": row, "window_col": col}
-            if LOCATION in scalars:
-                plat, plon = model.postprocess(LOCATION, result[LOCATION][sample, index][None])[0]
-                properties.update(predicted_lat=round(float(plat), 5), predicted_lon=round(float(plon), 5),
-                                  distance_km=round(_haversine(lat, lon, plat, plon), 2))
-            if DATE in scalars:
-                year, month, day = model.postprocess(DATE, result[DATE][sample, index][None])[0]
-                properties["predicted_date"] = f"{int(year):04d}-{int(month):02d}-{int(day):02d}"
-            features.append({"type": "Feature", "properties": properties,
-                             "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]}})
-    return {"type": "FeatureCollection", "features": features}
-
-
-def _haversine(lat1, lon1, lat2, lon2):
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+        decode_canvas(lambda z: model.decode(key, z, cancel), canvas, write, cancel=cancel, on_tiles=on_tiles,
+                      batch=model.max_batch)
 
 
 def _run_tags(model, request, tiling):

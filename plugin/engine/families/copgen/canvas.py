@@ -67,7 +67,7 @@ class AreaDenoiser:
     """``model_fn(x, t)`` for :func:`plugin.engine.solvers.solve` over the canvases."""
 
     def __init__(self, denoise, tiling, calls, units, samples, generated, conditions, rng,
-                 location=None, cond_cells=None, max_windows=4, cancel=None, fixed_layout=None):
+                 location=None, cond_cells=None, max_windows=4, cancel=None, fixed_layout=None, on_windows=None):
         self.denoise = denoise
         self.tiling = tiling
         self.calls = calls
@@ -83,6 +83,7 @@ class AreaDenoiser:
         self.max_windows = max_windows
         self.cancel = cancel
         self.fixed_layout = fixed_layout
+        self.on_windows = on_windows  # on_windows(n) after each batch of n windows (progress)
         self.call = 0
         self.windows_run = []
         self.state = None  # set by sample_area
@@ -113,6 +114,8 @@ class AreaDenoiser:
                         _scaled(layout, key).accumulate(noise[key][sample], predicted[key][None, n], [index])
                     else:
                         noise[key][sample, index] = predicted[key][n]
+            if self.on_windows is not None:
+                self.on_windows(len(jobs[part]))
         self.windows_run.append(len(layout))
         blended = {key: _scaled(layout, key).blend(value) if BY_KEY[key].has_vae else value
                    for key, value in noise.items()}
@@ -153,7 +156,8 @@ def _cut(canvas, layout, key, jobs):
 
 
 def sample_area(denoise, generated, conditions, units, samples, steps, solver, tiling=None, streams=None,
-                location=None, cond_cells=None, max_windows=4, progress=None, cancel=None, on_denoiser=None):
+                location=None, cond_cells=None, max_windows=4, progress=None, cancel=None, on_denoiser=None,
+                on_windows=None):
     """{key: canvas [S, C, H, W]} of the generated image modalities and {key: [S, windows,
     1, 1, 3]} of generated scalars (one per window of the layout they were sampled on).
 
@@ -161,7 +165,8 @@ def sample_area(denoise, generated, conditions, units, samples, steps, solver, t
     for images, {key: [S, 1, 1, 3]} for the date (and a location the same everywhere);
     location(row, col) -> [1, 1, 3]: the encoded centre of the window at unit (row, col);
     units: (rows, cols) of the lattice, each >= 4. cond_cells: {key: bool canvas [H, W] of the
-    latents the condition has data in}. on_denoiser(denoiser) lets callers count windows.
+    latents the condition has data in}. on_denoiser(denoiser) lets callers count windows;
+    on_windows(n) follows each batch of n windows (as COP-GEN-Beta's sample_canvas).
     """
     tiling = parse_tiling(tiling or DEFAULT_TILING)
     init, neither = streams
@@ -175,7 +180,7 @@ def sample_area(denoise, generated, conditions, units, samples, steps, solver, t
     x_T = state.join({key: init.standard_normal(shape, dtype=np.float32) for key, shape in shapes.items()})
     denoiser = AreaDenoiser(denoise, tiling, steps, units, samples, generated, conditions, neither,
                             location=location, cond_cells=cond_cells, max_windows=max_windows,
-                            cancel=cancel, fixed_layout=fixed)
+                            cancel=cancel, fixed_layout=fixed, on_windows=on_windows)
     denoiser.state = state
     if on_denoiser is not None:
         on_denoiser(denoiser)
