@@ -6,8 +6,8 @@ import json
 
 from ..engine.families.copgen.classes import CLASS_MAPS
 from ..engine.families.copgen.registry import BY_KEY
-from ..geo.lattice import ModelLattice
 from ..geo.physical_outputs import storage_of
+from ..geo.physical_pipeline import area_lattice
 
 WINDOWS_FILE = "windows.geojson"  # generate's <run>_windows.geojson, in the cell folder
 
@@ -25,8 +25,9 @@ def output_dtype(key):
 
 
 def output_grid(job, key):
-    """The grid of ``key``'s file: the cell's model lattice at the modality's resolution."""
-    return ModelLattice.from_grid(job.grid()).grid(BY_KEY[key].resolution_m)
+    """The grid of ``key``'s file: the cell's model lattice (the one its run lays out) at the
+    modality's resolution."""
+    return area_lattice(job.request()).grid(BY_KEY[key].resolution_m)
 
 
 def condition_files_of_tags(tags):
